@@ -1,0 +1,11 @@
+FROM python:3.11-slim-bookworm
+ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 KSEM_VAR_DIR=/data
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN DJANGO_SECRET_KEY=build KSEM_VAR_DIR=/tmp/build python manage.py collectstatic --noinput \
+    && useradd --system --home /app ksem && mkdir -p /data && chown ksem /data
+USER ksem
+VOLUME /data
+EXPOSE 8000 502

@@ -1,0 +1,54 @@
+"""Suite-wide fixtures: a Redis for the run (the embedded one unless REDIS_URL is set)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+
+from ksem_site.embedded_redis import server_args
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server() -> Iterator[str]:
+    """The Redis every test talks to. Embedded: started here on a socket in var/test."""
+    process = None
+    if settings.REDIS_EMBEDDED:
+        socket_path = Path(settings.EMBEDDED_REDIS_SOCKET)
+        socket_path.unlink(missing_ok=True)
+        process = subprocess.Popen(server_args(socket_path), stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not socket_path.exists():
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("embedded redis-server did not start")
+            time.sleep(0.02)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.ping()
+    yield settings.REDIS_URL
+    _delete_keys(client)
+    if process is not None:
+        process.terminate()
+        process.wait(5)
+    if getattr(settings, "TEST_VAR_DIR_CREATED", False):
+        shutil.rmtree(settings.VAR_DIR, ignore_errors=True)
+
+
+def _delete_keys(client: redis.Redis) -> None:
+    keys = list(client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis_keys(redis_server: str) -> Iterator[None]:
+    """Each test starts without live values, locks or ticks left by another."""
+    client = redis.Redis.from_url(redis_server)
+    _delete_keys(client)
+    yield
+    client.close()

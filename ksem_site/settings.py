@@ -1,0 +1,253 @@
+"""Settings, all from the environment, with safe local defaults.
+
+Embedded defaults (no variable set): SQLite in ``var/`` and the Redis that ``make run``
+starts on a unix socket in ``var/``. ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL
+and a real Redis. A setting that is present but broken stops the process with its name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import django_stubs_ext
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+# Lets runtime code write ModelAdmin[Plant], Serializer[...] as the type checker reads them.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def setting(name: str, parse: Callable[[str], T], default: T) -> T:
+    """An environment variable, parsed; a bad value stops start-up with a message naming it."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return parse(raw)
+    except (ValueError, ImproperlyConfigured) as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not valid: {exc}") from None
+
+
+def boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("use true or false")
+
+
+def number_between(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+def comma_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def redis_url(raw: str) -> str:
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return raw
+
+
+SUPPORTED_DATABASES = ("django.db.backends.postgresql", "django.db.backends.sqlite3")
+
+
+def database_url(raw: str) -> dict[str, Any]:
+    try:
+        config = dict(environ.Env.db_url_config(raw))
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"unsupported database URL ({exc}); use postgres://… or sqlite:///…") from None
+    if config["ENGINE"] not in SUPPORTED_DATABASES:
+        raise ValueError("unsupported database URL; use postgres://… or sqlite:///…")
+    return config
+
+
+VAR_DIR = setting("KSEM_VAR_DIR", lambda raw: Path(raw).resolve(), (BASE_DIR / "var").resolve())
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = setting("DJANGO_DEBUG", boolean, False)
+PRODUCTION = setting("KSEM_PRODUCTION", boolean, False)
+SECRET_KEY = setting("DJANGO_SECRET_KEY", str, "")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when KSEM_PRODUCTION is on")
+    # A local installation keeps its own random key in var/, created once.
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        from django.core.management.utils import get_random_secret_key
+
+        key_file.write_text(get_random_secret_key())
+        key_file.chmod(0o600)
+    SECRET_KEY = key_file.read_text().strip()
+
+ALLOWED_HOSTS = setting("DJANGO_ALLOWED_HOSTS", comma_list, ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS: list[str] = setting("DJANGO_CSRF_TRUSTED_ORIGINS", comma_list, [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "plant",
+    "meter",
+    "inverters",
+    "wallbox",
+    "tariffs",
+    "smartgrid",
+    "portal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ksem_site.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "plant.context_processors.device_status",
+            ],
+        },
+    },
+]
+ASGI_APPLICATION = "ksem_site.asgi.application"
+
+# --- database -------------------------------------------------------------------------------
+DATABASES = {
+    "default": setting("DATABASE_URL", database_url, database_url(f"sqlite:///{VAR_DIR / 'db.sqlite3'}")),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while the worker writes; IMMEDIATE avoids lock upgrades.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = 60
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- redis: broker, channel layer, latest values --------------------------------------------
+EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis.sock"
+REDIS_EMBEDDED = not os.environ.get("REDIS_URL")
+REDIS_URL = setting("REDIS_URL", redis_url, f"unix://{EMBEDDED_REDIS_SOCKET}")
+REDIS_KEY_PREFIX = setting("KSEM_REDIS_PREFIX", str, "ksem")
+
+
+def _celery_broker(url: str) -> str:
+    return "redis+socket://" + url.removeprefix("unix://") if url.startswith("unix://") else url
+
+
+CELERY_BROKER_URL = _celery_broker(REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"plant.tasks.run_cycle": {"queue": "realtime"}, "plant.tasks.tick": {"queue": "realtime"}}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+CELERY_TIMEZONE = "UTC"
+CYCLE_INTERVAL_S = setting("KSEM_CYCLE_INTERVAL_S", number_between(0.2, 60.0), 1.0)
+CELERY_BEAT_SCHEDULE = {
+    # expires: a tick that could not start within its own interval is dropped, not piled up.
+    "plant cycle tick": {
+        "task": "plant.tasks.tick",
+        "schedule": CYCLE_INTERVAL_S,
+        "options": {"expires": CYCLE_INTERVAL_S, "queue": "realtime"},
+    },
+    "purge old meter logs": {"task": "meter.tasks.purge_old_logs", "schedule": 3600.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:ws"},
+    }
+}
+
+# --- auth, i18n, static ---------------------------------------------------------------------
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "plant:dashboard"
+LOGOUT_REDIRECT_URL = "portal:login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+]
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("de", _("German"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns at every start about a missing one
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+SPECTACULAR_SETTINGS = {"TITLE": "KSEM energy manager API", "VERSION": "0.1.0"}
+
+# --- product --------------------------------------------------------------------------------
+HEALTH_MAX_AGE_S = setting("KSEM_HEALTH_MAX_AGE_S", number_between(1.0, 3600.0), 5.0)
+METER_LOG_RETENTION_DAYS = 14
+ENERGY_LOG_RETENTION_DAYS = 2 * 366 + 1
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": setting("KSEM_LOG_LEVEL", str.upper, "INFO")},
+    "loggers": {"pymodbus": {"level": "CRITICAL"}, "django.channels.server": {"level": "WARNING"}},
+}
