@@ -1,0 +1,90 @@
+"""5-minute averages of the live snapshots (MET-5). Pure: fed one snapshot at a time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from plant.state import ZERO_PHASE, EnergyCounters, MeterReading, PlantState
+
+INTERVAL = dt.timedelta(minutes=5)
+_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def meter_values(reading: MeterReading) -> dict[str, float]:
+    """The log fields a meter sample contributes."""
+    values = {
+        "grid_power_w": reading.active_power_w,
+        "reactive_power_var": reading.reactive_power_var,
+        "apparent_power_va": reading.apparent_power_va,
+        "frequency_hz": reading.frequency_hz,
+    }
+    for n, phase in enumerate(reading.phases, start=1):
+        values[f"power_l{n}_w"] = phase.active_power_w
+        values[f"voltage_l{n}_v"] = phase.voltage_v
+        values[f"current_l{n}_a"] = phase.current_a
+    return values
+
+
+METER_FIELDS = tuple(
+    meter_values(MeterReading(0, 0, 0, 1, 50, (ZERO_PHASE,) * 3, EnergyCounters(), (EnergyCounters(),) * 3))
+)
+# Device values may be missing (None); they are averaged over the samples that have them.
+FLOW_FIELDS = ("pv_power_w", "battery_power_w", "battery_soc_pct", "house_power_w", "wallbox_power_w")
+
+
+def interval_start(moment: dt.datetime) -> dt.datetime:
+    return moment - (moment - _EPOCH) % INTERVAL
+
+
+@dataclass
+class IntervalAverage:
+    start: dt.datetime
+    samples: int
+    values: dict[str, float | None]
+    grid_power_min_w: float
+    grid_power_max_w: float
+
+
+@dataclass
+class IntervalAverager:
+    start: dt.datetime | None = None
+    samples: int = 0
+    sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    grid_min_w: float = float("inf")
+    grid_max_w: float = float("-inf")
+
+    def add(self, state: PlantState) -> IntervalAverage | None:
+        """Add a snapshot; returns the finished interval when this one starts a new interval."""
+        start = interval_start(state.timestamp)
+        finished = self.flush() if self.start is not None and start != self.start else None
+        if self.start is None or finished is not None:
+            self._reset(start)
+        if state.meter is None:
+            return finished
+        self.samples += 1
+        for name, value in meter_values(state.meter).items():
+            self._sum(name, value)
+        for name in FLOW_FIELDS:
+            self._sum(name, getattr(state.flow, name))
+        self.grid_min_w = min(self.grid_min_w, state.meter.active_power_w)
+        self.grid_max_w = max(self.grid_max_w, state.meter.active_power_w)
+        return finished
+
+    def flush(self) -> IntervalAverage | None:
+        """The interval so far, or None when it holds no meter sample."""
+        if self.start is None or self.samples == 0:
+            return None
+        names = [*METER_FIELDS, *FLOW_FIELDS]
+        values = {n: (self.sums[n] / self.counts[n] if self.counts.get(n) else None) for n in names}
+        return IntervalAverage(self.start, self.samples, values, self.grid_min_w, self.grid_max_w)
+
+    def _sum(self, name: str, value: float | None) -> None:
+        if value is not None:
+            self.sums[name] = self.sums.get(name, 0.0) + value
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def _reset(self, start: dt.datetime) -> None:
+        self.start, self.samples, self.sums, self.counts = start, 0, {}, {}
+        self.grid_min_w, self.grid_max_w = float("inf"), float("-inf")

@@ -1,0 +1,103 @@
+"""Meter driver for a KSEM-layout meter over Modbus TCP (a KSEM G1/G2, or the plant simulator).
+
+One persistent connection per meter, owned by the device event loop. Every failure (refused,
+timeout, exception response, short or implausible answer) becomes a ``MeterError`` with a
+message for people; the caller turns it into an offline status and the next read reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
+from meter import registers
+from plant.state import FlowSummary, MeterReading
+
+
+class MeterError(Exception):
+    """The meter could not deliver a valid sample; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSample:
+    reading: MeterReading
+    flow: FlowSummary | None
+
+
+@dataclass(frozen=True, slots=True)
+class KsemTcpConfig:
+    host: str
+    port: int
+    unit_id: int = 1
+    timeout_s: float = 0.5
+    read_flow_summary: bool = True
+
+
+def check_plausible(reading: MeterReading) -> None:
+    """Reject answers that decode but cannot be measurements (bit flips, wrong device, wrong map)."""
+    power_factors = [reading.power_factor, *(p.power_factor for p in reading.phases)]
+    if any(abs(pf) > 1.0 for pf in power_factors):
+        raise MeterError(f"implausible power factor {max(power_factors, key=abs):.3f}")
+    if reading.frequency_hz and not 40.0 <= reading.frequency_hz <= 70.0:
+        raise MeterError(f"implausible frequency {reading.frequency_hz:.3f} Hz")
+    for n, phase in enumerate(reading.phases, start=1):
+        if not 0.0 <= phase.voltage_v <= 1000.0 or not math.isfinite(phase.current_a):
+            raise MeterError(f"implausible voltage on L{n}: {phase.voltage_v:.1f} V")
+
+
+class KsemTcpMeter:
+    def __init__(self, config: KsemTcpConfig) -> None:
+        self.config = config
+        # reconnect_delay=0: no background reconnect loop; read() reconnects when it needs to.
+        self._client = AsyncModbusTcpClient(
+            config.host, port=config.port, timeout=config.timeout_s, retries=0, reconnect_delay=0
+        )
+
+    @property
+    def name(self) -> str:
+        return f"meter {self.config.host}:{self.config.port}"
+
+    async def read(self) -> MeterSample:
+        try:
+            return await asyncio.wait_for(self._read(), timeout=self.config.timeout_s * 4)
+        except MeterError:
+            self.close()
+            raise
+        except (TimeoutError, ModbusIOException):
+            self.close()
+            raise MeterError(f"no answer within {self.config.timeout_s:g} s") from None
+        except (ConnectionException, OSError):
+            self.close()
+            raise MeterError(f"connection to {self.config.host}:{self.config.port} lost") from None
+        except ModbusException as exc:
+            self.close()
+            raise MeterError(f"Modbus error: {exc}") from None
+
+    async def _read(self) -> MeterSample:
+        if not self._client.connected and not await self._client.connect():
+            raise MeterError(f"cannot connect to {self.config.host}:{self.config.port}")
+        blocks = {start: await self._read_block(start, count) for start, count in registers.KSEM_READ_BLOCKS}
+        reading = registers.decode_reading(registers.blocks_to_image(blocks))
+        check_plausible(reading)
+        flow = None
+        if self.config.read_flow_summary:
+            start, count = registers.FLOW_BLOCK
+            flow = registers.decode_flow(registers.blocks_to_image({start: await self._read_block(start, count)}))
+        return MeterSample(reading=reading, flow=flow)
+
+    async def _read_block(self, start: int, count: int) -> list[int]:
+        response = await self._client.read_holding_registers(start, count=count, device_id=self.config.unit_id)
+        if response.isError():
+            code = getattr(response, "exception_code", "?")
+            raise MeterError(f"meter answered with Modbus exception {code} reading {start}-{start + count - 1}")
+        words = list(response.registers)
+        if len(words) != count:
+            raise MeterError(f"meter answered {len(words)} registers for {count} at {start}")
+        return words
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,67 @@
+"""Persistence of the meter's counters and logs, and reading them back (MET-1, MET-5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from meter.aggregation import INTERVAL, IntervalAverage
+from meter.counters import CounterState
+from meter.models import EnergyRecord, EnergyTotals, MeterLog
+from plant.state import EnergyCounters
+
+
+def load_counters(plant_id: int) -> CounterState:
+    row = EnergyTotals.objects.filter(plant_id=plant_id).first()
+    if row is None:
+        return CounterState()
+    return CounterState(offsets=dict(row.offsets), last_raw=dict(row.last_raw), last_raw_at=row.last_raw_at)
+
+
+def save_counters(plant_id: int, state: CounterState) -> None:
+    EnergyTotals.objects.update_or_create(
+        plant_id=plant_id,
+        defaults={"offsets": state.offsets, "last_raw": state.last_raw, "last_raw_at": state.last_raw_at},
+    )
+
+
+def save_interval(plant_id: int, interval: IntervalAverage, totals: EnergyCounters) -> None:
+    """Write one finished 5-minute interval and the energy totals at its end."""
+    values: dict[str, Any] = dict(interval.values)
+    values.update(
+        samples=interval.samples, grid_power_min_w=interval.grid_power_min_w, grid_power_max_w=interval.grid_power_max_w
+    )
+    with transaction.atomic():
+        MeterLog.objects.update_or_create(plant_id=plant_id, start=interval.start, defaults=values)
+        EnergyRecord.objects.update_or_create(
+            plant_id=plant_id, time=interval.start + INTERVAL, defaults=totals.as_dict()
+        )
+
+
+def purge_old_logs(now: dt.datetime) -> tuple[int, int]:
+    """Drop 5-minute averages older than 14 days and energy records older than 2 years."""
+    logs, _ = MeterLog.objects.filter(start__lt=now - dt.timedelta(days=settings.METER_LOG_RETENTION_DAYS)).delete()
+    records, _ = EnergyRecord.objects.filter(
+        time__lt=now - dt.timedelta(days=settings.ENERGY_LOG_RETENTION_DAYS)
+    ).delete()
+    return logs, records
+
+
+HISTORY_FIELDS = (
+    "grid_power_w",
+    "pv_power_w",
+    "house_power_w",
+    "battery_power_w",
+    "wallbox_power_w",
+    "battery_soc_pct",
+)
+
+
+def power_history(plant_id: int, since: dt.datetime) -> list[dict[str, Any]]:
+    rows = (
+        MeterLog.objects.filter(plant_id=plant_id, start__gte=since).order_by("start").values("start", *HISTORY_FIELDS)
+    )
+    return [{**row, "start": row["start"].isoformat()} for row in rows]

@@ -1,0 +1,38 @@
+"""The device status shown in every page header (DEV-9), standing in for the box's status LED."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from plant import live
+from plant.models import Plant
+from plant.services import current_plant
+
+
+def _status(state: dict[str, Any] | None) -> dict[str, str]:
+    if state is None:
+        return {"state": "starting", "label": _("Starting"), "message": _("Waiting for the first measurement.")}
+    age_s = (timezone.now() - dt.datetime.fromisoformat(state["timestamp"])).total_seconds()
+    if age_s > settings.HEALTH_MAX_AGE_S:
+        return {"state": "error", "label": _("Error"), "message": _("No cycle for %d s.") % age_s}
+    if not state["meter_status"]["online"]:
+        return {"state": "error", "label": _("Error"), "message": state["meter_status"]["error"]}
+    return {"state": "ready", "label": _("Ready"), "message": ""}
+
+
+def device_status(request: HttpRequest) -> dict[str, Any]:
+    """Always present, like the box's LED; details only for people who are logged in."""
+    plant = current_plant(request)
+    try:
+        status = _status(live.read_state(plant.pk) if plant else None)
+    except Exception as exc:  # noqa: BLE001 - the header must render even when Redis is down
+        status = {"state": "error", "label": _("Error"), "message": str(exc)}
+    if not request.user.is_authenticated:
+        return {"device_status": {**status, "message": ""}}
+    return {"device_status": status, "current_plant": plant, "plants": list(Plant.objects.order_by("pk"))}

@@ -1,0 +1,41 @@
+"""First-start setup: the device account and, when there is none, a plant.
+
+Idempotent: run on every ``make run``; it only creates what is missing and prints the
+initial device password only the one time it is created.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from meter.models import Meter
+from plant.models import Plant
+from portal.services import ensure_device_user
+
+
+class Command(BaseCommand):
+    help = "Create the device account and a first plant if missing; print the initial device password once."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--plant-name", default="My plant")
+        parser.add_argument("--meter-host", default="127.0.0.1")
+        parser.add_argument("--meter-port", type=int, default=15020)
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not Plant.objects.exists():
+            plant = Plant.objects.create(name=options["plant_name"])
+            Meter.objects.create(plant=plant, host=options["meter_host"], port=options["meter_port"])
+            self.stdout.write(
+                f"Created plant {plant.name!r} with its meter at {options['meter_host']}:{options['meter_port']}."
+            )
+        password = ensure_device_user()
+        if password:
+            line = "=" * 60
+            self.stdout.write(
+                f"{line}\n  Initial device password (shown only now):  {password}\n"
+                f"  Log in at http://127.0.0.1:8000 . A new one: python manage.py device_password --reset\n{line}"
+            )

@@ -1,0 +1,106 @@
+"""Plant-level operations that pages, the API, tasks and benchmarks share."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.http import HttpRequest
+from django.utils import timezone
+
+from meter import services as meter_services
+from meter.aggregation import IntervalAverager
+from plant import live
+from plant.config import PlantConfig, load_config
+from plant.cycle import PlantRuntime
+from plant.models import Plant
+from plant.runtime import device_loop
+from plant.state import PlantState
+
+log = logging.getLogger(__name__)
+
+SESSION_PLANT_KEY = "plant_id"
+CONFIG_REFRESH_S = 5.0
+# A cycle that has not finished by then is abandoned; its devices count as not answering.
+CYCLE_TIMEOUT_S = 5.0
+
+
+def active_plant_ids() -> list[int]:
+    return list(Plant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
+
+
+def current_plant(request: HttpRequest) -> Plant | None:
+    """The plant a page is about: ``?plant=<id>``, else the one chosen before, else the first.
+
+    With a single plant nobody ever has to pick one (PL-1).
+    """
+    plants = Plant.objects.order_by("pk")
+    wanted = request.GET.get("plant") or request.session.get(SESSION_PLANT_KEY)
+    if wanted and str(wanted).isdigit():
+        plant = plants.filter(pk=int(wanted)).first()
+        if plant is not None:
+            request.session[SESSION_PLANT_KEY] = plant.pk
+            return plant
+    return plants.first()
+
+
+@dataclass
+class _Entry:
+    runtime: PlantRuntime
+    config_loaded_at: float
+    averager: IntervalAverager = field(default_factory=IntervalAverager)
+
+
+_runtimes: dict[int, _Entry] = {}
+_runtimes_lock = threading.Lock()
+
+
+def _entry_for(plant_id: int) -> _Entry:
+    with _runtimes_lock:
+        entry = _runtimes.get(plant_id)
+        if entry is None:
+            entry = _Entry(_new_runtime(load_config(plant_id)), time.monotonic())
+            _runtimes[plant_id] = entry
+        elif time.monotonic() - entry.config_loaded_at > CONFIG_REFRESH_S:
+            entry.runtime.reconfigure(load_config(plant_id))
+            entry.config_loaded_at = time.monotonic()
+        return entry
+
+
+def _new_runtime(config: PlantConfig) -> PlantRuntime:
+    counters = meter_services.load_counters(config.plant_id)
+    return device_loop().run(_build_runtime(config, counters), timeout_s=CYCLE_TIMEOUT_S)
+
+
+async def _build_runtime(config: PlantConfig, counters: meter_services.CounterState) -> PlantRuntime:
+    # The publisher's Redis client must be created inside the loop that will use it.
+    return PlantRuntime(config, counters, live.RedisPublisher())
+
+
+def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState:
+    """One cycle of one plant, then the bookkeeping that needs the database."""
+    entry = _entry_for(plant_id)
+    had_counters = bool(entry.runtime.counter_state.last_raw)
+    result = device_loop().run(entry.runtime.cycle(now or timezone.now()), timeout_s=CYCLE_TIMEOUT_S)
+    finished = entry.averager.add(result.state)
+    if finished is not None:
+        meter_services.save_interval(plant_id, finished, result.state.totals)
+    if finished is not None or result.counters_rebased or (result.counters.last_raw and not had_counters):
+        meter_services.save_counters(plant_id, result.counters)
+    return result.state
+
+
+def shutdown_runtimes() -> None:
+    """Persist counters and close device connections (worker shutdown)."""
+    with _runtimes_lock:
+        for plant_id, entry in list(_runtimes.items()):
+            if entry.runtime.counter_state.last_raw:
+                meter_services.save_counters(plant_id, entry.runtime.counter_state)
+            try:
+                device_loop().run(entry.runtime.close(), timeout_s=2.0)
+            except Exception:
+                log.exception("closing plant %s", plant_id)
+        _runtimes.clear()
