@@ -1,0 +1,136 @@
+"""``python -m simulator``: the virtual plant behind a grid meter speaking Modbus TCP."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import signal
+import sys
+
+from simulator.grid_meter import METER_UNIT_IDS
+from simulator.model import PlantModel
+from simulator.runner import DEFAULT_METER_PORT, Simulator
+from simulator.scenario import Scenario, ScenarioError, load_scenario, parse_start
+from simulator.state_file import StateFileError, load_state
+
+log = logging.getLogger("simulator")
+
+DESCRIPTION = """\
+A deterministic virtual plant (PV with passing clouds, a house with appliances, a house battery,
+a wallbox with a car) behind a grid meter that speaks the KOSTAL KSEM register map and SunSpec
+over Modbus TCP (unit ids 1 and 71): KSEM registers 0-147 and 512-791, PnP block 8192-8249,
+SunSpec models 1 and 203 from 40000, energy-flow block 0xA000.
+
+The same seed, scenario and simulated times always give the same values. Energy counters only
+ever increase; with --state-file they continue across restarts (saved every 10 s and on exit).
+Stop with Ctrl-C or SIGTERM."""
+
+EPILOG = """\
+scenario file (JSON, every key optional):
+  {"pv_peak_w": 8000, "house_base_w": 300, "cloudiness": 0.3,
+   "latitude_deg": 51.0, "longitude_deg": 10.0, "timezone": "Europe/Berlin",
+   "start": "2025-06-21T06:00:00+00:00",
+   "battery": {"capacity_wh": 10000, "max_power_w": 5000, "min_soc_pct": 5,
+               "max_soc_pct": 100, "initial_soc_pct": 50},
+   "wallbox": {"max_power_w": 11000, "phases": 3,
+               "sessions": [{"start": "10:00", "end": "14:00", "car_capacity_wh": 60000}]}}
+  "battery": null or "wallbox": null leaves that device out.
+
+example:
+  python -m simulator --port 15020 --seed 7 --speed 60 --start 2025-06-21T04:00:00+00:00"""
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _start(text: str) -> dt.datetime:
+    try:
+        moment = parse_start("--start", text)
+    except ScenarioError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    assert moment is not None
+    return moment
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_METER_PORT, help="grid meter port, 0 = any free port (default: %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="selects clouds, appliances, noise (default: %(default)s)")
+    parser.add_argument(
+        "--speed", type=_speed, default=1.0, help="simulated seconds per wall-clock second (default: %(default)s)"
+    )
+    parser.add_argument("--scenario", metavar="FILE", help="JSON scenario file (see below)")
+    parser.add_argument("--state-file", metavar="FILE", help="JSON file that keeps the counters and battery SoC")
+    parser.add_argument(
+        "--start", type=_start, metavar="ISO", help="simulated start time with UTC offset (default: scenario, else now)"
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+async def _serve(simulator: Simulator) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await simulator.start()
+    model = simulator.model
+    log.info(
+        "grid meter listening on %s:%d (unit ids %s), seed %d, speed %gx, simulated time %s",
+        simulator.host,
+        simulator.meter_port,
+        ", ".join(map(str, METER_UNIT_IDS)),
+        model.seed,
+        simulator.speed,
+        model.now.isoformat(timespec="seconds"),
+    )
+    try:
+        await stop.wait()
+    finally:
+        await simulator.stop()
+        log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("pymodbus").setLevel(logging.WARNING)
+    try:
+        scenario = load_scenario(args.scenario) if args.scenario else Scenario()
+    except ScenarioError as exc:
+        parser.error(f"bad scenario file {args.scenario}: {exc}")
+    try:
+        saved = load_state(args.state_file) if args.state_file else None
+    except StateFileError as exc:
+        parser.error(f"bad state file: {exc}")
+    start = args.start or scenario.start or dt.datetime.now(dt.UTC)
+    model = PlantModel(scenario, seed=args.seed, start=start, saved=saved)
+    simulator = Simulator(model, host=args.host, meter_port=args.port, speed=args.speed, state_file=args.state_file)
+    try:
+        asyncio.run(_serve(simulator))
+    except OSError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The running simulator: one plant model, the device servers in front of it, and the clock.
+
+Each device server (today the grid meter; later inverters, battery, wallbox and the EEBus
+control box) is started and stopped together and reads the same :class:`PlantModel`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Protocol
+
+from simulator.grid_meter import METER_UNIT_IDS, GridMeterRegisters
+from simulator.model import PlantModel
+from simulator.server import Fault, ModbusDeviceServer
+from simulator.state_file import save_state
+
+log = logging.getLogger(__name__)
+
+TICK_INTERVAL_S = 0.2  # the KSEM's measuring interval
+SAVE_INTERVAL_S = 10.0
+DEFAULT_METER_PORT = 15020
+
+
+class DeviceServer(Protocol):
+    name: str
+
+    @property
+    def port(self) -> int: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def set_fault(self, fault: Fault) -> None: ...
+
+
+class Simulator:
+    def __init__(
+        self,
+        model: PlantModel,
+        *,
+        host: str = "127.0.0.1",
+        meter_port: int = DEFAULT_METER_PORT,
+        speed: float = 1.0,
+        state_file: str | Path | None = None,
+    ) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be greater than 0, got {speed}")
+        self.model = model
+        self.host = host
+        self.speed = speed
+        self.state_file = Path(state_file) if state_file else None
+        self.servers: dict[str, DeviceServer] = {}
+        self._clock: asyncio.Task[None] | None = None
+        self.add_server(
+            ModbusDeviceServer("meter", GridMeterRegisters(model), host=host, port=meter_port, unit_ids=METER_UNIT_IDS)
+        )
+
+    def add_server(self, server: DeviceServer) -> None:
+        if self._clock is not None:
+            raise RuntimeError("add device servers before start()")
+        self.servers[server.name] = server
+
+    @property
+    def meter_port(self) -> int:
+        return self.servers["meter"].port
+
+    async def start(self) -> None:
+        started: list[DeviceServer] = []
+        try:
+            for server in self.servers.values():
+                await server.start()
+                started.append(server)
+        except BaseException:
+            for server in started:
+                await server.stop()
+            raise
+        self._clock = asyncio.create_task(self._run_clock(), name="simulator clock")
+
+    async def stop(self) -> None:
+        """Stop the clock and every server, then save the state (if there is a state file)."""
+        clock, self._clock = self._clock, None
+        if clock is not None:
+            clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await clock
+        for server in self.servers.values():
+            await server.stop()
+        self.save_state()
+
+    async def set_fault(self, fault: Fault, device: str = "meter") -> None:
+        if device not in self.servers:
+            raise KeyError(f"no device server {device!r}; known: {', '.join(self.servers)}")
+        await self.servers[device].set_fault(fault)
+
+    def save_state(self) -> None:
+        """Best effort: a full disk must not stop the plant, only be reported."""
+        if self.state_file is None:
+            return
+        try:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            save_state(self.state_file, self.model.saved_state())
+        except OSError as exc:
+            log.warning("cannot save the simulator state to %s: %s", self.state_file, exc)
+
+    async def _run_clock(self) -> None:
+        """Advance the model by the wall time since the last tick, times the speed.
+
+        Stepping from the model's own time (not from a fixed origin) lets a test jump the
+        model forward with ``model.advance(...)``; the clock simply continues from there.
+        """
+        loop = asyncio.get_running_loop()
+        wall_start_s = last_wall_s = loop.time()
+        next_save_s = wall_start_s + SAVE_INTERVAL_S
+        ticks = 0
+        while True:
+            ticks += 1
+            # Sleep to a fixed schedule so a slow tick does not push the following ones back.
+            await asyncio.sleep(max(0.0, wall_start_s + ticks * TICK_INTERVAL_S - loop.time()))
+            wall_now_s = loop.time()
+            elapsed = dt.timedelta(seconds=(wall_now_s - last_wall_s) * self.speed)
+            last_wall_s = wall_now_s
+            self.model.advance(self.model.now + elapsed)
+            if wall_now_s >= next_save_s:
+                next_save_s = wall_now_s + SAVE_INTERVAL_S
+                self.save_state()
