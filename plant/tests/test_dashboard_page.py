@@ -1,0 +1,237 @@
+"""The dashboard page (PL-3) as rendered by the server from the latest snapshot in Redis."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.test.html import Element, parse_html
+from django.urls import reverse
+
+from plant import live
+from plant.models import Plant
+from plant.state import DeviceStatus, EnergyCounters, EnergyFlow, MeterReading, PhaseReading, PlantState
+
+pytestmark = pytest.mark.django_db
+
+NOW = dt.datetime(2026, 5, 4, 10, 30, 15, tzinfo=dt.UTC)
+
+
+def _elements(node: Element | str) -> Iterator[Element]:
+    if isinstance(node, Element):
+        yield node
+        for child in node.children:
+            yield from _elements(child)
+
+
+def _text(node: Element | str) -> str:
+    return node if isinstance(node, str) else " ".join(_text(child) for child in node.children)
+
+
+def by_testid(page: str, testid: str) -> tuple[str, dict[str, str]]:
+    """Text (whitespace-normalized) and attributes of the element a browser test would pick."""
+    for element in _elements(parse_html(page)):
+        attributes = {name: value or "" for name, value in element.attributes}  # boolean attributes: ""
+        if attributes.get("data-testid") == testid:
+            return " ".join(_text(element).split()), attributes
+    raise AssertionError(f"no element with data-testid={testid!r}")
+
+
+def json_script(page: str, element_id: str) -> Any:
+    opening = f'<script id="{element_id}" type="application/json">'
+    start = page.index(opening) + len(opening)
+    return json.loads(page[start : page.index("</script>", start)])
+
+
+def make_state(
+    plant: Plant,
+    *,
+    flow: EnergyFlow | None = None,
+    meter_online: bool = True,
+    messages: tuple[str, ...] = (),
+    timestamp: dt.datetime | None = None,
+) -> PlantState:
+    phase = PhaseReading(230.0, 3.1, 706.7, 40.0, 713.0, 0.99)
+    counters = EnergyCounters(4_000.0, 1_000.0, 100.0, 50.0, 4_200.0, 1_100.0)
+    meter = MeterReading(2120.0, 120.0, 2139.0, 0.99, 50.0, (phase, phase, phase), counters, (counters,) * 3)
+    status = DeviceStatus(
+        "meter",
+        online=meter_online,
+        offline_since=None if meter_online else NOW - dt.timedelta(minutes=5),
+        error="" if meter_online else "no answer from 127.0.0.1:15020",
+    )
+    return PlantState(
+        plant_id=plant.pk,
+        timestamp=timestamp or dt.datetime.now(dt.UTC),
+        sequence=7,
+        meter=meter if meter_online else None,
+        meter_status=status,
+        flow=flow or EnergyFlow(2120.0, 850.0, -1500.0, 76.4, 4470.0, 0.0),
+        totals=EnergyCounters(active_import_wh=12_345_678.9, active_export_wh=2_345_678.1),
+        messages=messages,
+    )
+
+
+def publish(state: PlantState) -> None:
+    live.sync_redis().set(live.state_key(state.plant_id), json.dumps(state.as_dict()))
+
+
+@pytest.fixture
+def plant() -> Plant:
+    return Plant.objects.create(name="Home", time_zone="Europe/Berlin")
+
+
+@pytest.fixture
+def user_client(client: Client) -> Client:
+    client.force_login(get_user_model().objects.create_user("installer", password="Secret-Pass-1"))
+    return client
+
+
+def dashboard(client: Client) -> str:
+    response = client.get(reverse("plant:dashboard"))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_dashboard_shows_the_energy_flow_of_the_latest_snapshot(user_client: Client, plant: Plant) -> None:
+    publish(make_state(plant))
+
+    page = dashboard(user_client)
+
+    grid_text, grid = by_testid(page, "grid-power")
+    assert grid_text == "2.12 kW"
+    assert float(grid["data-value-w"]) == 2120.0
+    assert by_testid(page, "pv-power")[0] == "850 W"
+    assert by_testid(page, "house-power")[0] == "4.47 kW"
+    assert by_testid(page, "battery-power")[0] == "1.50 kW"
+    assert float(by_testid(page, "battery-power")[1]["data-value-w"]) == -1500.0
+    assert by_testid(page, "wallbox-power")[0] == "0 W"
+    assert by_testid(page, "grid-caption")[0] == "Purchase"
+    assert by_testid(page, "battery-caption")[0] == "Discharging"
+
+
+def test_flow_lines_follow_the_sign_of_the_power(user_client: Client, plant: Plant) -> None:
+    publish(make_state(plant, flow=EnergyFlow(-3000.0, 5200.0, 1200.0, 40.0, 1000.0, 2.0)))
+
+    page = dashboard(user_client)
+
+    assert by_testid(page, "flow-grid")[1]["data-direction"] == "from-house"  # feed-in
+    assert by_testid(page, "flow-pv")[1]["data-direction"] == "to-house"
+    assert by_testid(page, "flow-battery")[1]["data-direction"] == "from-house"  # charging
+    assert by_testid(page, "flow-wallbox")[1]["data-direction"] == "idle"  # ~0 W fades out
+    assert by_testid(page, "grid-caption")[0] == "Feed-in"
+    assert by_testid(page, "battery-caption")[0] == "Charging"
+
+
+def test_devices_the_plant_does_not_have_are_shown_as_not_configured(user_client: Client, plant: Plant) -> None:
+    publish(make_state(plant, flow=EnergyFlow(800.0, None, None, None, None, None)))
+
+    page = dashboard(user_client)
+
+    assert by_testid(page, "battery-power")[0] == "–"
+    assert by_testid(page, "battery-caption")[0] == "not configured"
+    assert by_testid(page, "wallbox-caption")[0] == "not configured"
+    assert by_testid(page, "battery-soc")[0] == "–"
+    assert by_testid(page, "grid-power")[0] == "800 W"
+
+
+def test_dashboard_shows_soc_and_totals_since_commissioning(user_client: Client, plant: Plant) -> None:
+    publish(make_state(plant))
+
+    page = dashboard(user_client)
+
+    assert by_testid(page, "battery-soc")[0] == "76 %"
+    assert by_testid(page, "total-purchase")[0] == "12,345.68 kWh"
+    assert by_testid(page, "total-feed-in")[0] == "2,345.68 kWh"
+
+
+def test_messages_show_the_last_update_and_the_snapshot_messages(user_client: Client, plant: Plant) -> None:
+    publish(make_state(plant, timestamp=NOW, messages=("Feed-in limited to 70 %",)))
+
+    page = dashboard(user_client)
+
+    # Server-side in the plant's time zone (Europe/Berlin = UTC+2 in May); the browser redoes it in its own.
+    last_update, attributes = by_testid(page, "last-update")
+    assert "12:30:15" in last_update
+    assert attributes["data-timestamp"] == NOW.isoformat()
+    assert "Feed-in limited to 70 %" in by_testid(page, "messages")[0]
+
+
+def test_an_offline_meter_is_reported_with_the_time_it_went_offline(user_client: Client, plant: Plant) -> None:
+    publish(make_state(plant, meter_online=False, timestamp=NOW))
+
+    page = dashboard(user_client)
+
+    text, attributes = by_testid(page, "meter-status")
+    assert attributes["data-online"] == "false"
+    assert "Meter offline since" in text
+    assert "12:25:15" in text
+    assert "no answer from 127.0.0.1:15020" in text
+
+
+def test_before_the_first_measurement_the_page_says_it_is_waiting(user_client: Client, plant: Plant) -> None:
+    page = dashboard(user_client)
+
+    assert "Waiting for the first measurement" in by_testid(page, "last-update")[0]
+    assert by_testid(page, "grid-power")[0] == "–"
+
+
+def test_dashboard_opens_the_live_socket_and_loads_the_history_of_its_plant(user_client: Client, plant: Plant) -> None:
+    config = json_script(dashboard(user_client), "live-config")
+
+    assert config["plantId"] == plant.pk
+    assert config["socketPath"] == f"/ws/plants/{plant.pk}/live/"
+    assert config["historyUrl"] == f"/api/plants/{plant.pk}/history?hours=24"
+
+
+def test_with_several_plants_the_header_offers_a_switch_and_the_page_follows_it(
+    user_client: Client, plant: Plant
+) -> None:
+    other = Plant.objects.create(name="Barn")
+    publish(make_state(plant))
+    publish(make_state(other, flow=EnergyFlow(-640.0, 900.0, None, None, 260.0, None)))
+
+    page = user_client.get(reverse("plant:dashboard"), {"plant": other.pk}).content.decode()
+
+    switcher, _ = by_testid(page, "plant-switcher")
+    assert "Home" in switcher and "Barn" in switcher
+    assert by_testid(page, "grid-power")[0] == "640 W"
+    # The choice sticks for the next page.
+    assert by_testid(dashboard(user_client), "grid-power")[0] == "640 W"
+
+
+def test_with_one_plant_there_is_no_plant_switch(user_client: Client, plant: Plant) -> None:
+    assert 'data-testid="plant-switcher"' not in dashboard(user_client)
+
+
+def test_menu_shows_later_entries_disabled(user_client: Client, plant: Plant) -> None:
+    page = dashboard(user_client)
+
+    assert 'href="/meter/"' in page
+    for label in ("Plant overview", "Inverters", "Wallbox", "Tariffs", "Device settings"):
+        assert f'title="available in a later version">{label}</span>' in page
+
+
+def test_dashboard_in_german_after_the_language_switch(user_client: Client, plant: Plant) -> None:
+    publish(make_state(plant))
+
+    response = user_client.post(reverse("set_language"), {"language": "de", "next": reverse("plant:dashboard")})
+    page = user_client.get(response["Location"]).content.decode()
+
+    assert "Energiefluss" in page
+    assert by_testid(page, "grid-label")[0] == "Netz"
+    assert by_testid(page, "grid-caption")[0] == "Bezug"
+    assert "Abmelden" in page
+    # German number format: decimal comma, dot for thousands.
+    assert by_testid(page, "grid-power")[0] == "2,12 kW"
+    assert by_testid(page, "total-purchase")[0] == "12.345,68 kWh"
+    assert float(by_testid(page, "grid-power")[1]["data-value-w"]) == 2120.0
+
+
+def test_no_plant_yet_is_explained(user_client: Client) -> None:
+    assert "No plant is set up yet" in dashboard(user_client)
