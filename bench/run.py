@@ -1,0 +1,18 @@
+"""`make bench`: every benchmark in its own process, results in bench/results/*.json."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = ("bench.cycle", "bench.live", "bench.memory")
+
+
+def main() -> None:
+    failed = [name for name in BENCHMARKS if subprocess.call([sys.executable, "-m", name]) != 0]
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

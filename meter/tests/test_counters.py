@@ -1,0 +1,69 @@
+"""Energy totals since commissioning never decrease and survive meter resets (MET-1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meter.counters import FIELDS, CounterState, advance, totals_of
+from plant.state import EnergyCounters
+
+T0 = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def raw(import_wh: float, export_wh: float = 0.0) -> EnergyCounters:
+    return EnergyCounters(active_import_wh=import_wh, active_export_wh=export_wh)
+
+
+def run(readings: list[EnergyCounters], step_s: float = 1.0) -> list[EnergyCounters]:
+    state, totals = CounterState(), []
+    for i, reading in enumerate(readings):
+        update = advance(state, reading, T0 + dt.timedelta(seconds=i * step_s))
+        state = update.state
+        totals.append(update.totals)
+    return totals
+
+
+@pytest.mark.parametrize(
+    ("meter_import_wh", "expected_total_wh"),
+    [
+        pytest.param([5000.0, 5001.0, 5003.5], [0.0, 1.0, 3.5], id="counts from commissioning"),
+        pytest.param([5000.0, 5002.0, 0.0, 1.0], [0.0, 2.0, 2.0, 3.0], id="meter reset to zero"),
+        pytest.param([5000.0, 5002.0, 700.0, 705.0], [0.0, 2.0, 2.0, 7.0], id="meter replaced"),
+        pytest.param([5000.0, 5001.0, 9e9, 9e9 + 1], [0.0, 1.0, 1.0, 2.0], id="garbage jump is not energy"),
+    ],
+)
+def test_totals_follow_the_meter_and_never_fall(meter_import_wh, expected_total_wh):
+    totals = run([raw(v) for v in meter_import_wh])
+    assert [t.active_import_wh for t in totals] == pytest.approx(expected_total_wh)
+
+
+def test_a_long_outage_allows_a_large_but_plausible_step():
+    state = advance(CounterState(), raw(1000.0), T0).state
+    # 10 h at 20 kW while the product was down: real energy, counted.
+    update = advance(state, raw(201_000.0), T0 + dt.timedelta(hours=10))
+    assert update.totals.active_import_wh == pytest.approx(200_000.0)
+    assert update.rebased == ()
+
+
+def test_state_restored_from_storage_continues_totals():
+    first = advance(CounterState(), raw(100.0, 50.0), T0)
+    second = advance(first.state, raw(110.0, 55.0), T0 + dt.timedelta(seconds=1))
+    restored = CounterState(dict(second.state.offsets), dict(second.state.last_raw), second.state.last_raw_at)
+    after_restart = advance(restored, raw(130.0, 60.0), T0 + dt.timedelta(minutes=5))
+    assert after_restart.totals.active_import_wh == pytest.approx(30.0)
+    assert after_restart.totals.active_export_wh == pytest.approx(10.0)
+    assert totals_of(after_restart.state) == after_restart.totals
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e9, allow_nan=False), min_size=1, max_size=40))
+def test_totals_never_decrease_whatever_the_meter_says(meter_values):
+    totals = run([EnergyCounters(**dict.fromkeys(FIELDS, v)) for v in meter_values])
+    for field in FIELDS:
+        series = [getattr(t, field) for t in totals]
+        assert all(b >= a - 1e-6 for a, b in itertools.pairwise(series))
+        assert series[0] == 0.0
