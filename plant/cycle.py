@@ -8,7 +8,6 @@ database (loading settings, persisting counters and logs) happens outside, in
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -116,7 +115,6 @@ class PlantRuntime:
         self.meter_status = StatusTracker("meter")
         self.memory: Mapping[str, Mapping[str, Any]] = {}
         self.sequence = 0
-        self.last_setpoints: dict[tuple[str, str], float] = {}
 
     def reconfigure(self, config: PlantConfig) -> None:
         """Take new settings; device connections are rebuilt only when their own settings changed."""
@@ -157,8 +155,8 @@ class PlantRuntime:
         outcome = self.controllers.decide(state, self.config, self.memory, now)
         self.memory = outcome.memory
 
-        # 4. act: write only what changed (no writable devices yet; later issues add drivers here).
-        self.last_setpoints.update({(s.device, s.quantity): s.value for s in outcome.setpoints})
+        # 4. act: drivers write the setpoints that changed. No device takes setpoints yet;
+        #    the inverter, battery and wallbox drivers of later issues plug in here.
 
         # 5. publish: Redis (latest values) and the plant's websocket group.
         state = dataclasses.replace(state, setpoints=outcome.setpoints, cycle_duration_s=time.perf_counter() - started)
@@ -183,6 +181,6 @@ class PlantRuntime:
         return ()
 
     async def close(self) -> None:
+        """Close device connections; async because it must run in the loop that owns them."""
         if self.meter is not None:
             self.meter.close()
-        await asyncio.sleep(0)

@@ -3,45 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from django.test.html import Element, parse_html
 from django.urls import reverse
 
-from plant import live
 from plant.models import Plant
 from plant.state import DeviceStatus, EnergyCounters, EnergyFlow, MeterReading, PhaseReading, PlantState
+from tests.pages import by_testid, publish, text_of
 
 pytestmark = pytest.mark.django_db
 
 NOW = dt.datetime(2026, 1, 15, 8, 0, 0, tzinfo=dt.UTC)
-
-
-def _elements(node: Element | str) -> Iterator[Element]:
-    if isinstance(node, Element):
-        yield node
-        for child in node.children:
-            yield from _elements(child)
-
-
-def _text(node: Element | str) -> str:
-    return node if isinstance(node, str) else " ".join(_text(child) for child in node.children)
-
-
-def by_testid(page: str, testid: str) -> tuple[str, dict[str, str]]:
-    for element in _elements(parse_html(page)):
-        attributes = {name: value or "" for name, value in element.attributes}  # boolean attributes: ""
-        if attributes.get("data-testid") == testid:
-            return " ".join(_text(element).split()), attributes
-    raise AssertionError(f"no element with data-testid={testid!r}")
-
-
-def text_of(page: str, testid: str) -> str:
-    return by_testid(page, testid)[0]
 
 
 def energy(import_kwh: float, export_kwh: float) -> EnergyCounters:
@@ -86,10 +60,6 @@ def make_state(plant: Plant, *, meter_online: bool = True) -> PlantState:
         flow=EnergyFlow(739.7, None, None, None, None, None),
         totals=meter.energy,
     )
-
-
-def publish(state: PlantState) -> None:
-    live.sync_redis().set(live.state_key(state.plant_id), json.dumps(state.as_dict()))
 
 
 @pytest.fixture

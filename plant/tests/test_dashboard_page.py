@@ -4,42 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from django.test.html import Element, parse_html
 from django.urls import reverse
 
-from plant import live
 from plant.models import Plant
 from plant.state import DeviceStatus, EnergyCounters, EnergyFlow, MeterReading, PhaseReading, PlantState
+from tests.pages import by_testid, publish
 
 pytestmark = pytest.mark.django_db
 
 NOW = dt.datetime(2026, 5, 4, 10, 30, 15, tzinfo=dt.UTC)
-
-
-def _elements(node: Element | str) -> Iterator[Element]:
-    if isinstance(node, Element):
-        yield node
-        for child in node.children:
-            yield from _elements(child)
-
-
-def _text(node: Element | str) -> str:
-    return node if isinstance(node, str) else " ".join(_text(child) for child in node.children)
-
-
-def by_testid(page: str, testid: str) -> tuple[str, dict[str, str]]:
-    """Text (whitespace-normalized) and attributes of the element a browser test would pick."""
-    for element in _elements(parse_html(page)):
-        attributes = {name: value or "" for name, value in element.attributes}  # boolean attributes: ""
-        if attributes.get("data-testid") == testid:
-            return " ".join(_text(element).split()), attributes
-    raise AssertionError(f"no element with data-testid={testid!r}")
 
 
 def json_script(page: str, element_id: str) -> Any:
@@ -75,10 +53,6 @@ def make_state(
         totals=EnergyCounters(active_import_wh=12_345_678.9, active_export_wh=2_345_678.1),
         messages=messages,
     )
-
-
-def publish(state: PlantState) -> None:
-    live.sync_redis().set(live.state_key(state.plant_id), json.dumps(state.as_dict()))
 
 
 @pytest.fixture
