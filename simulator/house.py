@@ -17,6 +17,10 @@ BASE_PHASE_SHARES = (0.40, 0.35, 0.25)
 BASE_POWER_FACTOR = 0.95  # inductive: motors, transformers and switch-mode supplies
 _BASE_WOBBLE = 0.1  # the base load drifts by +-10 %
 _BASE_WOBBLE_PERIOD_S = 300.0
+# Switch-mode supplies, fridges' compressors and lights make a real load flicker by a few
+# watts from one second to the next; a meter never reads the same value twice in a row.
+_BASE_FLICKER = 0.02
+_BASE_FLICKER_PERIOD_S = 1.5
 
 Phases = tuple[float, float, float]
 
@@ -90,9 +94,9 @@ class Household:
 
     def load(self, t_s: float) -> HouseLoad:
         """Consumption at ``t_s`` (seconds since the Unix epoch)."""
-        base = split_base(
-            self.base_w * (1.0 + _BASE_WOBBLE * noise.smooth(self.seed, _BASE, t_s, _BASE_WOBBLE_PERIOD_S))
-        )
+        wobble = _BASE_WOBBLE * noise.smooth(self.seed, _BASE, t_s, _BASE_WOBBLE_PERIOD_S)
+        flicker = _BASE_FLICKER * noise.smooth(self.seed, _FLICKER, t_s, _BASE_FLICKER_PERIOD_S)
+        base = split_base(self.base_w * (1.0 + wobble + flicker))
         active = list(base.active_w)
         reactive = list(base.reactive_var)
         for number, appliance in enumerate(self.appliances):
@@ -135,4 +139,5 @@ class Household:
 
 _BASE = noise.channel_id("house.base")
 _PHASE = noise.channel_id("house.phase")
+_FLICKER = noise.channel_id("house.flicker")
 _APPLIANCE = noise.channel_id("house.appliance")

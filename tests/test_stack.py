@@ -103,6 +103,7 @@ def test_browser_logs_in_and_sees_grid_power_change(stack: Stack):
             page.keyboard.press("Enter")
             grid = page.locator("[data-testid=grid-power]")
             grid.wait_for(timeout=10_000)
+            page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=10_000)
             first = grid.get_attribute("data-value-w")
             page.wait_for_function(
                 "first => document.querySelector('[data-testid=grid-power]').dataset.valueW !== first",
