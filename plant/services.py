@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from meter import services as meter_services
 from meter.aggregation import IntervalAverager
+from meter.counters import CounterState
 from plant import live
 from plant.config import PlantConfig, load_config
 from plant.cycle import PlantRuntime
@@ -26,6 +27,9 @@ SESSION_PLANT_KEY = "plant_id"
 CONFIG_REFRESH_S = 5.0
 # A cycle that has not finished by then is abandoned; its devices count as not answering.
 CYCLE_TIMEOUT_S = 5.0
+# A plant without a cycle for this long was deleted, switched off or moved to another worker:
+# its runtime is closed, so no connection to its devices stays open here.
+IDLE_EVICT_S = 60.0
 
 
 def active_plant_ids() -> list[int]:
@@ -52,6 +56,7 @@ class _Entry:
     runtime: PlantRuntime
     config_loaded_at: float
     averager: IntervalAverager = field(default_factory=IntervalAverager)
+    last_used: float = field(default_factory=time.monotonic)
 
 
 _runtimes: dict[int, _Entry] = {}
@@ -60,6 +65,9 @@ _runtimes_lock = threading.Lock()
 
 def _entry_for(plant_id: int) -> _Entry:
     with _runtimes_lock:
+        now = time.monotonic()
+        for idle_id in [pk for pk, e in _runtimes.items() if pk != plant_id and now - e.last_used > IDLE_EVICT_S]:
+            _close(idle_id, _runtimes.pop(idle_id))
         entry = _runtimes.get(plant_id)
         if entry is None:
             entry = _Entry(_new_runtime(load_config(plant_id)), time.monotonic())
@@ -67,6 +75,7 @@ def _entry_for(plant_id: int) -> _Entry:
         elif time.monotonic() - entry.config_loaded_at > CONFIG_REFRESH_S:
             entry.runtime.reconfigure(load_config(plant_id))
             entry.config_loaded_at = time.monotonic()
+        entry.last_used = now
         return entry
 
 
@@ -75,7 +84,7 @@ def _new_runtime(config: PlantConfig) -> PlantRuntime:
     return device_loop().run(_build_runtime(config, counters), timeout_s=CYCLE_TIMEOUT_S)
 
 
-async def _build_runtime(config: PlantConfig, counters: meter_services.CounterState) -> PlantRuntime:
+async def _build_runtime(config: PlantConfig, counters: CounterState) -> PlantRuntime:
     # The publisher's Redis client must be created inside the loop that will use it.
     return PlantRuntime(config, counters, live.RedisPublisher())
 
@@ -93,14 +102,25 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
     return result.state
 
 
+def _close(plant_id: int, entry: _Entry) -> None:
+    """Persist the plant's counters and close its device connections."""
+    if entry.runtime.counter_state.last_raw and Plant.objects.filter(pk=plant_id).exists():
+        meter_services.save_counters(plant_id, entry.runtime.counter_state)
+    try:
+        device_loop().run(entry.runtime.close(), timeout_s=2.0)
+    except Exception:
+        log.exception("closing plant %s", plant_id)
+
+
 def shutdown_runtimes() -> None:
-    """Persist counters and close device connections (worker shutdown)."""
+    """Close every plant's runtime (worker shutdown)."""
     with _runtimes_lock:
         for plant_id, entry in list(_runtimes.items()):
-            if entry.runtime.counter_state.last_raw:
-                meter_services.save_counters(plant_id, entry.runtime.counter_state)
-            try:
-                device_loop().run(entry.runtime.close(), timeout_s=2.0)
-            except Exception:
-                log.exception("closing plant %s", plant_id)
+            _close(plant_id, entry)
         _runtimes.clear()
+
+
+def running_plant_ids() -> list[int]:
+    """Plants whose runtime (device connections) this process holds."""
+    with _runtimes_lock:
+        return sorted(_runtimes)

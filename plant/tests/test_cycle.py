@@ -133,3 +133,17 @@ def test_two_cycles_of_one_plant_never_overlap(simulator: SimulatorHandle):
         assert run_cycle.run(plant.pk) is True, "the lock is released when the cycle ends"
     finally:
         services.shutdown_runtimes()
+
+
+def test_a_plant_that_stops_cycling_has_its_connections_closed(
+    plant: Plant, simulator: SimulatorHandle, monkeypatch: pytest.MonkeyPatch
+):
+    services.run_plant_cycle(plant.pk)
+    other = Plant.objects.create(name="Other plant")
+    Meter.objects.create(plant=other, host=simulator.host, port=simulator.port, timeout_s=0.3)
+    monkeypatch.setattr(services, "IDLE_EVICT_S", 0.2)
+    time.sleep(0.3)
+    plant.delete()  # deleted while the worker still holds its runtime
+
+    services.run_plant_cycle(other.pk)
+    assert services.running_plant_ids() == [other.pk]
