@@ -10,10 +10,12 @@ import datetime as dt
 import itertools
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from playwright.sync_api import Page, sync_playwright
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
@@ -81,43 +83,53 @@ async def _receive_raw(stack: Stack) -> None:
         await asyncio.wait_for(socket.recv(), timeout=5)
 
 
-@pytest.mark.browser
-def test_browser_logs_in_and_sees_grid_power_change(stack: Stack):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
+@pytest.fixture
+def page(stack: Stack) -> Iterator[Page]:
+    """A fresh headless Chromium page (Debian's chromium; Playwright never downloads a browser)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium",
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
         )
         try:
-            page = browser.new_page()
-            page.goto(stack.base_url + "/")
-            assert "/login" in page.url, "the dashboard needs a login"
-            page.fill("input[type=password]", "wrong-password")
-            page.keyboard.press("Enter")
-            page.wait_for_load_state()
-            assert "/login" in page.url
-            page.fill("input[type=password]", stack.password)
-            page.keyboard.press("Enter")
-            grid = page.locator("[data-testid=grid-power]")
-            grid.wait_for(timeout=10_000)
-            page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=10_000)
-            first = grid.get_attribute("data-value-w")
-            page.wait_for_function(
-                "first => document.querySelector('[data-testid=grid-power]').dataset.valueW !== first",
-                arg=first,
-                timeout=10_000,
-            )
-            assert (grid.text_content() or "").strip().endswith("W"), "shown with its unit"
+            yield browser.new_page()
         finally:
             browser.close()
 
 
-def test_meter_outage_is_reported_and_recovers(stack: Stack):
+def log_in(page: Page, stack: Stack, password: str) -> None:
+    page.fill("input[type=password]", password)
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+
+
+@pytest.mark.browser
+def test_browser_logs_in_and_sees_grid_power_change(stack: Stack, page: Page):
+    page.goto(stack.base_url + "/")
+    assert "/login" in page.url, "the dashboard needs a login"
+    log_in(page, stack, "wrong-password")
+    assert "/login" in page.url
+    log_in(page, stack, stack.password)
+    grid = page.locator("[data-testid=grid-power]")
+    grid.wait_for(timeout=10_000)
+    page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=10_000)
+    first = grid.get_attribute("data-value-w")
+    page.wait_for_function(
+        "first => document.querySelector('[data-testid=grid-power]').dataset.valueW !== first",
+        arg=first,
+        timeout=10_000,
+    )
+    assert (grid.text_content() or "").strip().endswith("W"), "shown with its unit"
+
+
+@pytest.mark.browser
+def test_meter_outage_is_reported_and_recovers(stack: Stack, page: Page):
     """Last in the module: it takes the simulator away and brings it back."""
     stack.wait_healthy()
+    page.goto(stack.base_url + "/")
+    log_in(page, stack, stack.password)
+    page.locator("[data-testid=meter-status][data-online=true]").wait_for(timeout=10_000)
     stack.stop("simulator")
 
     def offline() -> dict | None:
@@ -127,12 +139,18 @@ def test_meter_outage_is_reported_and_recovers(stack: Stack):
 
     report = stack.wait_for(offline, 15, "health 503 with the meter offline")
     assert report["beat"]["ok"] and report["plants"][0]["cycle"]["ok"], "the cycle goes on without the meter"
+    # What the operator sees, live, without reloading the page.
+    status_line = page.locator("[data-testid=meter-status][data-online=false]")
+    status_line.wait_for(timeout=10_000)
+    assert "offline since" in (status_line.text_content() or "").lower()
+    assert page.get_attribute("[data-testid=grid-power]", "data-value-w") == "", "no stale grid value"
     status, _ = stack.get_json(f"/api/plants/{stack.plant_id}/state")
     assert status in (401, 403), "the API needs authentication"
 
     stack.start("simulator")
     recovered = stack.wait_healthy(timeout_s=20)
     assert recovered["plants"][0]["meter"]["online"]
+    page.locator("[data-testid=meter-status][data-online=true]").wait_for(timeout=10_000)
     time.sleep(2)
     log = (stack.logs / "worker.log").read_text()
     assert log.count("meter offline") == 1, "one log line per outage, not one per second"
