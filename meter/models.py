@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from plant.models import Plant
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def validate_host(value: str) -> None:
+    """An IPv4/IPv6 address or a DNS host name (letters, digits, hyphens; dot-separated labels)."""
+    try:
+        ipaddress.ip_address(value)
+        return
+    except ValueError:
+        pass
+    if not value or len(value) > 253 or not all(_HOST_LABEL.match(label) for label in value.rstrip(".").split(".")):
+        raise ValidationError(_("%(value)s is neither an IP address nor a host name."), params={"value": value})
 
 
 class Meter(models.Model):
@@ -17,7 +34,7 @@ class Meter(models.Model):
 
     plant = models.OneToOneField(Plant, on_delete=models.CASCADE, related_name="meter")
     driver = models.CharField(_("driver"), max_length=16, choices=Driver.choices, default=Driver.KSEM_TCP)
-    host = models.CharField(_("host"), max_length=253, default="127.0.0.1")
+    host = models.CharField(_("host"), max_length=253, default="127.0.0.1", validators=[validate_host])
     port = models.PositiveIntegerField(
         _("port"), default=15020, validators=[MinValueValidator(1), MaxValueValidator(65535)]
     )
