@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import redis
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -21,8 +22,6 @@ logger = logging.getLogger(__name__)
 
 # Below this a flow is drawn as idle: meters report a few watts of noise at rest.
 IDLE_POWER_W = 10.0
-# A snapshot older than this means the cycle stopped; the page says so instead of showing old numbers as current.
-STALE_AFTER_S = 10.0
 
 
 def format_number(value: float, decimals: int) -> str:
@@ -102,7 +101,7 @@ def live_page_context(request: HttpRequest) -> dict[str, Any]:
         "state": state,
         "live_store_ok": store_ok,
         "timestamp": timestamp,
-        "is_stale": bool(timestamp and (timezone.now() - timestamp).total_seconds() > STALE_AFTER_S),
+        "is_stale": bool(timestamp and (timezone.now() - timestamp).total_seconds() > settings.HEALTH_MAX_AGE_S),
         "meter_status": meter_status,
         "meter_offline_since": parse_time(meter_status["offline_since"]) if meter_status else None,
         "live_labels": live_labels(),
@@ -111,7 +110,9 @@ def live_page_context(request: HttpRequest) -> dict[str, Any]:
             # Websocket routes cannot be reversed; this one is plant.routing's.
             "socketPath": f"/ws/plants/{plant.pk}/live/" if plant else None,
             "historyUrl": reverse("api-plant-history", args=[plant.pk]) + "?hours=24" if plant else None,
-            "staleAfterS": STALE_AFTER_S,
+            # The same limit as the header badge and /api/health: a snapshot older than this
+            # means the cycle stopped, and the page says so instead of showing old numbers as current.
+            "staleAfterS": settings.HEALTH_MAX_AGE_S,
             "idlePowerW": IDLE_POWER_W,
         },
     }
