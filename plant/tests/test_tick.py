@@ -1,0 +1,46 @@
+"""Beat's tick fans out one cycle per active plant, each expiring within one interval."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.conf import settings
+
+from plant import live
+from plant.models import Plant
+from plant.tasks import tick
+
+pytestmark = pytest.mark.django_db
+
+
+def queued_cycles() -> list[dict]:
+    """The run_cycle messages waiting in the real broker's realtime queue."""
+    raw = live.sync_redis().lrange(f"{settings.REDIS_KEY_PREFIX}:celery:realtime", 0, -1)
+    headers = [json.loads(message)["headers"] for message in raw]
+    return [h for h in headers if h["task"] == "plant.tasks.run_cycle"]
+
+
+def test_tick_sends_one_expiring_cycle_per_active_plant():
+    home = Plant.objects.create(name="Home")
+    shop = Plant.objects.create(name="Shop")
+    Plant.objects.create(name="Switched off", is_active=False)
+    sent_at = dt.datetime.now(dt.UTC)
+
+    assert tick.run() == 2
+
+    cycles = queued_cycles()
+    assert sorted(c["argsrepr"] for c in cycles) == sorted([f"({home.pk},)", f"({shop.pk},)"])
+    for cycle in cycles:
+        expires = dt.datetime.fromisoformat(cycle["expires"])
+        assert dt.timedelta(0) < expires - sent_at <= dt.timedelta(seconds=settings.CYCLE_INTERVAL_S + 0.5)
+    age = live.last_tick_age_s()
+    assert age is not None
+    assert age < 1, "health sees the tick"
+
+
+def test_tick_without_plants_still_marks_beat_alive():
+    assert tick.run() == 0
+    assert queued_cycles() == []
+    assert live.last_tick_age_s() is not None
