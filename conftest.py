@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from django.test import Client
 
 from ksem_site.embedded_redis import server_args
 
@@ -52,3 +53,12 @@ def _clean_redis_keys(redis_server: str) -> Iterator[None]:
     _delete_keys(client)
     yield
     client.close()
+
+
+@pytest.fixture
+def user_client(client: Client, db: None) -> Client:
+    """A browser session of a logged-in person."""
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_user("someone", password="Secret-Pass-1"))
+    return client

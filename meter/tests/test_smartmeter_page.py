@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
@@ -65,12 +64,6 @@ def make_state(plant: Plant, *, meter_online: bool = True) -> PlantState:
 @pytest.fixture
 def plant() -> Plant:
     return Plant.objects.create(name="Home", time_zone="Europe/Berlin")
-
-
-@pytest.fixture
-def user_client(client: Client) -> Client:
-    client.force_login(get_user_model().objects.create_user("installer", password="Secret-Pass-1"))
-    return client
 
 
 def smartmeter(client: Client, **params: str) -> str:

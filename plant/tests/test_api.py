@@ -6,7 +6,6 @@ import datetime as dt
 import io
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -24,12 +23,6 @@ def plant() -> Plant:
     return Plant.objects.create(name="API plant")
 
 
-@pytest.fixture
-def api(client: Client) -> Client:
-    client.force_login(get_user_model().objects.create_user("someone", password="Secret-Pass-1"))
-    return client
-
-
 @pytest.mark.parametrize("path", ["/api/plants/", "/api/plants/{id}/state", "/api/plants/{id}/history"])
 def test_data_needs_authentication(client: Client, plant: Plant, path: str):
     response = client.get(path.format(id=plant.pk))
@@ -37,45 +30,45 @@ def test_data_needs_authentication(client: Client, plant: Plant, path: str):
     assert "detail" in response.json()
 
 
-def test_plants_are_listed(api: Client, plant: Plant):
-    (listed,) = api.get("/api/plants/").json()
+def test_plants_are_listed(user_client: Client, plant: Plant):
+    (listed,) = user_client.get("/api/plants/").json()
     assert listed["id"] == plant.pk
     assert listed["name"] == "API plant"
     assert listed["installation_position"] == "grid"
 
 
-def test_state_before_the_first_cycle_says_so(api: Client, plant: Plant):
-    response = api.get(f"/api/plants/{plant.pk}/state")
+def test_state_before_the_first_cycle_says_so(user_client: Client, plant: Plant):
+    response = user_client.get(f"/api/plants/{plant.pk}/state")
     assert response.status_code == 503
     assert response.json() == {"detail": "no measurement yet"}
 
 
-def test_state_is_the_latest_snapshot(api: Client, plant: Plant):
+def test_state_is_the_latest_snapshot(user_client: Client, plant: Plant):
     state = PlantState(
         plant.pk, timezone.now(), 9, None, DeviceStatus("meter", False, error="no answer within 0.5 s"),
         EnergyFlow(None, 1200.0, None, None, None, None), EnergyCounters(active_import_wh=42.0),
     )  # fmt: skip
     publish(state)
-    body = api.get(f"/api/plants/{plant.pk}/state").json()
+    body = user_client.get(f"/api/plants/{plant.pk}/state").json()
     assert body["sequence"] == 9
     assert body["meter_status"]["error"] == "no answer within 0.5 s"
     assert body["flow"]["pv_power_w"] == 1200.0
     assert body["totals"]["active_import_wh"] == 42.0
 
 
-def test_unknown_plant_is_404(api: Client):
-    assert api.get("/api/plants/999999/state").status_code == 404
-    assert api.get("/api/plants/999999/history").status_code == 404
+def test_unknown_plant_is_404(user_client: Client):
+    assert user_client.get("/api/plants/999999/state").status_code == 404
+    assert user_client.get("/api/plants/999999/history").status_code == 404
 
 
 @pytest.mark.parametrize("hours", ["0", "337", "abc", "-5"])
-def test_bad_history_window_is_refused_naming_the_field(api: Client, plant: Plant, hours: str):
-    response = api.get(f"/api/plants/{plant.pk}/history", {"hours": hours})
+def test_bad_history_window_is_refused_naming_the_field(user_client: Client, plant: Plant, hours: str):
+    response = user_client.get(f"/api/plants/{plant.pk}/history", {"hours": hours})
     assert response.status_code == 400
     assert list(response.json()) == ["hours"]
 
 
-def test_history_returns_the_five_minute_averages_of_the_window(api: Client, plant: Plant):
+def test_history_returns_the_five_minute_averages_of_the_window(user_client: Client, plant: Plant):
     now = timezone.now()
     for age_h, grid_w in ((30, 111.0), (2, 222.0), (1, 333.0)):
         MeterLog.objects.create(
@@ -84,7 +77,7 @@ def test_history_returns_the_five_minute_averages_of_the_window(api: Client, pla
             power_l1_w=0, power_l2_w=0, power_l3_w=0, voltage_l1_v=230, voltage_l2_v=230, voltage_l3_v=230,
             current_l1_a=0, current_l2_a=0, current_l3_a=0, pv_power_w=None,
         )  # fmt: skip
-    body = api.get(f"/api/plants/{plant.pk}/history", {"hours": "24"}).json()
+    body = user_client.get(f"/api/plants/{plant.pk}/history", {"hours": "24"}).json()
     assert body["interval_s"] == 300
     assert [p["grid_power_w"] for p in body["points"]] == [222.0, 333.0], "oldest first, only the last 24 h"
     assert body["points"][0]["pv_power_w"] is None

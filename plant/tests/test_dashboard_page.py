@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
@@ -58,12 +57,6 @@ def make_state(
 @pytest.fixture
 def plant() -> Plant:
     return Plant.objects.create(name="Home", time_zone="Europe/Berlin")
-
-
-@pytest.fixture
-def user_client(client: Client) -> Client:
-    client.force_login(get_user_model().objects.create_user("installer", password="Secret-Pass-1"))
-    return client
 
 
 def dashboard(client: Client) -> str:
