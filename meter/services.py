@@ -50,18 +50,23 @@ def purge_old_logs(now: dt.datetime) -> tuple[int, int]:
     return logs, records
 
 
-HISTORY_FIELDS = (
-    "grid_power_w",
-    "pv_power_w",
-    "house_power_w",
-    "battery_power_w",
-    "wallbox_power_w",
-    "battery_soc_pct",
-)
+# Every value column of the 5-minute log, in the order of the model.
+# Every value column, in the order of the model: start, samples, grid_power_w, ...
+LOG_FIELDS = tuple(f.name for f in MeterLog._meta.concrete_fields if f.name not in {"id", "plant"})
+ENERGY_FIELDS = tuple(f.name for f in EnergyRecord._meta.concrete_fields if f.name not in {"id", "plant"})
 
 
-def power_history(plant_id: int, since: dt.datetime) -> list[dict[str, Any]]:
-    rows = (
-        MeterLog.objects.filter(plant_id=plant_id, start__gte=since).order_by("start").values("start", *HISTORY_FIELDS)
-    )
-    return [{**row, "start": row["start"].isoformat()} for row in rows]
+def _iso(rows: Any, time_field: str) -> list[dict[str, Any]]:
+    return [{**row, time_field: row[time_field].isoformat()} for row in rows]
+
+
+def meter_log(plant_id: int, since: dt.datetime) -> list[dict[str, Any]]:
+    """5-minute averages since ``since``, oldest first."""
+    rows = MeterLog.objects.filter(plant_id=plant_id, start__gte=since).order_by("start").values(*LOG_FIELDS)
+    return _iso(rows, "start")
+
+
+def energy_records(plant_id: int, since: dt.datetime) -> list[dict[str, Any]]:
+    """Energy totals at the end of each 5-minute interval since ``since``, oldest first."""
+    rows = EnergyRecord.objects.filter(plant_id=plant_id, time__gte=since).order_by("time").values(*ENERGY_FIELDS)
+    return _iso(rows, "time")

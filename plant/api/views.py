@@ -4,15 +4,18 @@ import datetime as dt
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.text import slugify
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from meter.services import power_history
+from meter.services import ENERGY_FIELDS, LOG_FIELDS, energy_records, meter_log
 from plant import live
+from plant.api.renderers import CsvRenderer
 from plant.health import check_health
 from plant.models import Plant
 
@@ -58,7 +61,11 @@ class HistoryQuerySerializer(serializers.Serializer[dict[str, int]]):
 
 
 class PlantHistoryView(APIView):
-    """5-minute averages of the last ``hours`` hours (at most 14 days, MET-5)."""
+    """5-minute averages of the last ``hours`` hours (at most 14 days, MET-5); ``?format=csv`` for a file."""
+
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
+    csv_rows_key = "points"
+    csv_columns = LOG_FIELDS
 
     @extend_schema(parameters=[HistoryQuerySerializer], responses={200: dict})
     def get(self, request: Request, plant_id: int) -> Response:
@@ -66,4 +73,26 @@ class PlantHistoryView(APIView):
         query = HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         since = timezone.now() - dt.timedelta(hours=query.validated_data["hours"])
-        return Response({"plant": plant.pk, "interval_s": 300, "points": power_history(plant.pk, since)})
+        self.csv_filename = f"{slugify(plant.name) or plant.pk}-5min-{timezone.now():%Y%m%d-%H%M}.csv"
+        return Response({"plant": plant.pk, "interval_s": 300, "points": meter_log(plant.pk, since)})
+
+
+class EnergyQuerySerializer(serializers.Serializer[dict[str, int]]):
+    days = serializers.IntegerField(min_value=1, max_value=2 * 366, default=7)
+
+
+class PlantEnergyView(APIView):
+    """The plant's energy totals every 5 minutes over the last ``days`` days (kept 2 years); ``?format=csv``."""
+
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
+    csv_rows_key = "records"
+    csv_columns = ENERGY_FIELDS
+
+    @extend_schema(parameters=[EnergyQuerySerializer], responses={200: dict})
+    def get(self, request: Request, plant_id: int) -> Response:
+        plant = get_object_or_404(Plant, pk=plant_id)
+        query = EnergyQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        since = timezone.now() - dt.timedelta(days=query.validated_data["days"])
+        self.csv_filename = f"{slugify(plant.name) or plant.pk}-energy-{timezone.now():%Y%m%d-%H%M}.csv"
+        return Response({"plant": plant.pk, "interval_s": 300, "records": energy_records(plant.pk, since)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 
@@ -10,7 +11,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from meter.models import MeterLog
+from meter.models import EnergyRecord, MeterLog
+from meter.services import LOG_FIELDS
 from plant.models import Plant
 from plant.state import DeviceStatus, EnergyCounters, EnergyFlow, PlantState
 from tests.pages import publish
@@ -87,3 +89,61 @@ def test_published_schema_is_valid_openapi():
     out, err = io.StringIO(), io.StringIO()
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=out, stderr=err)
     assert "/api/plants/{plant_id}/history" in out.getvalue()
+
+
+def _log(plant: Plant, start: dt.datetime, grid_w: float, pv_w: float | None) -> None:
+    MeterLog.objects.create(
+        plant=plant, start=start, samples=300, grid_power_w=grid_w, grid_power_min_w=grid_w - 50,
+        grid_power_max_w=grid_w + 50, reactive_power_var=0, apparent_power_va=0, frequency_hz=50.01,
+        power_l1_w=0, power_l2_w=0, power_l3_w=0, voltage_l1_v=230, voltage_l2_v=230, voltage_l3_v=230,
+        current_l1_a=0, current_l2_a=0, current_l3_a=0, pv_power_w=pv_w,
+    )  # fmt: skip
+
+
+def test_history_exports_as_csv_file(user_client: Client, plant: Plant):
+    start = (timezone.now() - dt.timedelta(hours=1)).replace(microsecond=0)
+    _log(plant, start, -1234.5, 4000.0)
+    _log(plant, start + dt.timedelta(minutes=5), 800.0, None)
+    response = user_client.get(f"/api/plants/{plant.pk}/history", {"hours": "24", "format": "csv"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"].startswith('attachment; filename="api-plant-5min-')
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [row["grid_power_w"] for row in rows] == ["-1234.5", "800.0"]
+    assert rows[0]["start"] == start.isoformat()
+    assert rows[0]["grid_power_max_w"] == "-1184.5"
+    assert rows[1]["pv_power_w"] == "", "a value the plant did not have is an empty cell"
+
+
+def test_csv_of_an_empty_window_still_has_its_header(user_client: Client, plant: Plant):
+    response = user_client.get(f"/api/plants/{plant.pk}/history", {"format": "csv"})
+    assert response.content.decode().splitlines() == [",".join(LOG_FIELDS)]
+
+
+def test_bad_csv_request_names_the_field(user_client: Client, plant: Plant):
+    response = user_client.get(f"/api/plants/{plant.pk}/history", {"hours": "0", "format": "csv"})
+    assert response.status_code == 400
+    header, error = response.content.decode().splitlines()
+    assert header == "field,message"
+    assert error.startswith("hours,")
+
+
+def test_energy_records_of_the_last_days_as_json_and_csv(user_client: Client, plant: Plant):
+    now = timezone.now().replace(microsecond=0)
+    for age_days, import_wh in ((40, 100.0), (3, 5000.0), (1, 7500.5)):
+        EnergyRecord.objects.create(
+            plant=plant, time=now - dt.timedelta(days=age_days), active_import_wh=import_wh, active_export_wh=1.0,
+            reactive_import_varh=0, reactive_export_varh=0, apparent_import_vah=0, apparent_export_vah=0,
+        )  # fmt: skip
+    body = user_client.get(f"/api/plants/{plant.pk}/energy", {"days": "7"}).json()
+    assert [r["active_import_wh"] for r in body["records"]] == [5000.0, 7500.5]
+    response = user_client.get(f"/api/plants/{plant.pk}/energy", {"days": "731", "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [row["active_import_wh"] for row in rows] == ["100.0", "5000.0", "7500.5"]
+
+
+@pytest.mark.parametrize("days", ["0", "733", "x"])
+def test_energy_window_is_at_most_two_years(user_client: Client, plant: Plant, days: str):
+    response = user_client.get(f"/api/plants/{plant.pk}/energy", {"days": days})
+    assert response.status_code == 400
+    assert list(response.json()) == ["days"]

@@ -202,3 +202,14 @@ def test_dashboard_in_german_after_the_language_switch(user_client: Client, plan
 
 def test_no_plant_yet_is_explained(user_client: Client) -> None:
     assert "No plant is set up yet" in dashboard(user_client)
+
+
+def test_log_data_downloads_as_csv_from_the_dashboard(user_client: Client, plant: Plant) -> None:
+    page = dashboard(user_client)
+    links = {name: by_testid(page, name)[1]["href"] for name in ("history-csv-24h", "history-csv-14d", "energy-csv")}
+    for href in links.values():
+        response = user_client.get(href)
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/csv")
+        assert response["Content-Disposition"].startswith("attachment;")
+    assert "hours=336" in links["history-csv-14d"]
