@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # With REDIS_URL set the stack uses that Redis; otherwise it starts the embedded one.
 PROCESSES := $(if $(REDIS_URL),simulator web worker beat,redis simulator web worker beat)
+# Ports of the web interface and the simulated grid meter (the Procfile reads them too).
+export KSEM_WEB_PORT ?= 8000
+export KSEM_METER_PORT ?= 15020
 
 .PHONY: run test lint format bench install browser clean
 
@@ -17,8 +20,8 @@ install: $(STAMP)
 
 run: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap
-	@echo "Starting the stack on http://127.0.0.1:8000 (Ctrl-C stops everything)"
+	$(PY) manage.py bootstrap --meter-port $(KSEM_METER_PORT) --web-url http://127.0.0.1:$(KSEM_WEB_PORT)
+	@echo "Starting the stack on http://127.0.0.1:$(KSEM_WEB_PORT) (Ctrl-C stops everything)"
 	$(VENV)/bin/honcho start $(PROCESSES) 2>&1 || true
 
 # Headless Chromium from Debian for the browser tests.

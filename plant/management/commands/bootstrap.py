@@ -23,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--plant-name", default="My plant")
         parser.add_argument("--meter-host", default="127.0.0.1")
         parser.add_argument("--meter-port", type=int, default=15020)
+        parser.add_argument("--web-url", default="http://127.0.0.1:8000", help="where people log in (printed)")
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -37,5 +38,5 @@ class Command(BaseCommand):
             line = "=" * 60
             self.stdout.write(
                 f"{line}\n  Initial device password (shown only now):  {password}\n"
-                f"  Log in at http://127.0.0.1:8000 . A new one: python manage.py device_password --reset\n{line}"
+                f"  Log in at {options['web_url']} . A new one: python manage.py device_password --reset\n{line}"
             )

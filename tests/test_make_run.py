@@ -1,0 +1,84 @@
+"""README's first command: `make run` on the embedded defaults, then Ctrl-C.
+
+Runs the real Makefile target (migrate, bootstrap, honcho with every process) in a private var
+dir on free ports, so it never meets a `make run` someone already has open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.stack import ROOT, free_port
+
+pytestmark = pytest.mark.stack
+
+
+def run_make(var_dir: Path, web_port: int, meter_port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
+    env.update(
+        KSEM_VAR_DIR=str(var_dir),
+        KSEM_WEB_PORT=str(web_port),
+        KSEM_METER_PORT=str(meter_port),
+        KSEM_REDIS_PREFIX=f"makerun{os.getpid()}",
+    )
+    # A session of its own: Ctrl-C in a terminal reaches the whole process group.
+    return subprocess.Popen(
+        ["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=log.open("wb"),
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+def wait_healthy(web_port: int, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/api/health", timeout=2) as response:
+                return json.load(response)
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError("the stack did not become healthy")
+
+
+def ctrl_c(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """Send Ctrl-C to the process group; return whatever is still alive after 30 s."""
+    family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(30)
+    _, alive = psutil.wait_procs(family, timeout=15)
+    return alive
+
+
+def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path):
+    web_port, meter_port = free_port(), free_port()
+    first_log = tmp_path / "first.log"
+    process = run_make(tmp_path / "var", web_port, meter_port, first_log)
+    try:
+        report = wait_healthy(web_port, timeout_s=90)
+        assert report["status"] == "ok"
+        (plant,) = report["plants"]
+        assert plant["meter"]["online"], "the plant is created with its meter at the simulator"
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/login/", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        alive = ctrl_c(process)
+    assert not alive, f"left running after Ctrl-C: {[p.cmdline() for p in alive]}"
+    output = first_log.read_text()
+    assert output.count("Initial device password (shown only now):") == 1
+    assert f"http://127.0.0.1:{web_port}" in output
+
+    second_log = tmp_path / "second.log"
+    process = run_make(tmp_path / "var", web_port, meter_port, second_log)
+    try:
+        wait_healthy(web_port, timeout_s=90)
+    finally:
+        assert not ctrl_c(process)
+    assert "Initial device password" not in second_log.read_text(), "printed only on the first start"
