@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
-import statistics
 import json
+import statistics
 import time
 from collections.abc import Iterator
 
