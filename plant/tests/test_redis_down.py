@@ -1,0 +1,45 @@
+"""When Redis does not answer: health says so, pages still render and explain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client
+
+from plant import live
+from plant.models import Plant
+from tests.pages import by_testid
+from tests.stack import free_port
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def redis_down(settings) -> Iterator[None]:
+    """Point the live store at a port where nothing listens: real refused connections."""
+    live.sync_redis.cache_clear()
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    yield
+    live.sync_redis.cache_clear()
+
+
+def test_health_is_503_and_names_redis(client: Client, redis_down: None):
+    Plant.objects.create(name="Home")
+    response = client.get("/api/health")
+    assert response.status_code == 503
+    report = response.json()
+    assert report["database"] == {"ok": True}
+    assert report["redis"]["ok"] is False
+    assert "refused" in report["redis"]["error"].lower() or "connect" in report["redis"]["error"].lower()
+    assert report["status"] == "error"
+
+
+def test_dashboard_still_renders_and_explains(user_client: Client, redis_down: None):
+    Plant.objects.create(name="Home")
+    response = user_client.get("/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    text, _ = by_testid(page, "last-update")
+    assert "data store does not answer" in text
+    assert by_testid(page, "device-status")[1]["data-state"] == "error"
