@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from meter.drivers.ksem_tcp import MAX_TIMEOUT_S
 from plant.models import Plant
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -44,7 +45,7 @@ class Meter(models.Model):
     timeout_s = models.FloatField(
         _("timeout (s)"),
         default=0.5,
-        validators=[MinValueValidator(0.05), MaxValueValidator(10.0)],
+        validators=[MinValueValidator(0.05), MaxValueValidator(MAX_TIMEOUT_S)],
         help_text=_("A read that takes longer counts as a communication error."),
     )
     read_flow_summary = models.BooleanField(

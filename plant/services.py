@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 SESSION_PLANT_KEY = "plant_id"
 CONFIG_REFRESH_S = 5.0
-# A cycle that has not finished by then is abandoned; its devices count as not answering.
-CYCLE_TIMEOUT_S = 5.0
+# A cycle that has not finished by then is abandoned. Longer than the slowest possible device
+# read (READ_DEADLINE_TIMEOUTS x MAX_TIMEOUT_S), so a slow meter ends as "no answer", not here.
+CYCLE_TIMEOUT_S = 10.0
 # A plant without a cycle for this long was deleted, switched off or moved to another worker:
 # its runtime is closed, so no connection to its devices stays open here.
 IDLE_EVICT_S = 60.0

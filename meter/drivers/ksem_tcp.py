@@ -17,6 +17,11 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from meter import registers
 from plant.state import FlowSummary, MeterReading
 
+# One read is a connect plus a handful of requests, each bounded by the timeout; the whole read
+# gets this many timeouts before it counts as no answer.
+READ_DEADLINE_TIMEOUTS = 4
+MAX_TIMEOUT_S = 2.0  # a 1 s control cycle cannot wait longer for its meter
+
 
 class MeterError(Exception):
     """The meter could not deliver a valid sample; the message says why."""
@@ -58,12 +63,16 @@ class KsemTcpMeter:
         )
 
     @property
+    def deadline_s(self) -> float:
+        return self.config.timeout_s * READ_DEADLINE_TIMEOUTS
+
+    @property
     def name(self) -> str:
         return f"meter {self.config.host}:{self.config.port}"
 
     async def read(self) -> MeterSample:
         try:
-            return await asyncio.wait_for(self._read(), timeout=self.config.timeout_s * 4)
+            return await asyncio.wait_for(self._read(), timeout=self.deadline_s)
         except MeterError:
             self.close()
             raise

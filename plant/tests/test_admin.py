@@ -54,7 +54,7 @@ def test_installer_sets_the_meter_address_on_the_plant_page(installer: Client, p
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("port", "70000"), ("unit_id", "0"), ("unit_id", "248"), ("timeout_s", "0"), ("timeout_s", "60"),
+        ("port", "70000"), ("unit_id", "0"), ("unit_id", "248"), ("timeout_s", "0"), ("timeout_s", "2.5"),
         ("host", "not a host!"), ("host", "-bad.example"), ("host", ""),
     ],
 )  # fmt: skip

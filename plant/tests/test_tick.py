@@ -44,3 +44,12 @@ def test_tick_without_plants_still_marks_beat_alive():
     assert tick.run() == 0
     assert queued_cycles() == []
     assert live.last_tick_age_s() is not None
+
+
+def test_a_cycle_lock_outlives_the_slowest_possible_cycle():
+    """Otherwise a slow meter could let the lock expire while its cycle still runs, and cycles overlap."""
+    from meter.drivers.ksem_tcp import MAX_TIMEOUT_S, READ_DEADLINE_TIMEOUTS
+    from plant.services import CYCLE_TIMEOUT_S
+    from plant.tasks import LOCK_TTL_S
+
+    assert READ_DEADLINE_TIMEOUTS * MAX_TIMEOUT_S < CYCLE_TIMEOUT_S < LOCK_TTL_S
