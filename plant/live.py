@@ -39,6 +39,10 @@ def beat_key() -> str:
     return _key("beat", "last-tick")
 
 
+def login_failures_key(client: str) -> str:
+    return _key("login-failures", client)
+
+
 @functools.cache
 def sync_redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2.0, socket_connect_timeout=2.0)

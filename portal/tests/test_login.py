@@ -93,3 +93,31 @@ def test_logout_needs_a_post_and_ends_the_session(client: Client, device_passwor
 
     assert response["Location"] == reverse("portal:login")
     assert client.get(reverse("plant:dashboard")).status_code == 302
+
+
+def _attempt(client: Client, password: str, address: str) -> str:
+    return client.post(reverse("portal:login"), {"password": password}, REMOTE_ADDR=address).content.decode()
+
+
+def test_after_ten_wrong_passwords_the_client_must_wait(client: Client, device_password: str) -> None:
+    for _ in range(10):
+        assert "Wrong device password" in _attempt(client, "guess", "192.0.2.7")
+
+    page = _attempt(client, device_password, "192.0.2.7")
+    assert "Too many wrong passwords from this device. Try again in 15 minutes." in page
+    assert client.get(reverse("plant:dashboard")).status_code == 302, "not even the right password gets in now"
+
+    other = Client()
+    response = other.post(reverse("portal:login"), {"password": device_password}, REMOTE_ADDR="192.0.2.8")
+    assert response.status_code == 302, "another client is not locked out"
+
+
+def test_a_successful_login_forgets_earlier_mistakes(client: Client, device_password: str) -> None:
+    for _ in range(9):
+        _attempt(client, "guess", "192.0.2.9")
+    assert (
+        client.post(reverse("portal:login"), {"password": device_password}, REMOTE_ADDR="192.0.2.9").status_code == 302
+    )
+    client.post(reverse("portal:logout"))
+    for _ in range(9):
+        assert "Wrong device password" in _attempt(client, "guess", "192.0.2.9")
