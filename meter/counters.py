@@ -18,6 +18,16 @@ from plant.state import EnergyCounters
 MAX_PLAUSIBLE_POWER_W = 2_000_000.0
 SLACK_WH = 10.0
 FIELDS = tuple(f.name for f in dataclasses.fields(EnergyCounters))
+PHASES = ("l1", "l2", "l3")
+PhaseCounters = tuple[EnergyCounters, EnergyCounters, EnergyCounters]
+
+
+def named_counters(energy: EnergyCounters, phase_energy: PhaseCounters) -> dict[str, float]:
+    """Every counter of a meter by one name: ``active_import_wh`` for totals, ``l1.active_import_wh`` per phase."""
+    values = energy.as_dict()
+    for phase, counters in zip(PHASES, phase_energy, strict=True):
+        values.update({f"{phase}.{name}": value for name, value in counters.as_dict().items()})
+    return values
 
 
 @dataclass(frozen=True)
@@ -31,21 +41,30 @@ class CounterState:
 class CounterUpdate:
     state: CounterState
     totals: EnergyCounters
+    phase_totals: PhaseCounters
     rebased: tuple[str, ...]  # counters whose offset moved: persist at once
 
 
+def _total(state: CounterState, name: str) -> float:
+    return state.offsets.get(name, 0.0) + state.last_raw.get(name, 0.0)
+
+
 def totals_of(state: CounterState) -> EnergyCounters:
-    return EnergyCounters(**{name: state.offsets.get(name, 0.0) + state.last_raw.get(name, 0.0) for name in FIELDS})
+    return EnergyCounters(**{name: _total(state, name) for name in FIELDS})
 
 
-def advance(state: CounterState, raw: EnergyCounters, now: dt.datetime) -> CounterUpdate:
+def phase_totals_of(state: CounterState) -> PhaseCounters:
+    l1, l2, l3 = (EnergyCounters(**{name: _total(state, f"{phase}.{name}") for name in FIELDS}) for phase in PHASES)
+    return (l1, l2, l3)
+
+
+def advance(state: CounterState, raw: dict[str, float], now: dt.datetime) -> CounterUpdate:
+    """Take the meter's counters (by name, see ``named_counters``) read at ``now``."""
     elapsed_s = (now - state.last_raw_at).total_seconds() if state.last_raw_at else None
     max_step_wh = MAX_PLAUSIBLE_POWER_W * max(elapsed_s or 0.0, 0.0) / 3600.0 + SLACK_WH
     offsets = dict(state.offsets)
     rebased: list[str] = []
-    raw_values = dataclasses.asdict(raw)
-    for name in FIELDS:
-        value = raw_values[name]
+    for name, value in raw.items():
         if name not in state.last_raw:
             offsets[name] = -value
             continue
@@ -53,5 +72,5 @@ def advance(state: CounterState, raw: EnergyCounters, now: dt.datetime) -> Count
         if step < 0 or step > max_step_wh:
             offsets[name] = offsets.get(name, 0.0) + state.last_raw[name] - value
             rebased.append(name)
-    new_state = CounterState(offsets=offsets, last_raw=raw_values, last_raw_at=now)
-    return CounterUpdate(state=new_state, totals=totals_of(new_state), rebased=tuple(rebased))
+    new_state = CounterState(offsets=offsets, last_raw=dict(raw), last_raw_at=now)
+    return CounterUpdate(new_state, totals_of(new_state), phase_totals_of(new_state), tuple(rebased))

@@ -20,7 +20,7 @@ from meter import counters
 from meter.drivers.ksem_tcp import KsemTcpMeter, MeterError, MeterSample
 from plant.config import PlantConfig
 from plant.controllers import ControllerRegistry, registry
-from plant.state import DeviceStatus, EnergyCounters, EnergyFlow, FlowSummary, MeterReading, PlantState
+from plant.state import DeviceStatus, EnergyFlow, FlowSummary, MeterReading, PlantState
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,8 @@ class PlantRuntime:
         # 2. state: one immutable snapshot.
         rebased: tuple[str, ...] = ()
         if sample is not None:
-            update = counters.advance(self.counter_state, sample.reading.energy, now)
+            raw = counters.named_counters(sample.reading.energy, sample.reading.phase_energy)
+            update = counters.advance(self.counter_state, raw, now)
             self.counter_state, rebased = update.state, update.rebased
             if rebased:
                 log.warning("meter counters %s went backwards or jumped; totals continue", ", ".join(rebased))
@@ -147,7 +148,8 @@ class PlantRuntime:
             meter=reading,
             meter_status=self.meter_status.status,
             flow=compute_flow(self.config.installation_position, reading, sample.flow if sample else None),
-            totals=counters.totals_of(self.counter_state) if self.counter_state.last_raw else EnergyCounters(),
+            totals=counters.totals_of(self.counter_state),
+            phase_totals=counters.phase_totals_of(self.counter_state),
             messages=self._messages(),
         )
 

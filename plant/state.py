@@ -130,6 +130,11 @@ class PlantState:
     meter_status: DeviceStatus
     flow: EnergyFlow
     totals: EnergyCounters
+    phase_totals: tuple[EnergyCounters, EnergyCounters, EnergyCounters] = (
+        EnergyCounters(),
+        EnergyCounters(),
+        EnergyCounters(),
+    )
     devices: tuple[DeviceStatus, ...] = ()
     setpoints: tuple[Setpoint, ...] = ()
     cycle_duration_s: float = 0.0

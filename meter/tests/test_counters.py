@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meter.counters import FIELDS, CounterState, advance, totals_of
+from meter.counters import FIELDS, CounterState, advance, named_counters, phase_totals_of, totals_of
 from plant.state import EnergyCounters
 
 T0 = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -22,7 +22,7 @@ def raw(import_wh: float, export_wh: float = 0.0) -> EnergyCounters:
 def run(readings: list[EnergyCounters], step_s: float = 1.0) -> list[EnergyCounters]:
     state, totals = CounterState(), []
     for i, reading in enumerate(readings):
-        update = advance(state, reading, T0 + dt.timedelta(seconds=i * step_s))
+        update = advance(state, reading.as_dict(), T0 + dt.timedelta(seconds=i * step_s))
         state = update.state
         totals.append(update.totals)
     return totals
@@ -43,18 +43,18 @@ def test_totals_follow_the_meter_and_never_fall(meter_import_wh, expected_total_
 
 
 def test_a_long_outage_allows_a_large_but_plausible_step():
-    state = advance(CounterState(), raw(1000.0), T0).state
+    state = advance(CounterState(), raw(1000.0).as_dict(), T0).state
     # 10 h at 20 kW while the product was down: real energy, counted.
-    update = advance(state, raw(201_000.0), T0 + dt.timedelta(hours=10))
+    update = advance(state, raw(201_000.0).as_dict(), T0 + dt.timedelta(hours=10))
     assert update.totals.active_import_wh == pytest.approx(200_000.0)
     assert update.rebased == ()
 
 
 def test_state_restored_from_storage_continues_totals():
-    first = advance(CounterState(), raw(100.0, 50.0), T0)
-    second = advance(first.state, raw(110.0, 55.0), T0 + dt.timedelta(seconds=1))
+    first = advance(CounterState(), raw(100.0, 50.0).as_dict(), T0)
+    second = advance(first.state, raw(110.0, 55.0).as_dict(), T0 + dt.timedelta(seconds=1))
     restored = CounterState(dict(second.state.offsets), dict(second.state.last_raw), second.state.last_raw_at)
-    after_restart = advance(restored, raw(130.0, 60.0), T0 + dt.timedelta(minutes=5))
+    after_restart = advance(restored, raw(130.0, 60.0).as_dict(), T0 + dt.timedelta(minutes=5))
     assert after_restart.totals.active_import_wh == pytest.approx(30.0)
     assert after_restart.totals.active_export_wh == pytest.approx(10.0)
     assert totals_of(after_restart.state) == after_restart.totals
@@ -67,3 +67,30 @@ def test_totals_never_decrease_whatever_the_meter_says(meter_values):
         series = [getattr(t, field) for t in totals]
         assert all(b >= a - 1e-6 for a, b in itertools.pairwise(series))
         assert series[0] == 0.0
+
+
+def test_phase_counters_are_named_and_kept_monotonic_like_the_totals():
+    phases = (raw(10.0), raw(20.0), raw(30.0))
+    names = named_counters(raw(60.0), phases)
+    assert names["active_import_wh"] == 60.0
+    assert names["l3.active_import_wh"] == 30.0
+    assert len(names) == 4 * len(FIELDS)
+
+    state = advance(CounterState(), names, T0).state
+    # L2's counter is reset (a meter swap that kept the others): its total continues, the rest count on.
+    later = named_counters(raw(66.0), (raw(12.0), raw(0.5), raw(33.0)))
+    update = advance(state, later, T0 + dt.timedelta(seconds=1))
+    l1, l2, l3 = update.phase_totals
+    assert (l1.active_import_wh, l2.active_import_wh, l3.active_import_wh) == (2.0, 0.0, 3.0)
+    assert update.rebased == ("l2.active_import_wh",)
+    assert phase_totals_of(update.state) == update.phase_totals
+
+
+def test_counters_new_to_stored_state_start_at_zero_without_disturbing_the_others():
+    """A stored state from before per-phase counters existed: the totals carry on."""
+    old = advance(CounterState(), raw(1000.0).as_dict(), T0).state
+    update = advance(
+        old, named_counters(raw(1005.0), (raw(400.0), raw(300.0), raw(305.0))), T0 + dt.timedelta(seconds=1)
+    )
+    assert update.totals.active_import_wh == pytest.approx(5.0)
+    assert all(p.active_import_wh == 0.0 for p in update.phase_totals)
