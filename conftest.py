@@ -12,8 +12,13 @@ import pytest
 import redis
 from django.conf import settings
 from django.test import Client
+from hypothesis import settings as hypothesis_settings
 
 from ksem_site.embedded_redis import server_args
+
+# Timing belongs in bench/: a busy CI machine must not fail a property test for being slow.
+hypothesis_settings.register_profile("ksem", deadline=None)
+hypothesis_settings.load_profile("ksem")
 
 
 @pytest.fixture(scope="session", autouse=True)
