@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.text import slugify
@@ -57,42 +59,71 @@ class PlantStateView(APIView):
 
 
 class HistoryQuerySerializer(serializers.Serializer[dict[str, int]]):
-    hours = serializers.IntegerField(min_value=1, max_value=14 * 24, default=24)
-
-
-class PlantHistoryView(APIView):
-    """5-minute averages of the last ``hours`` hours (at most 14 days, MET-5); ``?format=csv`` for a file."""
-
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
-    csv_rows_key = "points"
-    csv_columns = LOG_FIELDS
-
-    @extend_schema(parameters=[HistoryQuerySerializer], responses={200: dict})
-    def get(self, request: Request, plant_id: int) -> Response:
-        plant = get_object_or_404(Plant, pk=plant_id)
-        query = HistoryQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        since = timezone.now() - dt.timedelta(hours=query.validated_data["hours"])
-        self.csv_filename = f"{slugify(plant.name) or plant.pk}-5min-{timezone.now():%Y%m%d-%H%M}.csv"
-        return Response({"plant": plant.pk, "interval_s": 300, "points": meter_log(plant.pk, since)})
+    hours = serializers.IntegerField(min_value=1, max_value=settings.METER_LOG_RETENTION_DAYS * 24, default=24)
 
 
 class EnergyQuerySerializer(serializers.Serializer[dict[str, int]]):
     days = serializers.IntegerField(min_value=1, max_value=2 * 366, default=7)
 
 
-class PlantEnergyView(APIView):
-    """The plant's energy totals every 5 minutes over the last ``days`` days (kept 2 years); ``?format=csv``."""
+class LogTableView(APIView):
+    """A plant's log over a validated time window, as JSON or (``?format=csv``) as a CSV file."""
 
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
+    query_serializer: type[serializers.Serializer[dict[str, int]]]
+    csv_rows_key: str
+    csv_columns: tuple[str, ...]
+    file_kind: str
+
+    def window(self, query: dict[str, int]) -> dt.timedelta:
+        raise NotImplementedError
+
+    def rows(self, plant_id: int, since: dt.datetime) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def get(self, request: Request, plant_id: int) -> Response:
+        plant = get_object_or_404(Plant, pk=plant_id)
+        query = self.query_serializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        now = timezone.now()
+        self.csv_filename = f"{slugify(plant.name) or plant.pk}-{self.file_kind}-{now:%Y%m%d-%H%M}.csv"
+        rows = self.rows(plant.pk, now - self.window(query.validated_data))
+        return Response({"plant": plant.pk, "interval_s": 300, self.csv_rows_key: rows})
+
+
+class PlantHistoryView(LogTableView):
+    """5-minute averages of the last ``hours`` hours (at most 14 days, MET-5); ``?format=csv`` for a file."""
+
+    query_serializer = HistoryQuerySerializer
+    csv_rows_key = "points"
+    csv_columns = LOG_FIELDS
+    file_kind = "5min"
+
+    def window(self, query: dict[str, int]) -> dt.timedelta:
+        return dt.timedelta(hours=query["hours"])
+
+    def rows(self, plant_id: int, since: dt.datetime) -> list[dict[str, Any]]:
+        return meter_log(plant_id, since)
+
+    @extend_schema(parameters=[HistoryQuerySerializer], responses={200: dict})
+    def get(self, request: Request, plant_id: int) -> Response:
+        return super().get(request, plant_id)
+
+
+class PlantEnergyView(LogTableView):
+    """The plant's energy totals every 5 minutes over the last ``days`` days (kept 2 years); ``?format=csv``."""
+
+    query_serializer = EnergyQuerySerializer
     csv_rows_key = "records"
     csv_columns = ENERGY_FIELDS
+    file_kind = "energy"
+
+    def window(self, query: dict[str, int]) -> dt.timedelta:
+        return dt.timedelta(days=query["days"])
+
+    def rows(self, plant_id: int, since: dt.datetime) -> list[dict[str, Any]]:
+        return energy_records(plant_id, since)
 
     @extend_schema(parameters=[EnergyQuerySerializer], responses={200: dict})
     def get(self, request: Request, plant_id: int) -> Response:
-        plant = get_object_or_404(Plant, pk=plant_id)
-        query = EnergyQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        since = timezone.now() - dt.timedelta(days=query.validated_data["days"])
-        self.csv_filename = f"{slugify(plant.name) or plant.pk}-energy-{timezone.now():%Y%m%d-%H%M}.csv"
-        return Response({"plant": plant.pk, "interval_s": 300, "records": energy_records(plant.pk, since)})
+        return super().get(request, plant_id)
