@@ -40,8 +40,16 @@ def active_plant_ids() -> list[int]:
 def current_plant(request: HttpRequest) -> Plant | None:
     """The plant a page is about: ``?plant=<id>``, else the one chosen before, else the first.
 
-    With a single plant nobody ever has to pick one (PL-1).
+    With a single plant nobody ever has to pick one (PL-1). Looked up once per request: the
+    header and the page both ask.
     """
+    if not hasattr(request, "_current_plant"):
+        request._current_plant = _find_plant(request)  # type: ignore[attr-defined]
+    plant: Plant | None = request._current_plant  # type: ignore[attr-defined]
+    return plant
+
+
+def _find_plant(request: HttpRequest) -> Plant | None:
     plants = Plant.objects.order_by("pk")
     wanted = request.GET.get("plant") or request.session.get(SESSION_PLANT_KEY)
     if wanted and str(wanted).isdigit():
