@@ -10,8 +10,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from meter.drivers.ksem_tcp import MAX_TIMEOUT_S
-from plant.models import Plant
+from energy.config import MAX_TIMEOUT_S
+from meter.ct import MAX_PRIMARY_A as CT_MAX_PRIMARY_A
+from meter.ct import MIN_PRIMARY_A as CT_MIN_PRIMARY_A
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -32,8 +33,14 @@ class Meter(models.Model):
 
     class Driver(models.TextChoices):
         KSEM_TCP = "ksem_tcp", _("KSEM register layout over Modbus TCP (KSEM, plant simulator)")
+        SDM630_RTU = "sdm630_rtu", _("Eastron SDM630 over Modbus RTU")
 
-    plant = models.OneToOneField(Plant, on_delete=models.CASCADE, related_name="meter")
+    class Parity(models.TextChoices):
+        NONE = "N", _("none")
+        EVEN = "E", _("even")
+        ODD = "O", _("odd")
+
+    plant = models.OneToOneField("plant.Plant", on_delete=models.CASCADE, related_name="meter")
     driver = models.CharField(_("driver"), max_length=16, choices=Driver.choices, default=Driver.KSEM_TCP)
     host = models.CharField(_("host"), max_length=253, default="127.0.0.1", validators=[validate_host])
     port = models.PositiveIntegerField(
@@ -53,9 +60,36 @@ class Meter(models.Model):
         default=True,
         help_text=_("Also read PV, battery, house and wallbox power from the source's 0xA000 block (KSEM G2)."),
     )
+    serial_port = models.CharField(
+        _("serial line"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "Modbus RTU meters: a serial device (/dev/ttyUSB0) or an RTU-over-TCP server (socket://host:port)."
+        ),
+    )
+    baudrate = models.PositiveIntegerField(
+        _("baud rate"), default=9600, choices=[(b, str(b)) for b in (1200, 2400, 4800, 9600, 19200, 38400)]
+    )
+    parity = models.CharField(_("parity"), max_length=1, choices=Parity.choices, default=Parity.NONE)
+    stopbits = models.PositiveSmallIntegerField(_("stop bits"), default=1, choices=[(1, "1"), (2, "2")])
+    ct_primary_a = models.PositiveIntegerField(
+        _("current transformer primary (A)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(CT_MIN_PRIMARY_A), MaxValueValidator(CT_MAX_PRIMARY_A)],
+        help_text=_(
+            "The meter measures through current transformers x/5 A: currents, powers and energies are "
+            "multiplied by x/5. Common: 100, 150, 200, 250, 400, 600, 800, 1000 A. Empty: measured directly."
+        ),
+    )
 
     def __str__(self) -> str:
         return f"{self.get_driver_display()} {self.host}:{self.port}/{self.unit_id}"
+
+    def clean(self) -> None:
+        if self.driver == self.Driver.SDM630_RTU and not self.serial_port:
+            raise ValidationError({"serial_port": _("An RTU meter needs its serial line.")})
 
 
 class EnergyTotals(models.Model):
@@ -65,7 +99,7 @@ class EnergyTotals(models.Model):
     goes backwards (meter replaced or reset), so the totals never decrease and survive restarts.
     """
 
-    plant = models.OneToOneField(Plant, on_delete=models.CASCADE, related_name="energy_totals")
+    plant = models.OneToOneField("plant.Plant", on_delete=models.CASCADE, related_name="energy_totals")
     offsets = models.JSONField(default=dict)
     last_raw = models.JSONField(default=dict)
     last_raw_at = models.DateTimeField(null=True)
@@ -76,26 +110,31 @@ class EnergyTotals(models.Model):
 
 
 class MeterLog(models.Model):
-    """5-minute averages, kept 14 days (MET-5)."""
+    """5-minute averages, kept 14 days (MET-5).
 
-    plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="meter_logs")
+    An interval with no measurement (the worker or the meter was down, the clock jumped) is a
+    row with ``gap`` set, ``samples`` 0 and no values: marked, never filled with invented data.
+    """
+
+    plant = models.ForeignKey("plant.Plant", on_delete=models.CASCADE, related_name="meter_logs")
     start = models.DateTimeField(db_index=True)
     samples = models.PositiveIntegerField()
-    grid_power_w = models.FloatField()
-    grid_power_min_w = models.FloatField()
-    grid_power_max_w = models.FloatField()
-    reactive_power_var = models.FloatField()
-    apparent_power_va = models.FloatField()
-    frequency_hz = models.FloatField()
-    power_l1_w = models.FloatField()
-    power_l2_w = models.FloatField()
-    power_l3_w = models.FloatField()
-    voltage_l1_v = models.FloatField()
-    voltage_l2_v = models.FloatField()
-    voltage_l3_v = models.FloatField()
-    current_l1_a = models.FloatField()
-    current_l2_a = models.FloatField()
-    current_l3_a = models.FloatField()
+    gap = models.BooleanField(default=False)
+    grid_power_w = models.FloatField(null=True)
+    grid_power_min_w = models.FloatField(null=True)
+    grid_power_max_w = models.FloatField(null=True)
+    reactive_power_var = models.FloatField(null=True)
+    apparent_power_va = models.FloatField(null=True)
+    frequency_hz = models.FloatField(null=True)
+    power_l1_w = models.FloatField(null=True)
+    power_l2_w = models.FloatField(null=True)
+    power_l3_w = models.FloatField(null=True)
+    voltage_l1_v = models.FloatField(null=True)
+    voltage_l2_v = models.FloatField(null=True)
+    voltage_l3_v = models.FloatField(null=True)
+    current_l1_a = models.FloatField(null=True)
+    current_l2_a = models.FloatField(null=True)
+    current_l3_a = models.FloatField(null=True)
     pv_power_w = models.FloatField(null=True)
     battery_power_w = models.FloatField(null=True)
     battery_soc_pct = models.FloatField(null=True)
@@ -113,7 +152,7 @@ class MeterLog(models.Model):
 class EnergyRecord(models.Model):
     """The plant's energy totals at the end of each 5-minute interval, kept 2 years (MET-5, tariffs)."""
 
-    plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="energy_records")
+    plant = models.ForeignKey("plant.Plant", on_delete=models.CASCADE, related_name="energy_records")
     time = models.DateTimeField(db_index=True)
     active_import_wh = models.FloatField()
     active_export_wh = models.FloatField()

@@ -1,7 +1,7 @@
 """KSEM register layout as data, with encoding to and decoding from 16-bit registers.
 
-Layout and scaling from ``shared/reference/modbus.md`` section 1 (KSEM G1/G2 "Interface
-Description MODBUS"): big-endian bytes and high word first (ABCD) for every 32/64-bit value.
+Layout and scaling from the KSEM G1/G2 "Interface
+Description MODBUS": big-endian bytes and high word first (ABCD) for every 32/64-bit value.
 Powers are split into an unsigned (+) and (-) register pair; net = (+) - (-).
 Energy registers are U64 in 0.1 Wh (varh, VAh). Current and voltage U32 in 0.001 A/V,
 power factor S32 in 0.001, frequency U32 in 0.001 Hz.
@@ -17,7 +17,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from plant.state import (
+from energy.state import (
     DeviceInfo,
     EnergyCounters,
     FlowSummary,

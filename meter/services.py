@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
-from meter.aggregation import INTERVAL, IntervalAverage
-from meter.counters import CounterState
+from energy.averaging import INTERVAL, IntervalAverage
+from energy.counters import CounterState
+from energy.state import EnergyCounters
 from meter.models import EnergyRecord, EnergyTotals, MeterLog
-from plant.state import EnergyCounters
+
+log = logging.getLogger(__name__)
 
 
 def load_counters(plant_id: int) -> CounterState:
@@ -28,17 +31,57 @@ def save_counters(plant_id: int, state: CounterState) -> None:
     )
 
 
-def save_interval(plant_id: int, interval: IntervalAverage, totals: EnergyCounters) -> None:
-    """Write one finished 5-minute interval and the energy totals at its end."""
+def save_interval(plant_id: int, interval: IntervalAverage, totals: EnergyCounters) -> bool:
+    """Write one finished 5-minute interval and the energy totals at its end, once.
+
+    Returns whether it was written. An interval already written (the clock went back, a
+    second worker) is kept as it is: the first write wins. The intervals between the last one
+    written and this one (the worker or the meter was down, the clock jumped forward) become
+    gap rows; a gap row is the only row that a measured interval may replace.
+    """
     values: dict[str, Any] = dict(interval.values)
     values.update(
-        samples=interval.samples, grid_power_min_w=interval.grid_power_min_w, grid_power_max_w=interval.grid_power_max_w
+        samples=interval.samples,
+        grid_power_min_w=interval.grid_power_min_w,
+        grid_power_max_w=interval.grid_power_max_w,
+        gap=False,
     )
     with transaction.atomic():
-        MeterLog.objects.update_or_create(plant_id=plant_id, start=interval.start, defaults=values)
-        EnergyRecord.objects.update_or_create(
-            plant_id=plant_id, time=interval.start + INTERVAL, defaults=totals.as_dict()
-        )
+        existing = MeterLog.objects.select_for_update().filter(plant_id=plant_id, start=interval.start).first()
+        if existing is not None and not existing.gap:
+            log.warning(
+                "plant %s: the 5-minute interval from %s is already written; the clock went back? Kept the first",
+                plant_id,
+                interval.start.isoformat(),
+            )
+            return False
+        _mark_gaps_before(plant_id, interval.start)
+        if existing is None:
+            MeterLog.objects.create(plant_id=plant_id, start=interval.start, **values)
+        else:
+            MeterLog.objects.filter(pk=existing.pk).update(**values)
+        EnergyRecord.objects.get_or_create(plant_id=plant_id, time=interval.start + INTERVAL, defaults=totals.as_dict())
+    return True
+
+
+def _mark_gaps_before(plant_id: int, start: dt.datetime) -> None:
+    oldest = start - dt.timedelta(days=settings.METER_LOG_RETENTION_DAYS)
+    previous = (
+        MeterLog.objects.filter(plant_id=plant_id, start__lt=start, start__gte=oldest)
+        .order_by("-start")
+        .values_list("start", flat=True)
+        .first()
+    )
+    if previous is None:
+        return
+    missing = []
+    moment = previous + INTERVAL
+    while moment < start:
+        missing.append(MeterLog(plant_id=plant_id, start=moment, samples=0, gap=True))
+        moment += INTERVAL
+    if missing:
+        MeterLog.objects.bulk_create(missing, ignore_conflicts=True)
+        log.info("plant %s: %d 5-minute interval(s) without data marked as gaps", plant_id, len(missing))
 
 
 def purge_old_logs(now: dt.datetime) -> tuple[int, int]:

@@ -1,6 +1,6 @@
 """SunSpec register image of the meter: "SunS", common model 1, meter model 203, end model.
 
-Layout from ``shared/reference/modbus.md`` section 1.5 and the official model definitions
+Layout from the KSEM interface description (docs/modbus.md) and the official model definitions
 (sunspec/models ``model_1.json``, ``model_203.json``): with the marker at 40000, model 1 (L=66,
 including its pad) starts at 40002 and model 203 at 40070, as on KSEM firmware 2.6 and later.
 Everything is big-endian. Values are int16 with a scale factor per group and energies acc32
@@ -14,7 +14,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from plant.state import DeviceInfo, EnergyCounters, MeterReading
+from energy.state import DeviceInfo, EnergyCounters, MeterReading
 
 SUNSPEC_BASE = 40000
 SUNS_MARKER = (0x5375, 0x6E53)  # "SunS"

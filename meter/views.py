@@ -17,6 +17,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from energy.state import MeterReading, PlantState
 from plant.presentation import format_number, live_page_context
 
 PHASES = ("L1", "L2", "L3")
@@ -62,14 +63,19 @@ ENERGY = (
 )
 
 
-def lookup(meter: dict[str, Any] | None, path: str) -> float | None:
-    """Follow ``a.0.b`` through the snapshot's meter part; None where anything is missing."""
+def lookup(meter: MeterReading | PlantState | None, path: str) -> float | None:
+    """Follow ``a.0.b`` through the meter reading's fields (``phases[0].b``); None without a reading.
+
+    The same path names the value in the snapshot data the script receives (energy.snapshot
+    keeps the field names), so one path serves both. A path naming no field is an error here,
+    in the page tests, not a cell that silently stays empty.
+    """
     node: Any = meter
     for part in path.split("."):
         if node is None:
             return None
-        node = node[int(part)] if part.isdigit() else node.get(part)
-    return node if isinstance(node, int | float) else None
+        node = node[int(part)] if part.isdigit() else getattr(node, part)
+    return float(node) if isinstance(node, int | float) and not isinstance(node, bool) else None
 
 
 def format_value(value: float | None, quantity: Quantity) -> str:
@@ -79,12 +85,19 @@ def format_value(value: float | None, quantity: Quantity) -> str:
     return f"{text} {quantity.unit}" if quantity.unit else text
 
 
-def cell(meter: dict[str, Any] | None, quantity: Quantity, testid: str, source: str, counter: str = "import") -> dict:
-    """One value cell. ``counter`` fills "{dir}" in energy sources: import = purchase, export = feed-in."""
+def cell(
+    meter: Any, quantity: Quantity, testid: str, source: str, counter: str = "import", root: str = "meter"
+) -> dict:
+    """One value cell. ``counter`` fills "{dir}" in energy sources: import = purchase, export = feed-in.
+
+    ``root`` says where ``source`` starts in the snapshot: its ``meter`` part (``meter`` is then the
+    reading) or the whole snapshot (``state``: the plant's totals since commissioning).
+    """
     value = lookup(meter, source.replace("{dir}", counter))
     return {
         "testid": testid,
         "source": source,
+        "root": root,
         "value": value,
         "text": format_value(value, quantity),
         "unit": quantity.unit,
@@ -94,7 +107,7 @@ def cell(meter: dict[str, Any] | None, quantity: Quantity, testid: str, source: 
     }
 
 
-def measured_rows(meter: dict[str, Any] | None) -> list[dict[str, Any]]:
+def measured_rows(meter: MeterReading | None) -> list[dict[str, Any]]:
     rows = []
     for q in MEASURED:
         phase_cells = [cell(meter, q, f"{q.testid}-{p}", f"phases.{i}.{q.phase_field}") for i, p in enumerate(PHASES)]
@@ -103,18 +116,28 @@ def measured_rows(meter: dict[str, Any] | None) -> list[dict[str, Any]]:
     return rows
 
 
-def energy_rows(meter: dict[str, Any] | None, direction: str) -> list[dict[str, Any]]:
+def energy_rows(source: Any, direction: str, *, root: str = "state") -> list[dict[str, Any]]:
+    """Energy per phase and in total: the plant's totals since commissioning (``root`` "state", the
+    same numbers as the dashboard), or the meter's own counters (``root`` "meter", advanced mode)."""
     counter = "export" if direction == "feed-in" else "import"
+    phase_part, total_part, prefix = (
+        ("phase_totals", "totals", "") if root == "state" else ("phase_energy", "energy", "meter-")
+    )
     rows = []
     for i, phase in enumerate(PHASES):
-        cells = [cell(meter, q, f"{q.testid}-{phase}", f"phase_energy.{i}.{q.phase_field}", counter) for q in ENERGY]
+        cells = [
+            cell(source, q, f"{prefix}{q.testid}-{phase}", f"{phase_part}.{i}.{q.phase_field}", counter, root)
+            for q in ENERGY
+        ]
         rows.append({"label": phase, "cells": cells, "is_total": False})
-    totals = [cell(meter, q, f"{q.testid}-total", f"energy.{q.total_field}", counter) for q in ENERGY]
+    totals = [
+        cell(source, q, f"{prefix}{q.testid}-total", f"{total_part}.{q.total_field}", counter, root) for q in ENERGY
+    ]
     rows.append({"label": _("Total"), "cells": totals, "is_total": True})
     return rows
 
 
-def phase_bars(meter: dict[str, Any] | None) -> list[dict[str, Any]]:
+def phase_bars(meter: MeterReading | None) -> list[dict[str, Any]]:
     """Per-phase power as diverging bars: purchase right of the centre, feed-in left (mirrored in smartmeter.js)."""
     powers = [lookup(meter, f"phases.{i}.active_power_w") for i in range(3)]
     scale = max([MIN_BAR_SCALE_W, *(abs(p) for p in powers if p is not None)])
@@ -143,7 +166,7 @@ def power_direction(power_w: float | None) -> str:
 @login_required
 def smartmeter(request: HttpRequest) -> HttpResponse:
     context = live_page_context(request)
-    meter = context["state"]["meter"] if context["state"] else None
+    meter = context["state"].meter if context["state"] else None
     direction = request.GET.get("energy", "purchase")
     direction = direction if direction in ENERGY_DIRECTIONS else "purchase"
     total_power_w = lookup(meter, "active_power_w")
@@ -157,7 +180,8 @@ def smartmeter(request: HttpRequest) -> HttpResponse:
         "phase_bars": phase_bars(meter),
         "measured_rows": measured_rows(meter),
         "energy_quantities": ENERGY,
-        "energy_rows": energy_rows(meter, direction),
+        "energy_rows": energy_rows(context["state"], direction),
+        "meter_energy_rows": energy_rows(meter, direction, root="meter"),
         "meter_labels": {"purchase": _("Purchase"), "feedIn": _("Feed-in"), "balanced": _("Balanced")},
         "meter_config": {"minBarScaleW": MIN_BAR_SCALE_W},
     }

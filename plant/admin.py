@@ -1,11 +1,13 @@
 from django.contrib import admin
 
+from meter.forms import MeterForm
 from meter.models import Meter
 from plant.models import Plant
 
 
 class MeterInline(admin.StackedInline[Meter, Plant]):
     model = Meter
+    form = MeterForm
     can_delete = False
     extra = 1
     max_num = 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.conf import settings
@@ -10,19 +9,20 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from plant import live
+from energy.state import PlantState
+from plant import live, supervision
 from plant.models import Plant
 from plant.services import current_plant
 
 
-def _status(state: dict[str, Any] | None) -> dict[str, str]:
+def _status(state: PlantState | None) -> dict[str, str]:
     if state is None:
         return {"state": "starting", "label": _("Starting"), "message": _("Waiting for the first measurement.")}
-    age_s = (timezone.now() - dt.datetime.fromisoformat(state["timestamp"])).total_seconds()
+    age_s = (timezone.now() - state.timestamp).total_seconds()
     if age_s > settings.HEALTH_MAX_AGE_S:
         return {"state": "error", "label": _("Error"), "message": _("No cycle for %d s.") % age_s}
-    if not state["meter_status"]["online"]:
-        return {"state": "error", "label": _("Error"), "message": state["meter_status"]["error"]}
+    if not state.meter_status.online:
+        return {"state": "error", "label": _("Error"), "message": state.meter_status.error}
     return {"state": "ready", "label": _("Ready"), "message": ""}
 
 
@@ -33,6 +33,9 @@ def device_status(request: HttpRequest) -> dict[str, Any]:
         status = _status(live.read_state(plant.pk) if plant else None)
     except Exception as exc:  # noqa: BLE001 - the header must render even when Redis is down
         status = {"state": "error", "label": _("Error"), "message": str(exc)}
+    problems = supervision.process_report(settings.VAR_DIR)["problems"]
+    if problems:  # a process that keeps crashing is not hidden by its restarts
+        status = {"state": "error", "label": _("Error"), "message": "; ".join(problems)}
     if not request.user.is_authenticated:
         return {"device_status": {**status, "message": ""}}
     return {"device_status": status, "current_plant": plant, "plants": list(Plant.objects.order_by("pk"))}

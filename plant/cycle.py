@@ -1,95 +1,60 @@
 """One plant's 1 s cycle: read -> state -> decide -> act -> publish.
 
-``PlantRuntime`` lives in the worker's device event loop and owns the plant's device
-connections, counters and controller memory between cycles. Everything that needs the
-database (loading settings, persisting counters and logs) happens outside, in
-``plant.services``; everything here is I/O with devices and Redis, or pure.
+``PlantRuntime`` lives in the worker's device event loop (or in the replay) and owns the
+plant's device connections, counters and controller memory between cycles. Everything that
+needs the database (loading settings, persisting counters and logs) happens outside, in
+``plant.worker``; everything here is I/O with devices and the publisher, or pure.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
-from meter import counters
-from meter.drivers.ksem_tcp import KsemTcpMeter, MeterError, MeterSample
-from plant.config import PlantConfig
-from plant.controllers import ControllerRegistry, registry
-from plant.state import DeviceStatus, EnergyFlow, FlowSummary, MeterReading, PlantState
+from energy import counters
+from energy.config import BATTERY_POWER_W, InverterConfig, PlantConfig
+from energy.control import Bound, Controller, ControlLoop
+from energy.devices import Device, DeviceError, InverterReading
+from energy.flow import compute_flow
+from energy.state import BatteryState, FlowSummary, InverterState, Limit, PlantState, Setpoint
+from energy.status import StatusTracker
+from meter.drivers import meter_driver
+from meter.drivers.ksem_tcp import MeterSample
 
 log = logging.getLogger(__name__)
 
-# Below this a computed house consumption is measurement noise; further below, information is missing.
-NOISE_W = 50.0
+T = TypeVar("T")
+# How the battery types (INV-5) are shown; a hybrid inverter's own battery is named after it.
+BATTERY_LABELS = {"byd_hvs": "BYD HVS", "byd_hvm": "BYD HVM"}
+# A read gets at most this many of its device's timeouts.
+READ_BACKSTOP_TIMEOUTS = 4
+# A write gets this long; a device that does not answer within it is reported, the cycle goes on.
+WRITE_TIMEOUT_S = 2.0
 
 
 class Publisher(Protocol):
     async def publish(self, state: PlantState) -> None: ...
 
 
-def compute_flow(position: str, reading: MeterReading | None, summary: FlowSummary | None) -> EnergyFlow:
-    """Where the power goes, from the meter and what the source knows about the devices.
-
-    In the grid position the meter sees the grid: house = grid + PV - battery charge - wallbox.
-    In the home-consumption position (MET-6) it sees the house: grid follows from the devices.
-    Unknown devices count as absent; a balance that cannot be right is reported as unknown.
-    """
-    summary = summary or FlowSummary()
-    pv, battery, wallbox = summary.pv_power_w, summary.battery_power_w, summary.wallbox_power_w
-    known = (pv or 0.0) - (battery or 0.0) - (wallbox or 0.0)
-    grid: float | None
-    house: float | None
-    if reading is None:
-        grid, house = None, None
-    elif position == "home":
-        house = reading.active_power_w
-        grid = house - known if pv is not None else None
-    else:
-        grid = reading.active_power_w
-        balance = grid + known
-        house = None if balance < -NOISE_W else max(balance, 0.0)
-    return EnergyFlow(
-        grid_power_w=grid,
-        pv_power_w=pv,
-        battery_power_w=battery,
-        battery_soc_pct=summary.battery_soc_pct,
-        house_power_w=house,
-        wallbox_power_w=wallbox,
-    )
+InverterFactory = Callable[[Any], Device[InverterReading]]
 
 
-@dataclass
-class StatusTracker:
-    """Online/offline of one device, logging once per outage rather than once per cycle."""
+def default_controllers() -> tuple[Controller, ...]:
+    from plant.controllers import CONTROLLERS
 
-    name: str
-    status: DeviceStatus = field(init=False)
+    return CONTROLLERS
 
-    def __post_init__(self) -> None:
-        self.status = DeviceStatus(self.name, online=False, error="not read yet")
 
-    def ok(self, now: dt.datetime) -> DeviceStatus:
-        if not self.status.online and self.status.offline_since is not None:
-            log.warning("%s back online after %s", self.name, now - self.status.offline_since)
-        self.status = DeviceStatus(self.name, online=True, last_seen=now)
-        return self.status
+def default_inverter_factory(config: Any) -> Device[InverterReading]:
+    from inverters.drivers import connect_inverter
 
-    def failed(self, now: dt.datetime, error: str) -> DeviceStatus:
-        if self.status.online or self.status.offline_since is None:
-            log.warning("%s offline: %s", self.name, error)
-            self.status = DeviceStatus(
-                self.name, False, offline_since=now, error=error, last_seen=self.status.last_seen
-            )
-        else:
-            self.status = DeviceStatus(
-                self.name, False, offline_since=self.status.offline_since, error=error, last_seen=self.status.last_seen
-            )
-        return self.status
+    return connect_inverter(config)
 
 
 @dataclass
@@ -99,38 +64,72 @@ class CycleResult:
     counters_rebased: tuple[str, ...]
 
 
+@dataclass
+class _Inverter:
+    config: InverterConfig
+    device: Device[InverterReading]
+    status: StatusTracker
+
+
 class PlantRuntime:
     def __init__(
         self,
         config: PlantConfig,
         counter_state: counters.CounterState,
         publisher: Publisher,
-        controllers: ControllerRegistry = registry,
+        controllers: Sequence[Controller] | None = None,
+        *,
+        meter: Device[MeterSample] | None = None,
+        inverter_factory: InverterFactory | None = None,
     ) -> None:
         self.config = config
         self.counter_state = counter_state
         self.publisher = publisher
-        self.controllers = controllers
-        self.meter = KsemTcpMeter(config.meter) if config.meter else None
+        self.control = ControlLoop(tuple(controllers) if controllers is not None else default_controllers())
+        self._inverter_factory = inverter_factory or default_inverter_factory
+        self._meter_given = meter is not None
+        self.meter: Device[MeterSample] | None = meter or self._connect_meter(config)
         self.meter_status = StatusTracker("meter")
-        self.memory: Mapping[str, Mapping[str, Any]] = {}
+        self.inverters: dict[str, _Inverter] = {}
+        self._build_inverters(config)
         self.sequence = 0
+
+    @staticmethod
+    def _connect_meter(config: PlantConfig) -> Device[MeterSample] | None:
+        return meter_driver(config.meter, config.meter_ct_primary_a) if config.meter else None
+
+    def _build_inverters(self, config: PlantConfig) -> None:
+        wanted = {inv.name: inv for inv in config.inverters}
+        for name, inverter in list(self.inverters.items()):
+            if wanted.get(name) != inverter.config:
+                self.inverters.pop(name).device.close()
+        for name, inverter_config in wanted.items():
+            if name not in self.inverters:
+                self.inverters[name] = _Inverter(
+                    inverter_config, self._inverter_factory(inverter_config), StatusTracker(name)
+                )
 
     def reconfigure(self, config: PlantConfig) -> None:
         """Take new settings; device connections are rebuilt only when their own settings changed."""
-        if config.meter != self.config.meter:
+        meter_changed = (config.meter, config.meter_ct_primary_a) != (self.config.meter, self.config.meter_ct_primary_a)
+        if meter_changed and not self._meter_given:
             if self.meter is not None:
                 self.meter.close()
-            self.meter = KsemTcpMeter(config.meter) if config.meter else None
+            self.meter = self._connect_meter(config)
             self.meter_status = StatusTracker("meter")
+        self._build_inverters(config)
         self.config = config
 
     async def cycle(self, now: dt.datetime) -> CycleResult:
         started = time.perf_counter()
         self.sequence += 1
 
-        # 1. read: every device at once; a dead device is a status, never an exception.
-        sample = await self._read_meter(now)
+        # 1. read: every device at once, each bounded by its own timeout inside its driver;
+        #    a dead device is a status, never an exception.
+        names = list(self.inverters)
+        meter_read = asyncio.ensure_future(self._read_meter(now))
+        inverter_reads = await asyncio.gather(*(self._read_inverter(name, now) for name in names))
+        sample = await meter_read
 
         # 2. state: one immutable snapshot.
         rebased: tuple[str, ...] = ()
@@ -141,27 +140,39 @@ class PlantRuntime:
             if rebased:
                 log.warning("meter counters %s went backwards or jumped; totals continue", ", ".join(rebased))
         reading = sample.reading if sample else None
+        inverter_states = tuple(
+            self._inverter_state(name, read) for name, read in zip(names, inverter_reads, strict=True)
+        )
+        summary = self._flow_summary(sample, inverter_states)
         state = PlantState(
             plant_id=self.config.plant_id,
             timestamp=now,
             sequence=self.sequence,
             meter=reading,
             meter_status=self.meter_status.status,
-            flow=compute_flow(self.config.installation_position, reading, sample.flow if sample else None),
+            flow=compute_flow(self.config.installation_position, reading, summary),
             totals=counters.totals_of(self.counter_state),
             phase_totals=counters.phase_totals_of(self.counter_state),
+            devices=tuple(inv.status for inv in inverter_states),
+            inverters=inverter_states,
+            feed_in_limit_w=self.config.feed_in_limit.limit_w if self.config.feed_in_limit.enabled else None,
             messages=self._messages(),
         )
 
-        # 3. decide: controllers in priority order.
-        outcome = self.controllers.decide(state, self.config, self.memory, now)
-        self.memory = outcome.memory
+        # 3. decide: controllers in priority order, bounds combining.
+        outcome = self.control.run(state, self.config, now)
 
-        # 4. act: drivers write the setpoints that changed. No device takes setpoints yet;
-        #    the inverter, battery and wallbox drivers of later issues plug in here.
+        # 4. act: each device gets its setpoints (drivers skip unchanged values and refresh watchdogs).
+        await self._act(outcome.setpoints, now)
 
         # 5. publish: Redis (latest values) and the plant's websocket group.
-        state = dataclasses.replace(state, setpoints=outcome.setpoints, cycle_duration_s=time.perf_counter() - started)
+        state = dataclasses.replace(
+            state,
+            battery=self._battery_state(inverter_states, outcome.limits),
+            setpoints=outcome.setpoints,
+            controllers=outcome.statuses,
+            cycle_duration_s=time.perf_counter() - started,
+        )
         await self.publisher.publish(state)
         return CycleResult(state, self.counter_state, rebased)
 
@@ -171,11 +182,103 @@ class PlantRuntime:
             return None
         try:
             sample = await self.meter.read()
-        except MeterError as exc:
+        except DeviceError as exc:
             self.meter_status.failed(now, str(exc))
             return None
         self.meter_status.ok(now)
         return sample
+
+    async def _read_inverter(self, name: str, now: dt.datetime) -> InverterReading | None:
+        inverter = self.inverters[name]
+        config = inverter.config
+        try:
+            # The driver bounds its own read; this is the backstop that keeps the cycle going.
+            reading = await asyncio.wait_for(inverter.device.read(), READ_BACKSTOP_TIMEOUTS * config.timeout_s)
+        except TimeoutError:
+            inverter.status.failed(now, f"no answer within {config.timeout_s:g} s")
+            return None
+        except DeviceError as exc:
+            inverter.status.failed(now, str(exc))
+            return None
+        inverter.status.ok(now)
+        return reading
+
+    def _inverter_state(self, name: str, reading: InverterReading | None) -> InverterState:
+        config = self.inverters[name].config
+        return InverterState(
+            name=name,
+            type=config.type,
+            status=self.inverters[name].status.status,
+            controllable=config.controllable,
+            max_ac_w=config.max_ac_w,
+            ac_power_w=reading.ac_power_w if reading else None,
+            dc_power_w=reading.pv_power_w if reading else None,
+            limit_pct=reading.limit_pct if reading else None,
+            battery_power_w=reading.battery_power_w if reading else None,
+            battery_soc_pct=reading.battery_soc_pct if reading else None,
+        )
+
+    def _flow_summary(self, sample: MeterSample | None, inverters: tuple[InverterState, ...]) -> FlowSummary | None:
+        """With inverters of its own the product knows PV and battery itself; else it trusts the source."""
+        if not inverters:
+            return sample.flow if sample else None
+        source = sample.flow if sample and sample.flow else FlowSummary()
+        batteries = [inv for inv in inverters if inv.battery_power_w is not None]
+        ac_w = sum(inv.ac_power_w or 0.0 for inv in inverters)
+        battery_w = sum(inv.battery_power_w or 0.0 for inv in batteries) if batteries else None
+        soc = next((inv.battery_soc_pct for inv in batteries if inv.battery_soc_pct is not None), None)
+        return FlowSummary(
+            # An inverter's AC output is its PV minus what it puts into its battery.
+            pv_power_w=ac_w + (battery_w or 0.0),
+            battery_power_w=battery_w,
+            battery_soc_pct=soc,
+            house_power_w=None,
+            wallbox_power_w=source.wallbox_power_w,
+        )
+
+    def _battery_state(self, inverters: tuple[InverterState, ...], limits: Sequence[Limit]) -> BatteryState | None:
+        """The house battery with the limits in force and why (PL-2)."""
+        config = next((inv for inv in self.config.inverters if inv.battery is not None), None)
+        if config is None or config.battery is None:
+            return None
+        inverter = next(inv for inv in inverters if inv.name == config.name)
+        bound = Bound()
+        for limit in limits:
+            if limit.device == config.name and limit.quantity == BATTERY_POWER_W:
+                bound = bound.narrowed(limit)
+        spec = config.battery
+        settings = self.config.battery_management
+        return BatteryState(
+            name=BATTERY_LABELS.get(spec.type, f"battery of {config.name}"),
+            status=inverter.status,
+            inverter=config.name,
+            capacity_wh=spec.capacity_wh,
+            max_charge_w=spec.max_charge_w,
+            max_discharge_w=spec.max_discharge_w,
+            min_soc_pct=settings.min_soc_pct,
+            max_soc_pct=settings.max_soc_pct,
+            power_w=inverter.battery_power_w,
+            soc_pct=inverter.battery_soc_pct,
+            charge_limit_w=bound.max_value,
+            charge_limit_reason=bound.max_reason,
+            discharge_limit_w=-bound.min_value if bound.min_value is not None else None,
+            discharge_limit_reason=bound.min_reason,
+        )
+
+    async def _act(self, setpoints: Sequence[Setpoint], now: dt.datetime) -> None:
+        writes = []
+        for name, inverter in self.inverters.items():
+            mine = [s for s in setpoints if s.device == name]
+            writes.append(self._write(name, inverter, mine, now))
+        await asyncio.gather(*writes)
+
+    async def _write(self, name: str, inverter: _Inverter, setpoints: list[Setpoint], now: dt.datetime) -> None:
+        if not inverter.status.status.online:
+            return
+        try:
+            await asyncio.wait_for(inverter.device.write(setpoints), WRITE_TIMEOUT_S)
+        except (DeviceError, TimeoutError) as exc:
+            inverter.status.failed(now, f"write failed: {exc or 'no answer'}")
 
     def _messages(self) -> tuple[str, ...]:
         if self.meter is None:
@@ -186,3 +289,5 @@ class PlantRuntime:
         """Close device connections; async because it must run in the loop that owns them."""
         if self.meter is not None:
             self.meter.close()
+        for inverter in self.inverters.values():
+            inverter.device.close()

@@ -9,12 +9,12 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from plant import live
+from plant import live, supervision
 from plant.models import Plant
 
 
-def _age_s(iso: str | None, now: dt.datetime) -> float | None:
-    return (now - dt.datetime.fromisoformat(iso)).total_seconds() if iso else None
+def _age_s(moment: dt.datetime | None, now: dt.datetime) -> float | None:
+    return (now - moment).total_seconds() if moment else None
 
 
 def check_health() -> tuple[bool, dict[str, Any]]:
@@ -42,9 +42,10 @@ def check_health() -> tuple[bool, dict[str, Any]]:
     report["plants"] = []
     for pk, name in plants:
         state = states.get(pk)
-        cycle_age = _age_s(state["timestamp"], now) if state else None
-        meter = state["meter_status"] if state else {}
-        sample_age = _age_s(meter.get("last_seen"), now)
+        cycle_age = _age_s(state.timestamp, now) if state else None
+        meter = state.meter_status if state else None
+        sample_age = _age_s(meter.last_seen if meter else None, now)
+        offline_since = meter.offline_since if meter else None
         report["plants"].append(
             {
                 "id": pk,
@@ -52,18 +53,19 @@ def check_health() -> tuple[bool, dict[str, Any]]:
                 "cycle": {
                     "ok": cycle_age is not None and cycle_age <= limit,
                     "age_s": cycle_age,
-                    "duration_s": state["cycle_duration_s"] if state else None,
+                    "duration_s": state.cycle_duration_s if state else None,
                 },
                 "meter": {
-                    "ok": bool(meter.get("online")) and sample_age is not None and sample_age <= limit,
-                    "online": bool(meter.get("online")),
+                    "ok": bool(meter and meter.online) and sample_age is not None and sample_age <= limit,
+                    "online": bool(meter and meter.online),
                     "last_sample_age_s": sample_age,
-                    "offline_since": meter.get("offline_since"),
-                    "error": meter.get("error", "no cycle has run yet"),
+                    "offline_since": offline_since.isoformat() if offline_since else None,
+                    "error": meter.error if meter else "no cycle has run yet",
                 },
             }
         )
-    parts = [report["database"], report["redis"], report["beat"]]
+    report["processes"] = supervision.process_report(settings.VAR_DIR)
+    parts = [report["database"], report["redis"], report["beat"], report["processes"]]
     parts += [p[k] for p in report["plants"] for k in ("cycle", "meter")]
     healthy = all(part["ok"] for part in parts)
     report["status"] = "ok" if healthy else "error"

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import time
-from typing import Any
 
+import pydantic
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from energy import snapshot
+from energy.state import PlantState
+
 STATE_TTL_S = 3600
+
+logger = logging.getLogger(__name__)
+# Plants whose stored snapshot did not validate: logged once until a valid one arrives.
+_invalid_snapshots: set[int] = set()
 
 
 def group_name(plant_id: int) -> str:
@@ -53,9 +61,25 @@ def async_redis() -> aioredis.Redis:
     return aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=2.0, socket_connect_timeout=2.0)
 
 
-def read_state(plant_id: int) -> dict[str, Any] | None:
+def read_state(plant_id: int) -> PlantState | None:
+    """The plant's latest snapshot, through the types of :mod:`energy.state`.
+
+    A stored snapshot that does not validate (written by an older or newer version, or
+    damaged) counts as missing: pages then show "waiting", never an error. It is logged once,
+    not on every page view, until a valid snapshot replaces it. Redis errors propagate.
+    """
     raw = sync_redis().get(state_key(plant_id))
-    return json.loads(raw) if raw else None
+    if not raw:
+        return None
+    try:
+        state = snapshot.from_json(raw)
+    except pydantic.ValidationError as exc:
+        if plant_id not in _invalid_snapshots:
+            _invalid_snapshots.add(plant_id)
+            logger.warning("snapshot of plant %s in Redis is not valid, treated as missing: %s", plant_id, exc)
+        return None
+    _invalid_snapshots.discard(plant_id)
+    return state
 
 
 def mark_tick() -> None:
@@ -76,8 +100,8 @@ class RedisPublisher:
         self._redis = async_redis()
         self._layer = get_channel_layer()
 
-    async def publish(self, state: Any) -> None:
-        data = state.as_dict()
+    async def publish(self, state: PlantState) -> None:
+        data = snapshot.to_data(state)
         await self._redis.set(state_key(state.plant_id), json.dumps(data), ex=STATE_TTL_S)
         if self._layer is not None:
             await self._layer.group_send(group_name(state.plant_id), {"type": "state.update", "state": data})

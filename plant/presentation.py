@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -14,6 +13,8 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from energy import snapshot
+from energy.state import PlantState
 from plant.live import read_state
 from plant.models import Plant
 from plant.services import current_plant
@@ -51,11 +52,7 @@ def format_energy_kwh(energy_wh: float | None) -> str:
     return "–" if energy_wh is None else f"{format_number(energy_wh / 1000, 2)} kWh"
 
 
-def parse_time(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value) if value else None
-
-
-def safe_read_state(plant: Plant | None) -> tuple[dict[str, Any] | None, bool]:
+def safe_read_state(plant: Plant | None) -> tuple[PlantState | None, bool]:
     """The latest snapshot and whether the live store answered; a Redis outage must not break the page."""
     if plant is None:
         return None, True
@@ -93,17 +90,22 @@ def live_page_context(request: HttpRequest) -> dict[str, Any]:
     """What the base layout and any live page need: the plant (and others to switch to) and its snapshot."""
     plant = current_plant(request)
     state, store_ok = safe_read_state(plant)
-    timestamp = parse_time(state["timestamp"]) if state else None
-    meter_status = state["meter_status"] if state else None
+    timestamp = state.timestamp if state else None
+    meter_status = state.meter_status if state else None
+    offline_since = meter_status.offline_since if meter_status else None
     # The list of plants for the header's switcher comes from plant.context_processors.
     return {
         "plant": plant,
         "state": state,
+        # What the page script starts from: exactly what the websocket sends (energy.snapshot).
+        "initial_state": snapshot.to_data(state) if state else None,
         "live_store_ok": store_ok,
         "timestamp": timestamp,
+        "timestamp_iso": timestamp.isoformat() if timestamp else "",
         "is_stale": bool(timestamp and (timezone.now() - timestamp).total_seconds() > settings.HEALTH_MAX_AGE_S),
         "meter_status": meter_status,
-        "meter_offline_since": parse_time(meter_status["offline_since"]) if meter_status else None,
+        "meter_offline_since": offline_since,
+        "meter_offline_since_iso": offline_since.isoformat() if offline_since else "",
         "live_labels": live_labels(),
         "live_config": {
             "plantId": plant.pk if plant else None,

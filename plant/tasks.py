@@ -1,21 +1,48 @@
-"""The 1 s tick and the per-plant cycle task. Thin: the work is in plant.services."""
+"""The 1 s tick and the per-plant cycle task. Thin: the work is in plant.worker."""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 
 from celery import shared_task
 from celery.signals import worker_shutdown
 from django.conf import settings
 from redis.exceptions import LockError
 
-from plant import live, services
+from plant import live, services, worker
 from plant.runtime import stop_device_loop
 
 log = logging.getLogger(__name__)
 
 # Long enough for any cycle that has not been abandoned; released as soon as the cycle ends.
-LOCK_TTL_S = services.CYCLE_TIMEOUT_S + 5.0
+LOCK_TTL_S = worker.CYCLE_TIMEOUT_S + 5.0
+_HOST = socket.gethostname()
+# Compare-and-delete: drop the lock only if it still holds the dead holder's token.
+_TAKE_OVER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def _lock_token() -> str:
+    """Who holds a cycle lock: host, process id, then a unique part (the lock's own token)."""
+    return f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex}"
+
+
+def _holder_is_dead(token: bytes | str | None) -> bool:
+    """A lock left by a process of this host that no longer exists (killed mid-cycle, OOM)."""
+    text = token.decode(errors="replace") if isinstance(token, bytes) else (token or "")
+    host, _, rest = text.partition(":")
+    pid = rest.partition(":")[0]
+    if host != _HOST or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @shared_task(ignore_result=True)
@@ -34,12 +61,24 @@ def tick() -> int:
 @shared_task(ignore_result=True)
 def run_cycle(plant_id: int) -> bool:
     """Run one cycle unless the previous cycle of this plant still runs. Returns whether it ran."""
-    lock = live.sync_redis().lock(live.lock_key(plant_id), timeout=LOCK_TTL_S, blocking=False)
-    if not lock.acquire():
-        log.info("plant %s: previous cycle still running, skipping this tick", plant_id)
-        return False
+    client = live.sync_redis()
+    key = live.lock_key(plant_id)
+    lock = client.lock(key, timeout=LOCK_TTL_S, blocking=False)
+    if not lock.acquire(token=_lock_token()):
+        holder = client.get(key)
+        # A worker killed in the middle of a cycle leaves its lock behind: without this, its
+        # replacement would skip every tick until the lock expires (LOCK_TTL_S).
+        if not (
+            holder is not None
+            and _holder_is_dead(holder)
+            and client.eval(_TAKE_OVER, 1, key, holder)
+            and lock.acquire(token=_lock_token())
+        ):
+            log.info("plant %s: previous cycle still running, skipping this tick", plant_id)
+            return False
+        log.warning("plant %s: took over the cycle lock of a worker that died mid-cycle", plant_id)
     try:
-        services.run_plant_cycle(plant_id)
+        worker.run_plant_cycle(plant_id)
     finally:
         try:
             lock.release()
@@ -50,5 +89,5 @@ def run_cycle(plant_id: int) -> bool:
 
 @worker_shutdown.connect
 def _on_worker_shutdown(**_kwargs: object) -> None:
-    services.shutdown_runtimes()
+    worker.shutdown_runtimes()
     stop_device_loop()

@@ -11,7 +11,7 @@ import sys
 
 from simulator.grid_meter import METER_UNIT_IDS
 from simulator.model import PlantModel
-from simulator.runner import DEFAULT_METER_PORT, Simulator
+from simulator.runner import DEFAULT_INVERTER_PORT_BASE, DEFAULT_METER_PORT, Simulator
 from simulator.scenario import Scenario, ScenarioError, load_scenario, parse_start
 from simulator.state_file import StateFileError, load_state
 
@@ -22,6 +22,11 @@ A deterministic virtual plant (PV with passing clouds, a house with appliances, 
 a wallbox with a car) behind a grid meter that speaks the KOSTAL KSEM register map and SunSpec
 over Modbus TCP (unit ids 1 and 71): KSEM registers 0-147 and 512-791, PnP block 8192-8249,
 SunSpec models 1 and 203 from 40000, energy-flow block 0xA000.
+
+Inverters listed in the scenario each get a Modbus TCP server of their own: inverter N on
+--inverter-port-base + N (15021, 15022, ...). PLENTICORE plus / BI and PIKO IQ answer KOSTAL's
+map on unit 71; PIKO 4.2-20, PIKO CI and PIKO MP plus a SunSpec chain from 40000 on units 1
+and 71. They take setpoint writes (FC06/FC16) and fall back when no write comes for 30 s.
 
 The same seed, scenario and simulated times always give the same values. Energy counters only
 ever increase; with --state-file they continue across restarts (saved every 10 s and on exit).
@@ -35,8 +40,12 @@ scenario file (JSON, every key optional):
    "battery": {"capacity_wh": 10000, "max_power_w": 5000, "min_soc_pct": 5,
                "max_soc_pct": 100, "initial_soc_pct": 50},
    "wallbox": {"max_power_w": 11000, "phases": 3,
-               "sessions": [{"start": "10:00", "end": "14:00", "car_capacity_wh": 60000}]}}
-  "battery": null or "wallbox": null leaves that device out.
+               "sessions": [{"start": "10:00", "end": "14:00", "car_capacity_wh": 60000}]},
+   "inverters": [{"name": "roof south", "type": "plenticore", "max_ac_w": 10000, "pv_peak_w": 9000,
+                  "battery": {"capacity_wh": 7680, "max_power_w": 7680}},
+                 {"name": "garage", "type": "piko_epc", "max_ac_w": 5500}]}
+  "battery": null or "wallbox": null leaves that device out. With "inverters" listed, the
+  plant's PV and batteries are the inverters' (the top-level pv_peak_w and battery are unused).
 
 example:
   python -m simulator --port 15020 --seed 7 --speed 60 --start 2025-06-21T04:00:00+00:00"""
@@ -72,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--port", type=int, default=DEFAULT_METER_PORT, help="grid meter port, 0 = any free port (default: %(default)s)"
     )
+    parser.add_argument(
+        "--inverter-port-base",
+        type=int,
+        default=DEFAULT_INVERTER_PORT_BASE,
+        help="inverter N listens on this + N; 0 = any free ports (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sdm630-port",
+        type=int,
+        default=None,
+        help="also serve the grid meter as an Eastron SDM630, Modbus RTU over TCP on this port (default: off)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="selects clouds, appliances, noise (default: %(default)s)")
     parser.add_argument(
         "--speed", type=_speed, default=1.0, help="simulated seconds per wall-clock second (default: %(default)s)"
@@ -101,6 +122,14 @@ async def _serve(simulator: Simulator) -> None:
         simulator.speed,
         model.now.isoformat(timespec="seconds"),
     )
+    for name in model.inverter_names:
+        log.info(
+            "inverter %r (%s) listening on %s:%d",
+            name,
+            model.inverter_config(name).type,
+            simulator.host,
+            simulator.ports[name],
+        )
     try:
         await stop.wait()
     finally:
@@ -123,7 +152,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"bad state file: {exc}")
     start = args.start or scenario.start or dt.datetime.now(dt.UTC)
     model = PlantModel(scenario, seed=args.seed, start=start, saved=saved)
-    simulator = Simulator(model, host=args.host, meter_port=args.port, speed=args.speed, state_file=args.state_file)
+    simulator = Simulator(
+        model,
+        host=args.host,
+        meter_port=args.port,
+        inverter_port_base=args.inverter_port_base,
+        sdm630_port=args.sdm630_port,
+        speed=args.speed,
+        state_file=args.state_file,
+    )
     try:
         asyncio.run(_serve(simulator))
     except OSError as exc:

@@ -7,8 +7,16 @@ noise on voltage and frequency) is a function of (seed, scenario, t) alone; the 
 simulated seconds. So the values at a time t do not depend on how often the model was sampled,
 only on t and on any overrides a test applied.
 
-Sign conventions as in :mod:`plant.state`: grid purchase (+) / feed-in (-), battery charge (+) /
+Sign conventions as in :mod:`energy.state`: grid purchase (+) / feed-in (-), battery charge (+) /
 discharge (-). grid = house + wallbox + battery - pv, per phase and in total.
+
+With inverters in the scenario (:mod:`simulator.inverters`), PV and batteries are theirs: each
+inverter's AC output (PV minus battery charge) is spread evenly over the three phases, and the
+scenario-level PV array and battery are not simulated. Hooks for tests and the replay:
+:meth:`PlantModel.set_cloud`, :meth:`PlantModel.add_house_phase_load`, the inverters' setpoint
+writes (:meth:`PlantModel.write_inverter_limit`, :meth:`PlantModel.write_inverter_battery`), and
+the truth to compare against (:meth:`PlantModel.inverter_outputs`, :meth:`PlantModel.house_truth`,
+:meth:`PlantModel.pv_available_w`).
 """
 
 from __future__ import annotations
@@ -17,14 +25,16 @@ import dataclasses
 import datetime as dt
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from plant.state import DeviceInfo, EnergyCounters, FlowSummary, MeterReading, PhaseReading
+from energy.state import DeviceInfo, EnergyCounters, FlowSummary, MeterReading, PhaseReading
 from simulator import car_charging, home_battery, noise
 from simulator.car_charging import SessionKey
 from simulator.house import Household, HouseLoad, Phases, reactive_var, split_base
+from simulator.inverters import InverterPowers, InverterTruth, SimInverter, decide_batteries, truth
 from simulator.pv import PvArray
-from simulator.scenario import Scenario
+from simulator.scenario import BatteryConfig, InverterScenario, Scenario
 
 INTEGRATION_STEP_S = 1.0  # the grid the integration state advances on, aligned to whole epoch seconds
 NOMINAL_VOLTAGE_V = 230.0
@@ -53,6 +63,28 @@ class SavedState:
 
 
 @dataclass(frozen=True, slots=True)
+class HouseTruth:
+    """The house's own consumption (no PV, battery or car), extra test loads included."""
+
+    power_w: float
+    phase_power_w: Phases
+    phase_current_a: Phases
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlantTruth:
+    """The whole plant as it really is at one instant, for a replay's trace."""
+
+    house_w: float
+    house_phase_a: Phases
+    pv_available_w: float
+    pv_w: float
+    battery_w: float | None  # charge (+); None without a battery
+    battery_soc_pct: float | None
+    inverter_ac_w: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
 class _Powers:
     """Every power in the plant at one instant."""
 
@@ -61,6 +93,7 @@ class _Powers:
     wallbox_w: Phases
     battery_w: float
     session: SessionKey | None  # while a car is plugged in
+    inverters: tuple[InverterPowers, ...] = ()
 
     @property
     def grid_active_w(self) -> Phases:
@@ -146,7 +179,15 @@ class PlantModel:
             self.scenario.latitude_deg,
             self.scenario.longitude_deg,
         )
+        self._pv_clear_sky = dataclasses.replace(self._pv, cloudiness=0.0, _cloud_cache={})
         self._house = Household(seed, self.scenario.house_base_w, self._zone)
+        self._inverters = [SimInverter(config, self.scenario, seed) for config in self.scenario.inverters]
+        self._inverter_index = {inverter.name: n for n, inverter in enumerate(self._inverters)}
+        # With inverters, their batteries are the plant's; the scenario-level one is not simulated.
+        self._battery: BatteryConfig | None = None if self._inverters else self.scenario.battery
+        self._cloud: tuple[float, float] | None = None  # (fraction blocked, until t_s)
+        self._extra_house_w: Phases = (0.0, 0.0, 0.0)
+        self._house_split: Phases | None = None  # shares of the house load per phase
         self._lock = threading.RLock()
         self._overrides: dict[str, float] = {}
         self._forced_reading: MeterReading | None = None
@@ -158,7 +199,7 @@ class PlantModel:
         self._energy = [
             [getattr(counters, name) for name in _COUNTER_FIELDS] for counters in (saved.energy, *saved.phase_energy)
         ]
-        battery = self.scenario.battery
+        battery = self._battery
         self._soc_pct: float | None = None
         if battery is not None:
             soc = saved.battery_soc_pct if saved.battery_soc_pct is not None else battery.initial_soc_pct
@@ -166,6 +207,8 @@ class PlantModel:
         self._session: SessionKey | None = None
         self._session_charged_wh = 0.0
         self._anchor_powers = self._powers_at(self._anchor_s)
+        for inverter, powers in zip(self._inverters, self._anchor_powers.inverters, strict=True):
+            inverter.pv_out_w = powers.pv_w  # settled at the start
 
     # --- time ----------------------------------------------------------------------------------
     @property
@@ -197,11 +240,11 @@ class PlantModel:
     def flow(self) -> FlowSummary:
         with self._lock:
             powers = self._powers_at(self._t_s)
-            has_battery = self.scenario.battery is not None
+            has_battery = self._battery is not None or any(i.config.battery for i in self._inverters)
             return FlowSummary(
                 pv_power_w=powers.pv_w,
                 battery_power_w=powers.battery_w if has_battery else None,
-                battery_soc_pct=self._soc_at(self._t_s) if has_battery else None,
+                battery_soc_pct=self._system_soc(powers) if has_battery else None,
                 house_power_w=powers.house.total_w,
                 wallbox_power_w=sum(powers.wallbox_w) if self.scenario.wallbox is not None else None,
             )
@@ -240,8 +283,11 @@ class PlantModel:
         unknown = set(values) - OVERRIDABLE
         if unknown:
             raise TypeError(f"cannot override {', '.join(sorted(unknown))}; known: {', '.join(sorted(OVERRIDABLE))}")
-        if values.get("battery_power_w") is not None and self.scenario.battery is None:
-            raise ValueError("battery_power_w: the scenario has no battery")
+        if values.get("battery_power_w") is not None and self._battery is None:
+            raise ValueError(
+                "battery_power_w: the scenario has no battery"
+                + (" (with inverters, write the inverter's battery setpoint)" if self._inverters else "")
+            )
         if values.get("wallbox_power_w") is not None and self.scenario.wallbox is None:
             raise ValueError("wallbox_power_w: the scenario has no wallbox")
         with self._lock:
@@ -257,8 +303,20 @@ class PlantModel:
     def clear_overrides(self) -> None:
         self.override(**dict.fromkeys(OVERRIDABLE))
 
-    def set_battery_soc(self, soc_pct: float) -> None:
-        battery = self.scenario.battery
+    def set_battery_soc(self, soc_pct: float, inverter: str | None = None) -> None:
+        """Set the SoC of the plant's battery, or of the named inverter's battery."""
+        if inverter is not None:
+            with self._lock:
+                sim = self._inverter(inverter)
+                battery = sim.battery
+                if battery is None:
+                    raise ValueError(f"battery_soc_pct: inverter {inverter!r} has no battery")
+                self._commit()
+                sim.soc_pct = min(max(float(soc_pct), battery.min_soc_pct), battery.max_soc_pct)
+                self._anchor_powers = self._powers_at(self._anchor_s)
+                self.revision += 1
+            return
+        battery = self._battery
         if battery is None:
             raise ValueError("battery_soc_pct: the scenario has no battery")
         with self._lock:
@@ -276,6 +334,144 @@ class PlantModel:
             self._forced_reading = reading
             self.revision += 1
 
+    # --- inverters, house and sky: hooks for tests and the replay --------------------------------
+    @property
+    def inverter_names(self) -> tuple[str, ...]:
+        return tuple(inverter.name for inverter in self._inverters)
+
+    def inverter_config(self, name: str) -> InverterScenario:
+        return self._inverter(name).config
+
+    def inverter_outputs(self) -> dict[str, InverterTruth]:
+        """What every inverter really does now: AC, PV (available and delivered), limit, battery."""
+        with self._lock:
+            powers = self._powers_at(self._t_s)
+            elapsed_s = self._t_s - self._anchor_s
+            anchor = self._anchor_powers.inverters
+            return {
+                inverter.name: truth(inverter, now, inverter.soc_at(elapsed_s, at_anchor.battery_w), self._t_s)
+                for inverter, now, at_anchor in zip(self._inverters, powers.inverters, anchor, strict=True)
+            }
+
+    def pv_available_w(self) -> float:
+        """What all PV could deliver now with no limit (clouds included)."""
+        with self._lock:
+            if self._inverters:
+                return sum(self._inverter_available_w(self._t_s))
+            if "pv_power_w" in self._overrides:
+                return self._overrides["pv_power_w"]
+            return self._pv_available_at(self._t_s)
+
+    def house_truth(self) -> HouseTruth:
+        """The house's consumption now (extra phase loads included; no PV, battery or car)."""
+        with self._lock:
+            house = self._powers_at(self._t_s).house
+            currents = []
+            for phase in _PHASE_RANGE:
+                apparent_va = math.hypot(house.active_w[phase], house.reactive_var[phase])
+                voltage_v = self._voltage_v(phase, self._t_s)
+                currents.append(apparent_va / voltage_v if voltage_v > 0 else 0.0)
+            return HouseTruth(house.total_w, house.active_w, (currents[0], currents[1], currents[2]))
+
+    def add_house_phase_load(self, w_l1: float = 0.0, w_l2: float = 0.0, w_l3: float = 0.0) -> None:
+        """Switch on an extra load (cos phi 1) per phase on top of the house, from now on."""
+        with self._lock:
+            self._change(lambda: self._add_extra((w_l1, w_l2, w_l3)))
+
+    def clear_house_phase_load(self) -> None:
+        self.set_extra_house_load(None)
+
+    def set_extra_house_load(self, phases: Phases | None) -> None:
+        """Replace the extra per-phase load (W on L1, L2, L3); ``None`` switches it off."""
+        value = (0.0, 0.0, 0.0) if phases is None else (float(phases[0]), float(phases[1]), float(phases[2]))
+        with self._lock:
+            self._change(lambda: setattr(self, "_extra_house_w", value))
+
+    def set_house_phase_split(self, shares: Phases | None) -> None:
+        """Spread the house's own load over the phases in these shares (normalised); ``None``
+        goes back to the household's wiring (base load 40/35/25 %, appliances on their phase)."""
+        value: Phases | None = None
+        if shares is not None:
+            total = sum(shares)
+            if total <= 0 or any(share < 0 for share in shares):
+                raise ValueError(f"phase shares must be non-negative with a positive sum, got {shares}")
+            value = (shares[0] / total, shares[1] / total, shares[2] / total)
+        with self._lock:
+            self._change(lambda: setattr(self, "_house_split", value))
+
+    def truth(self) -> PlantTruth:
+        """House, PV, battery and each inverter's output as they really are now."""
+        with self._lock:
+            powers = self._powers_at(self._t_s)
+            house = self.house_truth()
+            flow = self.flow()
+            return PlantTruth(
+                house_w=house.power_w,
+                house_phase_a=house.phase_current_a,
+                pv_available_w=self.pv_available_w(),
+                pv_w=powers.pv_w,
+                battery_w=flow.battery_power_w,
+                battery_soc_pct=flow.battery_soc_pct,
+                inverter_ac_w={name: out.ac_power_w for name, out in self.inverter_outputs().items()},
+            )
+
+    def set_cloud(self, fraction: float, until: dt.datetime) -> None:
+        """A cloud blocking ``fraction`` of the clear-sky PV from now until ``until``, in place of
+        the scenario's clouds (which return afterwards)."""
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"cloud fraction must be between 0 and 1, got {fraction}")
+        until_s = _timestamp(until)
+        with self._lock:
+            self._change(lambda: setattr(self, "_cloud", (float(fraction), until_s)))
+
+    def clear_cloud(self) -> None:
+        with self._lock:
+            self._change(lambda: setattr(self, "_cloud", None))
+
+    def write_inverter_limit(self, name: str, limit_pct: float | None, *, enabled: bool | None = True) -> None:
+        """A write of the active-power limit (% of max AC) reaching the inverter now."""
+        with self._lock:
+            inverter = self._inverter(name)
+            self._change(lambda: inverter.write_limit(self._t_s, limit_pct, enabled))
+
+    def write_inverter_battery(self, name: str, power_w: float | None) -> None:
+        """A battery setpoint (charge +, discharge -) reaching the inverter now; ``None`` hands
+        the battery back to the inverter's own control."""
+        with self._lock:
+            inverter = self._inverter(name)
+            self._change(lambda: inverter.write_battery(self._t_s, power_w))
+
+    def write_inverter_battery_limits(
+        self,
+        name: str,
+        *,
+        max_charge_w: float | None = None,
+        max_discharge_w: float | None = None,
+        min_soc_pct: float | None = None,
+        max_soc_pct: float | None = None,
+    ) -> None:
+        with self._lock:
+            inverter = self._inverter(name)
+            self._change(lambda: inverter.write_battery_limits(max_charge_w, max_discharge_w, min_soc_pct, max_soc_pct))
+
+    def _inverter(self, name: str) -> SimInverter:
+        try:
+            return self._inverters[self._inverter_index[name]]
+        except KeyError:
+            known = ", ".join(self._inverter_index) or "none"
+            raise KeyError(f"no inverter {name!r}; known: {known}") from None
+
+    def _add_extra(self, phases: Phases) -> None:
+        extra = self._extra_house_w
+        self._extra_house_w = (extra[0] + phases[0], extra[1] + phases[1], extra[2] + phases[2])
+
+    def _change(self, apply: Callable[[], object]) -> None:
+        """Change an input of the physics at the current time (call with the lock held)."""
+        self._commit()
+        apply()
+        self._anchor_powers = self._powers_at(self._anchor_s)
+        self.revision += 1
+
     # --- internals -----------------------------------------------------------------------------
     def _commit(self) -> None:
         """Move the integration state to the current time, before its inputs change."""
@@ -285,6 +481,12 @@ class PlantModel:
 
     def _integrate(self, duration_s: float) -> None:
         powers = self._anchor_powers
+        # The inverters' lagging outputs at the end of the step, before the anchor moves on.
+        end = self._powers_at(self._anchor_s + duration_s).inverters if self._inverters else ()
+        for inverter, at_anchor, at_end in zip(self._inverters, powers.inverters, end, strict=True):
+            inverter.soc_pct = inverter.soc_at(duration_s, at_anchor.battery_w)
+            inverter.pv_out_w = at_end.pv_w
+            inverter.energy_wh += max(at_anchor.ac_w, 0.0) * duration_s / 3600.0
         for counters, group in zip(self._energy, powers.grid_groups(), strict=True):
             for index, increment in enumerate(_increments_wh(*group, duration_s)):
                 counters[index] += increment
@@ -294,7 +496,7 @@ class PlantModel:
         self._session_charged_wh += sum(powers.wallbox_w) * duration_s / 3600.0
 
     def _soc_after(self, battery_w: float, duration_s: float) -> float | None:
-        battery = self.scenario.battery
+        battery = self._battery
         if battery is None or self._soc_pct is None:
             return None
         return home_battery.soc_after(battery, self._soc_pct, battery_w, duration_s)
@@ -306,21 +508,85 @@ class PlantModel:
 
     def _powers_at(self, t_s: float) -> _Powers:
         forced = self._overrides
-        pv_w = forced["pv_power_w"] if "pv_power_w" in forced else self._pv.power_w(t_s)
         house = split_base(forced["house_power_w"]) if "house_power_w" in forced else self._house.load(t_s)
+        house = self._with_extra_load(house)
         session, wallbox_total_w = self._wallbox_at(t_s)
         if "wallbox_power_w" in forced:
             wallbox_total_w = forced["wallbox_power_w"]
+        wallbox_w = car_charging.phase_split(self.scenario.wallbox, wallbox_total_w)
+        if self._inverters:
+            inverters = self._inverter_powers_at(t_s, house.total_w, wallbox_total_w)
+            pv_w = sum(p.pv_w for p in inverters)
+            battery_w = sum(p.battery_w for p in inverters)
+            return _Powers(pv_w, house, wallbox_w, battery_w, session, inverters)
+        pv_w = forced["pv_power_w"] if "pv_power_w" in forced else self._pv_available_at(t_s)
         battery_w = 0.0
         soc = self._soc_at(t_s)
         if "battery_power_w" in forced:
             battery_w = forced["battery_power_w"]
-        elif self.scenario.battery is not None and soc is not None:
-            battery_w = home_battery.hybrid_battery_power_w(
-                self.scenario.battery, soc, pv_w, house.total_w, wallbox_total_w
-            )
-        wallbox_w = car_charging.phase_split(self.scenario.wallbox, wallbox_total_w)
+        elif self._battery is not None and soc is not None:
+            battery_w = home_battery.hybrid_battery_power_w(self._battery, soc, pv_w, house.total_w, wallbox_total_w)
         return _Powers(pv_w, house, wallbox_w, battery_w, session)
+
+    def _pv_available_at(self, t_s: float) -> float:
+        """The scenario-level PV array (meter-only plant), with a test's cloud if one is set."""
+        cloud = self._cloud
+        if cloud is not None and t_s < cloud[1]:
+            return self._pv_clear_sky.power_w(t_s) * (1.0 - cloud[0])
+        return self._pv.power_w(t_s)
+
+    def _with_extra_load(self, house: HouseLoad) -> HouseLoad:
+        split = self._house_split
+        if split is not None:
+            active_w, reactive = house.total_w, sum(house.reactive_var)
+            house = HouseLoad(
+                (active_w * split[0], active_w * split[1], active_w * split[2]),
+                (reactive * split[0], reactive * split[1], reactive * split[2]),
+            )
+        extra = self._extra_house_w
+        if extra == (0.0, 0.0, 0.0):
+            return house
+        active = house.active_w
+        return HouseLoad((active[0] + extra[0], active[1] + extra[1], active[2] + extra[2]), house.reactive_var)
+
+    def _inverter_available_w(self, t_s: float) -> list[float]:
+        if "pv_power_w" in self._overrides:
+            # A pinned plant PV power is shared by the inverters in proportion to their arrays.
+            total_peak_w = sum(i.config.pv_peak_w for i in self._inverters)
+            pinned_w = self._overrides["pv_power_w"]
+            return [pinned_w * i.config.pv_peak_w / total_peak_w if total_peak_w else 0.0 for i in self._inverters]
+        return [inverter.available_w(t_s, self._cloud) for inverter in self._inverters]
+
+    def _inverter_powers_at(self, t_s: float, house_w: float, wallbox_w: float) -> tuple[InverterPowers, ...]:
+        elapsed_s = max(0.0, t_s - self._anchor_s)
+        available = self._inverter_available_w(t_s)
+        anchor = self._anchor_powers.inverters if elapsed_s > 0 else ()
+        socs = [
+            inverter.soc_at(elapsed_s, anchor[n].battery_w if anchor else 0.0)
+            for n, inverter in enumerate(self._inverters)
+        ]
+        expected_pv_w = sum(
+            min(avail, inverter.config.max_ac_w * inverter.limit_at(t_s) / 100.0)
+            for inverter, avail in zip(self._inverters, available, strict=True)
+        )
+        batteries = decide_batteries(self._inverters, t_s, socs, expected_pv_w, house_w, wallbox_w)
+        return tuple(
+            inverter.powers(t_s, elapsed_s, avail, battery_w, control)
+            for inverter, avail, (battery_w, control) in zip(self._inverters, available, batteries, strict=True)
+        )
+
+    def _system_soc(self, powers: _Powers) -> float | None:
+        if not self._inverters:
+            return self._soc_at(self._t_s)
+        elapsed_s = self._t_s - self._anchor_s
+        anchor = self._anchor_powers.inverters
+        stored_wh = capacity_wh = 0.0
+        for inverter, at_anchor in zip(self._inverters, anchor, strict=True):
+            battery, soc = inverter.battery, inverter.soc_at(elapsed_s, at_anchor.battery_w)
+            if battery is not None and soc is not None:
+                stored_wh += battery.capacity_wh * soc / 100.0
+                capacity_wh += battery.capacity_wh
+        return stored_wh / capacity_wh * 100.0 if capacity_wh else None
 
     def _wallbox_at(self, t_s: float) -> tuple[SessionKey | None, float]:
         """(session, charging power) of the car plugged in at ``t_s``: full power until it is full."""

@@ -1,7 +1,13 @@
 """The running simulator: one plant model, the device servers in front of it, and the clock.
 
-Each device server (today the grid meter; later inverters, battery, wallbox and the EEBus
-control box) is started and stopped together and reads the same :class:`PlantModel`.
+Each device server (the grid meter, one per inverter; later wallbox and the EEBus control box)
+is started and stopped together and reads the same :class:`PlantModel`. Inverter N of the
+scenario (counted from 1) listens on ``inverter_port_base + N`` (0 = any free port).
+
+Time runs in one of two ways: the 200 ms clock (``clock=True``) advances the model by the wall
+time since the last tick, times ``speed``; or, for a stepped replay, nothing runs by itself and
+:meth:`Simulator.step` moves the model to a given simulated time. Either way every server answers
+from the model as it is at its current time, and a write applies at that time.
 """
 
 from __future__ import annotations
@@ -13,8 +19,12 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
+from pymodbus.framer import FramerType
+
 from simulator.grid_meter import METER_UNIT_IDS, GridMeterRegisters
+from simulator.inverters import register_source
 from simulator.model import PlantModel
+from simulator.sdm630 import Sdm630Registers
 from simulator.server import Fault, ModbusDeviceServer
 from simulator.state_file import save_state
 
@@ -23,6 +33,7 @@ log = logging.getLogger(__name__)
 TICK_INTERVAL_S = 0.2  # the KSEM's measuring interval
 SAVE_INTERVAL_S = 10.0
 DEFAULT_METER_PORT = 15020
+DEFAULT_INVERTER_PORT_BASE = 15020  # inverter N on 15020 + N
 
 
 class DeviceServer(Protocol):
@@ -45,8 +56,11 @@ class Simulator:
         *,
         host: str = "127.0.0.1",
         meter_port: int = DEFAULT_METER_PORT,
+        inverter_port_base: int = DEFAULT_INVERTER_PORT_BASE,
         speed: float = 1.0,
         state_file: str | Path | None = None,
+        clock: bool = True,
+        sdm630_port: int | None = None,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be greater than 0, got {speed}")
@@ -55,13 +69,26 @@ class Simulator:
         self.speed = speed
         self.state_file = Path(state_file) if state_file else None
         self.servers: dict[str, DeviceServer] = {}
+        self.run_clock = clock
+        self._started = False
         self._clock: asyncio.Task[None] | None = None
         self.add_server(
             ModbusDeviceServer("meter", GridMeterRegisters(model), host=host, port=meter_port, unit_ids=METER_UNIT_IDS)
         )
+        for number, name in enumerate(model.inverter_names, start=1):
+            source = register_source(model, name)
+            port = inverter_port_base + number if inverter_port_base else 0
+            self.add_server(ModbusDeviceServer(name, source, host=host, port=port, unit_ids=source.unit_ids))
+        if sdm630_port is not None:  # the grid meter also as an SDM630, RTU over TCP (0 = any free port)
+            sdm = Sdm630Registers(model)
+            self.add_server(
+                ModbusDeviceServer(
+                    "sdm630", sdm, host=host, port=sdm630_port, unit_ids=sdm.unit_ids, framer=FramerType.RTU
+                )
+            )
 
     def add_server(self, server: DeviceServer) -> None:
-        if self._clock is not None:
+        if self._started:
             raise RuntimeError("add device servers before start()")
         self.servers[server.name] = server
 
@@ -69,7 +96,26 @@ class Simulator:
     def meter_port(self) -> int:
         return self.servers["meter"].port
 
-    async def start(self) -> None:
+    @property
+    def ports(self) -> dict[str, int]:
+        """{device name: bound port}: "meter" and every inverter by its name."""
+        return {name: server.port for name, server in self.servers.items()}
+
+    def port_of(self, device: str) -> int:
+        """The port of "meter" or of an inverter by its name."""
+        if device not in self.servers:
+            raise KeyError(f"no device server {device!r}; known: {', '.join(self.servers)}")
+        return self.servers[device].port
+
+    def step(self, now: dt.datetime) -> None:
+        """Move the model to simulated time ``now`` (stepped replay; thread-safe, no event loop
+        needed). Reads from then on see the plant at ``now``; writes apply at ``now``."""
+        self.model.advance(now)
+
+    async def start(self, clock: bool | None = None) -> None:
+        """Start every server, and the 200 ms clock unless ``clock`` (default: as constructed) is off."""
+        if clock is not None:
+            self.run_clock = clock
         started: list[DeviceServer] = []
         try:
             for server in self.servers.values():
@@ -79,7 +125,9 @@ class Simulator:
             for server in started:
                 await server.stop()
             raise
-        self._clock = asyncio.create_task(self._run_clock(), name="simulator clock")
+        self._started = True
+        if self.run_clock:
+            self._clock = asyncio.create_task(self._run_clock(), name="simulator clock")
 
     async def stop(self) -> None:
         """Stop the clock and every server, then save the state (if there is a state file)."""
@@ -90,6 +138,7 @@ class Simulator:
                 await clock
         for server in self.servers.values():
             await server.stop()
+        self._started = False
         self.save_state()
 
     async def set_fault(self, fault: Fault, device: str = "meter") -> None:

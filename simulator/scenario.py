@@ -17,6 +17,25 @@ Example file::
     }
 
 ``"battery": null`` or ``"wallbox": null`` removes the device.
+
+Inverters (at most five, names unique) make the plant's PV and batteries explicit, each behind
+its own simulated inverter with its own Modbus server::
+
+    "inverters": [
+      {"name": "roof south", "type": "plenticore", "max_ac_w": 10000, "pv_peak_w": 9000,
+       "battery": {"capacity_wh": 7680, "max_power_w": 7680}},
+      {"name": "garage", "type": "piko_ci", "max_ac_w": 30000, "pv_peak_w": 25000}
+    ]
+
+Types: plenticore, plenticore_bi, piko_iq, piko_epc, piko_ci, piko_mp_plus. ``battery`` is
+``false`` (default), ``true`` (the default battery above) or a battery object; only PLENTICORE,
+PLENTICORE BI and PIKO MP plus take one, and a PLENTICORE BI needs one and has no PV.
+``pv_peak_w`` defaults to ``max_ac_w`` (0 for a PLENTICORE BI); ``watchdog_s`` (default 30) is
+how long a written setpoint lasts without a refresh, after which the inverter runs at its own
+``fallback_limit_pct`` (default 100: no limit); ``modbus_battery_control`` (default true)
+is a PLENTICORE's register 1080 = 2, without which it ignores battery setpoints.
+**With inverters listed, the scenario-level ``pv_peak_w`` and ``battery`` are not simulated**:
+the inverters' PV arrays and batteries are the plant's, under the same sun and clouds.
 """
 
 from __future__ import annotations
@@ -29,6 +48,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from energy.config import INVERTER_TYPES, PIKO_MP_PLUS, PLENTICORE, PLENTICORE_BI
 
 
 class ScenarioError(ValueError):
@@ -64,6 +85,27 @@ class WallboxConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class InverterScenario:
+    """One simulated inverter: its PV array, its AC limit and optionally a battery."""
+
+    name: str
+    type: str
+    max_ac_w: float = 10_000.0
+    pv_peak_w: float = 10_000.0
+    battery: BatteryConfig | None = None
+    watchdog_s: float = 30.0
+    # What the inverter applies by itself once its watchdog fires: the limit configured in the
+    # inverter for a lost energy manager (100 = none).
+    fallback_limit_pct: float = 100.0
+    modbus_battery_control: bool = True
+
+
+MAX_INVERTERS = 5
+BATTERY_INVERTER_TYPES = frozenset({PLENTICORE, PLENTICORE_BI, PIKO_MP_PLUS})
+RESERVED_NAMES = frozenset({"meter"})  # the grid meter's device server
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     pv_peak_w: float = 8_000.0
     house_base_w: float = 300.0
@@ -75,6 +117,7 @@ class Scenario:
     start: dt.datetime | None = None
     battery: BatteryConfig | None = field(default_factory=BatteryConfig)
     wallbox: WallboxConfig | None = field(default_factory=WallboxConfig)
+    inverters: tuple[InverterScenario, ...] = ()
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -194,6 +237,78 @@ def _wallbox(key: str, value: Any) -> WallboxConfig:
     return WallboxConfig(**_object(key, value, _WALLBOX))
 
 
+def _name(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ScenarioError(f"{key}: must be a non-empty text, got {value!r}")
+    if value in RESERVED_NAMES:
+        raise ScenarioError(f"{key}: {value!r} is reserved for the grid meter")
+    return value
+
+
+def _inverter_type(key: str, value: Any) -> str:
+    if value not in INVERTER_TYPES:
+        raise ScenarioError(f"{key}: unknown type {value!r} (known: {', '.join(INVERTER_TYPES)})")
+    return str(value)
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ScenarioError(f"{key}: must be true or false, got {value!r}")
+    return value
+
+
+def _inverter_battery(key: str, value: Any) -> BatteryConfig | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return BatteryConfig()
+    return _battery(key, value)
+
+
+_INVERTER = {
+    "name": _name,
+    "type": _inverter_type,
+    "max_ac_w": _number(above=0),
+    "pv_peak_w": _number(0, 200_000),
+    "battery": _inverter_battery,
+    "watchdog_s": _number(above=0),
+    "fallback_limit_pct": _number(0, 100),
+    "modbus_battery_control": _flag,
+}
+
+
+def _inverter(key: str, value: Any) -> InverterScenario:
+    fields = _object(key, value, _INVERTER)
+    for required in ("name", "type"):
+        if required not in fields:
+            raise ScenarioError(f"{key}.{required}: missing")
+    kind = fields["type"]
+    max_ac_w = fields.setdefault("max_ac_w", 10_000.0)
+    fields.setdefault("pv_peak_w", 0.0 if kind == PLENTICORE_BI else max_ac_w)
+    if fields.get("battery") is not None and kind not in BATTERY_INVERTER_TYPES:
+        raise ScenarioError(f"{key}.battery: a {kind} inverter has no battery input")
+    if kind == PLENTICORE_BI:
+        if fields.get("battery") is None:
+            raise ScenarioError(f"{key}.battery: a plenticore_bi is a battery inverter and needs a battery")
+        if fields["pv_peak_w"] > 0:
+            raise ScenarioError(f"{key}.pv_peak_w: a plenticore_bi has no PV inputs")
+    return InverterScenario(**fields)
+
+
+def _inverters(key: str, value: Any) -> tuple[InverterScenario, ...]:
+    if not isinstance(value, list):
+        raise ScenarioError(f"{key}: must be a list, got {value!r}")
+    if len(value) > MAX_INVERTERS:
+        raise ScenarioError(f"{key}: at most {MAX_INVERTERS} inverters, got {len(value)}")
+    inverters = tuple(_inverter(f"{key}[{n}]", item) for n, item in enumerate(value))
+    seen: set[str] = set()
+    for n, inverter in enumerate(inverters):
+        if inverter.name in seen:
+            raise ScenarioError(f"{key}[{n}].name: {inverter.name!r} is used twice")
+        seen.add(inverter.name)
+    return inverters
+
+
 _SCENARIO: dict[str, Callable[[str, Any], Any]] = {
     "pv_peak_w": _number(0, 100_000),
     "house_base_w": _number(0, 50_000),
@@ -204,6 +319,7 @@ _SCENARIO: dict[str, Callable[[str, Any], Any]] = {
     "start": parse_start,
     "battery": _optional(_battery),
     "wallbox": _optional(_wallbox),
+    "inverters": _inverters,
 }
 
 

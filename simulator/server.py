@@ -5,7 +5,9 @@ hold right now. The grid meter is one source (:mod:`simulator.grid_meter`); inve
 batteries and wallboxes plug in the same way, each on a port of its own.
 
 The datastore is pymodbus' ``SimDevice`` with an async ``action``: it fills each read from the
-current image, so nothing has to be pushed into the server when the model moves on.
+current image, so nothing has to be pushed into the server when the model moves on. A source
+with a ``write`` hook (:class:`WritableRegisterSource`, e.g. an inverter) receives every FC06 and
+FC16 write; a source without one is read-only and answers writes with exception 2.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pymodbus.constants import ExcCodes
+from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -61,6 +64,16 @@ class RegisterSource(Protocol):
         ...
 
 
+class WritableRegisterSource(RegisterSource, Protocol):
+    def write(self, address: int, words: Sequence[int]) -> bool:
+        """Apply a write of ``words`` from ``address`` on; ``False`` if those addresses take no
+        write (answered with exception 2), ``ValueError`` for a value out of range (exception 3)."""
+        ...
+
+
+WRITE_FUNCTION_CODES = frozenset({6, 16})
+
+
 class ModbusDeviceServer:
     """One device on one TCP port, answering on the given unit ids."""
 
@@ -72,6 +85,7 @@ class ModbusDeviceServer:
         host: str = "127.0.0.1",
         port: int = 0,
         unit_ids: Sequence[int] = (1,),
+        framer: FramerType = FramerType.SOCKET,
     ) -> None:
         self.name = name
         self.host = host
@@ -79,6 +93,7 @@ class ModbusDeviceServer:
         self._bound_port: int | None = None
         self._source = source
         self._unit_ids = tuple(unit_ids)
+        self._framer = framer
         self._server: ModbusTcpServer | None = None
         self.fault = Fault()
 
@@ -106,7 +121,9 @@ class ModbusDeviceServer:
     async def _listen(self) -> None:
         # Coming back from "offline" reuses the port clients know.
         port = self._bound_port if self._bound_port is not None else self._requested_port
-        server = ModbusTcpServer(self._devices(), address=(self.host, port), trace_pdu=self._trace_pdu)
+        server = ModbusTcpServer(
+            self._devices(), address=(self.host, port), framer=self._framer, trace_pdu=self._trace_pdu
+        )
         try:
             await server.serve_forever(background=True)
         except RuntimeError as exc:
@@ -120,8 +137,9 @@ class ModbusDeviceServer:
             await server.shutdown()
 
     def _devices(self) -> list[SimDevice]:
+        readonly = not callable(getattr(self._source, "write", None))
         blocks = [
-            SimData(start, count=count, values=0, datatype=DataType.REGISTERS, readonly=True)
+            SimData(start, count=count, values=0, datatype=DataType.REGISTERS, readonly=readonly)
             for start, count in self._source.ranges
         ]
         devices = [SimDevice(unit_id, simdata=list(blocks), action=self._action) for unit_id in self._unit_ids]
@@ -144,10 +162,23 @@ class ModbusDeviceServer:
             await asyncio.sleep(fault.delay_s)
         if fault.kind is FaultKind.EXCEPTION:
             return ExcCodes.DEVICE_FAILURE
+        if set_values is not None:
+            return self._write(function_code, address, set_values)
         image = self._source.image()
         offset = address - start_address
         registers[offset : offset + count] = [image.get(address + i, 0) for i in range(count)]
         return None
+
+    def _write(self, function_code: int, address: int, values: list[int] | list[bool]) -> ExcCodes | None:
+        write = getattr(self._source, "write", None)
+        if function_code not in WRITE_FUNCTION_CODES or write is None:
+            return ExcCodes.ILLEGAL_FUNCTION if write is not None else ExcCodes.ILLEGAL_ADDRESS
+        try:
+            accepted = write(address, [int(v) for v in values])
+        except ValueError as exc:
+            log.info("%s: write of %s at %d refused: %s", self.name, list(values), address, exc)
+            return ExcCodes.ILLEGAL_VALUE
+        return None if accepted else ExcCodes.ILLEGAL_ADDRESS
 
     async def _unknown_unit(
         self,

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from plant.state import EnergyCounters
+from energy.state import EnergyCounters
 from simulator.model import SavedState
 
 FORMAT_VERSION = 1

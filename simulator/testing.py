@@ -7,6 +7,8 @@
         sim.set_fault("offline")
 
 The server runs its own event loop in its own thread, so it works from sync and async tests alike.
+Inverters of the scenario get servers of their own (``sim.ports["roof south"]``, free ports in
+tests). With ``clock=False`` simulated time stands still until ``sim.step(moment)``.
 """
 
 from __future__ import annotations
@@ -38,13 +40,20 @@ class SimulatorHandle:
         self.model: PlantModel = simulator.model
         self.host = simulator.host
         self.port = simulator.meter_port
+        # {"meter": port, "<inverter name>": port, ...}
+        self.ports: dict[str, int] = simulator.ports
         self._loop = loop
         self._thread = thread
         self._stop_event = asyncio.Event()
 
     def set_fault(self, kind: str | FaultKind, delay_s: float = 0.0, device: str = "meter") -> None:
-        """Inject a fault (none, offline, slow, exception, garbage); returns once it is in effect."""
+        """Inject a fault (none, offline, slow, exception, garbage) into the meter or the named
+        inverter; returns once it is in effect."""
         self._call(self.simulator.set_fault(Fault.parse(kind, delay_s), device))
+
+    def step(self, now: dt.datetime) -> None:
+        """Move simulated time to ``now`` (see :meth:`Simulator.step`)."""
+        self.simulator.step(now)
 
     def stop(self) -> None:
         """Stop the servers, save the state file (if any) and end the thread. Idempotent."""
@@ -73,16 +82,32 @@ def run_simulator_in_thread(
     host: str = "127.0.0.1",
     start: dt.datetime | None = None,
     state_file: str | Path | None = None,
+    inverter_port_base: int = 0,
+    clock: bool = True,
+    sdm630_port: int | None = None,
 ) -> SimulatorHandle:
     """Start a simulator on ``host:port`` (0 = a free port, see ``handle.port``) and return its handle.
 
     ``start`` is the simulated start time: the argument, else the scenario's, else now.
+    Inverters listen on ``inverter_port_base + N`` (default 0: free ports, see ``handle.ports``).
+    ``clock=False``: no 200 ms clock; time moves only with ``handle.step(...)``.
+    ``sdm630_port``: the grid meter also as an Eastron SDM630 on Modbus RTU over TCP (0 = a free
+    port, see ``handle.ports["sdm630"]``).
     """
     scenario = scenario or Scenario()
     moment = start or scenario.start or dt.datetime.now(dt.UTC)
     saved = load_state(state_file) if state_file else None
     model = PlantModel(scenario, seed=seed, start=moment, saved=saved)
-    simulator = Simulator(model, host=host, meter_port=port, speed=speed, state_file=state_file)
+    simulator = Simulator(
+        model,
+        host=host,
+        meter_port=port,
+        inverter_port_base=inverter_port_base,
+        speed=speed,
+        state_file=state_file,
+        clock=clock,
+        sdm630_port=sdm630_port,
+    )
     ready = threading.Event()
     outcome: dict[str, Any] = {}
 

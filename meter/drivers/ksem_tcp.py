@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
+from energy.config import KsemTcpConfig
+from energy.devices import DeviceError
+from energy.state import FlowSummary, MeterReading, Setpoint
 from meter import registers
-from plant.state import FlowSummary, MeterReading
 
 # One read is a connect plus a handful of requests, each bounded by the timeout; the whole read
 # gets this many timeouts before it counts as no answer.
 READ_DEADLINE_TIMEOUTS = 4
-MAX_TIMEOUT_S = 2.0  # a 1 s control cycle cannot wait longer for its meter
 
 
-class MeterError(Exception):
+class MeterError(DeviceError):
     """The meter could not deliver a valid sample; the message says why."""
 
 
@@ -33,13 +36,25 @@ class MeterSample:
     flow: FlowSummary | None
 
 
-@dataclass(frozen=True, slots=True)
-class KsemTcpConfig:
-    host: str
-    port: int
-    unit_id: int = 1
-    timeout_s: float = 0.5
-    read_flow_summary: bool = True
+async def read_within_deadline(
+    read: Coroutine[Any, Any, MeterSample], timeout_s: float, where: str, close: Callable[[], None]
+) -> MeterSample:
+    """One meter read bounded by READ_DEADLINE_TIMEOUTS timeouts; every failure becomes a
+    ``MeterError`` for people and closes the connection, so the next read reconnects."""
+    try:
+        return await asyncio.wait_for(read, timeout=timeout_s * READ_DEADLINE_TIMEOUTS)
+    except MeterError:
+        close()
+        raise
+    except (TimeoutError, ModbusIOException):
+        close()
+        raise MeterError(f"no answer within {timeout_s:g} s") from None
+    except (ConnectionException, OSError):
+        close()
+        raise MeterError(f"connection to {where} lost") from None
+    except ModbusException as exc:
+        close()
+        raise MeterError(f"Modbus error: {exc}") from None
 
 
 def check_plausible(reading: MeterReading) -> None:
@@ -63,28 +78,13 @@ class KsemTcpMeter:
         )
 
     @property
-    def deadline_s(self) -> float:
-        return self.config.timeout_s * READ_DEADLINE_TIMEOUTS
-
-    @property
     def name(self) -> str:
         return f"meter {self.config.host}:{self.config.port}"
 
     async def read(self) -> MeterSample:
-        try:
-            return await asyncio.wait_for(self._read(), timeout=self.deadline_s)
-        except MeterError:
-            self.close()
-            raise
-        except (TimeoutError, ModbusIOException):
-            self.close()
-            raise MeterError(f"no answer within {self.config.timeout_s:g} s") from None
-        except (ConnectionException, OSError):
-            self.close()
-            raise MeterError(f"connection to {self.config.host}:{self.config.port} lost") from None
-        except ModbusException as exc:
-            self.close()
-            raise MeterError(f"Modbus error: {exc}") from None
+        return await read_within_deadline(
+            self._read(), self.config.timeout_s, f"{self.config.host}:{self.config.port}", self.close
+        )
 
     async def _read(self) -> MeterSample:
         if not self._client.connected and not await self._client.connect():
@@ -107,6 +107,9 @@ class KsemTcpMeter:
         if len(words) != count:
             raise MeterError(f"meter answered {len(words)} registers for {count} at {start}")
         return words
+
+    async def write(self, setpoints: Sequence[Setpoint]) -> None:
+        """A meter takes no setpoints."""
 
     def close(self) -> None:
         self._client.close()

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from energy.state import DeviceInfo, EnergyCounters, MeterReading, PhaseReading
 from meter import registers
-from plant.state import DeviceInfo, EnergyCounters, MeterReading, PhaseReading
 
 power = st.floats(min_value=-200_000, max_value=200_000, allow_nan=False).map(lambda v: round(v, 1))
 phases = st.builds(

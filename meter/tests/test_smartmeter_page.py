@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from energy.state import DeviceStatus, EnergyCounters, EnergyFlow, MeterReading, PhaseReading, PlantState
 from plant.models import Plant
-from plant.state import DeviceStatus, EnergyCounters, EnergyFlow, MeterReading, PhaseReading, PlantState
 from tests.pages import by_testid, publish, text_of
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ def make_state(plant: Plant, *, meter_online: bool = True) -> PlantState:
         phase_energy=(energy(4.1, 2.05), energy(4.2, 2.1), energy(4.0, 2.0)),
     )
     status = DeviceStatus(
-        "meter",
+        name="meter",
         online=meter_online,
         offline_since=None if meter_online else NOW - dt.timedelta(minutes=2),
         error="" if meter_online else "Modbus timeout",
@@ -56,8 +56,18 @@ def make_state(plant: Plant, *, meter_online: bool = True) -> PlantState:
         sequence=3,
         meter=meter if meter_online else None,
         meter_status=status,
-        flow=EnergyFlow(739.7, None, None, None, None, None),
-        totals=meter.energy,
+        flow=EnergyFlow(
+            grid_power_w=739.7,
+            pv_power_w=None,
+            battery_power_w=None,
+            battery_soc_pct=None,
+            house_power_w=None,
+            wallbox_power_w=None,
+        ),
+        # The plant's totals since commissioning differ from the meter's own counters (a meter
+        # that had counted before it was installed here).
+        totals=energy(10.0, 5.0),
+        phase_totals=(energy(3.0, 1.5), energy(4.0, 2.0), energy(3.0, 1.5)),
     )
 
 
@@ -103,18 +113,30 @@ def test_active_energy_per_phase_for_purchase_and_feed_in(user_client: Client, p
     purchase = smartmeter(user_client)
     feed_in = smartmeter(user_client, energy="feed-in")
 
+    # The totals since commissioning, the same numbers as the dashboard's.
     assert [text_of(purchase, f"active-energy-{p}") for p in ("L1", "L2", "L3", "total")] == [
-        "4.10 kWh",
-        "4.20 kWh",
+        "3.00 kWh",
         "4.00 kWh",
-        "12.30 kWh",
+        "3.00 kWh",
+        "10.00 kWh",
     ]
     assert [text_of(feed_in, f"active-energy-{p}") for p in ("L1", "L2", "L3", "total")] == [
+        "1.50 kWh",
+        "2.00 kWh",
+        "1.50 kWh",
+        "5.00 kWh",
+    ]
+    assert by_testid(purchase, "active-energy-total")[1]["data-root"] == "state"
+    assert "since commissioning" in text_of(purchase, "energy-note")
+    # The meter's own counters: only in advanced mode, and said to be the meter's.
+    assert [text_of(feed_in, f"meter-active-energy-{p}") for p in ("L1", "L2", "L3", "total")] == [
         "2.05 kWh",
         "2.10 kWh",
         "2.00 kWh",
         "6.15 kWh",
     ]
+    assert "advanced-only" in by_testid(purchase, "meter-counters")[1]["class"]
+    assert "The meter's own counters" in text_of(purchase, "meter-counters")
     assert "checked" in by_testid(feed_in, "energy-direction-feed-in")[1]
 
 
@@ -130,8 +152,10 @@ def test_advanced_mode_adds_apparent_and_reactive_values(user_client: Client, pl
     assert "checked" in by_testid(advanced, "advanced-mode")[1]
     assert text_of(advanced, "apparent-power-L1") == "1,239 VA"
     assert text_of(advanced, "reactive-power-L2") == "-69 var"
-    assert text_of(advanced, "reactive-energy-total") == "1.23 kvarh"
-    assert text_of(advanced, "apparent-energy-L1") == "4.51 kVAh"
+    assert text_of(advanced, "reactive-energy-total") == "1.00 kvarh"
+    assert text_of(advanced, "apparent-energy-L1") == "3.30 kVAh"
+    assert text_of(advanced, "meter-reactive-energy-total") == "1.23 kvarh"
+    assert text_of(advanced, "meter-apparent-energy-L1") == "4.51 kVAh"
     assert "advanced-only" in by_testid(basic, "apparent-power-L1")[1]["class"]
 
 

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from energy import snapshot
 from meter.services import ENERGY_FIELDS, LOG_FIELDS, energy_records, meter_log
 from plant import live
 from plant.api.renderers import CsvRenderer
@@ -55,7 +56,7 @@ class PlantStateView(APIView):
         state = live.read_state(plant.pk)
         if state is None:
             return Response({"detail": "no measurement yet"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        return Response(state)
+        return Response(snapshot.to_data(state))
 
 
 class HistoryQuerySerializer(serializers.Serializer[dict[str, int]]):

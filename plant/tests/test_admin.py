@@ -24,7 +24,7 @@ def form(plant: Plant, **meter: str) -> dict[str, str]:
         "meter-TOTAL_FORMS": "1", "meter-INITIAL_FORMS": "1", "meter-MIN_NUM_FORMS": "0", "meter-MAX_NUM_FORMS": "1",
         "meter-0-id": str(plant.meter.pk), "meter-0-plant": str(plant.pk), "meter-0-driver": "ksem_tcp",
         "meter-0-host": "192.0.2.10", "meter-0-port": "502", "meter-0-unit_id": "71", "meter-0-timeout_s": "0.5",
-        "meter-0-read_flow_summary": "on",
+        "meter-0-read_flow_summary": "on", "meter-0-baudrate": "9600", "meter-0-parity": "N", "meter-0-stopbits": "1",
     }  # fmt: skip
     data.update({f"meter-0-{key}": value for key, value in meter.items()})
     return data
@@ -73,3 +73,15 @@ def test_unknown_time_zone_is_refused(installer: Client, plant: Plant):
     assert response.status_code == 200
     assert "not a known time zone" in str(response.context["adminform"].form.errors["time_zone"])
     assert Plant.objects.get(pk=plant.pk).time_zone == "Europe/Berlin"
+
+
+def test_the_ct_ratio_offers_the_common_ratios_and_takes_any_other(installer: Client, plant: Plant):
+    page = installer.get(f"/admin/plant/plant/{plant.pk}/change/").content.decode()
+    assert 'list="id_meter-0-ct_primary_a-ratios"' in page
+    assert '<option value="100">100/5 A</option>' in page
+    response = installer.post(f"/admin/plant/plant/{plant.pk}/change/", form(plant, ct_primary_a="123"))
+    assert response.status_code == 302
+    assert Meter.objects.get(plant=plant).ct_primary_a == 123
+    refused = installer.post(f"/admin/plant/plant/{plant.pk}/change/", form(plant, ct_primary_a="6000"))
+    assert refused.context["inline_admin_formsets"][0].formset.errors[0]["ct_primary_a"]
+    assert Meter.objects.get(plant=plant).ct_primary_a == 123, "nothing changed"

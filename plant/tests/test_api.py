@@ -11,10 +11,10 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from energy.state import DeviceStatus, EnergyCounters, EnergyFlow, PlantState
 from meter.models import EnergyRecord, MeterLog
 from meter.services import LOG_FIELDS
 from plant.models import Plant
-from plant.state import DeviceStatus, EnergyCounters, EnergyFlow, PlantState
 from tests.pages import publish
 
 pytestmark = pytest.mark.django_db
@@ -47,9 +47,21 @@ def test_state_before_the_first_cycle_says_so(user_client: Client, plant: Plant)
 
 def test_state_is_the_latest_snapshot(user_client: Client, plant: Plant):
     state = PlantState(
-        plant.pk, timezone.now(), 9, None, DeviceStatus("meter", False, error="no answer within 0.5 s"),
-        EnergyFlow(None, 1200.0, None, None, None, None), EnergyCounters(active_import_wh=42.0),
-    )  # fmt: skip
+        plant_id=plant.pk,
+        timestamp=timezone.now(),
+        sequence=9,
+        meter=None,
+        meter_status=DeviceStatus(name="meter", online=False, error="no answer within 0.5 s"),
+        flow=EnergyFlow(
+            grid_power_w=None,
+            pv_power_w=1200.0,
+            battery_power_w=None,
+            battery_soc_pct=None,
+            house_power_w=None,
+            wallbox_power_w=None,
+        ),
+        totals=EnergyCounters(active_import_wh=42.0),
+    )
     publish(state)
     body = user_client.get(f"/api/plants/{plant.pk}/state").json()
     assert body["sequence"] == 9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -10,8 +11,19 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from energy.config import GRID_POSITION
+from energy.flow import compute_flow
+from energy.state import (
+    DeviceStatus,
+    EnergyCounters,
+    EnergyFlow,
+    FlowSummary,
+    InverterState,
+    MeterReading,
+    PhaseReading,
+    PlantState,
+)
 from plant.models import Plant
-from plant.state import DeviceStatus, EnergyCounters, EnergyFlow, MeterReading, PhaseReading, PlantState
 from tests.pages import by_testid, publish
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +49,7 @@ def make_state(
     counters = EnergyCounters(4_000.0, 1_000.0, 100.0, 50.0, 4_200.0, 1_100.0)
     meter = MeterReading(2120.0, 120.0, 2139.0, 0.99, 50.0, (phase, phase, phase), counters, (counters,) * 3)
     status = DeviceStatus(
-        "meter",
+        name="meter",
         online=meter_online,
         offline_since=None if meter_online else NOW - dt.timedelta(minutes=5),
         error="" if meter_online else "no answer from 127.0.0.1:15020",
@@ -48,7 +60,15 @@ def make_state(
         sequence=7,
         meter=meter if meter_online else None,
         meter_status=status,
-        flow=flow or EnergyFlow(2120.0, 850.0, -1500.0, 76.4, 4470.0, 0.0),
+        flow=flow
+        or EnergyFlow(
+            grid_power_w=2120.0,
+            pv_power_w=850.0,
+            battery_power_w=-1500.0,
+            battery_soc_pct=76.4,
+            house_power_w=4470.0,
+            wallbox_power_w=0.0,
+        ),
         totals=EnergyCounters(active_import_wh=12_345_678.9, active_export_wh=2_345_678.1),
         messages=messages,
     )
@@ -83,7 +103,19 @@ def test_dashboard_shows_the_energy_flow_of_the_latest_snapshot(user_client: Cli
 
 
 def test_flow_lines_follow_the_sign_of_the_power(user_client: Client, plant: Plant) -> None:
-    publish(make_state(plant, flow=EnergyFlow(-3000.0, 5200.0, 1200.0, 40.0, 1000.0, 2.0)))
+    publish(
+        make_state(
+            plant,
+            flow=EnergyFlow(
+                grid_power_w=-3000.0,
+                pv_power_w=5200.0,
+                battery_power_w=1200.0,
+                battery_soc_pct=40.0,
+                house_power_w=1000.0,
+                wallbox_power_w=2.0,
+            ),
+        )
+    )
 
     page = dashboard(user_client)
 
@@ -96,7 +128,19 @@ def test_flow_lines_follow_the_sign_of_the_power(user_client: Client, plant: Pla
 
 
 def test_devices_the_plant_does_not_have_are_shown_as_not_configured(user_client: Client, plant: Plant) -> None:
-    publish(make_state(plant, flow=EnergyFlow(800.0, None, None, None, None, None)))
+    publish(
+        make_state(
+            plant,
+            flow=EnergyFlow(
+                grid_power_w=800.0,
+                pv_power_w=None,
+                battery_power_w=None,
+                battery_soc_pct=None,
+                house_power_w=None,
+                wallbox_power_w=None,
+            ),
+        )
+    )
 
     page = dashboard(user_client)
 
@@ -125,7 +169,7 @@ def test_messages_show_the_last_update_and_the_snapshot_messages(user_client: Cl
     # Server-side in the plant's time zone (Europe/Berlin = UTC+2 in May); the browser redoes it in its own.
     last_update, attributes = by_testid(page, "last-update")
     assert "12:30:15" in last_update
-    assert attributes["data-timestamp"] == NOW.isoformat()
+    assert dt.datetime.fromisoformat(attributes["data-timestamp"]) == NOW
     assert "Feed-in limited to 70 %" in by_testid(page, "messages")[0]
 
 
@@ -161,7 +205,19 @@ def test_with_several_plants_the_header_offers_a_switch_and_the_page_follows_it(
 ) -> None:
     other = Plant.objects.create(name="Barn")
     publish(make_state(plant))
-    publish(make_state(other, flow=EnergyFlow(-640.0, 900.0, None, None, 260.0, None)))
+    publish(
+        make_state(
+            other,
+            flow=EnergyFlow(
+                grid_power_w=-640.0,
+                pv_power_w=900.0,
+                battery_power_w=None,
+                battery_soc_pct=None,
+                house_power_w=260.0,
+                wallbox_power_w=None,
+            ),
+        )
+    )
 
     page = user_client.get(reverse("plant:dashboard"), {"plant": other.pk}).content.decode()
 
@@ -180,7 +236,9 @@ def test_menu_shows_later_entries_disabled(user_client: Client, plant: Plant) ->
     page = dashboard(user_client)
 
     assert 'href="/meter/"' in page
-    for label in ("Plant overview", "Inverters", "Wallbox", "Tariffs", "Device settings"):
+    assert 'href="/plant/overview/"' in page
+    assert 'href="/tariffs/"' in page
+    for label in ("Wallbox", "Device settings"):
         assert f'title="available in a later version">{label}</span>' in page
 
 
@@ -213,3 +271,32 @@ def test_log_data_downloads_as_csv_from_the_dashboard(user_client: Client, plant
         assert response["Content-Type"].startswith("text/csv")
         assert response["Content-Disposition"].startswith("attachment;")
     assert "hours=336" in links["history-csv-14d"]
+
+
+def test_energy_flow_of_a_plant_with_its_own_inverters(user_client: Client, plant: Plant) -> None:
+    """With inverters of its own the cycle knows PV and battery itself: PV = inverters' output + battery charge."""
+    inverters = (
+        InverterState(name="Roof", type="plenticore", status=DeviceStatus(name="Roof", online=True),
+                      controllable=True, max_ac_w=10_000.0, ac_power_w=5_400.0, battery_power_w=1_200.0,
+                      battery_soc_pct=63.0),
+        InverterState(name="Garage", type="piko_iq", status=DeviceStatus(name="Garage", online=True),
+                      controllable=True, max_ac_w=5_500.0, ac_power_w=3_100.0),
+    )  # fmt: skip
+    summary = FlowSummary(pv_power_w=5_400.0 + 3_100.0 + 1_200.0, battery_power_w=1_200.0, battery_soc_pct=63.0)
+    state = make_state(plant)
+    assert state.meter is not None
+    meter = dataclasses.replace(state.meter, active_power_w=-2_000.0)
+    publish(
+        dataclasses.replace(state, meter=meter, inverters=inverters, flow=compute_flow(GRID_POSITION, meter, summary))
+    )
+
+    page = dashboard(user_client)
+
+    assert by_testid(page, "pv-power")[0] == "9.70 kW"
+    assert by_testid(page, "battery-power")[0] == "1.20 kW"
+    assert by_testid(page, "battery-caption")[0] == "Charging"
+    assert by_testid(page, "grid-power")[0] == "2.00 kW"
+    assert by_testid(page, "grid-caption")[0] == "Feed-in"
+    # house = grid + PV - battery charge = -2.0 + 9.7 - 1.2 kW
+    assert by_testid(page, "house-power")[0] == "6.50 kW"
+    assert by_testid(page, "battery-soc")[0] == "63 %"

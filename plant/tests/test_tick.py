@@ -48,8 +48,9 @@ def test_tick_without_plants_still_marks_beat_alive():
 
 def test_a_cycle_lock_outlives_the_slowest_possible_cycle():
     """Otherwise a slow meter could let the lock expire while its cycle still runs, and cycles overlap."""
-    from meter.drivers.ksem_tcp import MAX_TIMEOUT_S, READ_DEADLINE_TIMEOUTS
-    from plant.services import CYCLE_TIMEOUT_S
+    from energy.config import MAX_TIMEOUT_S
+    from meter.drivers.ksem_tcp import READ_DEADLINE_TIMEOUTS
     from plant.tasks import LOCK_TTL_S
+    from plant.worker import CYCLE_TIMEOUT_S
 
     assert READ_DEADLINE_TIMEOUTS * MAX_TIMEOUT_S < CYCLE_TIMEOUT_S < LOCK_TTL_S

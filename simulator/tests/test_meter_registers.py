@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
+from energy.state import EnergyCounters, MeterReading, PhaseReading
 from meter.registers import (
     FLOW_BLOCK,
     KSEM_READ_BLOCKS,
@@ -17,7 +18,6 @@ from meter.registers import (
     decode_flow,
     decode_reading,
 )
-from plant.state import EnergyCounters, MeterReading, PhaseReading
 from simulator.testing import SimulatorHandle
 
 KNOWN = MeterReading(

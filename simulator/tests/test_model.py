@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plant.state import EnergyCounters, MeterReading
+from energy.state import EnergyCounters, MeterReading
 from simulator.model import PlantModel
 from simulator.pv import PvArray
 from simulator.scenario import BatteryConfig, ChargingSession, Scenario, WallboxConfig

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
 
+from energy.state import DeviceInfo, EnergyCounters, MeterReading, PhaseReading
 from meter.sunspec import (
     COMMON_MODEL,
     NOT_IMPLEMENTED_ACC32,
@@ -13,7 +14,6 @@ from meter.sunspec import (
     WYE_METER_MODEL,
     encode_sunspec,
 )
-from plant.state import DeviceInfo, EnergyCounters, MeterReading, PhaseReading
 from simulator.testing import SimulatorHandle
 
 INFO = DeviceInfo(vendor="KOSTAL", product="KSEM", serial="SIM0000042", firmware_version=206)

@@ -1,19 +1,26 @@
 """First-start setup: the device account and, when there is none, a plant.
 
 Idempotent: run on every ``make run``; it only creates what is missing and prints the
-initial device password only the one time it is created.
+initial device password only the one time it is created. With ``KSEM_SIMULATOR=off`` (a real
+installation) the first plant gets no meter: it is set in /admin/ to the real one. With the
+simulator, ``--inverters-from`` gives the first plant the simulated plant's inverters, on the
+ports after the meter's, as the simulator serves them (``--inverter-port-base``).
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from inverters.models import Inverter
 from meter.models import Meter
 from plant.models import Plant
 from portal.services import ensure_device_user
+from simulator.scenario import ScenarioError, load_scenario
 
 
 class Command(BaseCommand):
@@ -23,16 +30,40 @@ class Command(BaseCommand):
         parser.add_argument("--plant-name", default="My plant")
         parser.add_argument("--meter-host", default="127.0.0.1")
         parser.add_argument("--meter-port", type=int, default=15020)
+        parser.add_argument(
+            "--meter",
+            action=argparse.BooleanOptionalAction,
+            default=os.environ.get("KSEM_SIMULATOR", "on").strip().lower() not in {"off", "false", "0", "no"},
+            help="give the first plant a meter at --meter-host:--meter-port (default: yes, no when KSEM_SIMULATOR=off)",
+        )
+        parser.add_argument(
+            "--inverters-from",
+            metavar="SCENARIO",
+            help="simulator scenario file whose inverters the first plant gets (with --meter only)",
+        )
+        parser.add_argument(
+            "--inverter-port-base",
+            type=int,
+            default=None,
+            help="inverter N of the scenario answers on this port + N (default: the meter port)",
+        )
         parser.add_argument("--web-url", default="http://127.0.0.1:8000", help="where people log in (printed)")
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
         if not Plant.objects.exists():
             plant = Plant.objects.create(name=options["plant_name"])
-            Meter.objects.create(plant=plant, host=options["meter_host"], port=options["meter_port"])
-            self.stdout.write(
-                f"Created plant {plant.name!r} with its meter at {options['meter_host']}:{options['meter_port']}."
-            )
+            if not options["meter"]:
+                self.stdout.write(f"Created plant {plant.name!r} without a meter: set the real one in /admin/.")
+            else:
+                Meter.objects.create(plant=plant, host=options["meter_host"], port=options["meter_port"])
+                self.stdout.write(
+                    f"Created plant {plant.name!r} with its meter at {options['meter_host']}:{options['meter_port']}."
+                )
+                if options["inverters_from"]:
+                    base = options["inverter_port_base"] or options["meter_port"]
+                    names = add_simulated_inverters(plant, options["inverters_from"], options["meter_host"], base)
+                    self.stdout.write(f"Added the simulated inverters: {', '.join(names)}.")
         password = ensure_device_user()
         if password:
             line = "=" * 60
@@ -40,3 +71,25 @@ class Command(BaseCommand):
                 f"{line}\n  Initial device password (shown only now):  {password}\n"
                 f"  Log in at {options['web_url']} . A new one: python manage.py device_password --reset\n{line}"
             )
+
+
+def add_simulated_inverters(plant: Plant, scenario_path: str, host: str, port_base: int) -> list[str]:
+    """The inverters of a simulator scenario, as the simulator serves them. Trusted like the rest
+    of bootstrap: no detection (the simulator may not be up yet)."""
+    try:
+        scenario = load_scenario(scenario_path)
+    except ScenarioError as exc:
+        raise CommandError(f"--inverters-from: {exc}") from None
+    for position, simulated in enumerate(scenario.inverters, start=1):
+        Inverter.objects.create(
+            plant=plant,
+            name=simulated.name,
+            type=simulated.type,
+            max_ac_w=simulated.max_ac_w,
+            with_battery=simulated.battery is not None,
+            host=host,
+            port=port_base + position,
+            unit_id=71,
+            position=position,
+        )
+    return [inverter.name for inverter in scenario.inverters]

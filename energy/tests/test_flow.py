@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plant.cycle import compute_flow
-from plant.state import ZERO_PHASE, EnergyCounters, FlowSummary, MeterReading
+from energy.flow import compute_flow
+from energy.state import ZERO_PHASE, EnergyCounters, FlowSummary, MeterReading
 
 
 def meter(active_w: float) -> MeterReading:

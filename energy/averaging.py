@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from plant.state import ZERO_PHASE, EnergyCounters, MeterReading, PlantState
+from energy.state import ZERO_PHASE, EnergyCounters, MeterReading, PlantState
 
 INTERVAL = dt.timedelta(minutes=5)
 _EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from meter.aggregation import IntervalAverager, interval_start
-from plant.state import (
+from energy.averaging import IntervalAverager, interval_start
+from energy.state import (
     ZERO_PHASE,
     DeviceStatus,
     EnergyCounters,
@@ -30,8 +30,15 @@ def snapshot(at: dt.datetime, grid_w: float | None, pv_w: float | None = None) -
         timestamp=at,
         sequence=0,
         meter=meter,
-        meter_status=DeviceStatus("meter", meter is not None),
-        flow=EnergyFlow(grid_w, pv_w, None, None, None, None),
+        meter_status=DeviceStatus(name="meter", online=meter is not None),
+        flow=EnergyFlow(
+            grid_power_w=grid_w,
+            pv_power_w=pv_w,
+            battery_power_w=None,
+            battery_soc_pct=None,
+            house_power_w=None,
+            wallbox_power_w=None,
+        ),
         totals=EnergyCounters(),
     )
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meter.counters import FIELDS, CounterState, advance, named_counters, phase_totals_of, totals_of
-from plant.state import EnergyCounters
+from energy.counters import FIELDS, CounterState, advance, named_counters, phase_totals_of, totals_of
+from energy.state import EnergyCounters
 
 T0 = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 

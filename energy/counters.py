@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
-from plant.state import EnergyCounters
+from energy.state import EnergyCounters
 
 # Far above any home or small business connection: a counter moving faster is not energy.
 MAX_PLAUSIBLE_POWER_W = 2_000_000.0

@@ -1,0 +1,278 @@
+"""The replay: the product's own cycle against the simulated plant, in stepped time.
+
+The simulator's device servers run on free loopback ports in this process's event loop, with
+no wall clock of their own. Each step moves simulated time on by one cycle interval, applies
+the scenario's events that are due, lets the physics follow, then runs one cycle of the
+product: the same drivers over real sockets, the same controllers, the same act step. Nothing
+sleeps, so the same scenario and seed give the same trace (apart from ``cycle_ms``, the
+measured wall time of each cycle).
+
+The plant's settings come from the scenario's ``product`` section as a ``PlantConfig``,
+built here and never stored: a replay touches no database and no running installation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, TextIO
+
+from energy.config import (
+    ACTIVE_POWER_LIMIT_PCT,
+    BatteryManagementSettings,
+    FeedInLimitSettings,
+    GridOperatorLimits,
+    HouseBatteryConfig,
+    InverterConfig,
+    KsemTcpConfig,
+    PlantConfig,
+)
+from energy.counters import CounterState
+from energy.state import PlantState
+from inverters.drivers import connect_inverter
+from plant.cycle import PlantRuntime
+from plant.replay_scenario import ReplayScenario, event_time
+from simulator.model import PlantModel
+from simulator.runner import Simulator
+from simulator.scenario import Scenario
+from simulator.server import Fault
+from simulator.trace import TraceWriter, columns, metrics, read_trace
+
+DEVICE_TIMEOUT_S = 0.5
+GRID_LIMITS_NOTE = "LPC/LPP events are handed to the grid-operator controller directly (no EEBus service yet)"
+
+
+class _Discard:
+    """The replay publishes nowhere: the trace is its record."""
+
+    async def publish(self, state: PlantState) -> None:
+        return None
+
+
+@dataclass
+class _Scheduled:
+    at: dt.datetime
+    apply: Callable[[], Any]
+
+
+def plant_config(replay: ReplayScenario, scenario: Scenario, simulator: Simulator) -> PlantConfig:
+    product = replay.product
+    inverters = tuple(
+        InverterConfig(
+            name=inverter.name,
+            type=inverter.type,
+            max_ac_w=inverter.max_ac_w,
+            host=simulator.host,
+            port=simulator.port_of(inverter.name),
+            unit_id=71,
+            timeout_s=DEVICE_TIMEOUT_S,
+            battery=HouseBatteryConfig(
+                type="simulated",
+                modules=1,
+                capacity_wh=inverter.battery.capacity_wh,
+                max_charge_w=inverter.battery.max_power_w,
+                max_discharge_w=inverter.battery.max_power_w,
+            )
+            if inverter.battery is not None
+            else None,
+        )
+        for inverter in scenario.inverters
+    )
+    generator_w = sum(inverter.max_ac_w for inverter in inverters)
+    feed_in = FeedInLimitSettings()
+    if product.feed_in_limit is not None and product.feed_in_limit.enabled:
+        limit = product.feed_in_limit
+        limit_w = limit.limit_w if limit.limit_w is not None else (limit.limit_pct or 0.0) / 100.0 * generator_w
+        feed_in = FeedInLimitSettings(
+            enabled=True, limit_w=limit_w, release_ramp_pct_per_s=limit.release_ramp_pct_per_s
+        )
+    battery = BatteryManagementSettings()
+    if product.battery_management is not None and product.battery_management.enabled:
+        managed = product.battery_management
+        battery = BatteryManagementSettings(
+            enabled=True, min_soc_pct=managed.min_soc_pct, max_soc_pct=managed.max_soc_pct
+        )
+    return PlantConfig(
+        plant_id=0,
+        name="replay",
+        time_zone=scenario.timezone,
+        installation_position=product.position,
+        meter=KsemTcpConfig(
+            simulator.host,
+            simulator.meter_port,
+            unit_id=1,
+            timeout_s=DEVICE_TIMEOUT_S,
+            read_flow_summary=not inverters,
+        ),
+        inverters=inverters,
+        feed_in_limit=feed_in,
+        battery_management=battery,
+    )
+
+
+class Replay:
+    def __init__(
+        self,
+        replay: ReplayScenario,
+        scenario: Scenario,
+        *,
+        seed: int = 1,
+        hours: float | None = None,
+        progress: TextIO | None = None,
+    ) -> None:
+        self.replay = replay
+        # Wallboxes come with their own capability; until then the simulated plant has none.
+        self.scenario = dataclasses.replace(scenario, wallbox=None)
+        self.seed = seed
+        self.hours = hours if hours is not None else replay.hours
+        self.progress = progress
+        start = self.scenario.start
+        assert start is not None
+        self.start = start
+        self.model = PlantModel(self.scenario, seed=seed, start=start)
+        if replay.house_phase_split is not None:
+            split = replay.house_phase_split
+            self.model.set_house_phase_split((split[0], split[1], split[2]))
+        self.simulator = Simulator(self.model, host="127.0.0.1", meter_port=0, inverter_port_base=0)
+        self.limits = GridOperatorLimits()
+
+    def run(self, out_dir: Path) -> dict[str, Any]:
+        """Run the whole scenario; writes trace.csv and summary.json into ``out_dir``."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        cycle_s = self.replay.cycle_s
+        cycles = round(self.hours * 3600.0 / cycle_s)
+        wall_started = time.perf_counter()
+        with (out_dir / "trace.csv").open("w", encoding="utf-8", newline="") as stream:
+            asyncio.run(self._run(stream, cycles))
+        wall_s = time.perf_counter() - wall_started
+        rows = read_trace((out_dir / "trace.csv").read_text(encoding="utf-8"))
+        summary: dict[str, Any] = {
+            **metrics(rows, cycle_s),
+            "cycles": cycles,
+            "cycle_s": cycle_s,
+            "seed": self.seed,
+            "start": self.start.isoformat(),
+            "wall_s": round(wall_s, 2),
+            "speed_x": round(self.hours * 3600.0 / wall_s, 1) if wall_s > 0 else None,
+        }
+        if any(e.kind in ("lpc_w", "lpp_w") for e in self.replay.events):
+            summary["note"] = GRID_LIMITS_NOTE
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return summary
+
+    async def _run(self, stream: TextIO, cycles: int) -> None:
+        cycle_s = self.replay.cycle_s
+        await self.simulator.start(clock=False)
+        runtime: PlantRuntime | None = None
+        try:
+            self.config = plant_config(self.replay, self.scenario, self.simulator)
+            runtime = PlantRuntime(
+                self.config,
+                CounterState(),
+                _Discard(),
+                # The drivers' watchdog refresh must run on simulated time, like the inverters' watchdog.
+                inverter_factory=partial(connect_inverter, clock=self._simulated_s),
+            )
+            schedule = self._schedule(runtime)
+            writer = TraceWriter(stream, columns(len(self.scenario.inverters), 0))
+            for k in range(1, cycles + 1):
+                now = self.start + dt.timedelta(seconds=k * cycle_s)
+                while schedule and schedule[0].at <= now:
+                    await _maybe_await(schedule.pop(0).apply())
+                self.simulator.step(now)
+                result = await runtime.cycle(now)
+                writer.write(self._row(result.state))
+                if self.progress is not None and k % max(cycles // 10, 1) == 0:
+                    print(f"replay: {k}/{cycles} cycles ({now:%H:%M:%S} UTC)", file=self.progress)
+        finally:
+            if runtime is not None:
+                await runtime.close()
+            await self.simulator.stop()
+
+    def _simulated_s(self) -> float:
+        return self.model.now.timestamp()
+
+    # --- events ----------------------------------------------------------------------------------
+    def _schedule(self, runtime: PlantRuntime) -> list[_Scheduled]:
+        items: list[_Scheduled] = []
+        for event in self.replay.events:
+            at = event_time(event.at, self.scenario)
+            kind = event.kind
+            if kind == "house_phase_w":
+                phases = event.house_phase_w
+                items.append(_Scheduled(at, partial(self.model.set_extra_house_load, _phases(phases))))
+            elif kind == "cloud":
+                until = at + dt.timedelta(seconds=event.for_s or 0.0)
+                items.append(_Scheduled(at, partial(self.model.set_cloud, event.cloud or 0.0, until=until)))
+            elif kind == "fault":
+                fault = Fault.parse(event.fault or "none", event.delay_s)
+                items.append(_Scheduled(at, partial(self.simulator.set_fault, fault, event.device or "meter")))
+            else:
+                name = "lpc_w" if kind == "lpc_w" else "lpp_w"
+                value = getattr(event, name)
+                items.append(_Scheduled(at, partial(self._set_limit, runtime, name, value)))
+                if event.duration_s is not None and value is not None:
+                    end = at + dt.timedelta(seconds=event.duration_s)
+                    items.append(_Scheduled(end, partial(self._set_limit, runtime, name, None)))
+        items.sort(key=lambda item: item.at)
+        return items
+
+    def _set_limit(self, runtime: PlantRuntime, name: str, value: float | None) -> None:
+        self.limits = dataclasses.replace(self.limits, **{name: value})
+        self.config = dataclasses.replace(self.config, grid_limits=self.limits)
+        runtime.reconfigure(self.config)
+
+    # --- the trace -------------------------------------------------------------------------------
+    def _row(self, state: PlantState) -> dict[str, Any]:
+        truth = self.model.truth()
+        meter = state.meter
+        row: dict[str, Any] = {
+            "time": state.timestamp.isoformat(),
+            "house_w": truth.house_w,
+            "pv_available_w": truth.pv_available_w,
+            "pv_w": truth.pv_w,
+            "battery_w": truth.battery_w,
+            "battery_soc_pct": truth.battery_soc_pct,
+            "feed_in_limit_w": self.config.feed_in_limit.limit_w if self.config.feed_in_limit.enabled else None,
+            "lpc_w": self.limits.lpc_w,
+            "lpp_w": self.limits.lpp_w,
+            "cycle_ms": state.cycle_duration_s * 1000.0,
+        }
+        for n, current in enumerate(truth.house_phase_a, start=1):
+            row[f"house_l{n}_a"] = current
+        if meter is not None:
+            row["grid_w"] = meter.active_power_w
+            for n, phase in enumerate(meter.phases, start=1):
+                row[f"grid_l{n}_w"] = phase.active_power_w
+                row[f"grid_l{n}_a"] = phase.current_a
+        setpoints = {s.device: s.value for s in state.setpoints if s.quantity == ACTIVE_POWER_LIMIT_PCT}
+        inverters = {inv.name: inv for inv in state.inverters}
+        for n, spec in enumerate(self.scenario.inverters, start=1):
+            seen = inverters.get(spec.name)
+            online = bool(seen and seen.status.online)
+            if seen is not None and seen.controllable and online:
+                row[f"inverter_{n}_setpoint_pct"] = setpoints.get(spec.name, 100.0)
+            row[f"inverter_{n}_w"] = truth.inverter_ac_w.get(spec.name)
+            row[f"inverter_{n}_online"] = online
+        return row
+
+
+def _phases(value: list[float] | None) -> tuple[float, float, float] | None:
+    return None if value is None else (value[0], value[1], value[2])
+
+
+async def _maybe_await(value: Any) -> None:
+    if hasattr(value, "__await__"):
+        await value
+
+
+def print_summary(summary: dict[str, Any], stream: TextIO = sys.stdout) -> None:
+    print(json.dumps(summary, indent=2, sort_keys=True), file=stream)

@@ -1,0 +1,112 @@
+"""The worker's runtime cache: one ``PlantRuntime`` per plant, kept between cycles.
+
+Lives in the Celery worker (and benchmarks); pages and the API never import it. Each cycle
+runs in the process's device event loop; this module does the bookkeeping that needs the
+database around it (settings, counters, the 5-minute log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from energy.averaging import IntervalAverager
+from energy.config import PlantConfig
+from energy.counters import CounterState
+from energy.state import PlantState
+from meter import services as meter_services
+from plant import live
+from plant.config import load_config
+from plant.cycle import PlantRuntime
+from plant.models import Plant
+from plant.runtime import device_loop
+
+log = logging.getLogger(__name__)
+
+CONFIG_REFRESH_S = 5.0
+# A cycle that has not finished by then is abandoned. Longer than the slowest possible device
+# read (READ_DEADLINE_TIMEOUTS x MAX_TIMEOUT_S), so a slow meter ends as "no answer", not here.
+CYCLE_TIMEOUT_S = 10.0
+# A plant without a cycle for this long was deleted, switched off or moved to another worker:
+# its runtime is closed, so no connection to its devices stays open here.
+IDLE_EVICT_S = 60.0
+
+
+@dataclass
+class _Entry:
+    runtime: PlantRuntime
+    config_loaded_at: float
+    averager: IntervalAverager = field(default_factory=IntervalAverager)
+    last_used: float = field(default_factory=time.monotonic)
+
+
+_runtimes: dict[int, _Entry] = {}
+_runtimes_lock = threading.Lock()
+
+
+def _entry_for(plant_id: int) -> _Entry:
+    with _runtimes_lock:
+        now = time.monotonic()
+        for idle_id in [pk for pk, e in _runtimes.items() if pk != plant_id and now - e.last_used > IDLE_EVICT_S]:
+            _close(idle_id, _runtimes.pop(idle_id))
+        entry = _runtimes.get(plant_id)
+        if entry is None:
+            entry = _Entry(_new_runtime(load_config(plant_id)), time.monotonic())
+            _runtimes[plant_id] = entry
+        elif time.monotonic() - entry.config_loaded_at > CONFIG_REFRESH_S:
+            entry.runtime.reconfigure(load_config(plant_id))
+            entry.config_loaded_at = time.monotonic()
+        entry.last_used = now
+        return entry
+
+
+def _new_runtime(config: PlantConfig) -> PlantRuntime:
+    counters = meter_services.load_counters(config.plant_id)
+    return device_loop().run(_build_runtime(config, counters), timeout_s=CYCLE_TIMEOUT_S)
+
+
+async def _build_runtime(config: PlantConfig, counters: CounterState) -> PlantRuntime:
+    # The publisher's Redis client must be created inside the loop that will use it.
+    return PlantRuntime(config, counters, live.RedisPublisher())
+
+
+def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState:
+    """One cycle of one plant, then the bookkeeping that needs the database."""
+    entry = _entry_for(plant_id)
+    had_counters = bool(entry.runtime.counter_state.last_raw)
+    result = device_loop().run(entry.runtime.cycle(now or timezone.now()), timeout_s=CYCLE_TIMEOUT_S)
+    finished = entry.averager.add(result.state)
+    if finished is not None:
+        meter_services.save_interval(plant_id, finished, result.state.totals)
+    if finished is not None or result.counters_rebased or (result.counters.last_raw and not had_counters):
+        meter_services.save_counters(plant_id, result.counters)
+    return result.state
+
+
+def _close(plant_id: int, entry: _Entry) -> None:
+    """Persist the plant's counters and close its device connections."""
+    if entry.runtime.counter_state.last_raw and Plant.objects.filter(pk=plant_id).exists():
+        meter_services.save_counters(plant_id, entry.runtime.counter_state)
+    try:
+        device_loop().run(entry.runtime.close(), timeout_s=2.0)
+    except Exception:
+        log.exception("closing plant %s", plant_id)
+
+
+def shutdown_runtimes() -> None:
+    """Close every plant's runtime (worker shutdown)."""
+    with _runtimes_lock:
+        for plant_id, entry in list(_runtimes.items()):
+            _close(plant_id, entry)
+        _runtimes.clear()
+
+
+def running_plant_ids() -> list[int]:
+    """Plants whose runtime (device connections) this process holds."""
+    with _runtimes_lock:
+        return sorted(_runtimes)
