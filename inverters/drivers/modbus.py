@@ -1,0 +1,229 @@
+"""What every inverter driver shares: the connection, the error messages, and when to write.
+
+One persistent connection per inverter (Modbus TCP, or RTU on an RS485 line when
+``config.serial`` is set), owned by the device event loop. Every failure becomes an
+:class:`InverterError` with a message for people; the connection is closed then, and the next
+call reconnects. A whole read, write or identify is bounded by a few timeouts, so one slow
+inverter never holds up the cycle for longer than that.
+
+Writes follow the watchdog of the inverter: a setpoint is written when its value changes and
+re-written at least every :data:`REFRESH_INTERVAL_S`; a quantity without a setpoint this cycle
+is released once (limit back to 100 %, battery handed back) if the product had set it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
+from energy.config import ACTIVE_POWER_LIMIT_PCT, BATTERY_POWER_W, MAX_TIMEOUT_S, InverterConfig
+from energy.devices import DeviceError
+from energy.state import Setpoint
+
+log = logging.getLogger(__name__)
+
+LIMIT_PCT = ACTIVE_POWER_LIMIT_PCT
+BATTERY_W = BATTERY_POWER_W
+# A read, write or identify is a handful of requests; together they get this many timeouts.
+DEADLINE_TIMEOUTS = 3
+# The inverters fall back after 30 s without a write; refresh well within that.
+REFRESH_INTERVAL_S = 10.0
+# A new value closer than this to the one written is not worth a Modbus transaction: 0.1 % of
+# an inverter's power, 10 W of a battery's (the refresh still writes it within 10 s).
+WRITE_DEADBAND = {ACTIVE_POWER_LIMIT_PCT: 0.1, BATTERY_POWER_W: 10.0}
+# Asked of SunSpec inverters: revert a written control after this long without a refresh.
+REVERT_TIMEOUT_S = 30
+
+EXCEPTION_NAMES = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "device failure",
+    5: "acknowledge",
+    6: "device busy",
+    10: "gateway path unavailable",
+    11: "gateway target did not respond",
+}
+T = TypeVar("T")
+
+
+class InverterError(DeviceError):
+    """The inverter could not be read or written; the message says why."""
+
+
+@dataclass(slots=True)
+class _Written:
+    value: float
+    at_s: float
+
+
+class ModbusInverter:
+    """Base of the drivers: subclasses implement ``_read``, ``_identify``, ``_apply`` and ``_release``."""
+
+    quantities: tuple[str, ...] = (LIMIT_PCT, BATTERY_W)
+
+    def __init__(self, config: InverterConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.timeout_s = min(config.timeout_s, MAX_TIMEOUT_S)
+        self._clock = clock
+        self._written: dict[str, _Written] = {}
+        serial = config.serial
+        self._client: AsyncModbusTcpClient | AsyncModbusSerialClient
+        if serial is not None:
+            self.where = serial.port
+            self._client = AsyncModbusSerialClient(
+                serial.port,
+                baudrate=serial.baudrate,
+                bytesize=serial.bytesize,
+                parity=serial.parity,
+                stopbits=serial.stopbits,
+                timeout=self.timeout_s,
+                retries=0,
+                reconnect_delay=0,
+            )
+        else:
+            self.where = f"{config.host}:{config.port}"
+            # reconnect_delay=0: no background reconnect loop; the next call reconnects.
+            self._client = AsyncModbusTcpClient(
+                config.host, port=config.port, timeout=self.timeout_s, retries=0, reconnect_delay=0
+            )
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def deadline_s(self) -> float:
+        return self.timeout_s * DEADLINE_TIMEOUTS
+
+    # --- the Device protocol -----------------------------------------------------------------
+    async def read(self) -> Any:
+        return await self._guard(self._read)
+
+    async def write(self, setpoints: Sequence[Setpoint]) -> None:
+        if not self.config.controllable:
+            return  # monitored only (PIKO CI): its limit is set in the inverter itself
+        await self._guard(lambda: self._write(setpoints))
+
+    async def identify(self) -> Any:
+        return await self._guard(self._identify)
+
+    def close(self) -> None:
+        self._client.close()
+        self._on_disconnect()
+
+    # --- for subclasses ------------------------------------------------------------------------
+    async def _read(self) -> Any:
+        raise NotImplementedError
+
+    async def _identify(self) -> Any:
+        raise NotImplementedError
+
+    async def _apply(self, quantity: str, value: float) -> None:
+        """Write a setpoint to the inverter."""
+        raise NotImplementedError
+
+    async def _release(self, quantity: str) -> None:
+        """Hand a quantity back to the inverter (limit 100 %, battery to its own control)."""
+        raise NotImplementedError
+
+    def _normalise(self, quantity: str, value: float) -> float | None:
+        """The value as the inverter will get it; ``None``: this inverter takes no such setpoint."""
+        return value
+
+    def _on_disconnect(self) -> None:
+        """Forget what was learnt about the connected device."""
+
+    async def _connect(self) -> None:
+        if not self._client.connected and not await self._client.connect():
+            raise InverterError(f"cannot connect to {self.where}")
+
+    async def _read_registers(self, start: int, count: int) -> list[int]:
+        await self._connect()
+        response = await self._client.read_holding_registers(start, count=count, device_id=self.config.unit_id)
+        if response.isError():
+            raise InverterError(self._exception_text(response, f"reading {start}-{start + count - 1}"))
+        words = list(response.registers)
+        if len(words) != count:
+            raise InverterError(f"answered {len(words)} registers for {count} at {start}")
+        return words
+
+    async def _write_register(self, address: int, word: int) -> None:
+        """FC06: KOSTAL's 533 and SunSpec's model 123 take nothing else."""
+        await self._connect()
+        response = await self._client.write_register(address, word, device_id=self.config.unit_id)
+        if response.isError():
+            raise InverterError(self._exception_text(response, f"writing {word} to {address}"))
+
+    async def _write_registers(self, address: int, words: list[int]) -> None:
+        """FC16."""
+        await self._connect()
+        response = await self._client.write_registers(address, words, device_id=self.config.unit_id)
+        if response.isError():
+            raise InverterError(self._exception_text(response, f"writing {len(words)} registers at {address}"))
+
+    @staticmethod
+    def _exception_text(response: Any, doing: str) -> str:
+        code = getattr(response, "exception_code", None)
+        if code is None:
+            return f"answered with an error {doing}"
+        return f"answered Modbus exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')}) {doing}"
+
+    # --- internals -----------------------------------------------------------------------------
+    async def _guard(self, call: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        try:
+            return await asyncio.wait_for(call(), timeout=self.deadline_s)
+        except InverterError:
+            self.close()
+            raise
+        except (TimeoutError, ModbusIOException):
+            # A request cut short by the peer closing the connection ends the same way as one
+            # that timed out; the state of the connection tells them apart.
+            lost = not self._client.connected
+            self.close()
+            if lost:
+                raise InverterError(f"connection to {self.where} lost") from None
+            raise InverterError(f"no answer within {self.timeout_s:g} s") from None
+        except (ConnectionException, OSError):
+            self.close()
+            raise InverterError(f"connection to {self.where} lost") from None
+        except ModbusException as exc:
+            self.close()
+            raise InverterError(f"Modbus error: {exc}") from None
+
+    async def _write(self, setpoints: Sequence[Setpoint]) -> None:
+        wanted = {s.quantity: float(s.value) for s in setpoints if s.quantity in self.quantities}
+        now_s = self._clock()
+        for quantity in self.quantities:
+            written = self._written.get(quantity)
+            if quantity in wanted:
+                value = self._normalise(quantity, wanted[quantity])
+                if value is None:
+                    continue
+                if (
+                    written is None
+                    or now_s - written.at_s >= REFRESH_INTERVAL_S
+                    or abs(written.value - value) >= WRITE_DEADBAND.get(quantity, 0.0)
+                ):
+                    # Forget first: if the write fails, the next cycle writes again.
+                    self._written.pop(quantity, None)
+                    await self._apply(quantity, value)
+                    self._written[quantity] = _Written(value, now_s)
+            elif written is not None:
+                await self._release(quantity)
+                del self._written[quantity]
+
+
+def firmware_number(version: str) -> int:
+    """'02.15.19' -> 215, '3.7.1' -> 307: major * 100 + minor, as DeviceInfo keeps it."""
+    parts = [int(p) for p in version.replace("-", ".").split(".") if p.strip().isdigit()]
+    if not parts:
+        return 0
+    return parts[0] * 100 + (parts[1] if len(parts) > 1 else 0)

@@ -1,0 +1,156 @@
+"""The Modbus configuration over the JSON API: settings, RS485, master targets, client
+certificates, the map as served now, and export/import of the whole configuration (MB-5)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from modbus import services
+from modbus.api.serializers import (
+    ClientCertificateSerializer,
+    MapRowSerializer,
+    MasterTargetSerializer,
+    ModbusSettingsSerializer,
+    SerialInterfaceSerializer,
+)
+from modbus.models import ClientCertificate, MasterTarget, SerialInterface
+from modbus.views import map_rows, served_state
+
+
+class SettingsView(APIView):
+    """Slave on/off, TLS, served plant, and the master's groups and timing; PUT changes the fields it names."""
+
+    @extend_schema(responses=ModbusSettingsSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(ModbusSettingsSerializer(services.get_settings()).data)
+
+    @extend_schema(request=ModbusSettingsSerializer, responses={200: ModbusSettingsSerializer, 400: dict})
+    def put(self, request: Request) -> Response:
+        serializer = ModbusSettingsSerializer(services.get_settings(), data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(serializer.data)
+
+
+class MapView(APIView):
+    """The register map as served right now: address, registers, name, type, scale, value."""
+
+    @extend_schema(responses=MapRowSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        plant, state = served_state()
+        return Response(MapRowSerializer(map_rows(plant, state), many=True).data)
+
+
+class SerialListView(APIView):
+    @extend_schema(responses=SerialInterfaceSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(SerialInterfaceSerializer(services.serial_interfaces(), many=True).data)
+
+
+class SerialDetailView(APIView):
+    def _interface(self, name: str) -> SerialInterface:
+        services.serial_interfaces()
+        return get_object_or_404(SerialInterface, name=name.upper())
+
+    @extend_schema(responses=SerialInterfaceSerializer)
+    def get(self, request: Request, name: str) -> Response:
+        return Response(SerialInterfaceSerializer(self._interface(name)).data)
+
+    @extend_schema(request=SerialInterfaceSerializer, responses={200: SerialInterfaceSerializer, 400: dict})
+    def put(self, request: Request, name: str) -> Response:
+        serializer = SerialInterfaceSerializer(self._interface(name), data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(serializer.data)
+
+    patch = put
+
+
+class TargetListView(APIView):
+    @extend_schema(responses=MasterTargetSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(MasterTargetSerializer(MasterTarget.objects.all(), many=True).data)
+
+    @extend_schema(request=MasterTargetSerializer, responses={201: MasterTargetSerializer, 400: dict})
+    def post(self, request: Request) -> Response:
+        serializer = MasterTargetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(serializer.data, status=status.HTTP_201_CREATED)
+
+
+class TargetDetailView(APIView):
+    @extend_schema(responses=MasterTargetSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(MasterTargetSerializer(get_object_or_404(MasterTarget, pk=pk)).data)
+
+    @extend_schema(request=MasterTargetSerializer, responses={200: MasterTargetSerializer, 400: dict})
+    def put(self, request: Request, pk: int) -> Response:
+        serializer = MasterTargetSerializer(get_object_or_404(MasterTarget, pk=pk), data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(serializer.data)
+
+    patch = put
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        get_object_or_404(MasterTarget, pk=pk).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CertificateListView(APIView):
+    @extend_schema(responses=ClientCertificateSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(ClientCertificateSerializer(ClientCertificate.objects.all(), many=True).data)
+
+
+class CertificateDetailView(APIView):
+    @extend_schema(responses=ClientCertificateSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ClientCertificateSerializer(get_object_or_404(ClientCertificate, pk=pk)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        """Forget the certificate; its open connections are closed within a second."""
+        services.delete_certificate(get_object_or_404(ClientCertificate, pk=pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CertificateAcceptView(APIView):
+    @extend_schema(request=None, responses=ClientCertificateSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        certificate = get_object_or_404(ClientCertificate, pk=pk)
+        services.accept_certificate(certificate)
+        return Response(ClientCertificateSerializer(certificate).data)
+
+
+class ConfigView(APIView):
+    """GET: the whole Modbus configuration as a file; POST: import one (a bad file changes nothing)."""
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request) -> Response:
+        response = Response(services.export_config())
+        response["Content-Disposition"] = 'attachment; filename="modbus-config.json"'
+        return response
+
+    @extend_schema(request=dict, responses={200: dict, 400: dict})
+    def post(self, request: Request) -> Response:
+        upload: Any = request.FILES.get("file")
+        raw = upload.read() if upload is not None else json.dumps(request.data).encode()
+        try:
+            services.import_config(raw)
+        except services.ConfigFileError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(services.export_config())

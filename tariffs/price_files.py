@@ -1,0 +1,128 @@
+"""Dynamic prices from a CSV file or a JSON document, checked line by line. Pure: no Django.
+
+CSV: a header ``start,end,price`` then one line per hour or quarter hour, times in ISO 8601 with
+their UTC offset (``2026-03-29T01:00:00+01:00``), the price per kWh with a decimal point. Lines
+must follow each other without overlap or hole. Negative prices are real (day-ahead markets) and
+accepted. A file with any bad line is refused as a whole, with the line named.
+
+JSON: ``{"prices": [{"start": ..., "end": ..., "price": ...}, ...]}`` (or the bare list), the same
+rules; a price may be a number or a decimal string.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tariffs.pricing import PricePoint
+
+COLUMNS = ("start", "end", "price")
+LENGTHS = (dt.timedelta(minutes=15), dt.timedelta(hours=1))
+MAX_ABS_PRICE = Decimal(1000)
+MAX_LINES = 100_000
+
+
+class PriceFileError(ValueError):
+    """A price file that cannot be taken; ``line`` is 1-based (the CSV header is line 1), 0 for the whole file."""
+
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        self.message = message
+        super().__init__(f"line {line}: {message}" if line else message)
+
+
+def _time(text: str, line: int, name: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise PriceFileError(line, f"{name} {text!r} is not a time in ISO 8601") from None
+    if moment.tzinfo is None:
+        raise PriceFileError(line, f"{name} {text!r} has no UTC offset")
+    return moment.astimezone(dt.UTC)
+
+
+def _price(text: Any, line: int) -> Decimal:
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise PriceFileError(line, f"price {text!r} is not a number")
+    try:
+        price = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise PriceFileError(line, f"price {text!r} is not a number") from None
+    if not price.is_finite() or abs(price) > MAX_ABS_PRICE:
+        raise PriceFileError(line, f"price {text!r} is not a plausible price per kWh")
+    return price
+
+
+def check_points(rows: Iterable[tuple[int, Any, Any, Any]]) -> list[PricePoint]:
+    """Turn (line, start, end, price) into price points, refusing the first bad line."""
+    points: list[PricePoint] = []
+    for line, start_text, end_text, price_text in rows:
+        start, end = _time(str(start_text), line, "start"), _time(str(end_text), line, "end")
+        if end - start not in LENGTHS:
+            raise PriceFileError(line, "a price must cover a quarter hour or an hour")
+        if start.minute % 15 or start.second or start.microsecond:
+            raise PriceFileError(line, "a price must start on a full quarter hour")
+        price = _price(price_text, line)
+        if points:
+            previous = points[-1]
+            if start < previous.end:
+                raise PriceFileError(line, f"overlaps the line before (which ends at {previous.end.isoformat()})")
+            if start > previous.end:
+                raise PriceFileError(line, f"hours missing between {previous.end.isoformat()} and {start.isoformat()}")
+        points.append(PricePoint(start=start, end=end, price=price))
+        if len(points) > MAX_LINES:
+            raise PriceFileError(line, f"more than {MAX_LINES} prices in one file")
+    if not points:
+        raise PriceFileError(0, "the file holds no prices")
+    return points
+
+
+def parse_csv(text: str) -> list[PricePoint]:
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    rows: list[tuple[int, Any, Any, Any]] = []
+    header_seen = False
+    for number, fields in enumerate(reader, start=1):
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if not header_seen:
+            if tuple(f.strip().lower() for f in fields) != COLUMNS:
+                raise PriceFileError(number, f"the header must be {','.join(COLUMNS)}, not {','.join(fields)}")
+            header_seen = True
+            continue
+        if len(fields) != len(COLUMNS):
+            raise PriceFileError(number, f"expected {len(COLUMNS)} columns (start, end, price), found {len(fields)}")
+        rows.append((number, fields[0], fields[1], fields[2]))
+    if not header_seen:
+        raise PriceFileError(0, "the file is empty")
+    return check_points(rows)
+
+
+def parse_json(data: Any) -> list[PricePoint]:
+    """A decoded JSON document (or its text); entries are numbered from 1 as "line"."""
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except ValueError as error:
+            raise PriceFileError(0, f"not JSON: {error}") from None
+    entries = data.get("prices") if isinstance(data, dict) else data
+    if not isinstance(entries, list):
+        raise PriceFileError(0, 'expected a list of prices, or an object with "prices"')
+    rows: list[tuple[int, Any, Any, Any]] = []
+    for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or set(entry) < set(COLUMNS):
+            raise PriceFileError(number, "each price needs start, end and price")
+        rows.append((number, entry["start"], entry["end"], entry["price"]))
+    return check_points(rows)
+
+
+def to_csv(points: Sequence[PricePoint]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows((p.start.isoformat(), p.end.isoformat(), str(p.price)) for p in points)
+    return out.getvalue()
