@@ -9,3 +9,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ksem_site.settings")
 app = Celery("ksem_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The tariffs' periodic jobs: hours of energy history from the recorded totals, dynamic prices.
+TARIFF_JOBS = {
+    "tariffs energy history": ("tariffs.tasks.update_energy_history", 300.0),
+    "tariffs dynamic prices": ("tariffs.tasks.fetch_dynamic_prices", 3600.0),
+}
+
+
+@app.on_after_configure.connect
+def add_tariff_jobs(sender: Celery, **kwargs: object) -> None:
+    for name, (task, every_s) in TARIFF_JOBS.items():
+        sender.add_periodic_task(every_s, sender.signature(task), name=name)

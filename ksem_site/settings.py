@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "plant",
     "meter",
     "inverters",
+    "modbus",
     "wallbox",
     "tariffs",
     "smartgrid",
@@ -236,10 +237,29 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
-SPECTACULAR_SETTINGS = {"TITLE": "KSEM energy manager API", "VERSION": "0.1.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "KSEM energy manager API",
+    "VERSION": "0.1.0",
+    # The RS485 interfaces A and B, named once for the inverters and the Modbus settings alike.
+    "ENUM_NAME_OVERRIDES": {"Rs485InterfaceEnum": "inverters.models.Inverter.Interface"},
+}
 
 # --- product --------------------------------------------------------------------------------
 HEALTH_MAX_AGE_S = setting("KSEM_HEALTH_MAX_AGE_S", number_between(1.0, 3600.0), 5.0)
+
+
+def tcp_port(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError("must be a port between 1 and 65535")
+    return value
+
+
+# The Modbus slave (`manage.py serve_modbus`): plain TCP and TLS ports, RS485 A/B serial devices.
+MODBUS_PORT = setting("KSEM_MODBUS_PORT", tcp_port, 5020)
+MODBUS_TLS_PORT = setting("KSEM_MODBUS_TLS_PORT", tcp_port, 8020)
+RS485_A_DEVICE = setting("KSEM_RS485_A", str, "")
+RS485_B_DEVICE = setting("KSEM_RS485_B", str, "")
 METER_LOG_RETENTION_DAYS = 14
 ENERGY_LOG_RETENTION_DAYS = 2 * 366 + 1
 

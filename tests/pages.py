@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 from django.test.html import Element, parse_html
 
+from energy import snapshot
+from energy.state import PlantState
 from plant import live
-from plant.state import PlantState
 
 
 def _elements(node: Element | str) -> Iterator[Element]:
@@ -37,4 +38,4 @@ def text_of(page: str, testid: str) -> str:
 
 def publish(state: PlantState) -> None:
     """Put a snapshot where the cycle would, so pages render it."""
-    live.sync_redis().set(live.state_key(state.plant_id), json.dumps(state.as_dict()))
+    live.sync_redis().set(live.state_key(state.plant_id), json.dumps(snapshot.to_data(state)))

@@ -1,7 +1,8 @@
 """README's first command: `make run` on the embedded defaults, then Ctrl-C.
 
-Runs the real Makefile target (migrate, bootstrap, honcho with every process) in a private var
-dir on free ports, so it never meets a `make run` someone already has open.
+Runs the real Makefile target (migrate, bootstrap, supervisord with every process) in a private
+var dir on free ports, so it never meets a `make run` someone already has open. A process that
+dies is restarted: the worker is killed with SIGKILL and the stack is healthy again by itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.stack import ROOT, free_port
+from tests.faults import SupervisedStack, wait_for
+from tests.stack import ROOT, free_port, free_port_block
 
 pytestmark = pytest.mark.stack
 
@@ -27,6 +29,9 @@ def run_make(var_dir: Path, web_port: int, meter_port: int, log: Path) -> subpro
     env.update(
         KSEM_VAR_DIR=str(var_dir),
         KSEM_WEB_PORT=str(web_port),
+        KSEM_INVERTER_PORT_BASE=str(free_port_block(2)),
+        KSEM_MODBUS_PORT=str(free_port()),
+        KSEM_MODBUS_TLS_PORT=str(free_port()),
         KSEM_METER_PORT=str(meter_port),
         KSEM_REDIS_PREFIX=f"makerun{os.getpid()}",
     )
@@ -68,12 +73,25 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path):
         assert plant["meter"]["online"], "the plant is created with its meter at the simulator"
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/login/", timeout=5) as response:
             assert response.status == 200
+
+        # The OOM killer takes the worker: supervisord starts it again, health recovers by itself.
+        supervised = SupervisedStack(var_dir=tmp_path / "var", log_path=first_log, database_url="", web_port=web_port)
+        old_pid = supervised.pid("worker")
+        os.kill(old_pid, signal.SIGKILL)
+        back_at = supervised.wait_respawned("worker", old_pid)
+
+        def cycle_by_new_worker() -> dict | None:
+            report = wait_healthy(web_port, timeout_s=10)
+            return report if report["plants"][0]["cycle"]["age_s"] < time.time() - back_at else None
+
+        assert wait_for(cycle_by_new_worker, 30, "a cycle by the new worker")["status"] == "ok"
     finally:
         alive = ctrl_c(process)
     assert not alive, f"left running after Ctrl-C: {[p.cmdline() for p in alive]}"
     output = first_log.read_text()
     assert output.count("Initial device password (shown only now):") == 1
     assert f"http://127.0.0.1:{web_port}" in output
+    assert output.count("exited: worker (terminated by SIGKILL; not expected)") == 1, "which process died, and how"
 
     second_log = tmp_path / "second.log"
     process = run_make(tmp_path / "var", web_port, meter_port, second_log)

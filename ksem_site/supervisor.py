@@ -1,0 +1,179 @@
+"""Every process of the product under supervisord: ``python -m ksem_site.supervisor``.
+
+``make run`` and the systemd unit start this. It writes ``var/supervisord.conf`` for the
+current environment and replaces itself with supervisord in the foreground, which
+
+- starts the embedded Redis (only without ``REDIS_URL``), the simulator (unless
+  ``KSEM_SIMULATOR=off``), web, worker and beat, each through ``ksem_site.dependencies`` so they
+  wait for Redis and the database instead of crashing;
+- restarts a process that exits at once (a process that fails during start-up is retried with a
+  growing delay; ``plant.supervision`` keeps retrying one that supervisord gave up on);
+- logs which process died and how ("exited: worker (terminated by SIGKILL; not expected)");
+- stops everything on Ctrl-C / SIGTERM and exits when all are gone.
+
+``--print`` writes the configuration to stdout instead of starting anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Program:
+    name: str
+    command: list[str]
+    priority: int
+    stop_wait_s: int = 10
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+def _escape(value: str) -> str:
+    return value.replace("%", "%%")
+
+
+def _command(args: list[str]) -> str:
+    return _escape(shlex.join(args))
+
+
+SIMULATED_PLANT = Path(__file__).resolve().parent.parent / "simulator" / "scenarios" / "home.json"
+
+
+def simulator_enabled(environ: dict[str, str] | os._Environ[str]) -> bool:
+    value = environ.get("KSEM_SIMULATOR", "on").strip().lower()
+    if value in {"on", "true", "1", "yes", ""}:
+        return True
+    if value in {"off", "false", "0", "no"}:
+        return False
+    raise SystemExit(f"KSEM_SIMULATOR={value!r} is not valid: use on or off")
+
+
+def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir: Path) -> list[Program]:
+    python = str(bin_dir / "python")
+    web_host = environ.get("KSEM_WEB_HOST") or "127.0.0.1"
+    web_port = environ.get("KSEM_WEB_PORT") or "8000"
+    meter_port = environ.get("KSEM_METER_PORT") or "15020"
+    # Simulated inverter N answers on this + N (15021, 15022 by default).
+    inverter_port_base = environ.get("KSEM_INVERTER_PORT_BASE") or meter_port
+
+    def waiting(name: str, *command: str) -> list[str]:
+        return [python, "-m", "ksem_site.dependencies", name, "--", *command]
+
+    result: list[Program] = []
+    if not environ.get("REDIS_URL"):
+        result.append(Program("redis", [python, "-m", "ksem_site.embedded_redis"], priority=10))
+    if simulator_enabled(environ):
+        extra = shlex.split(environ.get("KSEM_SIMULATOR_ARGS", ""))
+        state = str(var_dir / "simulator-state.json")
+        # The simulated plant of a fresh `make run`: its inverters answer on the ports after the meter's.
+        scenario = environ.get("KSEM_SIMULATOR_SCENARIO") or str(SIMULATED_PLANT)
+        command = [
+            python, "-m", "simulator", "--port", meter_port, "--inverter-port-base", inverter_port_base,
+            "--scenario", scenario, "--state-file", state, *extra,
+        ]  # fmt: skip
+        result.append(Program("simulator", command, priority=20))
+    web = [
+        str(bin_dir / "uvicorn"), "ksem_site.asgi:application", "--host", web_host, "--port", web_port,
+        "--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log",
+    ]  # fmt: skip
+    worker = [
+        str(bin_dir / "celery"), "-A", "ksem_site", "worker", "-Q", "realtime,default", "-P", "threads", "-c", "4",
+        "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
+    ]  # fmt: skip
+    result += [
+        Program("worker", waiting("worker", *worker), priority=30, stop_wait_s=20),
+        Program("beat", waiting("beat", str(bin_dir / "celery"), "-A", "ksem_site", "beat", "-l", "warning"), 40),
+        Program("web", waiting("web", *web), priority=50),
+        # The product as a Modbus meter: TCP (KSEM_MODBUS_PORT) and TLS (KSEM_MODBUS_TLS_PORT).
+        Program("modbus", waiting("modbus", python, "manage.py", "serve_modbus"), priority=60),
+    ]
+    return result
+
+
+def render(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir: Path) -> str:
+    var = _escape(str(var_dir))
+    python = _escape(str(bin_dir / "python"))
+    lines = [
+        "; Written by ksem_site/supervisor.py at every start; edit that, not this.",
+        "[supervisord]",
+        "nodaemon=true",
+        f"logfile={var}/log/supervisord.log",
+        "logfile_maxbytes=5MB",
+        "logfile_backups=2",
+        f"pidfile={var}/supervisord.pid",
+        f"childlogdir={var}/log",
+        f"directory={_escape(str(ROOT))}",
+        "",
+        "[unix_http_server]",
+        f"file={var}/supervisor.sock",
+        "chmod=0700",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{var}/supervisor.sock",
+        "",
+    ]
+    for program in programs(var_dir, environ, bin_dir):
+        env = ",".join(f'{k}="{_escape(v)}"' for k, v in {"KSEM_PROCESS": program.name, **program.environment}.items())
+        lines += [
+            f"[program:{program.name}]",
+            f"command={_command(program.command)}",
+            f"priority={program.priority}",
+            f"environment={env}",
+            "autorestart=true",
+            # Up for 2 s counts as started. A process that fails sooner is retried after
+            # 1, 2, 3 ... s; after 5 such failures supervisord calls it FATAL.
+            "startsecs=2",
+            "startretries=5",
+            "stopsignal=TERM",
+            f"stopwaitsecs={program.stop_wait_s}",
+            "stopasgroup=true",
+            "killasgroup=true",
+            "stdout_logfile=/dev/stdout",
+            "stdout_logfile_maxbytes=0",
+            "redirect_stderr=true",
+            "",
+        ]
+    lines += [
+        "[eventlistener:supervision]",
+        f"command={python} -m plant.supervision listen {var}/supervision.json",
+        "events=PROCESS_STATE,TICK_5",
+        "autorestart=true",
+        "stderr_logfile=/dev/stderr",
+        "stderr_logfile_maxbytes=0",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--print", action="store_true", help="print the configuration, start nothing")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ksem_site.settings")
+    from django.conf import settings
+
+    var_dir = Path(settings.VAR_DIR)
+    bin_dir = Path(sys.executable).parent
+    config = render(var_dir, os.environ, bin_dir)
+    if args.print:
+        sys.stdout.write(config)
+        return
+    (var_dir / "log").mkdir(parents=True, exist_ok=True)
+    path = var_dir / "supervisord.conf"
+    path.write_text(config)
+    sys.stdout.flush()
+    os.execv(str(bin_dir / "supervisord"), [str(bin_dir / "supervisord"), "-c", str(path)])
+
+
+if __name__ == "__main__":
+    main()

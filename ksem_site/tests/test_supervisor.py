@@ -1,0 +1,122 @@
+"""The supervisord configuration, the crash bookkeeping and the wait for dependencies (issue 10)."""
+
+from __future__ import annotations
+
+import configparser
+import json
+from pathlib import Path
+
+import pytest
+
+from ksem_site.dependencies import wait_for_dependencies
+from ksem_site.supervisor import render
+from plant.supervision import CRASH_COUNT, FATAL_RETRY_FIRST_S, Recorder, process_report
+
+BIN = Path("/venv/bin")
+
+
+def _programs(environ: dict[str, str]) -> dict[str, str]:
+    config = configparser.RawConfigParser()
+    config.read_string(render(Path("/var/ksem"), environ, BIN))
+    return {s.removeprefix("program:"): config[s]["command"] for s in config.sections() if s.startswith("program:")}
+
+
+def test_make_run_starts_every_process_and_the_embedded_redis():
+    programs = _programs({"KSEM_WEB_PORT": "8123", "KSEM_METER_PORT": "15123"})
+    assert sorted(programs) == ["beat", "modbus", "redis", "simulator", "web", "worker"]
+    assert "--port 15123" in programs["simulator"]
+    assert "--port 8123" in programs["web"]
+    for name in ("web", "worker", "beat", "modbus"):
+        assert programs[name].startswith(f"/venv/bin/python -m ksem_site.dependencies {name} -- ")
+
+
+@pytest.mark.parametrize("switch", ["off", "OFF", "false", "0", "no"])
+def test_a_real_installation_runs_without_the_simulator_and_with_its_own_redis(switch: str):
+    programs = _programs({"KSEM_SIMULATOR": switch, "REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert sorted(programs) == ["beat", "modbus", "web", "worker"]
+
+
+def test_a_bad_simulator_switch_is_refused_with_its_name():
+    with pytest.raises(SystemExit, match="KSEM_SIMULATOR"):
+        _programs({"KSEM_SIMULATOR": "maybe"})
+
+
+def test_one_crash_is_a_blip_three_are_a_crash_loop(tmp_path: Path):
+    recorder = Recorder(tmp_path / "supervision.json")
+    now = 1_000_000.0
+    recorder.handle("PROCESS_STATE_RUNNING", {"processname": "worker"}, now)
+    recorder.handle("PROCESS_STATE_EXITED", {"processname": "worker", "expected": "0", "pid": "7"}, now + 1)
+    recorder.handle("PROCESS_STATE_RUNNING", {"processname": "worker"}, now + 3)
+    recorder.write(now + 3)
+    report = process_report(tmp_path, now=now + 4)
+    assert report["supervised"] and report["ok"]
+    assert report["processes"]["worker"]["unexpected_exits_10min"] == 1
+
+    for k in range(CRASH_COUNT - 1):  # dying again, once while still starting (BACKOFF)
+        state = "PROCESS_STATE_BACKOFF" if k else "PROCESS_STATE_EXITED"
+        recorder.handle(state, {"processname": "worker", "expected": "0"}, now + 10 + k)
+    recorder.write(now + 20)
+    report = process_report(tmp_path, now=now + 20)
+    assert not report["ok"]
+    assert report["problems"] == [f"worker keeps crashing ({CRASH_COUNT} restarts in 10 min)"]
+    assert process_report(tmp_path, now=now + 20 + 600)["supervised"] is False, "a file nobody updates is stale"
+
+
+def test_a_stopped_process_is_not_a_crash(tmp_path: Path):
+    recorder = Recorder(tmp_path / "supervision.json")
+    recorder.handle("PROCESS_STATE_EXITED", {"processname": "web", "expected": "1"}, 5.0)
+    assert recorder.processes["web"].exits == []
+
+
+def test_a_process_supervisord_gave_up_on_is_retried_later_and_reported(tmp_path: Path):
+    recorder = Recorder(tmp_path / "supervision.json")
+    assert recorder.handle("PROCESS_STATE_FATAL", {"processname": "beat"}, 100.0) == []
+    assert recorder.handle("TICK_5", {}, 100.0 + FATAL_RETRY_FIRST_S - 1) == []
+    assert recorder.handle("TICK_5", {}, 100.0 + FATAL_RETRY_FIRST_S) == ["beat"]
+    assert recorder.handle("TICK_5", {}, 100.0 + FATAL_RETRY_FIRST_S + 5) == [], "once per FATAL"
+    recorder.write(140.0)
+    report = process_report(tmp_path, now=141.0)
+    assert not report["ok"] and "beat does not start" in report["problems"][0]
+    # Failing again waits twice as long.
+    recorder.handle("PROCESS_STATE_FATAL", {"processname": "beat"}, 200.0)
+    assert recorder.handle("TICK_5", {}, 200.0 + FATAL_RETRY_FIRST_S) == []
+    assert recorder.handle("TICK_5", {}, 200.0 + 2 * FATAL_RETRY_FIRST_S) == ["beat"]
+
+
+def test_without_supervisord_nothing_is_reported(tmp_path: Path):
+    assert process_report(tmp_path) == {"ok": True, "supervised": False, "processes": {}, "problems": []}
+    (tmp_path / "supervision.json").write_text(json.dumps({"updated_at": 0, "processes": {}}))
+    assert process_report(tmp_path)["supervised"] is False
+
+
+def test_waits_for_a_missing_dependency_with_one_clear_message(caplog: pytest.LogCaptureFixture):
+    clock = [0.0]
+    answers = iter([ConnectionRefusedError("Connection refused")] * 4 + [None])
+
+    def redis_check() -> None:
+        error = next(answers)
+        if error:
+            raise error
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    wait_for_dependencies("worker", [("Redis at redis://db:6379/0", redis_check)], sleep=sleep, clock=lambda: clock[0])
+    waiting = [r.getMessage() for r in caplog.records if "waiting for" in r.getMessage()]
+    assert waiting == ["worker: waiting for Redis at redis://db:6379/0 (Connection refused); retrying"]
+    assert "answers after" in caplog.records[-1].getMessage()
+
+
+def test_gives_up_only_when_asked_to():
+    def down() -> None:
+        raise OSError("no route to host")
+
+    clock = [0.0]
+    with pytest.raises(TimeoutError, match="the database"):
+        wait_for_dependencies(
+            "web",
+            [("the database", down)],
+            timeout_s=10,
+            sleep=lambda s: clock.__setitem__(0, clock[0] + s),
+            clock=lambda: clock[0],
+        )
