@@ -5,7 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.cycle", "bench.live", "bench.memory")
+BENCHMARKS = (
+    "bench.cycle",
+    "bench.live",
+    "bench.memory",
+    "bench.recovery",
+    "bench.replay",
+    "bench.curtailment",
+    "bench.modbus_slave",
+    "bench.tariffs",
+)
 
 
 def main() -> None:

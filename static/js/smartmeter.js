@@ -35,12 +35,14 @@
     return checked && checked.value === "feed-in" ? "export" : "import";
   }
 
-  function fillCells(meter) {
+  /* A cell's source starts in the snapshot's meter part, or (data-root="state") at the snapshot itself. */
+  function fillCells(state) {
     const dir = energyDirection();
+    const meter = state ? state.meter || null : null;
     document.querySelectorAll("[data-source]").forEach(function (cell) {
       const source = cell.dataset.source;
       if (!source) return;
-      const raw = lookup(meter, source.replace("{dir}", dir));
+      const raw = lookup(cell.dataset.root === "state" ? state : meter, source.replace("{dir}", dir));
       const scale = parseFloat(cell.dataset.scale) || 1;
       const decimals = parseInt(cell.dataset.decimals, 10) || 0;
       K.setText(cell, K.formatUnit(K.isNumber(raw) ? raw * scale : null, decimals, cell.dataset.unit));
@@ -89,7 +91,7 @@
     const meter = state.meter || null;
     fillTotalPower(meter);
     fillPhaseBars(meter);
-    fillCells(meter);
+    fillCells(state);
     const notice = K.byTestId("no-measurement");
     if (notice) notice.hidden = Boolean(meter);
     statusLines.render(state);
@@ -110,7 +112,7 @@
   document.querySelectorAll('input[name="energy"]').forEach(function (input) {
     input.addEventListener("change", function () {
       energyTable.dataset.energyDirection = energyDirection() === "export" ? "feed-in" : "purchase";
-      if (lastState) fillCells(lastState.meter || null);
+      if (lastState) fillCells(lastState);
       rememberView();
     });
   });

@@ -1,0 +1,49 @@
+"""Wall time of one simulated hour of replay: 3 inverters (one with a battery), 1 s cycle.
+
+The product's own cycle, drivers and controllers against the simulator over loopback, in
+stepped time (`python manage.py replay`). Target on a 2-core machine: <= 36 s (100 x real time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import django_env, write_result
+
+SCENARIO = Path(__file__).resolve().parent.parent / "simulator" / "scenarios" / "bench-hour.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--hours", type=float, default=1.0)
+    args = parser.parse_args()
+    with django_env("replay"), tempfile.TemporaryDirectory(prefix="ksem-replay-") as out:
+        from plant.replay import Replay
+        from plant.replay_scenario import load_replay_scenario
+
+        replay, scenario = load_replay_scenario(SCENARIO)
+        started = time.perf_counter()
+        summary = Replay(replay, scenario, hours=args.hours).run(Path(out))
+        wall_s = time.perf_counter() - started
+        cycle_ms = [float(line.rsplit(",", 1)[1]) for line in (Path(out) / "trace.csv").read_text().splitlines()[1:]]
+    cycle_ms.sort()
+    write_result(
+        "replay",
+        {
+            "simulated_hours": args.hours,
+            "cycles": summary["cycles"],
+            "wall_s": round(wall_s, 2),
+            "speed_x": round(args.hours * 3600 / wall_s, 1),
+            "cycle_ms_p50": cycle_ms[len(cycle_ms) // 2],
+            "cycle_ms_p99": cycle_ms[int(len(cycle_ms) * 0.99)],
+            "max_cycles_above_feed_in_limit": summary["max_cycles_above_feed_in_limit"],
+        },
+        {"wall_s": 36.0},
+    )
+
+
+if __name__ == "__main__":
+    main()
