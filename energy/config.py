@@ -30,6 +30,46 @@ BATTERY_POWER_W = "battery_power_w"  # charge (+) / discharge (-)
 GRID_POSITION = "grid"
 HOME_POSITION = "home"
 
+# --- wallboxes (WB-1 .. WB-15) -------------------------------------------------------------
+# ENECTOR types as the product and the replay's scenario files name them.
+ENECTOR_11 = "enector_11"  # AC 3.7/11: 1- or 3-phase, up to 16 A per phase
+ENECTOR_3_7 = "enector_3_7"  # AC 3.7/11 set to 3.7 kW: 1-phase, 16 A
+ENECTOR_7_4 = "enector_7_4"  # AC 7.4: 1-phase, up to 32 A
+WALLBOX_TYPES = (ENECTOR_11, ENECTOR_3_7, ENECTOR_7_4)
+# What each type can do at most: (phases, current per phase in A).
+WALLBOX_LIMITS: dict[str, tuple[int, float]] = {ENECTOR_11: (3, 16.0), ENECTOR_3_7: (1, 16.0), ENECTOR_7_4: (1, 32.0)}
+# A new box answers at 50; the product moves it to 100 (+ n for further boxes on the line).
+WALLBOX_FACTORY_ADDRESS = 50
+WALLBOX_ADDRESS = 100
+
+# Charging modes (WB-5). TIME_MODE picks one of the others per weekday hour.
+LOCK = "lock"
+POWER = "power"
+SOLAR_PURE = "solar_pure"
+SOLAR_PLUS = "solar_plus"
+TIME_MODE = "time_mode"
+CHARGING_MODES = (LOCK, POWER, SOLAR_PURE, SOLAR_PLUS, TIME_MODE)
+HOURLY_MODES = (LOCK, POWER, SOLAR_PURE, SOLAR_PLUS)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Phase usage (WB-4): standard = up to three phases, single = 1-phase, auto = switch as PV allows.
+PHASES_STANDARD = "standard"
+PHASES_SINGLE = "single"
+PHASES_AUTO = "auto"
+PHASE_USAGES = (PHASES_STANDARD, PHASES_SINGLE, PHASES_AUTO)
+
+# Phase rotation of a box: which grid phase its L1, L2, L3 are wired to (WB-2).
+ROTATIONS: dict[str, tuple[int, int, int]] = {"L1L2L3": (0, 1, 2), "L2L3L1": (1, 2, 0), "L3L1L2": (2, 0, 1)}
+
+# Solar Plus start power (WB-5): a share of the vehicle's power range.
+SOLAR_PLUS_STARTS = ("min", "50", "75", "max")
+
+# Setpoint quantities the wallbox driver takes.
+CHARGING_CURRENT_A = "charging_current_a"  # per phase; 0 = paused (release withdrawn)
+CHARGING_PHASES = "charging_phases"  # 1 or 3; the driver switches only while not charging
+
+NOMINAL_VOLTAGE_V = 230.0
+
 
 @dataclass(frozen=True, slots=True)
 class KsemTcpConfig:
@@ -128,6 +168,54 @@ class GridOperatorLimits:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MainsConfig:
+    """The grid connection (WB-8, WB-9): phases, the smallest fuse in the path per phase, and
+    the largest allowed difference between phase loads caused by charging."""
+
+    phases: int = 3
+    fuse_a: float = 35.0
+    unbalance_limit_va: float = 4600.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SolarPlusSettings:
+    start_power: str = "min"  # one of SOLAR_PLUS_STARTS
+    min_solar_share_pct: float = 50.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WallboxConfig:
+    """One ENECTOR on an RS485 line (``serial.port`` a device or ``socket://host:port``).
+
+    ``time_mode`` is 7 weekdays (Monday first) of 24 hourly modes, each one of HOURLY_MODES,
+    in the plant's local time; it is in force while ``mode`` is TIME_MODE.
+    """
+
+    name: str
+    type: str = ENECTOR_11
+    serial: SerialConfig | None = None
+    address: int = WALLBOX_ADDRESS
+    rotation: str = "L1L2L3"
+    phase_usage: str = PHASES_STANDARD
+    mode: str = POWER
+    battery_use: bool = False
+    min_current_a: float = 6.0
+    solar_plus: SolarPlusSettings = field(default_factory=SolarPlusSettings)
+    time_mode: tuple[tuple[str, ...], ...] = tuple((POWER,) * 24 for _ in WEEKDAYS)
+    # Paused by a person on the charging page or the API (WB-3); the controller keeps it paused.
+    manual_pause: bool = False
+    timeout_s: float = 0.5
+
+    @property
+    def max_phases(self) -> int:
+        return WALLBOX_LIMITS[self.type][0]
+
+    @property
+    def max_current_a(self) -> float:
+        return WALLBOX_LIMITS[self.type][1]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlantConfig:
     plant_id: int
     name: str
@@ -140,6 +228,8 @@ class PlantConfig:
     feed_in_limit: FeedInLimitSettings = field(default_factory=FeedInLimitSettings)
     battery_management: BatteryManagementSettings = field(default_factory=BatteryManagementSettings)
     grid_limits: GridOperatorLimits = field(default_factory=GridOperatorLimits)
+    mains: MainsConfig = field(default_factory=MainsConfig)
+    wallboxes: tuple[WallboxConfig, ...] = ()
 
     @property
     def generator_power_w(self) -> float:

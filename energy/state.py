@@ -195,6 +195,41 @@ class BatteryState:
     discharge_limit_reason: str = ""
 
 
+# Wallbox states as people (and the replay's trace) see them.
+WALLBOX_NO_VEHICLE = "no_vehicle"
+WALLBOX_WAITING = "waiting"
+WALLBOX_CHARGING = "charging"
+WALLBOX_PAUSED = "paused"
+WALLBOX_ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WallboxState:
+    """One wallbox as the cycle read it, and what the controller made of it.
+
+    ``phase_currents_a`` are per *grid* phase (the box's rotation applied). ``mode`` is the mode
+    in force now (Time Mode resolved to the hour's mode), ``configured_mode`` the one chosen.
+    ``state`` is one of the WALLBOX_* states; ``reason`` says why it charges as it does or why
+    it does not (fuse, unbalance, surplus, hysteresis, grid limit, lock, schedule, vehicle).
+    """
+
+    name: str
+    type: str
+    status: DeviceStatus
+    state: str
+    mode: str
+    configured_mode: str
+    phases: int | None = None
+    current_a: float | None = None
+    phase_currents_a: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    power_w: float | None = None
+    vehicle_connected: bool = False
+    session_energy_wh: float | None = None
+    error_code: int = 0
+    reason: str = ""
+    timers: tuple[Timer, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnergyFlow:
     """Where power goes right now, in W, all non-negative except grid and battery.
@@ -234,6 +269,7 @@ class PlantState:
     devices: tuple[DeviceStatus, ...] = ()
     inverters: tuple[InverterState, ...] = ()
     battery: BatteryState | None = None
+    wallboxes: tuple[WallboxState, ...] = ()
     feed_in_limit_w: float | None = None
     setpoints: tuple[Setpoint, ...] = ()
     controllers: tuple[ControllerStatus, ...] = ()
