@@ -15,6 +15,7 @@ from inverters.models import Inverter
 from inverters.services import inverter_config, power_settings_of
 from meter.models import Meter
 from plant.models import Plant
+from wallbox.services import mains_config, wallbox_configs
 
 
 class PlantNotFound(Exception):
@@ -50,6 +51,8 @@ def load_config(plant_id: int) -> PlantConfig:
             min_soc_pct=power.min_soc_pct,
             max_soc_pct=power.max_soc_pct,
         ),
+        mains=mains_config(plant),
+        wallboxes=wallbox_configs(plant),
     )
 
 

@@ -18,14 +18,38 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from energy import counters
-from energy.config import BATTERY_POWER_W, InverterConfig, PlantConfig
+from energy.config import (
+    BATTERY_POWER_W,
+    CHARGING_CURRENT_A,
+    CHARGING_PHASES,
+    ROTATIONS,
+    InverterConfig,
+    PlantConfig,
+    WallboxConfig,
+)
 from energy.control import Bound, Controller, ControlLoop
-from energy.devices import Device, DeviceError, InverterReading
+from energy.devices import EVSE_ERROR, Device, DeviceError, InverterReading, WallboxReading
 from energy.flow import compute_flow
-from energy.state import BatteryState, FlowSummary, InverterState, Limit, PlantState, Setpoint
+from energy.state import (
+    WALLBOX_CHARGING,
+    WALLBOX_ERROR,
+    WALLBOX_NO_VEHICLE,
+    WALLBOX_PAUSED,
+    WALLBOX_WAITING,
+    BatteryState,
+    ControllerStatus,
+    FlowSummary,
+    InverterState,
+    Limit,
+    PlantState,
+    Setpoint,
+    Timer,
+    WallboxState,
+)
 from energy.status import StatusTracker
 from meter.drivers import meter_driver
 from meter.drivers.ksem_tcp import MeterSample
+from wallbox.control import mode_in_force
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +67,7 @@ class Publisher(Protocol):
 
 
 InverterFactory = Callable[[Any], Device[InverterReading]]
+WallboxFactory = Callable[[Any], Device[WallboxReading]]
 
 
 def default_controllers() -> tuple[Controller, ...]:
@@ -55,6 +80,25 @@ def default_inverter_factory(config: Any) -> Device[InverterReading]:
     from inverters.drivers import connect_inverter
 
     return connect_inverter(config)
+
+
+def default_wallbox_factory(config: Any) -> Device[WallboxReading]:
+    from wallbox.drivers import connect_wallbox
+
+    return connect_wallbox(config)
+
+
+def grid_phase_currents(reading: WallboxReading, rotation: str) -> tuple[float, float, float]:
+    """The box's L1..L3 currents placed on the grid phases its L1..L3 are wired to."""
+    grid = [0.0, 0.0, 0.0]
+    for box_phase, grid_phase in enumerate(ROTATIONS[rotation]):
+        grid[grid_phase] += reading.phase_currents_a[box_phase]
+    return (grid[0], grid[1], grid[2])
+
+
+def _connection(config: WallboxConfig) -> tuple[object, ...]:
+    """What the driver's connection depends on; other settings change without reconnecting."""
+    return (config.type, config.serial, config.address, config.timeout_s)
 
 
 @dataclass
@@ -71,6 +115,13 @@ class _Inverter:
     status: StatusTracker
 
 
+@dataclass
+class _Wallbox:
+    config: WallboxConfig
+    device: Device[WallboxReading]
+    status: StatusTracker
+
+
 class PlantRuntime:
     def __init__(
         self,
@@ -81,6 +132,7 @@ class PlantRuntime:
         *,
         meter: Device[MeterSample] | None = None,
         inverter_factory: InverterFactory | None = None,
+        wallbox_factory: WallboxFactory | None = None,
     ) -> None:
         self.config = config
         self.counter_state = counter_state
@@ -92,6 +144,9 @@ class PlantRuntime:
         self.meter_status = StatusTracker("meter")
         self.inverters: dict[str, _Inverter] = {}
         self._build_inverters(config)
+        self._wallbox_factory = wallbox_factory or default_wallbox_factory
+        self.wallboxes: dict[str, _Wallbox] = {}
+        self._build_wallboxes(config)
         self.sequence = 0
 
     @staticmethod
@@ -109,6 +164,17 @@ class PlantRuntime:
                     inverter_config, self._inverter_factory(inverter_config), StatusTracker(name)
                 )
 
+    def _build_wallboxes(self, config: PlantConfig) -> None:
+        wanted = {box.name: box for box in config.wallboxes}
+        for name, box in list(self.wallboxes.items()):
+            if name not in wanted or _connection(wanted[name]) != _connection(box.config):
+                self.wallboxes.pop(name).device.close()
+        for name, box_config in wanted.items():
+            if name in self.wallboxes:
+                self.wallboxes[name].config = box_config  # mode, rotation, ...: no reconnect
+            else:
+                self.wallboxes[name] = _Wallbox(box_config, self._wallbox_factory(box_config), StatusTracker(name))
+
     def reconfigure(self, config: PlantConfig) -> None:
         """Take new settings; device connections are rebuilt only when their own settings changed."""
         meter_changed = (config.meter, config.meter_ct_primary_a) != (self.config.meter, self.config.meter_ct_primary_a)
@@ -118,6 +184,7 @@ class PlantRuntime:
             self.meter = self._connect_meter(config)
             self.meter_status = StatusTracker("meter")
         self._build_inverters(config)
+        self._build_wallboxes(config)
         self.config = config
 
     async def cycle(self, now: dt.datetime) -> CycleResult:
@@ -127,8 +194,11 @@ class PlantRuntime:
         # 1. read: every device at once, each bounded by its own timeout inside its driver;
         #    a dead device is a status, never an exception.
         names = list(self.inverters)
+        boxes = list(self.wallboxes)
         meter_read = asyncio.ensure_future(self._read_meter(now))
+        wallbox_reads = asyncio.gather(*(self._read_wallbox(name, now) for name in boxes))
         inverter_reads = await asyncio.gather(*(self._read_inverter(name, now) for name in names))
+        box_readings = await wallbox_reads
         sample = await meter_read
 
         # 2. state: one immutable snapshot.
@@ -143,7 +213,10 @@ class PlantRuntime:
         inverter_states = tuple(
             self._inverter_state(name, read) for name, read in zip(names, inverter_reads, strict=True)
         )
-        summary = self._flow_summary(sample, inverter_states)
+        wallbox_states = tuple(
+            self._wallbox_state(name, read, now) for name, read in zip(boxes, box_readings, strict=True)
+        )
+        summary = self._flow_summary(sample, inverter_states, wallbox_states)
         state = PlantState(
             plant_id=self.config.plant_id,
             timestamp=now,
@@ -153,8 +226,9 @@ class PlantRuntime:
             flow=compute_flow(self.config.installation_position, reading, summary),
             totals=counters.totals_of(self.counter_state),
             phase_totals=counters.phase_totals_of(self.counter_state),
-            devices=tuple(inv.status for inv in inverter_states),
+            devices=(*(inv.status for inv in inverter_states), *(box.status for box in wallbox_states)),
             inverters=inverter_states,
+            wallboxes=wallbox_states,
             feed_in_limit_w=self.config.feed_in_limit.limit_w if self.config.feed_in_limit.enabled else None,
             messages=self._messages(),
         )
@@ -169,6 +243,7 @@ class PlantRuntime:
         state = dataclasses.replace(
             state,
             battery=self._battery_state(inverter_states, outcome.limits),
+            wallboxes=tuple(_controlled(box, outcome.setpoints, outcome.statuses) for box in wallbox_states),
             setpoints=outcome.setpoints,
             controllers=outcome.statuses,
             cycle_duration_s=time.perf_counter() - started,
@@ -218,11 +293,80 @@ class PlantRuntime:
             battery_soc_pct=reading.battery_soc_pct if reading else None,
         )
 
-    def _flow_summary(self, sample: MeterSample | None, inverters: tuple[InverterState, ...]) -> FlowSummary | None:
-        """With inverters of its own the product knows PV and battery itself; else it trusts the source."""
-        if not inverters:
+    async def _read_wallbox(self, name: str, now: dt.datetime) -> WallboxReading | None:
+        box = self.wallboxes[name]
+        timeout_s = box.config.timeout_s
+        try:
+            reading = await asyncio.wait_for(box.device.read(), READ_BACKSTOP_TIMEOUTS * timeout_s)
+        except TimeoutError:
+            box.status.failed(now, f"no answer within {timeout_s:g} s")
+            return None
+        except DeviceError as exc:
+            box.status.failed(now, str(exc))
+            return None
+        box.status.ok(now)
+        return reading
+
+    def _wallbox_state(self, name: str, reading: WallboxReading | None, now: dt.datetime) -> WallboxState:
+        """The box as read, before the controllers decide (they see this)."""
+        box = self.wallboxes[name]
+        config = box.config
+        mode, _ = mode_in_force(config, self.config.time_zone, now)
+        status = box.status.status
+        if reading is None:
+            return WallboxState(
+                name=name,
+                type=config.type,
+                status=status,
+                state=WALLBOX_ERROR,
+                mode=mode,
+                configured_mode=config.mode,
+                reason=f"offline: {status.error}" if status.error else "offline",
+            )
+        if reading.evse_state == EVSE_ERROR or reading.error_code:
+            state = WALLBOX_ERROR
+        elif not reading.vehicle_connected:
+            state = WALLBOX_NO_VEHICLE
+        elif reading.charging:
+            state = WALLBOX_CHARGING
+        elif reading.released:
+            state = WALLBOX_WAITING
+        else:
+            state = WALLBOX_PAUSED
+        return WallboxState(
+            name=name,
+            type=config.type,
+            status=status,
+            state=state,
+            mode=mode,
+            configured_mode=config.mode,
+            phases=reading.switched_phases,
+            current_a=reading.current_limit_a,
+            phase_currents_a=grid_phase_currents(reading, config.rotation),
+            power_w=reading.power_w,
+            vehicle_connected=reading.vehicle_connected,
+            session_energy_wh=reading.session_energy_wh,
+            error_code=reading.error_code,
+            reason=f"error {reading.error_code}" if reading.error_code else "",
+        )
+
+    def _flow_summary(
+        self,
+        sample: MeterSample | None,
+        inverters: tuple[InverterState, ...],
+        wallboxes: tuple[WallboxState, ...] = (),
+    ) -> FlowSummary | None:
+        """With inverters (wallboxes) of its own the product knows PV and battery (charging)
+        itself; else it trusts the source."""
+        if not inverters and not wallboxes:
             return sample.flow if sample else None
         source = sample.flow if sample and sample.flow else FlowSummary()
+        if wallboxes:
+            online = [box.power_w for box in wallboxes if box.power_w is not None]
+            # What the boxes that answer draw; unknown only when none answers.
+            source = dataclasses.replace(source, wallbox_power_w=sum(online) if online else None)
+        if not inverters:
+            return source
         batteries = [inv for inv in inverters if inv.battery_power_w is not None]
         ac_w = sum(inv.ac_power_w or 0.0 for inv in inverters)
         battery_w = sum(inv.battery_power_w or 0.0 for inv in batteries) if batteries else None
@@ -267,18 +411,19 @@ class PlantRuntime:
 
     async def _act(self, setpoints: Sequence[Setpoint], now: dt.datetime) -> None:
         writes = []
-        for name, inverter in self.inverters.items():
+        targets: list[tuple[str, _Inverter | _Wallbox]] = [*self.inverters.items(), *self.wallboxes.items()]
+        for name, target in targets:
             mine = [s for s in setpoints if s.device == name]
-            writes.append(self._write(name, inverter, mine, now))
+            writes.append(self._write(target, mine, now))
         await asyncio.gather(*writes)
 
-    async def _write(self, name: str, inverter: _Inverter, setpoints: list[Setpoint], now: dt.datetime) -> None:
-        if not inverter.status.status.online:
+    async def _write(self, target: _Inverter | _Wallbox, setpoints: list[Setpoint], now: dt.datetime) -> None:
+        if not target.status.status.online:
             return
         try:
-            await asyncio.wait_for(inverter.device.write(setpoints), WRITE_TIMEOUT_S)
+            await asyncio.wait_for(target.device.write(setpoints), WRITE_TIMEOUT_S)
         except (DeviceError, TimeoutError) as exc:
-            inverter.status.failed(now, f"write failed: {exc or 'no answer'}")
+            target.status.failed(now, f"write failed: {exc or 'no answer'}")
 
     def _messages(self) -> tuple[str, ...]:
         if self.meter is None:
@@ -291,3 +436,33 @@ class PlantRuntime:
             self.meter.close()
         for inverter in self.inverters.values():
             inverter.device.close()
+        for box in self.wallboxes.values():
+            box.device.close()
+
+
+def _controlled(box: WallboxState, setpoints: Sequence[Setpoint], statuses: Sequence[ControllerStatus]) -> WallboxState:
+    """The box with what the controllers decided for it: the current and phases written this
+    cycle, a pause and its reason, and the timers that run for it."""
+    current = next((s for s in setpoints if s.device == box.name and s.quantity == CHARGING_CURRENT_A), None)
+    phases = next((s for s in setpoints if s.device == box.name and s.quantity == CHARGING_PHASES), None)
+    timers = tuple(
+        Timer(name=timer.name.removeprefix(f"{box.name}: "), seconds_left=timer.seconds_left)
+        for status in statuses
+        for timer in status.timers
+        if timer.name.startswith(f"{box.name}: ")
+    )
+    if current is None or box.state in (WALLBOX_ERROR, WALLBOX_NO_VEHICLE):
+        return dataclasses.replace(box, timers=timers) if timers else box
+    state = box.state
+    if current.value <= 0.0:
+        state = WALLBOX_PAUSED
+    elif state == WALLBOX_PAUSED:
+        state = WALLBOX_WAITING  # released this cycle; the car starts drawing in a moment
+    return dataclasses.replace(
+        box,
+        state=state,
+        current_a=current.value,
+        phases=int(phases.value) if phases is not None else box.phases,
+        reason=current.reason,
+        timers=timers,
+    )

@@ -35,3 +35,44 @@ class Plant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def is_option_active(self, option: str) -> bool:
+        """Whether an option (e.g. the wallbox convenience functions, WB-1) is unlocked for this plant.
+
+        The one check behind :func:`plant.options.is_option_active`; device apps, which sit below
+        ``plant`` and cannot import it, call it on the plant they were given.
+        """
+        return option in self.active_options
+
+    @property
+    def active_options(self) -> frozenset[str]:
+        """Names of the options unlocked for this plant (looked up once per instance)."""
+        cached: frozenset[str] | None = getattr(self, "_active_options", None)
+        if cached is None:
+            names = (
+                PlantOption.objects.filter(plant=self, active=True).values_list("option", flat=True) if self.pk else []
+            )
+            cached = frozenset(names)
+            self._active_options = cached
+        return cached
+
+
+class PlantOption(models.Model):
+    """An option unlocked for a plant (ACT-1): today switched on by an installer in the admin,
+    later by an activation code."""
+
+    class Option(models.TextChoices):
+        WALLBOX = "wallbox", _("Wallbox convenience functions")
+
+    plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="options")
+    option = models.CharField(_("option"), max_length=32, choices=Option.choices)
+    active = models.BooleanField(_("active"), default=True)
+    activated_at = models.DateTimeField(_("activated"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["plant", "option"]
+        verbose_name = _("plant option")
+        constraints = [models.UniqueConstraint(fields=["plant", "option"], name="plant_option_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_option_display()} ({'on' if self.active else 'off'})"

@@ -27,24 +27,31 @@ from typing import Any, TextIO
 
 from energy.config import (
     ACTIVE_POWER_LIMIT_PCT,
+    WALLBOX_ADDRESS,
     BatteryManagementSettings,
     FeedInLimitSettings,
     GridOperatorLimits,
     HouseBatteryConfig,
     InverterConfig,
     KsemTcpConfig,
+    MainsConfig,
     PlantConfig,
+    SerialConfig,
+    SolarPlusSettings,
+    WallboxConfig,
 )
 from energy.counters import CounterState
 from energy.state import PlantState
 from inverters.drivers import connect_inverter
+from plant.controllers import POLICIES, controllers_for
 from plant.cycle import PlantRuntime
-from plant.replay_scenario import ReplayScenario, event_time
+from plant.replay_scenario import ReplayScenario, WallboxSettings, event_time
 from simulator.model import PlantModel
 from simulator.runner import Simulator
-from simulator.scenario import Scenario
+from simulator.scenario import Scenario, WallboxScenario
 from simulator.server import Fault
 from simulator.trace import TraceWriter, columns, metrics, read_trace
+from wallbox.drivers import connect_wallbox
 
 DEVICE_TIMEOUT_S = 0.5
 GRID_LIMITS_NOTE = "LPC/LPP events are handed to the grid-operator controller directly (no EEBus service yet)"
@@ -100,6 +107,7 @@ def plant_config(replay: ReplayScenario, scenario: Scenario, simulator: Simulato
         battery = BatteryManagementSettings(
             enabled=True, min_soc_pct=managed.min_soc_pct, max_soc_pct=managed.max_soc_pct
         )
+    mains = product.mains
     return PlantConfig(
         plant_id=0,
         name="replay",
@@ -115,6 +123,42 @@ def plant_config(replay: ReplayScenario, scenario: Scenario, simulator: Simulato
         inverters=inverters,
         feed_in_limit=feed_in,
         battery_management=battery,
+        mains=MainsConfig(phases=mains.phases, fuse_a=mains.fuse_a, unbalance_limit_va=mains.unbalance_limit_va)
+        if mains is not None
+        else MainsConfig(),
+        wallboxes=tuple(
+            wallbox_config(box, settings, simulator)
+            for box, settings in zip(
+                scenario.wallboxes,
+                replay.product.wallboxes or [WallboxSettings()] * len(scenario.wallboxes),
+                strict=True,
+            )
+        ),
+    )
+
+
+def wallbox_config(box: WallboxScenario, settings: WallboxSettings, simulator: Simulator) -> WallboxConfig:
+    """A simulated box: the ENECTOR's line (57600 8N2) as RTU over TCP to its device server."""
+    name = box.name
+    return WallboxConfig(
+        name=name,
+        type=box.type,
+        serial=SerialConfig(
+            port=f"socket://{simulator.host}:{simulator.port_of(name)}", baudrate=57600, parity="N", stopbits=2
+        ),
+        address=box.address,
+        rotation=box.rotation,
+        phase_usage=settings.phase_usage,
+        mode=settings.mode,
+        battery_use=settings.battery_use,
+        min_current_a=settings.min_current_a,
+        solar_plus=SolarPlusSettings(
+            start_power=settings.solar_plus.start_power,
+            min_solar_share_pct=settings.solar_plus.min_solar_share_pct,
+        ),
+        time_mode=settings.time_mode.week() if settings.time_mode is not None else WallboxConfig(name=name).time_mode,
+        manual_pause=settings.manual_pause,
+        timeout_s=DEVICE_TIMEOUT_S,
     )
 
 
@@ -127,10 +171,21 @@ class Replay:
         seed: int = 1,
         hours: float | None = None,
         progress: TextIO | None = None,
+        policy: str = "product",
     ) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"unknown policy {policy!r} (one of {', '.join(POLICIES)})")
+        self.policy = policy
         self.replay = replay
-        # Wallboxes come with their own capability; until then the simulated plant has none.
-        self.scenario = dataclasses.replace(scenario, wallbox=None)
+        # The plain car load of the simulator is not a wallbox the product could control; the
+        # boxes of ``wallboxes`` answer at the manager's address (already set up) unless the
+        # scenario gives one.
+        given = replay.wallboxes if isinstance(replay.wallboxes, list) else []
+        boxes = tuple(
+            box if isinstance(raw, dict) and "address" in raw else dataclasses.replace(box, address=WALLBOX_ADDRESS)
+            for box, raw in zip(scenario.wallboxes, given, strict=True)
+        )
+        self.scenario = dataclasses.replace(scenario, wallbox=None, wallboxes=boxes)
         self.seed = seed
         self.hours = hours if hours is not None else replay.hours
         self.progress = progress
@@ -141,7 +196,9 @@ class Replay:
         if replay.house_phase_split is not None:
             split = replay.house_phase_split
             self.model.set_house_phase_split((split[0], split[1], split[2]))
-        self.simulator = Simulator(self.model, host="127.0.0.1", meter_port=0, inverter_port_base=0)
+        self.simulator = Simulator(
+            self.model, host="127.0.0.1", meter_port=0, inverter_port_base=0, wallbox_port_base=0
+        )
         self.limits = GridOperatorLimits()
 
     def run(self, out_dir: Path) -> dict[str, Any]:
@@ -162,6 +219,7 @@ class Replay:
             "start": self.start.isoformat(),
             "wall_s": round(wall_s, 2),
             "speed_x": round(self.hours * 3600.0 / wall_s, 1) if wall_s > 0 else None,
+            "policy": self.policy,
         }
         if any(e.kind in ("lpc_w", "lpp_w") for e in self.replay.events):
             summary["note"] = GRID_LIMITS_NOTE
@@ -178,11 +236,14 @@ class Replay:
                 self.config,
                 CounterState(),
                 _Discard(),
+                controllers_for(self.policy),
                 # The drivers' watchdog refresh must run on simulated time, like the inverters' watchdog.
                 inverter_factory=partial(connect_inverter, clock=self._simulated_s),
+                # So must the wallboxes' heartbeat: the simulated box falls back after 10 simulated s.
+                wallbox_factory=partial(connect_wallbox, clock=self._simulated_s),
             )
             schedule = self._schedule(runtime)
-            writer = TraceWriter(stream, columns(len(self.scenario.inverters), 0))
+            writer = TraceWriter(stream, columns(len(self.scenario.inverters), len(self.scenario.wallboxes)))
             for k in range(1, cycles + 1):
                 now = self.start + dt.timedelta(seconds=k * cycle_s)
                 while schedule and schedule[0].at <= now:
@@ -248,6 +309,10 @@ class Replay:
         }
         for n, current in enumerate(truth.house_phase_a, start=1):
             row[f"house_l{n}_a"] = current
+        if self.scenario.wallboxes:
+            row["ev_w"] = truth.ev_w
+            for n, current in enumerate(truth.ev_phase_a, start=1):
+                row[f"ev_l{n}_a"] = current
         if meter is not None:
             row["grid_w"] = meter.active_power_w
             for n, phase in enumerate(meter.phases, start=1):
@@ -262,6 +327,19 @@ class Replay:
                 row[f"inverter_{n}_setpoint_pct"] = setpoints.get(spec.name, 100.0)
             row[f"inverter_{n}_w"] = truth.inverter_ac_w.get(spec.name)
             row[f"inverter_{n}_online"] = online
+        if self.replay.product.mains is not None or self.scenario.wallboxes:
+            row["fuse_a"] = self.config.mains.fuse_a
+        boxes = {box.name: box for box in state.wallboxes}
+        for n, wallbox in enumerate(self.scenario.wallboxes, start=1):
+            box = boxes.get(wallbox.name)
+            if box is None:
+                continue
+            row[f"wallbox_{n}_state"] = box.state
+            row[f"wallbox_{n}_mode"] = box.mode
+            row[f"wallbox_{n}_phases"] = box.phases
+            row[f"wallbox_{n}_current_a"] = box.current_a
+            row[f"wallbox_{n}_w"] = box.power_w
+            row[f"wallbox_{n}_reason"] = box.reason
         return row
 
 

@@ -2,8 +2,9 @@
 
 The plant's physics (PV, house, battery, inverters) is the simulator's own scenario format and
 is validated by it; this model adds what only a replay has: its length and cycle, the
-product's settings (``product``) and the events. Unknown keys are refused, and keys of
-capabilities the product does not have yet (wallboxes, mains) are refused by name.
+product's settings (``product``: feed-in limit, battery, mains and the wallboxes' settings)
+and the events. The wallboxes with their cars are the simulator's (``wallboxes``). Unknown keys
+are refused; wallboxes are refused by name while their driver or simulator is missing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from energy.config import (
+    CHARGING_MODES,
+    HOURLY_MODES,
+    PHASE_USAGES,
+    POWER,
+    SOLAR_PLUS_STARTS,
+    WEEKDAYS,
+)
 from simulator.scenario import Scenario, ScenarioError, scenario_from_dict
 from simulator.server import FaultKind
 
@@ -30,11 +39,21 @@ SIMULATOR_KEYS = (
     "start",
     "battery",
     "inverters",
+    "wallboxes",
 )
-NOT_YET = {
-    "wallboxes": "wallboxes are not supported yet (no wallbox driver and simulator)",
-    "mains": "the mains connection (fuse guard) comes with the wallboxes and is not supported yet",
-}
+MAX_WALLBOXES = 8
+
+
+def wallboxes_supported() -> str:
+    """Empty when the wallbox driver and simulator exist; otherwise what is missing."""
+    import importlib.util
+
+    missing = [
+        what
+        for module, what in (("wallbox.drivers", "driver"), ("simulator.enector", "simulator"))
+        if importlib.util.find_spec(module) is None
+    ]
+    return f"no wallbox {' and '.join(missing)} yet" if missing else ""
 
 
 class ReplayError(ValueError):
@@ -70,19 +89,95 @@ class BatteryManagement(_Strict):
         return self
 
 
+class Mains(_Strict):
+    """The grid connection: phases, the main fuse per phase, the unbalance limit (WB-8, WB-9)."""
+
+    phases: Literal[1, 3] = 3
+    fuse_a: Annotated[float, Field(ge=6, le=1000)] = 35.0
+    unbalance_limit_va: Annotated[float, Field(ge=0, le=100_000)] = 4600.0
+
+
+def _mode(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"unknown mode {value!r} (one of {', '.join(allowed)})")
+    return value
+
+
+class SolarPlus(_Strict):
+    start_power: str = "min"
+    min_solar_share_pct: Annotated[float, Field(ge=0, le=100)] = 50.0
+
+    @field_validator("start_power")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        if value not in SOLAR_PLUS_STARTS:
+            raise ValueError(f"unknown start power {value!r} (one of {', '.join(SOLAR_PLUS_STARTS)})")
+        return value
+
+
+class TimeMode(_Strict):
+    """A weekday's 24 hourly modes in the plant's local time; a day left out is Power all day."""
+
+    mon: list[str] | None = None
+    tue: list[str] | None = None
+    wed: list[str] | None = None
+    thu: list[str] | None = None
+    fri: list[str] | None = None
+    sat: list[str] | None = None
+    sun: list[str] | None = None
+
+    @field_validator(*WEEKDAYS)
+    @classmethod
+    def _day(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if len(value) != 24:
+            raise ValueError(f"needs 24 hourly modes, got {len(value)}")
+        for hour, mode in enumerate(value):
+            if mode not in HOURLY_MODES:
+                raise ValueError(f"hour {hour}: unknown mode {mode!r} (one of {', '.join(HOURLY_MODES)})")
+        return value
+
+    def week(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(getattr(self, day) or (POWER,) * 24) for day in WEEKDAYS)
+
+
+class WallboxSettings(_Strict):
+    """The product's settings of one wallbox (same order as the scenario's ``wallboxes``)."""
+
+    mode: str = POWER
+    phase_usage: str = "standard"
+    min_current_a: Annotated[float, Field(ge=6, le=16)] = 6.0
+    battery_use: bool = False
+    solar_plus: SolarPlus = Field(default_factory=SolarPlus)
+    time_mode: TimeMode | None = None
+    manual_pause: bool = False
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        return _mode(value, CHARGING_MODES)
+
+    @field_validator("phase_usage")
+    @classmethod
+    def _phase_usage(cls, value: str) -> str:
+        if value not in PHASE_USAGES:
+            raise ValueError(f"unknown phase usage {value!r} (one of {', '.join(PHASE_USAGES)})")
+        return value
+
+    @model_validator(mode="after")
+    def _time_mode_given(self) -> WallboxSettings:
+        if self.mode == "time_mode" and self.time_mode is None:
+            raise ValueError("mode time_mode needs time_mode (24 hourly modes per weekday)")
+        return self
+
+
 class Product(_Strict):
     position: Literal["grid", "home"] = "grid"
     feed_in_limit: FeedInLimit | None = None
     battery_management: BatteryManagement | None = None
-    mains: Any = None
-    wallboxes: Any = None
-
-    @field_validator("mains", "wallboxes")
-    @classmethod
-    def _not_yet(cls, value: Any, info: Any) -> Any:
-        if value not in (None, []):
-            raise ValueError(NOT_YET[info.field_name])
-        return value
+    mains: Mains | None = None
+    wallboxes: Annotated[list[WallboxSettings], Field(max_length=MAX_WALLBOXES)] = Field(default_factory=list)
 
 
 class Event(_Strict):
@@ -128,7 +223,6 @@ class ReplayScenario(_Strict):
     house_phase_split: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=3, max_length=3)] | None = None
     product: Product = Field(default_factory=Product)
     events: list[Event] = Field(default_factory=list)
-    wallboxes: Any = None
     # The simulator's own keys (validated by the simulator).
     pv_peak_w: Any = None
     house_base_w: Any = None
@@ -139,13 +233,7 @@ class ReplayScenario(_Strict):
     start: Any = None
     battery: Any = None
     inverters: Any = None
-
-    @field_validator("wallboxes")
-    @classmethod
-    def _no_wallboxes(cls, value: Any) -> Any:
-        if value not in (None, []):
-            raise ValueError(NOT_YET["wallboxes"])
-        return value
+    wallboxes: Any = None
 
     @field_validator("house_phase_split")
     @classmethod
@@ -187,7 +275,8 @@ def parse_scenario(data: Any) -> tuple[ReplayScenario, Scenario]:
         raise ReplayError(str(exc)) from None
     if simulated.start is None:
         raise ReplayError("start: a replay needs a start time, e.g. '2025-06-21T10:00:00+00:00'")
-    names = {inverter.name for inverter in _inverters(simulated)}
+    _check_wallboxes(replay, simulated)
+    names = {device.name for device in (*_inverters(simulated), *_wallboxes(simulated))}
     for n, event in enumerate(replay.events):
         try:
             event_time(event.at, simulated)
@@ -204,6 +293,21 @@ def parse_scenario(data: Any) -> tuple[ReplayScenario, Scenario]:
     ):
         raise ReplayError("product.battery_management: needs a piko_mp_plus inverter with a battery")
     return replay, simulated
+
+
+def _check_wallboxes(replay: ReplayScenario, simulated: Scenario) -> None:
+    boxes = _wallboxes(simulated)
+    settings = len(replay.product.wallboxes)
+    if settings and settings != len(boxes):
+        raise ReplayError(
+            f"product.wallboxes: {settings} entries for {len(boxes)} wallboxes (one per wallbox, in order)"
+        )
+    if boxes and (missing := wallboxes_supported()):
+        raise ReplayError(f"wallboxes[0].type: {boxes[0].type} is not supported yet ({missing})")
+
+
+def _wallboxes(scenario: Scenario) -> tuple[Any, ...]:
+    return tuple(getattr(scenario, "wallboxes", ()) or ())
 
 
 def _inverters(scenario: Scenario) -> tuple[Any, ...]:

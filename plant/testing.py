@@ -12,8 +12,16 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from energy.config import InverterConfig
-from energy.devices import Device, DeviceError, InverterReading
+from energy.config import CHARGING_CURRENT_A, CHARGING_PHASES, InverterConfig, WallboxConfig
+from energy.devices import (
+    EVSE_CHARGING,
+    EVSE_CONNECTED,
+    EVSE_IDLE,
+    Device,
+    DeviceError,
+    InverterReading,
+    WallboxReading,
+)
 from energy.state import ZERO_PHASE, EnergyCounters, MeterReading, PlantState, Setpoint
 from meter.drivers.ksem_tcp import MeterSample
 
@@ -65,6 +73,60 @@ class ScriptedInverter:
 
 
 def scripted(devices: Mapping[str, ScriptedInverter]) -> Callable[[InverterConfig], Device[InverterReading]]:
+    return lambda config: devices[config.name]
+
+
+@dataclass
+class ScriptedWallbox:
+    """A box with a car that draws what the last written current allows (on ``car_phases``,
+    at most ``car_max_current_a``); ``online=False`` makes reads and writes fail."""
+
+    name: str
+    vehicle_connected: bool = True
+    car_phases: int = 3
+    car_max_current_a: float = 16.0
+    online: bool = True
+    error_code: int = 0
+    current_limit_a: float = 0.0
+    switched_phases: int = 3
+    written: list[tuple[Setpoint, ...]] = field(default_factory=list)
+    closed: bool = False
+
+    async def read(self) -> WallboxReading:
+        if not self.online:
+            raise DeviceError("no answer (scripted)")
+        phases = min(self.car_phases, self.switched_phases)
+        current = min(self.current_limit_a, self.car_max_current_a) if self.vehicle_connected else 0.0
+        charging = current > 0.0
+        currents = tuple(current if n < phases else 0.0 for n in range(3))
+        state = EVSE_CHARGING if charging else EVSE_CONNECTED if self.vehicle_connected else EVSE_IDLE
+        return WallboxReading(
+            evse_state=state,
+            vehicle_connected=self.vehicle_connected,
+            charging=charging,
+            error_code=self.error_code,
+            phase_currents_a=(currents[0], currents[1], currents[2]),
+            power_w=sum(currents) * 230.0,
+            current_limit_a=self.current_limit_a,
+            released=self.current_limit_a > 0.0,
+            switched_phases=self.switched_phases,
+        )
+
+    async def write(self, setpoints: Sequence[Setpoint]) -> None:
+        if not self.online:
+            raise DeviceError("no answer (scripted)")
+        self.written.append(tuple(setpoints))
+        for setpoint in setpoints:
+            if setpoint.quantity == CHARGING_CURRENT_A:
+                self.current_limit_a = setpoint.value
+            elif setpoint.quantity == CHARGING_PHASES:
+                self.switched_phases = int(setpoint.value)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def scripted_wallboxes(devices: Mapping[str, ScriptedWallbox]) -> Callable[[WallboxConfig], Device[WallboxReading]]:
     return lambda config: devices[config.name]
 
 

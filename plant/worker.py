@@ -25,6 +25,7 @@ from plant.config import load_config
 from plant.cycle import PlantRuntime
 from plant.models import Plant
 from plant.runtime import device_loop
+from wallbox import services as wallbox_services
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,12 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
         meter_services.save_interval(plant_id, finished, result.state.totals)
     if finished is not None or result.counters_rebased or (result.counters.last_raw and not had_counters):
         meter_services.save_counters(plant_id, result.counters)
+    if result.state.wallboxes:
+        try:
+            # Charging sessions and the phase-switching log (WB-3, WB-12).
+            wallbox_services.record_cycle(plant_id, result.state)
+        except Exception:  # bookkeeping must never stop the control cycle
+            log.exception("recording the wallboxes of plant %s", plant_id)
     return result.state
 
 
@@ -92,6 +99,10 @@ def _close(plant_id: int, entry: _Entry) -> None:
     """Persist the plant's counters and close its device connections."""
     if entry.runtime.counter_state.last_raw and Plant.objects.filter(pk=plant_id).exists():
         meter_services.save_counters(plant_id, entry.runtime.counter_state)
+    try:
+        wallbox_services.forget_plant(plant_id)
+    except Exception:
+        log.exception("closing the charging sessions of plant %s", plant_id)
     try:
         device_loop().run(entry.runtime.close(), timeout_s=2.0)
     except Exception:

@@ -11,7 +11,7 @@ import sys
 
 from simulator.grid_meter import METER_UNIT_IDS
 from simulator.model import PlantModel
-from simulator.runner import DEFAULT_INVERTER_PORT_BASE, DEFAULT_METER_PORT, Simulator
+from simulator.runner import DEFAULT_INVERTER_PORT_BASE, DEFAULT_METER_PORT, DEFAULT_WALLBOX_PORT_BASE, Simulator
 from simulator.scenario import Scenario, ScenarioError, load_scenario, parse_start
 from simulator.state_file import StateFileError, load_state
 
@@ -19,7 +19,7 @@ log = logging.getLogger("simulator")
 
 DESCRIPTION = """\
 A deterministic virtual plant (PV with passing clouds, a house with appliances, a house battery,
-a wallbox with a car) behind a grid meter that speaks the KOSTAL KSEM register map and SunSpec
+wallboxes with cars) behind a grid meter that speaks the KOSTAL KSEM register map and SunSpec
 over Modbus TCP (unit ids 1 and 71): KSEM registers 0-147 and 512-791, PnP block 8192-8249,
 SunSpec models 1 and 203 from 40000, energy-flow block 0xA000.
 
@@ -27,6 +27,10 @@ Inverters listed in the scenario each get a Modbus TCP server of their own: inve
 --inverter-port-base + N (15021, 15022, ...). PLENTICORE plus / BI and PIKO IQ answer KOSTAL's
 map on unit 71; PIKO 4.2-20, PIKO CI and PIKO MP plus a SunSpec chain from 40000 on units 1
 and 71. They take setpoint writes (FC06/FC16) and fall back when no write comes for 30 s.
+
+Wallboxes listed in the scenario ("wallboxes", each a KOSTAL ENECTOR with its cars) speak
+Modbus RTU over TCP, box N on --wallbox-port-base + N (15030, 15031, ...), at address 50 until
+the product moves them; with --wallbox-pty each also answers on a pty (its path is logged).
 
 The same seed, scenario and simulated times always give the same values. Energy counters only
 ever increase; with --state-file they continue across restarts (saved every 10 s and on exit).
@@ -43,9 +47,13 @@ scenario file (JSON, every key optional):
                "sessions": [{"start": "10:00", "end": "14:00", "car_capacity_wh": 60000}]},
    "inverters": [{"name": "roof south", "type": "plenticore", "max_ac_w": 10000, "pv_peak_w": 9000,
                   "battery": {"capacity_wh": 7680, "max_power_w": 7680}},
-                 {"name": "garage", "type": "piko_epc", "max_ac_w": 5500}]}
+                 {"name": "garage", "type": "piko_epc", "max_ac_w": 5500}],
+   "wallboxes": [{"name": "carport", "type": "enector_11", "rotation": "L1L2L3",
+                  "cars": [{"plug": "10:30", "unplug": "15:00", "phases": 3, "max_current_a": 16,
+                            "min_current_a": 6, "capacity_wh": 60000, "soc_pct": 30}]}]}
   "battery": null or "wallbox": null leaves that device out. With "inverters" listed, the
   plant's PV and batteries are the inverters' (the top-level pv_peak_w and battery are unused).
+  With "wallboxes" the plain "wallbox" load is left out (give one or the other).
 
 example:
   python -m simulator --port 15020 --seed 7 --speed 60 --start 2025-06-21T04:00:00+00:00"""
@@ -93,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="also serve the grid meter as an Eastron SDM630, Modbus RTU over TCP on this port (default: off)",
     )
+    parser.add_argument(
+        "--wallbox-port-base",
+        type=int,
+        default=DEFAULT_WALLBOX_PORT_BASE,
+        help="wallbox N speaks Modbus RTU over TCP on this + N; 0 = any free ports (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--wallbox-pty", action="store_true", help="also serve each wallbox on a pty (a serial device node)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="selects clouds, appliances, noise (default: %(default)s)")
     parser.add_argument(
         "--speed", type=_speed, default=1.0, help="simulated seconds per wall-clock second (default: %(default)s)"
@@ -130,6 +147,17 @@ async def _serve(simulator: Simulator) -> None:
             simulator.host,
             simulator.ports[name],
         )
+    for name in model.wallbox_names:
+        pty = simulator.pty_paths.get(name)
+        log.info(
+            "wallbox %r (%s) on Modbus RTU over TCP %s:%d, address %d%s",
+            name,
+            model.wallbox_config(name).type,
+            simulator.host,
+            simulator.ports[name],
+            model.wallbox_address(name),
+            f", and on {pty}" if pty else "",
+        )
     try:
         await stop.wait()
     finally:
@@ -158,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         meter_port=args.port,
         inverter_port_base=args.inverter_port_base,
         sdm630_port=args.sdm630_port,
+        wallbox_port_base=args.wallbox_port_base,
+        wallbox_pty=args.wallbox_pty,
         speed=args.speed,
         state_file=args.state_file,
     )

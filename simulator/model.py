@@ -25,16 +25,18 @@ import dataclasses
 import datetime as dt
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from energy.config import ROTATIONS
 from energy.state import DeviceInfo, EnergyCounters, FlowSummary, MeterReading, PhaseReading
 from simulator import car_charging, home_battery, noise
 from simulator.car_charging import SessionKey
+from simulator.enector import BoxNow, SimEnector, WallboxTruth, WriteRecord
 from simulator.house import Household, HouseLoad, Phases, reactive_var, split_base
 from simulator.inverters import InverterPowers, InverterTruth, SimInverter, decide_batteries, truth
 from simulator.pv import PvArray
-from simulator.scenario import BatteryConfig, InverterScenario, Scenario
+from simulator.scenario import BatteryConfig, CarScenario, InverterScenario, Scenario, WallboxScenario
 
 INTEGRATION_STEP_S = 1.0  # the grid the integration state advances on, aligned to whole epoch seconds
 NOMINAL_VOLTAGE_V = 230.0
@@ -82,6 +84,10 @@ class PlantTruth:
     battery_w: float | None  # charge (+); None without a battery
     battery_soc_pct: float | None
     inverter_ac_w: dict[str, float]
+    # All cars together (the plain scenario wallbox and the simulated ENECTORs), per grid phase.
+    ev_w: float = 0.0
+    ev_phase_a: Phases = (0.0, 0.0, 0.0)
+    wallboxes: dict[str, WallboxTruth] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +100,25 @@ class _Powers:
     battery_w: float
     session: SessionKey | None  # while a car is plugged in
     inverters: tuple[InverterPowers, ...] = ()
+    boxes: tuple[BoxNow, ...] = ()  # the simulated ENECTORs
+    ev_w: Phases = (0.0, 0.0, 0.0)  # what they draw, per grid phase
+
+    @property
+    def cars_w(self) -> Phases:
+        """Every car: the plain scenario wallbox and the ENECTORs, per grid phase."""
+        plain, boxes = self.wallbox_w, self.ev_w
+        return (plain[0] + boxes[0], plain[1] + boxes[1], plain[2] + boxes[2])
 
     @property
     def grid_active_w(self) -> Phases:
         share = (self.battery_w - self.pv_w) / 3.0
-        house, wallbox = self.house.active_w, self.wallbox_w
+        house, wallbox = self.house.active_w, self.cars_w
         return (house[0] + wallbox[0] + share, house[1] + wallbox[1] + share, house[2] + wallbox[2] + share)
 
     @property
     def grid_reactive_var(self) -> Phases:
         # PV and battery inverters run at cos phi 1: only the loads draw reactive power.
-        house, wallbox = self.house.reactive_var, self.wallbox_w
+        house, wallbox = self.house.reactive_var, self.cars_w
         return (
             house[0] + reactive_var(wallbox[0], WALLBOX_POWER_FACTOR),
             house[1] + reactive_var(wallbox[1], WALLBOX_POWER_FACTOR),
@@ -183,6 +197,9 @@ class PlantModel:
         self._house = Household(seed, self.scenario.house_base_w, self._zone)
         self._inverters = [SimInverter(config, self.scenario, seed) for config in self.scenario.inverters]
         self._inverter_index = {inverter.name: n for n, inverter in enumerate(self._inverters)}
+        start_s = _timestamp(start)
+        self._boxes = [SimEnector(box, self._zone, seed, start_s) for box in self.scenario.wallboxes]
+        self._box_index = {box.name: n for n, box in enumerate(self._boxes)}
         # With inverters, their batteries are the plant's; the scenario-level one is not simulated.
         self._battery: BatteryConfig | None = None if self._inverters else self.scenario.battery
         self._cloud: tuple[float, float] | None = None  # (fraction blocked, until t_s)
@@ -246,7 +263,7 @@ class PlantModel:
                 battery_power_w=powers.battery_w if has_battery else None,
                 battery_soc_pct=self._system_soc(powers) if has_battery else None,
                 house_power_w=powers.house.total_w,
-                wallbox_power_w=sum(powers.wallbox_w) if self.scenario.wallbox is not None else None,
+                wallbox_power_w=sum(powers.cars_w) if self.scenario.wallbox is not None or self._boxes else None,
             )
 
     def snapshot(self) -> tuple[MeterReading, FlowSummary]:
@@ -413,6 +430,13 @@ class PlantModel:
                 battery_w=flow.battery_power_w,
                 battery_soc_pct=flow.battery_soc_pct,
                 inverter_ac_w={name: out.ac_power_w for name, out in self.inverter_outputs().items()},
+                ev_w=sum(powers.cars_w),
+                ev_phase_a=(
+                    powers.cars_w[0] / NOMINAL_VOLTAGE_V,
+                    powers.cars_w[1] / NOMINAL_VOLTAGE_V,
+                    powers.cars_w[2] / NOMINAL_VOLTAGE_V,
+                ),
+                wallboxes=self._wallbox_truths(powers),
             )
 
     def set_cloud(self, fraction: float, until: dt.datetime) -> None:
@@ -454,6 +478,71 @@ class PlantModel:
             inverter = self._inverter(name)
             self._change(lambda: inverter.write_battery_limits(max_charge_w, max_discharge_w, min_soc_pct, max_soc_pct))
 
+    # --- wallboxes (simulated ENECTORs) ---------------------------------------------------------
+    @property
+    def wallbox_names(self) -> tuple[str, ...]:
+        return tuple(box.name for box in self._boxes)
+
+    def wallbox_config(self, name: str) -> WallboxScenario:
+        return self._box(name).config
+
+    def wallbox_address(self, name: str) -> int:
+        """The Modbus address the box answers at now (50 from the factory)."""
+        with self._lock:
+            return self._box(name).address
+
+    def wallbox_image(self, name: str) -> dict[int, int]:
+        """Every readable register of the box at the current time."""
+        with self._lock:
+            box = self._box(name)
+            now = box.at(self._t_s)
+            rotation = ROTATIONS[box.config.rotation]
+            voltages = tuple(self._voltage_v(grid_phase, self._t_s) for grid_phase in rotation)
+            return box.image(self._t_s, now, (voltages[0], voltages[1], voltages[2]))
+
+    def wallbox_write(self, name: str, address: int, words: Sequence[int]) -> None:
+        """A register write reaching the box now; ``simulator.enector.ModbusReply`` if refused."""
+        with self._lock:
+            box = self._box(name)
+            self._change(lambda: box.write(self._t_s, address, words))
+
+    def wallbox_truths(self) -> dict[str, WallboxTruth]:
+        """Every simulated box as it really is now: state, currents per grid phase, car, SoC."""
+        with self._lock:
+            return self._wallbox_truths(self._powers_at(self._t_s))
+
+    def wallbox_writes(self, name: str) -> list[WriteRecord]:
+        """The latest writes that reached the box (simulated and wall time of each)."""
+        with self._lock:
+            return list(self._box(name).writes)
+
+    def plug_car(self, name: str, car: CarScenario | None = None) -> None:
+        """Plug a vehicle into the box now (default: its first scheduled car); the schedule is
+        ignored until :meth:`follow_car_schedule`."""
+        with self._lock:
+            box = self._box(name)
+            self._change(lambda: box.plug(car))
+
+    def unplug_car(self, name: str) -> None:
+        with self._lock:
+            box = self._box(name)
+            self._change(box.unplug)
+
+    def follow_car_schedule(self, name: str) -> None:
+        with self._lock:
+            box = self._box(name)
+            self._change(box.follow_schedule)
+
+    def _box(self, name: str) -> SimEnector:
+        try:
+            return self._boxes[self._box_index[name]]
+        except KeyError:
+            known = ", ".join(self._box_index) or "none"
+            raise KeyError(f"no wallbox {name!r}; known: {known}") from None
+
+    def _wallbox_truths(self, powers: _Powers) -> dict[str, WallboxTruth]:
+        return {box.name: box.truth(self._t_s, now) for box, now in zip(self._boxes, powers.boxes, strict=True)}
+
     def _inverter(self, name: str) -> SimInverter:
         try:
             return self._inverters[self._inverter_index[name]]
@@ -494,6 +583,8 @@ class PlantModel:
         if powers.session != self._session:
             self._session, self._session_charged_wh = powers.session, 0.0
         self._session_charged_wh += sum(powers.wallbox_w) * duration_s / 3600.0
+        for box, now in zip(self._boxes, powers.boxes, strict=True):
+            box.integrate(self._anchor_s, duration_s, now)
 
     def _soc_after(self, battery_w: float, duration_s: float) -> float | None:
         battery = self._battery
@@ -514,19 +605,25 @@ class PlantModel:
         if "wallbox_power_w" in forced:
             wallbox_total_w = forced["wallbox_power_w"]
         wallbox_w = car_charging.phase_split(self.scenario.wallbox, wallbox_total_w)
+        boxes = tuple(box.at(t_s) for box in self._boxes)
+        ev_w: Phases = (0.0, 0.0, 0.0)
+        for box, now in zip(self._boxes, boxes, strict=True):
+            box_w = box.grid_power_w(now)
+            ev_w = (ev_w[0] + box_w[0], ev_w[1] + box_w[1], ev_w[2] + box_w[2])
+        cars_total_w = wallbox_total_w + sum(ev_w)
         if self._inverters:
-            inverters = self._inverter_powers_at(t_s, house.total_w, wallbox_total_w)
+            inverters = self._inverter_powers_at(t_s, house.total_w, cars_total_w)
             pv_w = sum(p.pv_w for p in inverters)
             battery_w = sum(p.battery_w for p in inverters)
-            return _Powers(pv_w, house, wallbox_w, battery_w, session, inverters)
+            return _Powers(pv_w, house, wallbox_w, battery_w, session, inverters, boxes, ev_w)
         pv_w = forced["pv_power_w"] if "pv_power_w" in forced else self._pv_available_at(t_s)
         battery_w = 0.0
         soc = self._soc_at(t_s)
         if "battery_power_w" in forced:
             battery_w = forced["battery_power_w"]
         elif self._battery is not None and soc is not None:
-            battery_w = home_battery.hybrid_battery_power_w(self._battery, soc, pv_w, house.total_w, wallbox_total_w)
-        return _Powers(pv_w, house, wallbox_w, battery_w, session)
+            battery_w = home_battery.hybrid_battery_power_w(self._battery, soc, pv_w, house.total_w, cars_total_w)
+        return _Powers(pv_w, house, wallbox_w, battery_w, session, (), boxes, ev_w)
 
     def _pv_available_at(self, t_s: float) -> float:
         """The scenario-level PV array (meter-only plant), with a test's cloud if one is set."""

@@ -1,8 +1,10 @@
 """The running simulator: one plant model, the device servers in front of it, and the clock.
 
-Each device server (the grid meter, one per inverter; later wallbox and the EEBus control box)
-is started and stopped together and reads the same :class:`PlantModel`. Inverter N of the
-scenario (counted from 1) listens on ``inverter_port_base + N`` (0 = any free port).
+Each device server (the grid meter, one per inverter, one per wallbox; later the EEBus control
+box) is started and stopped together and reads the same :class:`PlantModel`. Inverter N of the
+scenario (counted from 1) listens on ``inverter_port_base + N``, wallbox N speaks Modbus RTU over
+TCP on ``wallbox_port_base + N`` (0 = any free port) and, with ``wallbox_pty``, also on a pty
+(:attr:`Simulator.pty_paths`).
 
 Time runs in one of two ways: the 200 ms clock (``clock=True``) advances the model by the wall
 time since the last tick, times ``speed``; or, for a stepped replay, nothing runs by itself and
@@ -21,6 +23,7 @@ from typing import Protocol
 
 from pymodbus.framer import FramerType
 
+from simulator.enector import EnectorRegisters, RtuDeviceServer
 from simulator.grid_meter import METER_UNIT_IDS, GridMeterRegisters
 from simulator.inverters import register_source
 from simulator.model import PlantModel
@@ -34,6 +37,7 @@ TICK_INTERVAL_S = 0.2  # the KSEM's measuring interval
 SAVE_INTERVAL_S = 10.0
 DEFAULT_METER_PORT = 15020
 DEFAULT_INVERTER_PORT_BASE = 15020  # inverter N on 15020 + N
+DEFAULT_WALLBOX_PORT_BASE = 15029  # wallbox N on 15029 + N: 15030, 15031, ...
 
 
 class DeviceServer(Protocol):
@@ -61,6 +65,8 @@ class Simulator:
         state_file: str | Path | None = None,
         clock: bool = True,
         sdm630_port: int | None = None,
+        wallbox_port_base: int = DEFAULT_WALLBOX_PORT_BASE,
+        wallbox_pty: bool = False,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be greater than 0, got {speed}")
@@ -79,6 +85,9 @@ class Simulator:
             source = register_source(model, name)
             port = inverter_port_base + number if inverter_port_base else 0
             self.add_server(ModbusDeviceServer(name, source, host=host, port=port, unit_ids=source.unit_ids))
+        for number, name in enumerate(model.wallbox_names, start=1):
+            port = wallbox_port_base + number if wallbox_port_base else 0
+            self.add_server(RtuDeviceServer(name, EnectorRegisters(model, name), host=host, port=port, pty=wallbox_pty))
         if sdm630_port is not None:  # the grid meter also as an SDM630, RTU over TCP (0 = any free port)
             sdm = Sdm630Registers(model)
             self.add_server(
@@ -98,8 +107,17 @@ class Simulator:
 
     @property
     def ports(self) -> dict[str, int]:
-        """{device name: bound port}: "meter" and every inverter by its name."""
+        """{device name: bound port}: "meter", every inverter and every wallbox by its name."""
         return {name: server.port for name, server in self.servers.items()}
+
+    @property
+    def pty_paths(self) -> dict[str, str]:
+        """{wallbox name: the pty device node it also answers on} (with ``wallbox_pty``)."""
+        return {
+            name: server.pty_path
+            for name, server in self.servers.items()
+            if isinstance(server, RtuDeviceServer) and server.pty_path is not None
+        }
 
     def port_of(self, device: str) -> int:
         """The port of "meter" or of an inverter by its name."""

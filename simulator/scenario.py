@@ -36,6 +36,20 @@ how long a written setpoint lasts without a refresh, after which the inverter ru
 is a PLENTICORE's register 1080 = 2, without which it ignores battery setpoints.
 **With inverters listed, the scenario-level ``pv_peak_w`` and ``battery`` are not simulated**:
 the inverters' PV arrays and batteries are the plant's, under the same sun and clouds.
+
+Wallboxes (simulated ENECTORs with their cars, :mod:`simulator.enector`)::
+
+    "wallboxes": [
+      {"name": "carport", "type": "enector_11", "rotation": "L1L2L3",
+       "cars": [{"plug": "10:30", "unplug": "15:00", "phases": 3, "max_current_a": 16,
+                 "min_current_a": 6, "capacity_wh": 60000, "soc_pct": 30}]}
+    ]
+
+Box keys: name, type (enector_11, enector_3_7, enector_7_4), rotation, address (50),
+dip_max_current_a, fallback_current_a (6), phase_switch_s (60), cars. Car keys: name, plug,
+unplug (local times every day, or ISO 8601 instants), phases, max_current_a, min_current_a,
+max_power_w, capacity_wh, soc_pct, target_soc_pct, taper_from_soc_pct. With ``wallboxes`` the
+plain ``wallbox`` load is left out; giving both is refused.
 """
 
 from __future__ import annotations
@@ -49,7 +63,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from energy.config import INVERTER_TYPES, PIKO_MP_PLUS, PLENTICORE, PLENTICORE_BI
+from energy.config import (
+    ENECTOR_11,
+    INVERTER_TYPES,
+    PIKO_MP_PLUS,
+    PLENTICORE,
+    PLENTICORE_BI,
+    ROTATIONS,
+    WALLBOX_LIMITS,
+    WALLBOX_TYPES,
+)
 
 
 class ScenarioError(ValueError):
@@ -102,7 +125,63 @@ class InverterScenario:
 
 MAX_INVERTERS = 5
 BATTERY_INVERTER_TYPES = frozenset({PLENTICORE, PLENTICORE_BI, PIKO_MP_PLUS})
-RESERVED_NAMES = frozenset({"meter"})  # the grid meter's device server
+RESERVED_NAMES = frozenset({"meter", "sdm630"})  # the grid meter's device servers
+
+ScheduleTime = dt.time | dt.datetime  # a local time of every day, or one instant (UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CarScenario:
+    """A vehicle at an ENECTOR: plugged in from ``plug`` until ``unplug`` (``None``: stays).
+
+    Local times (``dt.time``) repeat every day; instants (``dt.datetime``) happen once. It draws
+    at most ``max_current_a`` per phase on ``phases`` phases (and ``max_power_w`` in all), and
+    needs at least ``min_current_a`` offered, else the box reports event 2011 and it does not
+    charge. It stops at ``target_soc_pct``; above ``taper_from_soc_pct`` its current falls
+    linearly toward the target.
+    """
+
+    plug: ScheduleTime = dt.time(0, 0)
+    unplug: ScheduleTime | None = None
+    name: str = "car"
+    phases: int = 3
+    max_current_a: float = 16.0
+    min_current_a: float = 6.0
+    max_power_w: float | None = None
+    capacity_wh: float = 60_000.0
+    soc_pct: float = 30.0  # on arrival
+    target_soc_pct: float = 100.0
+    taper_from_soc_pct: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WallboxScenario:
+    """A simulated ENECTOR (simulator.enector) on an RS485 line of its own.
+
+    ``address`` is where it answers at start (50 from the factory; 100 for a box the manager
+    already set up). ``dip_max_current_a`` is the installation limit set on its DIP switches
+    (default: the type's maximum). ``fallback_current_a``: what it charges with once no heartbeat
+    came for 10 s (0 keeps the last values, 1 pauses, 6-32 A). ``phase_switch_s``: how long a
+    1/3-phase switch takes.
+    """
+
+    name: str
+    type: str = ENECTOR_11
+    rotation: str = "L1L2L3"
+    address: int = 50
+    dip_max_current_a: float | None = None
+    fallback_current_a: int = 6
+    phase_switch_s: float = 60.0
+    cars: tuple[CarScenario, ...] = ()
+
+    @property
+    def max_current_a(self) -> float:
+        type_max = WALLBOX_LIMITS[self.type][1]
+        return type_max if self.dip_max_current_a is None else min(self.dip_max_current_a, type_max)
+
+    @property
+    def max_phases(self) -> int:
+        return WALLBOX_LIMITS[self.type][0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +197,7 @@ class Scenario:
     battery: BatteryConfig | None = field(default_factory=BatteryConfig)
     wallbox: WallboxConfig | None = field(default_factory=WallboxConfig)
     inverters: tuple[InverterScenario, ...] = ()
+    wallboxes: tuple[WallboxScenario, ...] = ()
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -309,6 +389,112 @@ def _inverters(key: str, value: Any) -> tuple[InverterScenario, ...]:
     return inverters
 
 
+def _schedule_time(key: str, value: Any) -> ScheduleTime:
+    """'10:30' (every day, local) or a full ISO 8601 instant with offset (once)."""
+    if isinstance(value, str) and "T" in value:
+        moment = parse_start(key, value)
+        assert moment is not None
+        return moment
+    return _time_of_day(key, value)
+
+
+_CAR = {
+    "name": _name,
+    "plug": _schedule_time,
+    "unplug": _optional(_schedule_time),
+    "phases": _phases,
+    "max_current_a": _number(6, 32),
+    "min_current_a": _number(6, 32),
+    "max_power_w": _optional(_number(above=0)),
+    "capacity_wh": _number(above=0),
+    "soc_pct": _number(0, 100),
+    "target_soc_pct": _number(0, 100),
+    "taper_from_soc_pct": _optional(_number(0, 100)),
+}
+
+
+def _car(key: str, value: Any) -> CarScenario:
+    fields = _object(key, value, _CAR)
+    if "plug" not in fields:
+        raise ScenarioError(f"{key}.plug: missing")
+    car = CarScenario(**fields)
+    if car.min_current_a > car.max_current_a:
+        raise ScenarioError(f"{key}.min_current_a: must not exceed max_current_a ({car.max_current_a:g})")
+    if car.unplug is not None:
+        if isinstance(car.plug, dt.datetime) != isinstance(car.unplug, dt.datetime):
+            raise ScenarioError(f"{key}.unplug: plug and unplug must both be local times or both full times")
+        if car.unplug <= car.plug:  # type: ignore[operator]
+            raise ScenarioError(f"{key}.unplug: must be after plug (a daily visit does not span midnight)")
+    return car
+
+
+def _cars(key: str, value: Any) -> tuple[CarScenario, ...]:
+    if not isinstance(value, list):
+        raise ScenarioError(f"{key}: must be a list, got {value!r}")
+    cars = tuple(_car(f"{key}[{n}]", item) for n, item in enumerate(value))
+    for kind in (dt.time, dt.datetime):
+        visits = sorted((c for c in cars if isinstance(c.plug, kind)), key=lambda c: c.plug)
+        for earlier, later in itertools.pairwise(visits):
+            if earlier.unplug is None or later.plug < earlier.unplug:  # type: ignore[operator]
+                raise ScenarioError(f"{key}: the visits of {earlier.name!r} and {later.name!r} overlap")
+    return cars
+
+
+def _wallbox_type(key: str, value: Any) -> str:
+    if value not in WALLBOX_TYPES:
+        raise ScenarioError(f"{key}: unknown type {value!r} (known: {', '.join(WALLBOX_TYPES)})")
+    return str(value)
+
+
+def _rotation(key: str, value: Any) -> str:
+    if value not in ROTATIONS:
+        raise ScenarioError(f"{key}: unknown rotation {value!r} (known: {', '.join(ROTATIONS)})")
+    return str(value)
+
+
+def _address(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 247:
+        raise ScenarioError(f"{key}: must be a Modbus address 1..247, got {value!r}")
+    return value
+
+
+def _fallback_current(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not (value in (0, 1) or 6 <= value <= 32):
+        raise ScenarioError(f"{key}: must be 0 (keep), 1 (pause) or 6..32 A, got {value!r}")
+    return value
+
+
+_WALLBOX_SCENARIO = {
+    "name": _name,
+    "type": _wallbox_type,
+    "rotation": _rotation,
+    "address": _address,
+    "dip_max_current_a": _optional(_number(6, 32)),
+    "fallback_current_a": _fallback_current,
+    "phase_switch_s": _number(0, 600),
+    "cars": _cars,
+}
+
+
+def _wallbox_scenario(key: str, value: Any) -> WallboxScenario:
+    fields = _object(key, value, _WALLBOX_SCENARIO)
+    if "name" not in fields:
+        raise ScenarioError(f"{key}.name: missing")
+    return WallboxScenario(**fields)
+
+
+def _wallboxes(key: str, value: Any) -> tuple[WallboxScenario, ...]:
+    if not isinstance(value, list):
+        raise ScenarioError(f"{key}: must be a list, got {value!r}")
+    boxes = tuple(_wallbox_scenario(f"{key}[{n}]", item) for n, item in enumerate(value))
+    seen: set[str] = set()
+    for n, box in enumerate(boxes):
+        if box.name in seen:
+            raise ScenarioError(f"{key}[{n}].name: {box.name!r} is used twice")
+        seen.add(box.name)
+    return boxes
+
+
 _SCENARIO: dict[str, Callable[[str, Any], Any]] = {
     "pv_peak_w": _number(0, 100_000),
     "house_base_w": _number(0, 50_000),
@@ -320,11 +506,22 @@ _SCENARIO: dict[str, Callable[[str, Any], Any]] = {
     "battery": _optional(_battery),
     "wallbox": _optional(_wallbox),
     "inverters": _inverters,
+    "wallboxes": _wallboxes,
 }
 
 
 def scenario_from_dict(data: Any) -> Scenario:
-    return Scenario(**_object("", data, _SCENARIO))
+    fields = _object("", data, _SCENARIO)
+    if fields.get("wallboxes"):
+        if fields.get("wallbox") is not None:
+            raise ScenarioError("wallbox: give either the single 'wallbox' (a plain load) or 'wallboxes', not both")
+        # The plain default car would charge beside the simulated boxes.
+        fields["wallbox"] = None
+        inverter_names = {inverter.name for inverter in fields.get("inverters", ())}
+        for n, box in enumerate(fields["wallboxes"]):
+            if box.name in inverter_names:
+                raise ScenarioError(f"wallboxes[{n}].name: {box.name!r} is also an inverter's name")
+    return Scenario(**fields)
 
 
 def load_scenario(path: str | Path) -> Scenario:

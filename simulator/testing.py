@@ -40,15 +40,17 @@ class SimulatorHandle:
         self.model: PlantModel = simulator.model
         self.host = simulator.host
         self.port = simulator.meter_port
-        # {"meter": port, "<inverter name>": port, ...}
+        # {"meter": port, "<inverter name>": port, "<wallbox name>": port, ...}
         self.ports: dict[str, int] = simulator.ports
+        # {"<wallbox name>": "/dev/pts/N"} with wallbox_pty=True
+        self.pty_paths: dict[str, str] = simulator.pty_paths
         self._loop = loop
         self._thread = thread
         self._stop_event = asyncio.Event()
 
     def set_fault(self, kind: str | FaultKind, delay_s: float = 0.0, device: str = "meter") -> None:
         """Inject a fault (none, offline, slow, exception, garbage) into the meter or the named
-        inverter; returns once it is in effect."""
+        inverter or wallbox; returns once it is in effect."""
         self._call(self.simulator.set_fault(Fault.parse(kind, delay_s), device))
 
     def step(self, now: dt.datetime) -> None:
@@ -85,6 +87,8 @@ def run_simulator_in_thread(
     inverter_port_base: int = 0,
     clock: bool = True,
     sdm630_port: int | None = None,
+    wallbox_port_base: int = 0,
+    wallbox_pty: bool = False,
 ) -> SimulatorHandle:
     """Start a simulator on ``host:port`` (0 = a free port, see ``handle.port``) and return its handle.
 
@@ -93,6 +97,9 @@ def run_simulator_in_thread(
     ``clock=False``: no 200 ms clock; time moves only with ``handle.step(...)``.
     ``sdm630_port``: the grid meter also as an Eastron SDM630 on Modbus RTU over TCP (0 = a free
     port, see ``handle.ports["sdm630"]``).
+    Wallboxes speak Modbus RTU over TCP on ``wallbox_port_base + N`` (default 0: free ports, see
+    ``handle.ports[name]``); ``wallbox_pty=True`` also serves each on a pty
+    (``handle.pty_paths[name]``, a serial device node for pyserial).
     """
     scenario = scenario or Scenario()
     moment = start or scenario.start or dt.datetime.now(dt.UTC)
@@ -107,6 +114,8 @@ def run_simulator_in_thread(
         state_file=state_file,
         clock=clock,
         sdm630_port=sdm630_port,
+        wallbox_port_base=wallbox_port_base,
+        wallbox_pty=wallbox_pty,
     )
     ready = threading.Event()
     outcome: dict[str, Any] = {}

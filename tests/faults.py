@@ -96,6 +96,7 @@ class SupervisedStack:
     modbus_port: int = field(default_factory=free_port)
     modbus_tls_port: int = field(default_factory=free_port)
     redis_url: str | None = None  # None: the stack's own embedded Redis
+    rs485_a: str = ""  # the line behind RS485 A (``socket://host:port`` of a simulated wallbox)
     prefix: str = field(default_factory=lambda: f"faults{os.getpid()}")
     process: subprocess.Popen[bytes] | None = None
 
@@ -115,6 +116,8 @@ class SupervisedStack:
         )
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
+        if self.rs485_a:
+            env["KSEM_RS485_A"] = self.rs485_a
         return env
 
     def manage(self, *args: str) -> str:
@@ -397,11 +400,58 @@ def _inverter_at_its_own_fallback(faults: Any, name: str) -> bool:
     return not truth.limit_enabled and truth.limit_pct == FAULT_INVERTER["fallback_limit_pct"]
 
 
+# An ENECTOR on RS485 A (RTU over TCP to the simulator, as behind a serial server). It falls
+# back to 6 A when no heartbeat came for 10 s; the product keeps it locked, so a car that
+# charges means the box is on its own.
+FAULT_WALLBOX_FALLBACK_A = 6
+FAULT_WALLBOX: dict[str, Any] = {
+    "name": "Carport",
+    "type": "enector_11",
+    "address": 100,
+    "fallback_current_a": FAULT_WALLBOX_FALLBACK_A,
+}
+
+
+def _lock_the_wallbox(faults: Any) -> str:
+    """The wallbox option on, the box added in Lock mode, a car plugged in: the product holds it."""
+    from simulator.scenario import CarScenario
+
+    name = str(FAULT_WALLBOX["name"])
+    faults.stack.manage(
+        "shell",
+        "-c",
+        "from plant.models import Plant; from plant.options import WALLBOX, set_option; "
+        "from wallbox.models import Wallbox; plant = Plant.objects.get(pk=1); set_option(plant, WALLBOX); "
+        f"Wallbox.objects.update_or_create(plant=plant, name={name!r}, "
+        "defaults={'type': 'enector_11', 'interface': 'A', 'address': 100, 'mode': 'lock'})",
+    )
+    faults.sim.model.plug_car(name, CarScenario(phases=3, capacity_wh=500_000.0))
+
+    def held() -> bool:
+        truth = faults.sim.model.wallbox_truths()[name]
+        return bool(truth.vehicle_connected and not truth.fallback_active and not truth.released)
+
+    wait_for(held, 30.0, "the running stack to take the wallbox over and lock it")
+    return name
+
+
+def _wallbox_at_its_own_fallback(faults: Any, name: str) -> bool:
+    truth = faults.sim.model.wallbox_truths()[name]
+    return bool(truth.fallback_active and truth.offered_a == FAULT_WALLBOX_FALLBACK_A)
+
+
 FALLBACK_CASES: tuple[FallbackCase, ...] = (
     FallbackCase(
         "inverter",
         fallback_after_s=FAULT_INVERTER_WATCHDOG_S + 1.0,
         start=_limit_the_inverter,
         limit_is_safe=_inverter_at_its_own_fallback,
+    ),
+    FallbackCase(
+        "wallbox",
+        # The box's own heartbeat timeout (10 s) after the manager's last write.
+        fallback_after_s=10.0,
+        start=_lock_the_wallbox,
+        limit_is_safe=_wallbox_at_its_own_fallback,
     ),
 )

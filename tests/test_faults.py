@@ -17,6 +17,7 @@ own Redis / PostgreSQL restarted where REDIS_URL / DATABASE_URL point at 127.0.0
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -41,11 +42,12 @@ from meter.models import EnergyRecord, Meter, MeterLog
 from plant import worker
 from plant.models import Plant
 from plant.supervision import CRASH_COUNT
-from simulator.scenario import load_scenario
+from simulator.scenario import load_scenario, scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
 from tests.faults import (
     FALLBACK_CASES,
     FAULT_INVERTER,
+    FAULT_WALLBOX,
     RESUME_WITHIN_S,
     FallbackCase,
     Sampler,
@@ -145,23 +147,33 @@ class Faults:
 
 
 def fault_simulator(tmp: Path, port: int, inverter_base: int, start: dt.datetime | None = None) -> SimulatorHandle:
-    """The fault stack's plant: the meter on ``port``, one inverter on ``inverter_base + 1`` (see FAULT_INVERTER)."""
+    """The fault stack's plant: the meter on ``port``, one inverter on ``inverter_base + 1`` (see
+    FAULT_INVERTER), one wallbox on ``inverter_base + 2`` (FAULT_WALLBOX, RS485 A of the stack)."""
     plant = tmp / "plant.json"
     plant.write_text(json.dumps({"inverters": [FAULT_INVERTER]}))
+    scenario = dataclasses.replace(
+        load_scenario(plant), wallboxes=(scenario_from_dict({"wallboxes": [FAULT_WALLBOX]}).wallboxes)
+    )
     return run_simulator_in_thread(
-        seed=7, port=port, scenario=load_scenario(plant), state_file=tmp / "simulator-state.json",
-        start=start, inverter_port_base=inverter_base,
+        seed=7, port=port, scenario=scenario, state_file=tmp / "simulator-state.json",
+        start=start, inverter_port_base=inverter_base, wallbox_port_base=inverter_base + 1,
     )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def faults(tmp_path_factory) -> Iterator[Faults]:
     tmp = tmp_path_factory.mktemp("faults")
-    sim_port, inverter_base = free_port(), free_port_block(1)
+    sim_port, inverter_base = free_port(), free_port_block(2)
     sim = fault_simulator(tmp, sim_port, inverter_base)
     redis_url = settings.REDIS_URL if long_form() and not settings.REDIS_EMBEDDED else None
     database_url, drop_database = private_database(tmp / "var", f"ksem_faults_{os.getpid()}")
-    stack = SupervisedStack(tmp / "var", tmp / "stack.log", database_url, redis_url=redis_url)
+    stack = SupervisedStack(
+        tmp / "var",
+        tmp / "stack.log",
+        database_url,
+        redis_url=redis_url,
+        rs485_a=f"socket://127.0.0.1:{inverter_base + 2}",
+    )
     try:
         password = stack.bootstrap(sim_port, inverters_from=tmp / "plant.json", inverter_port_base=inverter_base)
         running = Faults(

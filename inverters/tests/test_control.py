@@ -68,7 +68,14 @@ def delivered_w(out, *configs: InverterConfig) -> float:
 
 
 def test_the_product_runs_its_controllers_in_priority_order():
-    assert [c.name for c in CONTROLLERS] == ["grid_operator_limits", "feed_in_limitation", "battery_management"]
+    # grid operator > fuse and unbalance (wallbox guards) > feed-in > battery > wallbox modes
+    assert [c.name for c in CONTROLLERS] == [
+        "grid_operator_limits",
+        "wallbox_guards",
+        "feed_in_limitation",
+        "battery_management",
+        "wallbox_modes",
+    ]
 
 
 def test_excess_is_cut_in_one_cycle_in_proportion_to_maximum_power():

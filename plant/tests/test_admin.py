@@ -25,6 +25,7 @@ def form(plant: Plant, **meter: str) -> dict[str, str]:
         "meter-0-id": str(plant.meter.pk), "meter-0-plant": str(plant.pk), "meter-0-driver": "ksem_tcp",
         "meter-0-host": "192.0.2.10", "meter-0-port": "502", "meter-0-unit_id": "71", "meter-0-timeout_s": "0.5",
         "meter-0-read_flow_summary": "on", "meter-0-baudrate": "9600", "meter-0-parity": "N", "meter-0-stopbits": "1",
+        "options-TOTAL_FORMS": "0", "options-INITIAL_FORMS": "0", "options-MIN_NUM_FORMS": "0", "options-MAX_NUM_FORMS": "1000",
     }  # fmt: skip
     data.update({f"meter-0-{key}": value for key, value in meter.items()})
     return data

@@ -238,8 +238,9 @@ def test_menu_shows_later_entries_disabled(user_client: Client, plant: Plant) ->
     assert 'href="/meter/"' in page
     assert 'href="/plant/overview/"' in page
     assert 'href="/tariffs/"' in page
-    for label in ("Wallbox", "Device settings"):
-        assert f'title="available in a later version">{label}</span>' in page
+    assert 'title="available in a later version">Device settings</span>' in page
+    # The wallbox menu appears only once the plant's wallbox option is active (WB-1).
+    assert 'data-testid="menu-wallbox"' not in page
 
 
 def test_dashboard_in_german_after_the_language_switch(user_client: Client, plant: Plant) -> None:

@@ -121,10 +121,10 @@ def test_same_scenario_and_seed_give_the_same_trace(tmp_path):
         pytest.param({"hours": -1}, "hours: Input should be greater than 0", id="bad hours"),
         pytest.param(
             {"product": {"wallboxes": [{"mode": "fast"}]}},
-            "product.wallboxes: wallboxes are not supported yet",
-            id="wallboxes refused by name",
+            "product.wallboxes[0].mode: unknown mode 'fast'",
+            id="wallbox mode",
         ),
-        pytest.param({"product": {"mains": {"fuse_a": 35}}}, "product.mains: the mains connection", id="mains"),
+        pytest.param({"product": {"mains": {"phases": 2}}}, "product.mains.phases: Input should be 1 or 3", id="mains"),
         pytest.param(
             {"product": {"feed_in_limit": {"enabled": True}}},
             "product.feed_in_limit: give exactly one of limit_w and limit_pct",
@@ -172,7 +172,7 @@ def test_the_command_exits_2_on_a_bad_scenario_and_writes_nothing(tmp_path):
         check=False,
     )
     assert done.returncode == 2
-    assert "product.wallboxes: wallboxes are not supported yet" in done.stderr
+    assert "product.wallboxes[0].mode: unknown mode 'fast'" in done.stderr
     assert not out.exists()
 
 

@@ -1,4 +1,4 @@
-"""``python manage.py replay SCENARIO.json --out DIR [--seed N] [--hours H]``.
+"""``python manage.py replay SCENARIO.json --out DIR [--seed N] [--hours H] [--policy evcc]``.
 
 Runs the product's cycle against the simulated plant in stepped time and writes
 ``DIR/trace.csv`` and ``DIR/summary.json``; prints the summary. A bad scenario exits 2 with a
@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from plant.controllers import POLICIES
 from plant.replay import Replay, print_summary
 from plant.replay_scenario import ReplayError, load_replay_scenario
 
@@ -26,6 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
         parser.add_argument("--hours", type=float, default=None, help="simulated hours (default: the scenario's)")
         parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+        parser.add_argument(
+            "--policy",
+            choices=POLICIES,
+            default=POLICIES[0],
+            help="who charges the cars: the product's modes (default), or evcc's PV mode as a reference",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -38,7 +45,12 @@ class Command(BaseCommand):
             self.stderr.write(f"replay: --hours: must be between 0 and 48, got {hours:g}")
             sys.exit(2)
         runner = Replay(
-            replay, scenario, seed=options["seed"], hours=hours, progress=None if options["quiet"] else sys.stderr
+            replay,
+            scenario,
+            seed=options["seed"],
+            hours=hours,
+            progress=None if options["quiet"] else sys.stderr,
+            policy=options["policy"],
         )
         summary = runner.run(Path(options["out"]))
         print_summary(summary, sys.stdout)

@@ -1,0 +1,212 @@
+"""Charging control quality, judged from the replay's trace: the product's own cycle with the
+real ENECTOR driver over loopback sockets against the simulated boxes, cars and plant, in
+stepped time (issue 6, "Control quality").
+
+Each scenario is short in simulated time but long enough for the timers it is about (start
+delay 1 min, cloud hysteresis 5 min, resume 8 min, 3-phase check 15 min)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plant.replay import Replay
+from plant.replay_scenario import load_replay_scenario, parse_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "simulator" / "scenarios"
+V = 230.0
+Rows = list[dict[str, str]]
+
+
+def replay(source: str | dict[str, Any], out: Path, **kwargs: Any) -> tuple[Rows, dict[str, Any]]:
+    if isinstance(source, str):
+        scenario, simulated = load_replay_scenario(SCENARIOS / source)
+    else:
+        scenario, simulated = parse_scenario(source)
+    summary = Replay(scenario, simulated, **kwargs).run(out)
+    with (out / "trace.csv").open(encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    return rows, summary
+
+
+def num(row: dict[str, str], key: str) -> float:
+    return float(row[key]) if row[key] != "" else 0.0
+
+
+def when(row: dict[str, str]) -> dt.datetime:
+    return dt.datetime.fromisoformat(row["time"])
+
+
+def charging(row: dict[str, str], n: int = 1) -> bool:
+    return row[f"wallbox_{n}_state"] == "charging"
+
+
+def surplus_w(row: dict[str, str]) -> float:
+    """What PV delivers beyond the house (no battery in these scenarios): simulator truth."""
+    return num(row, "pv_w") - num(row, "house_w")
+
+
+def edges(rows: Rows, n: int = 1) -> tuple[list[int], list[int]]:
+    """Row indexes where box ``n`` started and stopped drawing current (simulator truth)."""
+    starts, stops = [], []
+    for k, (before, row) in enumerate(itertools.pairwise(rows), start=1):
+        was, now = num(before, f"wallbox_{n}_w") > 50.0, num(row, f"wallbox_{n}_w") > 50.0
+        if now and not was:
+            starts.append(k)
+        elif was and not now:
+            stops.append(k)
+    return starts, stops
+
+
+# --- Solar Pure on a cloudy morning, against evcc's PV mode ------------------------------------
+@pytest.fixture(scope="module")
+def morning(tmp_path_factory) -> dict[str, tuple[Rows, dict[str, Any]]]:
+    return {
+        policy: replay("wallbox-solar-pure-morning.json", tmp_path_factory.mktemp(policy), policy=policy)
+        for policy in ("product", "evcc")
+    }
+
+
+def test_solar_pure_starts_only_on_enough_surplus_and_pauses_by_the_5_and_8_minute_rules(morning):
+    rows, summary = morning["product"]
+    assert summary["ev_wh"] > 1_000, "the morning must charge the car"
+    starts, stops = edges(rows)
+    assert starts, "charging must start"
+    assert stops, "the long cloud must pause charging"
+    for k in starts:
+        # The release was decided on what the meter showed: 4.1 kW (6 A on 3 phases) for the
+        # minute before, measured with the car's own draw taken out (it drew nothing).
+        before = rows[max(k - 61, 0) : k - 1]
+        assert min(surplus_w(r) for r in before) >= 4_140 - 150, (rows[k]["time"], min(map(surplus_w, before)))
+    for stop in stops:
+        # A pause comes after 5 min at minimum current for lack of surplus, not sooner.
+        held = [r for r in rows[max(stop - 300, 0) : stop] if "hysteresis" in r["wallbox_1_reason"]]
+        assert len(held) >= 295, (rows[stop]["time"], len(held))
+    for stop, start in zip(stops, [s for s in starts if s > stops[0]], strict=False):
+        resumed_s = (when(rows[start]) - when(rows[stop])).total_seconds()
+        assert resumed_s >= 480 - 2, f"resumed {resumed_s:.0f} s after the pause at {rows[stop]['time']}"
+
+
+def test_solar_pure_buys_for_the_car_only_inside_cloud_hysteresis(morning):
+    rows, _ = morning["product"]
+    bought = [
+        r
+        for r in rows
+        if min(num(r, "ev_w"), max(num(r, "grid_w"), 0.0)) > 100.0 and "hysteresis" not in r["wallbox_1_reason"]
+    ]
+    # A cloud's edge is seen one cycle later; beyond that, grid power for the car only while the
+    # hysteresis holds the minimum current.
+    in_a_row = max((len(list(g)) for _, g in itertools.groupby(when(r) for r in bought)), default=0)
+    assert len(bought) <= 0.01 * len(rows), [r["time"] for r in bought[:10]]
+    assert in_a_row <= 3
+
+
+def test_solar_pure_gets_at_least_90_percent_of_evccs_solar_energy_with_no_more_grid_or_starts(morning):
+    product, evcc = morning["product"][1], morning["evcc"][1]
+    assert (product["policy"], evcc["policy"]) == ("product", "evcc")
+
+    def solar_wh(summary: dict[str, Any]) -> float:
+        return float(summary["ev_wh"] - summary["ev_grid_wh"])
+
+    def grid_share_pct(summary: dict[str, Any]) -> float:
+        return 100.0 * summary["ev_grid_wh"] / summary["ev_wh"] if summary["ev_wh"] else 0.0
+
+    assert solar_wh(evcc) > 1_000, "the reference must charge too, or the comparison says nothing"
+    assert solar_wh(product) >= 0.9 * solar_wh(evcc), (solar_wh(product), solar_wh(evcc))
+    assert grid_share_pct(product) <= grid_share_pct(evcc) + 3.0, (grid_share_pct(product), grid_share_pct(evcc))
+    assert product["charging_starts"] <= evcc["charging_starts"]
+
+
+# --- automatic phase usage ---------------------------------------------------------------------
+def test_automatic_phase_usage_starts_on_1_phase_goes_to_3_at_a_check_and_back_after_5_minutes(tmp_path):
+    rows, _ = replay("wallbox-phase-auto.json", tmp_path)
+    starts, _ = edges(rows)
+    assert starts, "charging must start"
+    first = rows[starts[0]]
+    assert first["wallbox_1_phases"] == "1", "2.5 kW of surplus is too little for 3 phases"
+    assert 1_400 <= surplus_w(rows[starts[0] - 1]) < 4_140
+    released = next(when(r) for r in rows if num(r, "wallbox_1_current_a") > 0)
+    changes = [
+        (when(a), a) for b, a in itertools.pairwise(rows[starts[0] :]) if a["wallbox_1_phases"] != b["wallbox_1_phases"]
+    ]
+    assert [row["wallbox_1_phases"] for _, row in changes] == ["3", "1"], [
+        (t, r["wallbox_1_reason"]) for t, r in changes
+    ]
+    (up_at, up), (down_at, down) = changes
+    # Up only at the 15-minute check after charging was released, with the surplus 7 % above 4.14 kW.
+    assert (up_at - released).total_seconds() >= 900 - 2
+    assert surplus_w(up) >= 1.07 * 4_140 - 150
+    assert "3 phases" in up["wallbox_1_reason"]
+    # Down after 5 minutes of shortfall (the load came at 12:20 local = 10:20 UTC).
+    shortfall_from = dt.datetime(2025, 6, 21, 10, 20, tzinfo=dt.UTC)
+    assert 300 - 2 <= (down_at - shortfall_from).total_seconds() <= 300 + 90
+    assert "1 phase" in down["wallbox_1_reason"]
+    # Every switch is visible as a change of the box's phases with its reason (the log's source),
+    # and the car draws on as many phases as the box was switched to.
+    end = rows[-1]
+    assert end["wallbox_1_phases"] == "1" and charging(end)
+    assert sum(num(end, f"ev_l{n}_a") > 1.0 for n in (1, 2, 3)) == 1
+
+
+# --- main fuse ---------------------------------------------------------------------------------
+def test_the_fuse_holds_on_every_phase_and_charging_recovers_when_the_load_goes(tmp_path):
+    rows, summary = replay("wallbox-fuse-35a.json", tmp_path)
+    assert summary["max_cycles_over_fuse"] <= 1
+    by_time = {r["time"][11:19]: r for r in rows}
+    # 16 A before the loads (23:00 local = 19:00 UTC; loads from 21:02 local).
+    assert num(by_time["19:01:50"], "wallbox_1_current_a") == pytest.approx(16.0)
+    # 5 kW on L1 (~22 A): the car is lowered so that L1 stays under 35 A, not paused.
+    lowered = by_time["19:05:00"]
+    assert 6.0 <= num(lowered, "wallbox_1_current_a") < 16.0
+    assert "fuse" in lowered["wallbox_1_reason"]
+    assert num(lowered, "grid_l1_a") <= 35.0
+    # 6.2 kW on L1 (~27 A) with the house leaves less than 6 A: paused, saying why.
+    paused = by_time["19:07:30"]
+    assert num(paused, "ev_w") < 50.0 and "fuse" in paused["wallbox_1_reason"]
+    # The load is gone at 21:08 local: back to 16 A.
+    assert num(rows[-1], "wallbox_1_current_a") == pytest.approx(16.0)
+    assert charging(rows[-1])
+
+
+# --- unbalanced load ---------------------------------------------------------------------------
+def test_two_1_phase_cars_on_one_phase_stay_within_the_unbalance_limit_and_both_charge(tmp_path):
+    rows, summary = replay("wallbox-unbalance.json", tmp_path)
+    assert summary["max_charging_unbalance_va"] <= 4_600.0 + 0.5 * V  # the box's current resolution
+    both = [r for r in rows if charging(r, 1) and charging(r, 2)]
+    assert len(both) >= 0.5 * len(rows), "both cars charge, sharing the allowance"
+    end = rows[-1]
+    assert num(end, "ev_l1_a") <= 4_600.0 / V + 0.5 and num(end, "ev_l2_a") == 0.0
+    assert abs(num(end, "wallbox_1_current_a") - num(end, "wallbox_2_current_a")) <= 0.2, "shared fairly"
+    assert "unbalance" in end["wallbox_1_reason"]
+
+
+# --- Time Mode across the DST changes ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("day", "lock_from_utc"),
+    [
+        pytest.param("2025-10-26", "07:00:00", id="clocks go back"),
+        pytest.param("2025-03-30", "06:00:00", id="clocks go forward"),
+    ],
+)
+def test_time_mode_locks_at_8_local_time_on_the_days_the_clocks_change(tmp_path, day: str, lock_from_utc: str):
+    data = json.loads((SCENARIOS / "wallbox-time-mode-dst.json").read_text())
+    start = dt.datetime.fromisoformat(f"{day}T{lock_from_utc}+00:00") - dt.timedelta(minutes=10)
+    data["start"] = start.isoformat()
+    data["wallboxes"][0]["cars"][0]["plug"] = start.isoformat()
+    rows, _ = replay(data, tmp_path)
+    lock_at = dt.datetime.fromisoformat(f"{day}T{lock_from_utc}+00:00")
+    before = [r for r in rows if when(r) < lock_at]
+    after = [r for r in rows if when(r) >= lock_at]
+    assert {r["wallbox_1_mode"] for r in before} == {"power"}
+    assert {r["wallbox_1_mode"] for r in after} == {"lock"}
+    assert charging(before[-1]) and num(before[-1], "ev_w") > 10_000
+    assert after[0]["wallbox_1_current_a"] == "0" and "lock" in after[0]["wallbox_1_reason"]
+    # The box stops at once; the car's current follows within a few seconds.
+    assert all(num(r, "ev_w") < 50.0 for r in after[3:])

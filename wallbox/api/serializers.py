@@ -1,0 +1,153 @@
+"""Wallboxes, their charging settings, Time Mode, the mains connection, sessions and phase switches
+as the API shows and accepts them; the rules are ``wallbox.services``'."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from pydantic import TypeAdapter
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from energy.config import HOURLY_MODES, WALLBOX_LIMITS, WEEKDAYS
+from energy.state import WallboxState
+from wallbox import services
+from wallbox.models import ChargingSession, MainsSettings, PhaseSwitchEvent, Wallbox
+
+_LIVE = TypeAdapter(WallboxState)
+
+
+def api_error(error: DjangoValidationError) -> serializers.ValidationError:
+    """A Django ValidationError as DRF's, ``__all__`` becoming ``non_field_errors``."""
+    if hasattr(error, "error_dict"):
+        return serializers.ValidationError(
+            {
+                api_settings.NON_FIELD_ERRORS_KEY if name == NON_FIELD_ERRORS else name: messages
+                for name, messages in error.message_dict.items()
+            }
+        )
+    return serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: error.messages})
+
+
+class WallboxSerializer(serializers.ModelSerializer[Wallbox]):
+    """A box with its info and live status. ``context``: ``plant`` (new box), ``state`` (snapshot).
+
+    Creating one runs the setup on the line (address 50 -> 100, deferred while a vehicle is
+    plugged in: then ``setup`` is ``pending``); the charging settings change at ``…/charging``.
+    """
+
+    type_label = serializers.CharField(source="get_type_display", read_only=True)
+    bus_address = serializers.IntegerField(read_only=True, help_text="Where the box answers now (50 while pending).")
+    info = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    live = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Wallbox
+        fields = [
+            "id", "name", "type", "type_label", "interface", "address", "bus_address", "setup", "setup_message",
+            "rotation", "phase_usage", "min_current_a", "mode", "battery_use", "solar_plus_start",
+            "solar_plus_min_share_pct", "manual_pause", "position", "info", "status", "error", "live",
+        ]  # fmt: skip
+        read_only_fields = [
+            "address", "setup", "setup_message", "mode", "battery_use", "solar_plus_start",
+            "solar_plus_min_share_pct", "manual_pause",
+        ]  # fmt: skip
+        extra_kwargs = {"position": {"required": False}}
+
+    def get_info(self, box: Wallbox) -> dict[str, Any]:
+        return {
+            "serial": box.serial_number,
+            "hardware": box.hardware_version,
+            "firmware": box.firmware_version,
+            "read_at": box.info_read_at.isoformat() if box.info_read_at else None,
+        }
+
+    def get_status(self, box: Wallbox) -> str:
+        return "pending" if box.is_pending else services.live_status(self.context.get("state"), box.name)["status"]
+
+    def get_error(self, box: Wallbox) -> str:
+        return services.live_status(self.context.get("state"), box.name)["error"]
+
+    def get_live(self, box: Wallbox) -> dict[str, Any] | None:
+        """The box as the last cycle saw it: state, power, phases, the reason and running timers."""
+        live = services.live_state(self.context.get("state"), box.name)
+        return None if live is None else _LIVE.dump_python(live, mode="json")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None and "type" in attrs and attrs["type"] != self.instance.type:
+            raise serializers.ValidationError(
+                {"type": ["The type of a box cannot change; delete it and add it again."]}
+            )
+        candidate = copy.copy(self.instance) if self.instance is not None else Wallbox(plant=self.context["plant"])
+        for name, value in attrs.items():
+            setattr(candidate, name, value)
+        if self.instance is None and candidate.type in WALLBOX_LIMITS and candidate.max_phases == 1:
+            candidate.phase_usage = Wallbox.PhaseUsage.SINGLE
+        try:
+            services.check_wallbox(candidate)
+            if self.instance is None:
+                self.setup_message = services.set_up(candidate)
+        except DjangoValidationError as error:
+            raise api_error(error) from error
+        self.candidate = candidate
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Wallbox:
+        box = self.candidate
+        if "position" not in validated_data:
+            box.position = services.next_position(box.plant)
+        box.save()
+        return box
+
+    def update(self, instance: Wallbox, validated_data: dict[str, Any]) -> Wallbox:
+        self.candidate.save()
+        return self.candidate
+
+
+class ChargingSerializer(serializers.ModelSerializer[Wallbox]):
+    """Mode (WB-5), house battery use (WB-7), Solar Plus start power and minimum solar share."""
+
+    class Meta:
+        model = Wallbox
+        fields = ["mode", "battery_use", "solar_plus_start", "solar_plus_min_share_pct", "manual_pause"]
+        read_only_fields = ["manual_pause"]
+
+
+class TimeModeSerializer(serializers.Serializer[Any]):
+    days = serializers.ListField(
+        child=serializers.ListField(child=serializers.ChoiceField(choices=HOURLY_MODES), min_length=24, max_length=24),
+        min_length=len(WEEKDAYS),
+        max_length=len(WEEKDAYS),
+        help_text="7 weekdays (Monday first) of 24 hourly modes: lock, power, solar_pure, solar_plus.",
+    )
+
+
+class MainsSerializer(serializers.ModelSerializer[MainsSettings]):
+    fuse_a = serializers.FloatField(source="smallest_fuse_a", read_only=True)
+
+    class Meta:
+        model = MainsSettings
+        fields = ["phases", "fuse_l1_a", "fuse_l2_a", "fuse_l3_a", "unbalance_limit_va", "fuse_a"]
+
+
+class SessionSerializer(serializers.ModelSerializer[ChargingSession]):
+    duration_s = serializers.FloatField(read_only=True, allow_null=True)
+    solar_share_pct = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = ChargingSession
+        fields = ["id", "wallbox_name", "started", "ended", "duration_s", "charging_s", "energy_wh", "solar_wh",
+                  "solar_share_pct"]  # fmt: skip
+
+
+class PhaseSwitchSerializer(serializers.ModelSerializer[PhaseSwitchEvent]):
+    phase_usage = serializers.CharField(source="usage_text", read_only=True)
+
+    class Meta:
+        model = PhaseSwitchEvent
+        fields = ["time", "vehicle", "wallbox_name", "phases", "phase_usage"]

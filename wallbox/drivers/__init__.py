@@ -1,0 +1,27 @@
+"""Wallbox drivers: the KOSTAL ENECTOR on Modbus RTU (:mod:`.enector`)."""
+
+from __future__ import annotations
+
+from wallbox.drivers.enector import (
+    EnectorError,
+    EnectorWallbox,
+    VehiclePluggedIn,
+    WallboxInfo,
+    connect_wallbox,
+    move_address,
+    read_info,
+    restore_factory_address,
+    update_firmware,
+)
+
+__all__ = [
+    "EnectorError",
+    "EnectorWallbox",
+    "VehiclePluggedIn",
+    "WallboxInfo",
+    "connect_wallbox",
+    "move_address",
+    "read_info",
+    "restore_factory_address",
+    "update_firmware",
+]

@@ -1,0 +1,485 @@
+"""Driver for the KOSTAL ENECTOR AC 3.7/11 and AC 7.4 (MENNEKES AMTRON Compact 2.0s) on Modbus RTU.
+
+The line is a serial device (``/dev/ttyUSB0``, a pty in tests) or an RTU-over-TCP serial server
+as a pyserial URL (``socket://host:port``), with the settings of ``WallboxConfig.serial``
+(the box's own: 57600 baud 8N2, :func:`wallbox.registers.enector_line`).
+
+:class:`EnectorWallbox` is the cycle's ``Device[WallboxReading]``:
+
+* ``read()``: seven FC03 requests (:data:`wallbox.registers.STATE_BLOCKS`); serial number and
+  firmware once per connection. Every value is checked against its range; a damaged or
+  implausible answer is a :class:`EnectorError`, never a reading.
+* ``write(setpoints)`` (called every cycle): the heartbeat 0x55AA at least every
+  :data:`HEARTBEAT_INTERVAL_S` (the box falls back after 10 s without one);
+  ``CHARGING_CURRENT_A`` >= 6 A writes the current limit (float32, FC16 at 0x0302; capped at
+  the box's maximum) and then the release; below 6 A (0 = pause) withdraws the release and
+  leaves the limit alone (0 there would mean "no limit"); ``CHARGING_PHASES`` 1 or 3 is
+  requested only while the box is not released: a released box is paused first, the
+  requested phases go out in the next cycle once the read shows it paused, and the release
+  follows. A write that would not change what the box holds is skipped; everything is
+  written again after a reconnect, when the box shows it lost a value (a restart), and at
+  least every :data:`REFRESH_INTERVAL_S`. No current setpoint: the release and limit stay
+  as they are (the heartbeat still goes out).
+
+Setup functions, each on a connection of its own (``serial`` is a ``SerialConfig``):
+:func:`move_address` (50 -> 100 on setup; refused with :class:`VehiclePluggedIn` while a
+vehicle is plugged in), :func:`restore_factory_address` (back to 50 on delete),
+:func:`read_info` (serial, firmware, hardware) and :func:`update_firmware`. The address and the
+firmware update use the vendor block this product defines (:mod:`wallbox.registers`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import zlib
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pymodbus.client import AsyncModbusSerialClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
+from energy.config import CHARGING_CURRENT_A, CHARGING_PHASES, MAX_TIMEOUT_S, SerialConfig, WallboxConfig
+from energy.devices import EVSE_CHARGING, DeviceError, WallboxReading
+from energy.state import Setpoint
+from wallbox import registers as reg
+
+log = logging.getLogger(__name__)
+
+# The box falls back after 10 s without a heartbeat; one cycle late must still be in time.
+HEARTBEAT_INTERVAL_S = 4.0
+REFRESH_INTERVAL_S = 60.0
+MIN_CURRENT_A = 6.0
+# Current changes smaller than this are not worth a transaction (the limit is a float in A).
+CURRENT_DEADBAND_A = 0.05
+DEADLINE_TIMEOUTS = 3
+SETUP_TIMEOUT_S = 1.0
+# What states mean "a vehicle is plugged in" (B1 .. C2).
+PLUGGED_STATES = frozenset({2, 3, 4, 5})
+EXCEPTION_NAMES = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "device failure",
+    6: "device busy",
+}
+T = TypeVar("T")
+
+
+class EnectorError(DeviceError):
+    """The wallbox could not be read or written; the message says why."""
+
+
+class VehiclePluggedIn(EnectorError):
+    """The box refuses the change while a vehicle is plugged in: try again once it is unplugged."""
+
+
+class ModbusExceptionReply(EnectorError):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WallboxInfo:
+    """What a box says about itself."""
+
+    address: int
+    serial: str
+    firmware: str
+    hardware: str  # "0003"
+    layout_version: str  # Modbus register layout, "1.0.3"
+
+
+# --- the connection ------------------------------------------------------------------------------
+class _Line:
+    """One Modbus RTU connection to one address on a line; errors become EnectorErrors."""
+
+    def __init__(self, serial: SerialConfig, address: int, timeout_s: float) -> None:
+        if not serial.port:
+            raise EnectorError("no RS485 interface is configured for this wallbox")
+        if not reg.MIN_ADDRESS <= address <= reg.MAX_ADDRESS:
+            raise EnectorError(f"address {address} is outside 1..247")
+        self.where = f"{serial.port} address {address}"
+        self.address = address
+        self.timeout_s = min(timeout_s, MAX_TIMEOUT_S)
+        self.serial = serial
+        # Made on first use, inside the event loop that uses it (pymodbus binds a client to it).
+        self._client: AsyncModbusSerialClient | None = None
+
+    @property
+    def client(self) -> AsyncModbusSerialClient:
+        if self._client is None:
+            serial = self.serial
+            self._client = AsyncModbusSerialClient(
+                serial.port,
+                baudrate=serial.baudrate,
+                bytesize=serial.bytesize,
+                parity=serial.parity,
+                stopbits=serial.stopbits,
+                timeout=self.timeout_s,
+                retries=0,
+                reconnect_delay=0,
+            )
+        return self._client
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self._client.connected
+
+    async def connect(self) -> None:
+        if not self.client.connected and not await self.client.connect():
+            raise EnectorError(f"cannot open {self.serial.port}")
+
+    async def read(self, start: int, count: int) -> list[int]:
+        await self.connect()
+        response = await self.client.read_holding_registers(start, count=count, device_id=self.address)
+        if response.isError():
+            raise _exception(response, f"reading 0x{start:04X}-0x{start + count - 1:04X}")
+        words = list(response.registers)
+        if len(words) != count:
+            raise EnectorError(f"answered {len(words)} registers for {count} at 0x{start:04X}")
+        return words
+
+    async def write_one(self, address: int, word: int) -> None:
+        await self.connect()
+        response = await self.client.write_register(address, word, device_id=self.address)
+        if response.isError():
+            raise _exception(response, f"writing {word} to 0x{address:04X}")
+
+    async def write_many(self, address: int, words: list[int]) -> None:
+        await self.connect()
+        response = await self.client.write_registers(address, words, device_id=self.address)
+        if response.isError():
+            raise _exception(response, f"writing {len(words)} registers at 0x{address:04X}")
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def guard(self, call: Callable[[], Coroutine[Any, Any, T]], deadline_s: float) -> T:
+        """Run ``call`` within ``deadline_s``; every failure is an EnectorError and closes the line."""
+        try:
+            return await asyncio.wait_for(call(), timeout=deadline_s)
+        except EnectorError:
+            self.close()
+            raise
+        except (TimeoutError, ModbusIOException):
+            lost = not self.connected
+            self.close()
+            if lost:
+                raise EnectorError(f"connection to {self.where} lost") from None
+            raise EnectorError(f"no answer from {self.where} within {self.timeout_s:g} s") from None
+        except (ConnectionException, OSError) as exc:
+            self.close()
+            raise EnectorError(f"connection to {self.where} lost ({exc})") from None
+        except ModbusException as exc:
+            self.close()
+            raise EnectorError(f"Modbus error from {self.where}: {exc}") from None
+
+
+def _exception(response: Any, doing: str) -> EnectorError:
+    code = getattr(response, "exception_code", None)
+    if code is None:
+        return EnectorError(f"answered with an error {doing}")
+    return ModbusExceptionReply(
+        code, f"answered Modbus exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')}) {doing}"
+    )
+
+
+# --- the cycle's device ---------------------------------------------------------------------------
+class EnectorWallbox:
+    """An ENECTOR in the cycle (``Device[WallboxReading]``); it connects on its first call."""
+
+    def __init__(self, config: WallboxConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if config.serial is None:
+            raise EnectorError(f"wallbox {config.name!r} has no RS485 interface")
+        self.config = config
+        self._clock = clock
+        self._line = _Line(config.serial, config.address, config.timeout_s)
+        self._state: reg.BoxState | None = None
+        self._identity: tuple[str, str] | None = None  # (serial, firmware) of the connected box
+        self._written: dict[int, tuple[float, float]] = {}  # register: (value, at_s)
+        self._heartbeat_s: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def deadline_s(self) -> float:
+        return self._line.timeout_s * DEADLINE_TIMEOUTS
+
+    async def read(self) -> WallboxReading:
+        return await self._line.guard(self._read, self.deadline_s)
+
+    async def write(self, setpoints: Sequence[Setpoint]) -> None:
+        await self._line.guard(lambda: self._write(setpoints), self.deadline_s)
+
+    def close(self) -> None:
+        self._line.close()
+        self._identity = None
+        self._written.clear()
+        self._heartbeat_s = None
+
+    # --- read ------------------------------------------------------------------------------------
+    async def _read(self) -> WallboxReading:
+        image: dict[int, int] = {}
+        for start, count in reg.STATE_BLOCKS:
+            image.update(zip(range(start, start + count), await self._line.read(start, count), strict=True))
+        if self._identity is None:
+            words = await self._line.read(reg.SERIAL_NUMBER, reg.SERIAL_REGISTERS)
+            firmware = await self._line.read(reg.FIRMWARE_VERSION, reg.FIRMWARE_REGISTERS)
+            self._identity = (reg.decode_text(words), reg.decode_text(firmware))
+        try:
+            state = reg.decode_state(image)
+        except reg.ImplausibleValue as exc:
+            raise EnectorError(f"implausible answer from {self._line.where}: {exc}") from None
+        self._forget_lost_values(state)
+        self._state = state
+        return reading_from_state(state, self.config, self._identity)
+
+    def _forget_lost_values(self, state: reg.BoxState) -> None:
+        """A box that restarted holds its defaults again: write ours once more."""
+        defaults = {
+            reg.CHARGING_RELEASE: float(state.released),
+            reg.CHARGING_CURRENT_EM: state.current_limit_a,
+            reg.REQUESTED_PHASES: float(state.requested_phases),
+        }
+        for register, held in defaults.items():
+            written = self._written.get(register)
+            if written is not None and held == 0.0 and written[0] != 0.0:
+                del self._written[register]
+
+    # --- write -----------------------------------------------------------------------------------
+    async def _write(self, setpoints: Sequence[Setpoint]) -> None:
+        now_s = self._clock()
+        if self._heartbeat_s is None or now_s - self._heartbeat_s >= HEARTBEAT_INTERVAL_S:
+            await self._line.write_one(reg.HEARTBEAT, reg.HEARTBEAT_VALUE)
+            self._heartbeat_s = now_s
+        wanted = {s.quantity: float(s.value) for s in setpoints if s.quantity in (CHARGING_CURRENT_A, CHARGING_PHASES)}
+        for quantity, value in wanted.items():
+            if not math.isfinite(value):
+                raise EnectorError(f"setpoint {quantity} = {value!r} is not a number")
+        state = self._state
+        switchable = state is not None and state.phase_options == 2
+        if CHARGING_PHASES in wanted and state is not None and switchable:
+            single = round(wanted[CHARGING_PHASES]) == 1
+            if not await self._switch_phases(state, single, now_s):
+                return  # paused for the switch; the rest follows once the box is paused
+        if CHARGING_CURRENT_A in wanted:
+            current_a = wanted[CHARGING_CURRENT_A]
+            if current_a >= MIN_CURRENT_A:
+                maximum_a = self.config.max_current_a
+                if state is not None and state.max_current_house_a >= MIN_CURRENT_A:
+                    maximum_a = min(maximum_a, state.max_current_house_a)
+                limit_a = round(min(current_a, maximum_a), 2)
+                await self._set(reg.CHARGING_CURRENT_EM, limit_a, now_s, CURRENT_DEADBAND_A)
+                await self._set(reg.CHARGING_RELEASE, 1.0, now_s)
+            else:
+                await self._set(reg.CHARGING_RELEASE, 0.0, now_s)
+
+    async def _switch_phases(self, state: reg.BoxState, single: bool, now_s: float) -> bool:
+        """Request 1 or all phases; ``False`` while the box first has to pause for it."""
+        if bool(state.requested_phases) == single:
+            return True
+        if state.released or state.evse_state == EVSE_CHARGING:
+            await self._set(reg.CHARGING_RELEASE, 0.0, now_s)
+            return False
+        await self._set(reg.REQUESTED_PHASES, float(single), now_s)
+        return True
+
+    async def _set(self, register: int, value: float, now_s: float, deadband: float = 0.0) -> None:
+        written = self._written.get(register)
+        if written is not None and now_s - written[1] < REFRESH_INTERVAL_S and abs(written[0] - value) <= deadband:
+            return
+        self._written.pop(register, None)  # if the write fails, the next cycle tries again
+        if register == reg.CHARGING_CURRENT_EM:
+            await self._line.write_many(register, reg.encode_float(value))
+        else:
+            await self._line.write_one(register, int(value))
+        self._written[register] = (value, now_s)
+
+
+def reading_from_state(
+    state: reg.BoxState, config: WallboxConfig, identity: tuple[str, str] | None = None
+) -> WallboxReading:
+    """What the cycle gets from the box's registers."""
+    maxima = [a for a in (state.max_current_house_a, state.max_current_evse_a) if a >= MIN_CURRENT_A]
+    single = state.switched_phases == 1 or state.grid_phases_connected == 0 or config.max_phases == 1
+    serial, firmware = identity or ("", "")
+    return WallboxReading(
+        evse_state=state.evse_state,
+        vehicle_connected=state.evse_state in PLUGGED_STATES,
+        charging=state.evse_state == EVSE_CHARGING,
+        error_code=state.error_code,
+        phase_currents_a=state.phase_currents_a,
+        power_w=state.power_w,
+        current_limit_a=state.current_limit_a if state.released else 0.0,
+        released=state.released,
+        max_current_a=min([config.max_current_a, *maxima]),
+        phase_options=state.phase_options,
+        switched_phases=1 if single else 3,
+        detected_vehicle_phases=state.detected_vehicle_phases or None,
+        session_energy_wh=state.session_energy_wh,
+        session_duration_s=float(state.session_duration_s),
+        total_energy_wh=state.total_energy_wh,
+        fallback_active=state.fallback_active,
+        serial=serial,
+        firmware=firmware,
+    )
+
+
+def connect_wallbox(config: WallboxConfig, *, clock: Callable[[], float] = time.monotonic) -> EnectorWallbox:
+    """The driver for this box (it connects on its first call).
+
+    ``clock`` (seconds, monotonic) times the heartbeat and refreshes; a stepped replay passes
+    its simulated clock so the heartbeat follows simulated time, as the simulated box does.
+    """
+    return EnectorWallbox(config, clock=clock)
+
+
+# --- setup ----------------------------------------------------------------------------------------
+async def _with_line(
+    serial: SerialConfig, address: int, work: Callable[[_Line], Coroutine[Any, Any, T]], deadline_s: float
+) -> T:
+    line = _Line(serial, address, SETUP_TIMEOUT_S)
+    try:
+        return await line.guard(lambda: work(line), deadline_s)
+    finally:
+        line.close()
+
+
+async def _info(line: _Line) -> WallboxInfo:
+    head = await line.read(reg.LAYOUT_VERSION, 1 + reg.FIRMWARE_REGISTERS)
+    serial = await line.read(reg.SERIAL_NUMBER, reg.SERIAL_REGISTERS)
+    try:
+        vendor = await line.read(reg.MODBUS_ADDRESS, 2)
+        hardware = f"{vendor[1]:04d}"
+    except ModbusExceptionReply:
+        hardware = ""  # a box without the vendor block
+    layout = head[0]
+    return WallboxInfo(
+        address=line.address,
+        serial=reg.decode_text(serial),
+        firmware=reg.decode_text(head[1:]),
+        hardware=hardware,
+        layout_version=f"{layout >> 8}.{(layout >> 4) & 0xF}.{layout & 0xF}",
+    )
+
+
+async def read_info(serial: SerialConfig, address: int = reg.FACTORY_ADDRESS) -> WallboxInfo:
+    """Serial number, firmware and hardware version of the box at ``address``."""
+    return await _with_line(serial, address, _info, SETUP_TIMEOUT_S * 4)
+
+
+async def move_address(
+    serial: SerialConfig,
+    from_address: int = reg.FACTORY_ADDRESS,
+    to_address: int = 100,
+    *,
+    allow_plugged: bool = False,
+) -> WallboxInfo:
+    """Move the box at ``from_address`` to ``to_address`` and return its info read there.
+
+    Raises :class:`VehiclePluggedIn` while a vehicle is plugged in (the box keeps its address;
+    try again once it is unplugged) and :class:`EnectorError` when nothing answers at
+    ``from_address``. A box already at ``to_address`` (nothing at ``from_address``) is not
+    looked for: the caller decides whether that is the same box.
+    """
+    if not reg.MIN_ADDRESS <= to_address <= reg.MAX_ADDRESS:
+        raise EnectorError(f"address {to_address} is outside 1..247")
+    if from_address == to_address:
+        return await read_info(serial, to_address)
+
+    async def move(line: _Line) -> None:
+        state = await line.read(reg.EVSE_STATE, 1)
+        if state[0] in PLUGGED_STATES and not allow_plugged:
+            raise VehiclePluggedIn(
+                f"a vehicle is plugged in at {line.where}: the address is changed once it is unplugged"
+            )
+        try:
+            await line.write_one(reg.MODBUS_ADDRESS, to_address)
+        except ModbusExceptionReply as exc:
+            if exc.code == 6:
+                raise VehiclePluggedIn(
+                    f"the box at {line.where} refused the new address while a vehicle is plugged in"
+                ) from None
+            if exc.code == 2:
+                raise EnectorError(f"the box at {line.where} has no address register (vendor block)") from None
+            raise
+
+    await _with_line(serial, from_address, move, SETUP_TIMEOUT_S * 4)
+    try:
+        return await read_info(serial, to_address)
+    except EnectorError as exc:
+        raise EnectorError(f"the box took address {to_address} but does not answer there: {exc}") from None
+
+
+async def restore_factory_address(serial: SerialConfig, address: int) -> WallboxInfo:
+    """Write the factory address 50 back (on delete), whatever is plugged in."""
+    return await move_address(serial, address, reg.FACTORY_ADDRESS, allow_plugged=True)
+
+
+async def update_firmware(
+    serial: SerialConfig,
+    address: int,
+    data: bytes,
+    progress: Callable[[float], None] | None = None,
+) -> WallboxInfo:
+    """Send a firmware image through the vendor block; the box checks it, installs it and
+    restarts. ``progress`` gets the share sent (0..1). Returns the info read afterwards."""
+    if not data:
+        raise EnectorError("the firmware file is empty")
+    if len(data) > reg.MAX_FIRMWARE_BYTES:
+        raise EnectorError(f"the firmware file has {len(data)} bytes; at most {reg.MAX_FIRMWARE_BYTES} fit")
+    report = progress or (lambda fraction: None)
+    chunk_bytes = reg.FIRMWARE_CHUNK_MAX_BYTES
+
+    async def send(line: _Line) -> None:
+        state = await line.read(reg.EVSE_STATE, 1)
+        if state[0] == EVSE_CHARGING:
+            raise EnectorError(f"the box at {line.where} is charging: pause it before a firmware update")
+        await line.write_one(reg.FIRMWARE_UPDATE_CONTROL, reg.FW_ABORT)
+        await line.write_many(reg.FIRMWARE_SIZE, reg.encode_u32(len(data)))
+        await line.write_one(reg.FIRMWARE_UPDATE_CONTROL, reg.FW_BEGIN)
+        report(0.0)
+        for offset in range(0, len(data), chunk_bytes):
+            await line.write_many(reg.FIRMWARE_CHUNK, reg.encode_bytes(data[offset : offset + chunk_bytes]))
+            report(min(1.0, (offset + chunk_bytes) / len(data)))
+        received = reg.decode_u32(await line.read(reg.FIRMWARE_RECEIVED, 2))
+        if received != len(data):
+            raise EnectorError(f"the box received {received} of {len(data)} bytes")
+        await line.write_many(reg.FIRMWARE_CRC32, reg.encode_u32(zlib.crc32(data)))
+        try:
+            await line.write_one(reg.FIRMWARE_UPDATE_CONTROL, reg.FW_COMMIT)
+        except ModbusExceptionReply as exc:
+            if exc.code == 3:
+                raise EnectorError("the box rejected the firmware image (not an ENECTOR image, or damaged)") from None
+            raise
+        status = await line.read(reg.FIRMWARE_UPDATE_STATUS, 1)
+        if status[0] != reg.FW_INSTALLED:
+            raise EnectorError(f"the box reports firmware update status {status[0]} instead of installed")
+
+    # A chunk takes ~50 ms at 57600 baud; allow a generous multiple of that.
+    chunks = len(data) // chunk_bytes + 1
+    await _with_line(serial, address, send, SETUP_TIMEOUT_S * (8 + chunks))
+    return await read_info(serial, address)
+
+
+__all__ = [
+    "EnectorError",
+    "EnectorWallbox",
+    "VehiclePluggedIn",
+    "WallboxInfo",
+    "connect_wallbox",
+    "move_address",
+    "read_info",
+    "reading_from_state",
+    "restore_factory_address",
+    "update_firmware",
+]

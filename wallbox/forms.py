@@ -1,0 +1,122 @@
+"""Forms of the wallbox pages; every one runs the same rules as the API (``wallbox.services``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from energy.config import WALLBOX_LIMITS
+from wallbox import services
+from wallbox.models import MainsSettings, Wallbox
+
+
+def _check_rules(form: forms.ModelForm[Wallbox]) -> None:
+    """Runs ``services.check_wallbox`` after the model's own validation."""
+    if form.errors:
+        return
+    try:
+        services.check_wallbox(form.instance)
+    except ValidationError as error:
+        form.add_error(None, error)
+
+
+class WallboxAddForm(forms.ModelForm[Wallbox]):
+    """Add a box: type, name, interface. Saving runs the setup on the line (WB-2)."""
+
+    class Meta:
+        model = Wallbox
+        fields = ["type", "name", "interface"]
+
+    def __init__(self, *args: Any, plant: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if plant is not None:
+            self.instance.plant = plant
+        self.setup_message = ""
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]  # runs the model's validation first
+        if self.instance.type in WALLBOX_LIMITS and self.instance.max_phases == 1:
+            self.instance.phase_usage = Wallbox.PhaseUsage.SINGLE
+        _check_rules(self)
+        if self.errors:
+            return
+        try:
+            self.setup_message = services.set_up(self.instance)
+        except ValidationError as error:
+            self.add_error(None, error)
+
+    def save(self, commit: bool = True) -> Wallbox:
+        if self.instance.pk is None:
+            self.instance.position = services.next_position(self.instance.plant)
+        return super().save(commit)
+
+
+class WallboxEditForm(forms.ModelForm[Wallbox]):
+    """Name, interface, phase rotation, phases used, minimum current (installer)."""
+
+    class Meta:
+        model = Wallbox
+        fields = ["name", "interface", "rotation", "phase_usage", "min_current_a"]
+        widgets = {"rotation": forms.RadioSelect, "phase_usage": forms.RadioSelect}
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]
+        _check_rules(self)
+
+
+class ChargingForm(forms.ModelForm[Wallbox]):
+    """Mode, house battery use and the Solar Plus settings (operators may change these)."""
+
+    class Meta:
+        model = Wallbox
+        fields = ["mode", "battery_use", "solar_plus_start", "solar_plus_min_share_pct"]
+        widgets = {
+            "mode": forms.RadioSelect,
+            "solar_plus_start": forms.RadioSelect,
+            "solar_plus_min_share_pct": forms.NumberInput(attrs={"type": "range", "min": 0, "max": 100, "step": 5}),
+        }
+
+
+class TimeModeForm(forms.Form):
+    """The Time Mode week as the editor sends it: seven ``;``-separated days of 24 modes."""
+
+    days = forms.CharField(widget=forms.HiddenInput, label=_("Time Mode"))
+
+    def clean_days(self) -> list[list[str]]:
+        try:
+            return services.parse_time_mode(self.cleaned_data["days"])
+        except ValidationError as error:
+            raise ValidationError(error.messages) from error
+
+
+class MainsForm(forms.ModelForm[MainsSettings]):
+    class Meta:
+        model = MainsSettings
+        fields = ["phases", "fuse_l1_a", "fuse_l2_a", "fuse_l3_a", "unbalance_limit_va"]
+        widgets = {"phases": forms.RadioSelect}
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]
+        if not self.errors:
+            try:
+                services.check_mains(self.instance)
+            except ValidationError as error:
+                self.add_error(None, error)
+
+
+class FirmwareForm(forms.Form):
+    firmware = forms.FileField(label=_("Firmware file"))
+
+    def clean_firmware(self) -> bytes:
+        upload = self.cleaned_data["firmware"]
+        if upload.size is not None and upload.size > services.FIRMWARE_MAX_BYTES:
+            raise ValidationError(_("The file is larger than 8 MB; that is no ENECTOR firmware."))
+        data: bytes = upload.read()
+        try:
+            services.check_firmware(data)
+        except ValidationError as error:
+            raise ValidationError(error.messages) from error
+        return data
