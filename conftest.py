@@ -62,8 +62,8 @@ def _clean_redis_keys(redis_server: str) -> Iterator[None]:
 
 @pytest.fixture
 def user_client(client: Client, db: None) -> Client:
-    """A browser session of a logged-in person."""
+    """A browser session of a logged-in installer (a superuser: installer on every plant, ACC-4)."""
     from django.contrib.auth import get_user_model
 
-    client.force_login(get_user_model().objects.create_user("someone", password="Secret-Pass-1"))
+    client.force_login(get_user_model().objects.create_superuser("someone", password="Secret-Pass-1"))
     return client

@@ -12,8 +12,10 @@ BENCHMARKS = (
     "bench.recovery",
     "bench.replay",
     "bench.curtailment",
+    "bench.wallbox",
     "bench.modbus_slave",
     "bench.tariffs",
+    "bench.api",
 )
 
 

@@ -20,6 +20,13 @@ from inverters import services
 from inverters.forms import BatteryForm, InverterForm, PowerSettingsForm
 from inverters.models import Battery, Inverter
 from plant.presentation import format_power, live_page_context, safe_read_state
+from portal import roles
+
+
+def _inverter_plant(request: HttpRequest, pk: int, **kwargs: Any) -> int | None:
+    """The plant a change to inverter ``pk`` is about (None if there is no such inverter: 404 follows)."""
+    plant_id: int | None = Inverter.objects.filter(pk=pk).values_list("plant_id", flat=True).first()
+    return plant_id
 
 
 def latest_state(plant: Any) -> PlantState | None:
@@ -61,6 +68,7 @@ def _form_page(request: HttpRequest, form: InverterForm, inverter: Inverter | No
 
 
 @login_required
+@roles.require(roles.SETTINGS)
 @require_http_methods(["GET", "POST"])
 def inverter_add(request: HttpRequest) -> HttpResponse:
     plant = live_page_context(request)["plant"]
@@ -75,6 +83,7 @@ def inverter_add(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@roles.require(roles.SETTINGS, plant_of=_inverter_plant)
 @require_http_methods(["GET", "POST"])
 def inverter_edit(request: HttpRequest, pk: int) -> HttpResponse:
     inverter = get_object_or_404(Inverter, pk=pk)
@@ -87,6 +96,7 @@ def inverter_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@roles.require(roles.SETTINGS, plant_of=_inverter_plant)
 @require_http_methods(["GET", "POST"])
 def inverter_delete(request: HttpRequest, pk: int) -> HttpResponse:
     inverter = get_object_or_404(Inverter, pk=pk)
@@ -99,6 +109,7 @@ def inverter_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@roles.require(roles.SETTINGS, plant_of=_inverter_plant)
 @require_http_methods(["GET", "POST"])
 def battery_edit(request: HttpRequest, pk: int) -> HttpResponse:
     inverter = get_object_or_404(Inverter, pk=pk, type=Inverter.Type.PIKO_MP_PLUS)
@@ -131,6 +142,7 @@ def _back(request: HttpRequest) -> str:
 
 
 @login_required
+@roles.require(roles.SETTINGS)
 @require_http_methods(["GET", "POST"])
 def power_settings(request: HttpRequest) -> HttpResponse:
     """Save the plant's power settings and go back; a refused form is shown here with its errors."""

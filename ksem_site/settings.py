@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "plant",
     "meter",
@@ -116,16 +117,27 @@ INSTALLED_APPS = [
     "tariffs",
     "smartgrid",
     "portal",
+    "access",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # CSP with a per-request nonce, no-store for logged-in data, 400 for a bad query parameter.
+    "ksem_site.security.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Two-factor login (ACC-1): who verified a code, then every request of an enrolled user needs it.
+    "django_otp.middleware.OTPMiddleware",
+    "portal.middleware.VerifiedSessionMiddleware",
+    # An admin access token in `Authorization: Bearer` opens the pages as its installer (ACC-5).
+    "access.middleware.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -211,9 +223,31 @@ LOGIN_REDIRECT_URL = "plant:dashboard"
 LOGOUT_REDIRECT_URL = "portal:login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "portal.passwords.MixedCaseValidator"},
 ]
+# Every password check goes through this guard (portal/guard.py): per client address and per account.
+AUTHENTICATION_BACKENDS = ["portal.backends.GuardedModelBackend"]
+LOGIN_FAILURES_ALLOWED = 10  # per client address
+LOGIN_ACCOUNT_FAILURES_ALLOWED = 20  # per account from anywhere: one client alone cannot lock others out
+LOGIN_LOCKOUT_S = 15 * 60
+
+
+def ip_networks(raw: str) -> list[str]:
+    import ipaddress
+
+    return [str(ipaddress.ip_network(item, strict=False)) for item in comma_list(raw)]
+
+
+# Reverse proxies whose X-Forwarded-For is believed (addresses or networks); none by default.
+KSEM_TRUSTED_PROXIES: list[str] = setting("KSEM_TRUSTED_PROXIES", ip_networks, [])
+OTP_TOTP_ISSUER = "KSEM energy manager"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Production cookies travel over HTTPS only (the web interface on KSEM_HTTPS_PORT).
+SESSION_COOKIE_SECURE = setting("KSEM_SECURE_COOKIES", boolean, PRODUCTION)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("de", _("German"))]
@@ -232,16 +266,37 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# The JSON API (ACC-2, ACC-3; docs/api.md): bearer tokens or the session, one permission rule,
+# every list paged, /api/v1/ canonical with the unversioned paths as aliases.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["access.permissions.ApiAccess"],
+    "DEFAULT_PAGINATION_CLASS": "access.rest.Pagination",
+    "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.NamespaceVersioning",
+    "DEFAULT_VERSION": "v1",
+    "ALLOWED_VERSIONS": ["v1"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "KSEM energy manager API",
-    "VERSION": "0.1.0",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": "Authenticate with `Authorization: Bearer <access token>` (or a logged-in session). "
+    "Errors are JSON and name the field; lists are paged with `limit`/`offset`. See docs/api.md.",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999}},
+    "PREPROCESSING_HOOKS": ["access.rest.only_versioned_paths"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "access.rest.document_errors"],
     # The RS485 interfaces A and B, named once for the inverters and the Modbus settings alike.
-    "ENUM_NAME_OVERRIDES": {"Rs485InterfaceEnum": "inverters.models.Inverter.Interface"},
+    "ENUM_NAME_OVERRIDES": {
+        "Rs485InterfaceEnum": "inverters.models.Inverter.Interface",
+        "ChargingModeEnum": "wallbox.models.Wallbox.Mode",
+        "SerialInterfaceModeEnum": "modbus.models.SerialInterface.Mode",
+    },
 }
 
 # --- product --------------------------------------------------------------------------------
@@ -254,6 +309,11 @@ def tcp_port(raw: str) -> int:
         raise ValueError("must be a port between 1 and 65535")
     return value
 
+
+# The web interface and API over HTTPS (`python -m ksem_site.https_server`, ksem_site.certificates):
+# a certificate generated on first start in var/https/, or one the installer uploaded.
+HTTPS_PORT = setting("KSEM_HTTPS_PORT", tcp_port, 8443)
+HTTPS_DIR = setting("KSEM_HTTPS_DIR", lambda raw: Path(raw).resolve(), VAR_DIR / "https")
 
 # The Modbus slave (`manage.py serve_modbus`): plain TCP and TLS ports, RS485 A/B serial devices.
 MODBUS_PORT = setting("KSEM_MODBUS_PORT", tcp_port, 5020)

@@ -4,8 +4,8 @@
 current environment and replaces itself with supervisord in the foreground, which
 
 - starts the embedded Redis (only without ``REDIS_URL``), the simulator (unless
-  ``KSEM_SIMULATOR=off``), web, worker and beat, each through ``ksem_site.dependencies`` so they
-  wait for Redis and the database instead of crashing;
+  ``KSEM_SIMULATOR=off``), web, https (``ksem_site.https_server``), worker and beat, each
+  through ``ksem_site.dependencies`` so they wait for Redis and the database instead of crashing;
 - restarts a process that exits at once (a process that fails during start-up is retried with a
   growing delay; ``plant.supervision`` keeps retrying one that supervisord gave up on);
 - logs which process died and how ("exited: worker (terminated by SIGKILL; not expected)");
@@ -22,6 +22,8 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ksem_site.https_server import WS_MAX_SIZE_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +61,7 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
     python = str(bin_dir / "python")
     web_host = environ.get("KSEM_WEB_HOST") or "127.0.0.1"
     web_port = environ.get("KSEM_WEB_PORT") or "8000"
+    https_port = environ.get("KSEM_HTTPS_PORT") or "8443"
     meter_port = environ.get("KSEM_METER_PORT") or "15020"
     # Simulated inverter N answers on this + N (15021, 15022 by default).
     inverter_port_base = environ.get("KSEM_INVERTER_PORT_BASE") or meter_port
@@ -81,8 +84,12 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
         result.append(Program("simulator", command, priority=20))
     web = [
         str(bin_dir / "uvicorn"), "ksem_site.asgi:application", "--host", web_host, "--port", web_port,
-        "--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log",
+        "--ws", "websockets-sansio", "--ws-max-size", str(WS_MAX_SIZE_BYTES), "--lifespan", "off", "--no-access-log",
+        # Client addresses come from the socket; X-Forwarded-For is judged in Django (KSEM_TRUSTED_PROXIES).
+        "--no-proxy-headers",
     ]  # fmt: skip
+    # The same application over TLS (ACC-5), with the certificate of ksem_site.certificates.
+    https = [python, "-m", "ksem_site.https_server", "--host", web_host, "--port", https_port]
     worker = [
         str(bin_dir / "celery"), "-A", "ksem_site", "worker", "-Q", "realtime,default", "-P", "threads", "-c", "4",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
@@ -91,6 +98,7 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
         Program("worker", waiting("worker", *worker), priority=30, stop_wait_s=20),
         Program("beat", waiting("beat", str(bin_dir / "celery"), "-A", "ksem_site", "beat", "-l", "warning"), 40),
         Program("web", waiting("web", *web), priority=50),
+        Program("https", waiting("https", *https), priority=55),
         # The product as a Modbus meter: TCP (KSEM_MODBUS_PORT) and TLS (KSEM_MODBUS_TLS_PORT).
         Program("modbus", waiting("modbus", python, "manage.py", "serve_modbus"), priority=60),
     ]

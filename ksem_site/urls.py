@@ -1,19 +1,40 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+
+from access import rest, schema_views
+from ksem_site import https_views
+
+# The JSON API (docs/api.md): /api/v1/… is canonical; the same operations answer unversioned
+# under /api/… as aliases. Everything under /api/ answers errors as JSON (handlers below).
+api_patterns = [
+    path("", include("plant.api.urls")),
+    path("", include("inverters.api.urls")),
+    path("", include("modbus.api.urls")),
+    path("", include("tariffs.api.urls")),
+    path("", include("wallbox.api.urls")),
+    path("", include("access.api.urls")),
+]
+
+handler400 = rest.bad_request
+handler403 = rest.permission_denied
+handler404 = rest.not_found
+handler500 = rest.server_error
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/", include("plant.api.urls")),
-    path("api/", include("inverters.api.urls")),
-    path("api/", include("modbus.api.urls")),
-    path("api/", include("tariffs.api.urls")),
+    path("api/schema/", schema_views.SchemaView.as_view(), name="api-schema"),
+    path("api/schema", schema_views.SchemaView.as_view()),
+    path("api/docs/", schema_views.DocsView.as_view(), name="api-docs"),
+    path("api/v1/", include((api_patterns, "v1"))),
+    path("api/", include(api_patterns)),
+    path("profile/tokens/", include("access.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("settings/https/", https_views.https_certificate, name="https-certificate"),
     path("", include("portal.urls")),
     path("", include("plant.urls")),
     path("meter/", include("meter.urls")),
     path("inverters/", include("inverters.urls")),
     path("modbus/", include("modbus.urls")),
     path("tariffs/", include("tariffs.urls")),
+    path("wallbox/", include("wallbox.urls")),
 ]

@@ -20,6 +20,7 @@ from modbus.forms import ImportForm, MasterSettingsForm, MasterTargetForm, Seria
 from modbus.models import INTERVAL_CHOICES_S, MAX_TARGETS, ClientCertificate, MasterTarget, SerialInterface
 from modbus.wallbox_control import WallboxControls
 from plant.presentation import live_page_context, safe_read_state
+from portal import roles
 
 
 def served_state() -> tuple[Any, PlantState | None]:
@@ -80,6 +81,7 @@ def modbus_settings(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@roles.require(roles.SETTINGS, plant_of=roles.whole_device)
 @require_POST
 def save_slave(request: HttpRequest) -> HttpResponse:
     form = SlaveSettingsForm(request.POST, instance=services.get_settings())
@@ -91,6 +93,7 @@ def save_slave(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@roles.require(roles.SETTINGS, plant_of=roles.whole_device)
 @require_POST
 def save_master(request: HttpRequest) -> HttpResponse:
     form = MasterSettingsForm(request.POST, instance=services.get_settings())
@@ -102,6 +105,7 @@ def save_master(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@roles.require(roles.SETTINGS, plant_of=roles.whole_device)
 @require_POST
 def save_serial(request: HttpRequest, name: str) -> HttpResponse:
     services.serial_interfaces()
@@ -115,6 +119,7 @@ def save_serial(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @login_required
+@roles.require(roles.SETTINGS, plant_of=roles.whole_device)
 @require_POST
 def add_target(request: HttpRequest) -> HttpResponse:
     form = MasterTargetForm(request.POST)
@@ -126,6 +131,7 @@ def add_target(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@roles.require(roles.SETTINGS, plant_of=roles.whole_device)
 @require_POST
 def delete_target(request: HttpRequest, pk: int) -> HttpResponse:
     get_object_or_404(MasterTarget, pk=pk).delete()
@@ -134,6 +140,7 @@ def delete_target(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@roles.require(roles.SETTINGS, plant_of=roles.whole_device)
 @require_POST
 def accept_certificate(request: HttpRequest, pk: int) -> HttpResponse:
     services.accept_certificate(get_object_or_404(ClientCertificate, pk=pk))
@@ -142,6 +149,7 @@ def accept_certificate(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@roles.require(roles.SETTINGS, plant_of=roles.whole_device)
 @require_POST
 def delete_certificate(request: HttpRequest, pk: int) -> HttpResponse:
     services.delete_certificate(get_object_or_404(ClientCertificate, pk=pk))
@@ -158,6 +166,7 @@ def export_config(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@roles.require(roles.SETTINGS, plant_of=roles.whole_device)
 @require_http_methods(["POST"])
 def import_config(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST, request.FILES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 
 from plant.models import Plant
+from plant.params import checked_id, id_param
 
 SESSION_PLANT_KEY = "plant_id"
 
@@ -27,9 +28,10 @@ def current_plant(request: HttpRequest) -> Plant | None:
 
 def _find_plant(request: HttpRequest) -> Plant | None:
     plants = Plant.objects.order_by("pk")
-    wanted = request.GET.get("plant") or request.session.get(SESSION_PLANT_KEY)
-    if wanted and str(wanted).isdigit():
-        plant = plants.filter(pk=int(wanted)).first()
+    # A malformed ?plant= is refused (400); a well-formed id of no plant falls back to the first.
+    wanted = id_param(request.GET, "plant") or checked_id(request.session.get(SESSION_PLANT_KEY))
+    if wanted is not None:
+        plant = plants.filter(pk=wanted).first()
         if plant is not None:
             request.session[SESSION_PLANT_KEY] = plant.pk
             return plant

@@ -4,11 +4,24 @@ Roles are per plant: an *installer* may change everything; an *operator* may wat
 charging modes and edit tariffs, and read the rest. The areas a change belongs to:
 "settings" (devices, plant, Modbus, mains, access), "charging" (wallbox modes, pause/restart,
 Time Mode), "tariffs".
+
+The device account and superusers are installers on every plant. Everybody else has the role
+a ``portal.Membership`` gives them on that plant, or none. ``plant`` may be a ``Plant``, its
+primary key, or ``None`` for something that belongs to the device as a whole (Modbus, people):
+there a person is an installer only if they are one on every plant, an operator if they have
+any role, else nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Callable
 from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 INSTALLER = "installer"
 OPERATOR = "operator"
@@ -20,16 +33,114 @@ TARIFFS = "tariffs"
 AREAS = (SETTINGS, CHARGING, TARIFFS)
 OPERATOR_AREAS = frozenset({CHARGING, TARIFFS})
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_CACHE_ATTRIBUTE = "_portal_roles"
+
+PlantResolver = Callable[..., Any]
+_request_plant: Callable[[HttpRequest], Any] | None = None
+
+
+def is_installer_everywhere(user: Any) -> bool:
+    """The device account and superusers: they need no membership."""
+    from portal.services import DEVICE_USERNAME
+
+    return bool(user.is_superuser or user.get_username() == DEVICE_USERNAME)
+
+
+def _memberships(user: Any) -> dict[int, str]:
+    """{plant id: role}, read once per user object (one request)."""
+    cached: dict[int, str] | None = getattr(user, _CACHE_ATTRIBUTE, None)
+    if cached is None:
+        from portal.models import Membership
+
+        cached = dict(Membership.objects.filter(user_id=user.pk).values_list("plant_id", "role"))
+        with contextlib.suppress(AttributeError):  # a user object that takes no attributes: ask again next time
+            setattr(user, _CACHE_ATTRIBUTE, cached)
+    return cached
+
+
+def _plant_id(plant: Any) -> int | None:
+    if plant is None:
+        return None
+    if isinstance(plant, int):
+        return plant
+    return int(plant.pk)
+
 
 def role_of(user: Any, plant: Any) -> str | None:
     """The user's role on ``plant`` (None: no access). The device account is an installer."""
-    if user is None or not getattr(user, "is_authenticated", False):
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", True):
         return None
-    return INSTALLER
+    if is_installer_everywhere(user):
+        return INSTALLER
+    memberships = _memberships(user)
+    plant_id = _plant_id(plant)
+    if plant_id is not None:
+        return memberships.get(plant_id)
+    if not memberships:
+        return None
+    from django.apps import apps
+
+    all_plants = set(apps.get_model("plant", "Plant").objects.values_list("pk", flat=True))
+    installer_on = {pk for pk, role in memberships.items() if role == INSTALLER}
+    return INSTALLER if all_plants and all_plants <= installer_on else OPERATOR
 
 
 def may_change(user: Any, plant: Any, area: str) -> bool:
+    """May ``user`` change things of ``area`` on ``plant``? Installers everything, operators
+    charging and tariffs, nobody else anything."""
+    if area not in AREAS:
+        raise ValueError(f"unknown area {area!r}; use one of {', '.join(AREAS)}")
     role = role_of(user, plant)
     if role == INSTALLER:
         return True
     return role == OPERATOR and area in OPERATOR_AREAS
+
+
+def use_request_plant(resolver: Callable[[HttpRequest], Any]) -> None:
+    """How ``require`` finds the plant a request is about (set once by the portal app)."""
+    global _request_plant
+    _request_plant = resolver
+
+
+def request_plant(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+    """The plant the page is about (the header's current plant)."""
+    return _request_plant(request) if _request_plant is not None else None
+
+
+def whole_device(request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+    """For ``require(..., plant_of=whole_device)``: settings of the device, not of one plant."""
+    return None
+
+
+def forbidden(request: HttpRequest, area: str) -> HttpResponse:
+    role = role_of(request.user, None)
+    return render(request, "portal/forbidden.html", {"area": area, "role": role}, status=403)
+
+
+def require(area: str, plant_of: PlantResolver = request_plant) -> Callable[[Callable[..., HttpResponse]], Any]:
+    """View decorator: a change (any method but GET/HEAD/OPTIONS) needs ``may_change`` for ``area``.
+
+    Reading stays open to every logged-in person with a role. ``plant_of(request, *args,
+    **kwargs)`` names the plant the change is about: by default the page's current plant; pass
+    a function that looks up the object's plant for views with a primary key, or
+    ``whole_device`` for device-wide settings. A refused change gets 403 and changes nothing.
+    For class-based views use ``method_decorator(require(area), name="dispatch")``.
+    """
+    if area not in AREAS:
+        raise ValueError(f"unknown area {area!r}; use one of {', '.join(AREAS)}")
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in SAFE_METHODS:
+                if not request.user.is_authenticated:
+                    return redirect_to_login(request.get_full_path())
+                if not may_change(request.user, plant_of(request, *args, **kwargs), area):
+                    return forbidden(request, area)
+            return view(request, *args, **kwargs)
+
+        guarded.required_area = area  # type: ignore[attr-defined]
+        return guarded
+
+    return decorator

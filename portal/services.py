@@ -1,19 +1,12 @@
-"""The device password: the one login of a KSEM-style device (ACC-1)."""
+"""The device account: created on first start with a random password, reset at the machine (ACC-1)."""
 
 from __future__ import annotations
 
-import logging
 import secrets
 import string
 
-import redis
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest
-
-from plant import live
-
-log = logging.getLogger(__name__)
 
 DEVICE_USERNAME = "installer"
 _ALPHABET = string.ascii_letters + string.digits
@@ -55,44 +48,3 @@ def reset_device_password() -> str:
         user.set_password(password)
         user.save(update_fields=["password"])
     return password
-
-
-# Brute-force guard: after this many wrong passwords from one client address, that address
-# may not try again until the window has passed. Other clients are not affected.
-LOGIN_FAILURES_ALLOWED = 10
-LOGIN_LOCKOUT_S = 15 * 60
-
-
-def client_address(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
-
-
-def login_locked_for_s(client: str) -> int:
-    """Seconds this client must wait before trying a password again (0: it may try now)."""
-    try:
-        store = live.sync_redis()
-        key = live.login_failures_key(client)
-        if int(store.get(key) or 0) < LOGIN_FAILURES_ALLOWED:
-            return 0
-        return max(int(store.ttl(key)), 1)
-    except redis.RedisError:
-        # Without the store the guard cannot count; logging in must keep working.
-        log.warning("login guard unavailable: Redis does not answer")
-        return 0
-
-
-def record_login_failure(client: str) -> None:
-    try:
-        key = live.login_failures_key(client)
-        store = live.sync_redis()
-        if store.incr(key) == 1:
-            store.expire(key, LOGIN_LOCKOUT_S)
-    except redis.RedisError:
-        log.warning("login guard unavailable: Redis does not answer")
-
-
-def clear_login_failures(client: str) -> None:
-    try:
-        live.sync_redis().delete(live.login_failures_key(client))
-    except redis.RedisError:
-        log.warning("login guard unavailable: Redis does not answer")

@@ -22,7 +22,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from plant.params import int_param
 from plant.presentation import format_number, live_page_context
+from portal import roles
 from tariffs import pricing, services
 from tariffs.forms import ContractForm, PriceFileForm, PriceSourceForm, TariffVersionForm, encode_grid
 from tariffs.models import Direction, DynamicPrice, PriceSource, TariffVersion
@@ -78,9 +80,10 @@ def overview(request: HttpRequest) -> HttpResponse:
         day = dt.date.fromisoformat(request.GET.get("date", ""))
     except ValueError:
         day = now_local.date()
-    hour = request.GET.get("hour", "")
-    if hour.isdigit() and int(hour) < pricing.hours_in_day(day, tz):
-        hour_index = int(hour)
+    # 0 ... 24: a day has 25 hours when the clocks go back.
+    hour = int_param(request.GET, "hour", low=0, high=24)
+    if hour is not None and hour < pricing.hours_in_day(day, tz):
+        hour_index = hour
     elif day == now_local.date():
         hour_index = int((timezone.now() - pricing.local_midnight(day, tz)) / pricing.HOUR)
     else:
@@ -208,6 +211,7 @@ def _settings_url(plant: Any, direction: str) -> str:
 
 
 @login_required
+@roles.require(roles.TARIFFS)
 @require_POST
 def save_contract(request: HttpRequest) -> HttpResponseRedirect:
     plant = live_page_context(request)["plant"]
@@ -223,6 +227,7 @@ def save_contract(request: HttpRequest) -> HttpResponseRedirect:
 
 
 @login_required
+@roles.require(roles.TARIFFS)
 def edit(request: HttpRequest, direction: str) -> HttpResponse:
     context = live_page_context(request)
     plant = context["plant"]
@@ -283,6 +288,7 @@ def edit(request: HttpRequest, direction: str) -> HttpResponse:
 
 
 @login_required
+@roles.require(roles.TARIFFS)
 @require_POST
 def import_prices(request: HttpRequest, direction: str) -> HttpResponseRedirect:
     plant = live_page_context(request)["plant"]
@@ -309,6 +315,7 @@ def import_prices(request: HttpRequest, direction: str) -> HttpResponseRedirect:
 
 
 @login_required
+@roles.require(roles.TARIFFS)
 @require_POST
 def price_source(request: HttpRequest, direction: str) -> HttpResponseRedirect:
     plant = live_page_context(request)["plant"]

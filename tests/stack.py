@@ -96,6 +96,7 @@ class Stack:
             "web": [
                 str(BIN / "uvicorn"), "ksem_site.asgi:application", "--host", "127.0.0.1",
                 "--port", str(self.web_port), "--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log",
+                "--no-proxy-headers",
             ],
             "worker": [
                 str(BIN / "celery"), "-A", "ksem_site", "worker", "-Q", "realtime,default", "-P", "threads",

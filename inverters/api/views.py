@@ -10,7 +10,7 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,15 +25,18 @@ def _plant(plant_id: int) -> Any:
     return get_object_or_404(services.plant_model(), pk=plant_id)
 
 
-class InverterListView(APIView):
-    """The plant's inverters in their order, with live status; POST adds one after it answered."""
+class InverterListView(generics.ListAPIView[Inverter]):
+    """The plant's inverters in their order, with live status (paged); POST adds one after it answered."""
 
-    @extend_schema(responses=InverterSerializer(many=True))
-    def get(self, request: Request, plant_id: int) -> Response:
-        plant = _plant(plant_id)
-        inverters = Inverter.objects.filter(plant=plant).select_related("battery").order_by("position", "pk")
-        context = {"plant": plant, "state": latest_state(plant)}
-        return Response(InverterSerializer(inverters, many=True, context=context).data)
+    serializer_class = InverterSerializer
+
+    def get_queryset(self) -> Any:
+        self.plant = _plant(self.kwargs["plant_id"])
+        return Inverter.objects.filter(plant=self.plant).select_related("battery").order_by("position", "pk")
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        plant = getattr(self, "plant", None)
+        return {**super().get_serializer_context(), "plant": plant, "state": latest_state(plant) if plant else None}
 
     @extend_schema(request=InverterSerializer, responses={201: InverterSerializer, 400: dict})
     def post(self, request: Request, plant_id: int) -> Response:

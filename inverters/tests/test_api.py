@@ -195,7 +195,7 @@ def test_list_shows_the_order_and_the_live_status(user_client: Client, plant: Pl
             ),
         )
     )  # fmt: skip
-    body = user_client.get(url(plant)).json()
+    body = user_client.get(url(plant)).json()["results"]
     assert [i["name"] for i in body] == ["first", "second", "new"]
     assert [(i["status"], i["error"]) for i in body] == [("ok", ""), ("error", "no answer within 1 s"), ("unknown", "")]
     assert body[0]["controllable"] is False

@@ -1,5 +1,6 @@
 from django.urls import path
 
+import access.rest  # noqa: F401  (registers the <id:…> path converter)
 from modbus.api import views
 
 urlpatterns = [
@@ -8,11 +9,11 @@ urlpatterns = [
     path("modbus/serial-interfaces/", views.SerialListView.as_view(), name="api-modbus-serial-interfaces"),
     path("modbus/serial-interfaces/<str:name>", views.SerialDetailView.as_view(), name="api-modbus-serial-interface"),
     path("modbus/targets/", views.TargetListView.as_view(), name="api-modbus-targets"),
-    path("modbus/targets/<int:pk>", views.TargetDetailView.as_view(), name="api-modbus-target"),
+    path("modbus/targets/<id:pk>", views.TargetDetailView.as_view(), name="api-modbus-target"),
     path("modbus/certificates/", views.CertificateListView.as_view(), name="api-modbus-certificates"),
-    path("modbus/certificates/<int:pk>", views.CertificateDetailView.as_view(), name="api-modbus-certificate"),
+    path("modbus/certificates/<id:pk>", views.CertificateDetailView.as_view(), name="api-modbus-certificate"),
     path(
-        "modbus/certificates/<int:pk>/accept",
+        "modbus/certificates/<id:pk>/accept",
         views.CertificateAcceptView.as_view(),
         name="api-modbus-certificate-accept",
     ),

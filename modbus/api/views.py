@@ -8,7 +8,7 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import generics, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -41,19 +41,21 @@ class SettingsView(APIView):
         return Response(serializer.data)
 
 
-class MapView(APIView):
-    """The register map as served right now: address, registers, name, type, scale, value."""
+class MapView(generics.ListAPIView[Any]):
+    """The register map as served right now (paged): address, registers, name, type, scale, value."""
 
-    @extend_schema(responses=MapRowSerializer(many=True))
-    def get(self, request: Request) -> Response:
+    serializer_class = MapRowSerializer
+
+    def get_queryset(self) -> Any:
         plant, state = served_state()
-        return Response(MapRowSerializer(map_rows(plant, state), many=True).data)
+        return map_rows(plant, state)
 
 
-class SerialListView(APIView):
-    @extend_schema(responses=SerialInterfaceSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        return Response(SerialInterfaceSerializer(services.serial_interfaces(), many=True).data)
+class SerialListView(generics.ListAPIView[SerialInterface]):
+    serializer_class = SerialInterfaceSerializer
+
+    def get_queryset(self) -> Any:
+        return services.serial_interfaces()
 
 
 class SerialDetailView(APIView):
@@ -75,10 +77,9 @@ class SerialDetailView(APIView):
     patch = put
 
 
-class TargetListView(APIView):
-    @extend_schema(responses=MasterTargetSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        return Response(MasterTargetSerializer(MasterTarget.objects.all(), many=True).data)
+class TargetListView(generics.ListAPIView[MasterTarget]):
+    serializer_class = MasterTargetSerializer
+    queryset = MasterTarget.objects.order_by("pk")
 
     @extend_schema(request=MasterTargetSerializer, responses={201: MasterTargetSerializer, 400: dict})
     def post(self, request: Request) -> Response:
@@ -108,10 +109,9 @@ class TargetDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class CertificateListView(APIView):
-    @extend_schema(responses=ClientCertificateSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        return Response(ClientCertificateSerializer(ClientCertificate.objects.all(), many=True).data)
+class CertificateListView(generics.ListAPIView[ClientCertificate]):
+    serializer_class = ClientCertificateSerializer
+    queryset = ClientCertificate.objects.order_by("pk")
 
 
 class CertificateDetailView(APIView):

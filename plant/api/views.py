@@ -8,13 +8,14 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.text import slugify
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.rest import errors
 from energy import snapshot
 from meter.services import ENERGY_FIELDS, LOG_FIELDS, energy_records, meter_log
 from plant import live
@@ -41,16 +42,17 @@ class PlantSerializer(serializers.ModelSerializer[Plant]):
         fields = ["id", "name", "time_zone", "installation_position", "is_active", "commissioned_at"]
 
 
-class PlantListView(APIView):
-    @extend_schema(responses=PlantSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        return Response(PlantSerializer(Plant.objects.order_by("pk"), many=True).data)
+class PlantListView(generics.ListAPIView[Plant]):
+    """The plants, paged (``limit``, ``offset``)."""
+
+    serializer_class = PlantSerializer
+    queryset = Plant.objects.order_by("pk")
 
 
 class PlantStateView(APIView):
     """The latest snapshot of a plant, as the live dashboard receives it."""
 
-    @extend_schema(responses={200: dict, 503: dict})
+    @extend_schema(responses={200: dict, **errors(404, 503)})
     def get(self, request: Request, plant_id: int) -> Response:
         plant = get_object_or_404(Plant, pk=plant_id)
         state = live.read_state(plant.pk)
@@ -106,7 +108,7 @@ class PlantHistoryView(LogTableView):
     def rows(self, plant_id: int, since: dt.datetime) -> list[dict[str, Any]]:
         return meter_log(plant_id, since)
 
-    @extend_schema(parameters=[HistoryQuerySerializer], responses={200: dict})
+    @extend_schema(parameters=[HistoryQuerySerializer], responses={200: dict, **errors(400, 404)})
     def get(self, request: Request, plant_id: int) -> Response:
         return super().get(request, plant_id)
 
@@ -125,6 +127,6 @@ class PlantEnergyView(LogTableView):
     def rows(self, plant_id: int, since: dt.datetime) -> list[dict[str, Any]]:
         return energy_records(plant_id, since)
 
-    @extend_schema(parameters=[EnergyQuerySerializer], responses={200: dict})
+    @extend_schema(parameters=[EnergyQuerySerializer], responses={200: dict, **errors(400, 404)})
     def get(self, request: Request, plant_id: int) -> Response:
         return super().get(request, plant_id)

@@ -485,7 +485,7 @@ def broadcast(state: PlantState) -> None:
 
 def session_cookie(base_url: str) -> dict[str, str]:
     client = Client()
-    client.force_login(get_user_model().objects.create_user("viewer", password="Secret-Pass-1"))
+    client.force_login(get_user_model().objects.create_superuser("viewer", password="Secret-Pass-1"))
     return {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
             "url": base_url}  # fmt: skip
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from portal.services import ensure_device_user
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_login_never_redirects_to_another_site(client: Client, device_password: 
 def test_login_page_tells_where_the_password_is_found(client: Client) -> None:
     page = client.get(reverse("portal:login")).content.decode()
 
-    assert "Device password" in page
+    assert "device password" in page
     assert "printed when the device started for the first time" in page
     assert "python manage.py device_password --reset" in page
 

@@ -40,6 +40,8 @@ def _direction(direction: str) -> str:
 class CostsView(APIView):
     """Energy and cost of a period in bars (hour: 5 min, day: hours, week/month: days, year: months); ``?format=csv``."""
 
+    change_area = "tariffs"  # portal.roles.TARIFFS: operators edit tariffs (ACC-4)
+
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CostsCsvRenderer]
 
     @extend_schema(parameters=[CostQuerySerializer], responses={200: dict, 400: dict})
@@ -67,6 +69,8 @@ class CostsView(APIView):
 class ContractView(APIView):
     """Currency and device time zone of a plant's tariffs."""
 
+    change_area = "tariffs"  # portal.roles.TARIFFS: operators edit tariffs (ACC-4)
+
     @extend_schema(responses=ContractSerializer)
     def get(self, request: Request, plant_id: int) -> Response:
         plant = _plant(plant_id)
@@ -84,6 +88,8 @@ class ContractView(APIView):
 
 class TariffView(APIView):
     """A tariff's versions, oldest first, and the one in force; POST adds a version."""
+
+    change_area = "tariffs"  # portal.roles.TARIFFS: operators edit tariffs (ACC-4)
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, plant_id: int, direction: str) -> Response:
@@ -119,6 +125,8 @@ class TariffView(APIView):
 class DynamicPricesView(APIView):
     """Dynamic prices of a tariff from ``from`` to ``to`` (ISO 8601; default: yesterday to two days ahead);
     POST imports a CSV file (multipart field ``file``) or JSON ``{"prices": [...]}``: all or nothing."""
+
+    change_area = "tariffs"  # portal.roles.TARIFFS: operators edit tariffs (ACC-4)
 
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
@@ -170,6 +178,8 @@ class DynamicPricesView(APIView):
 
 class PriceSourceView(APIView):
     """The HTTP endpoint a tariff's dynamic prices are fetched from; POST fetches now."""
+
+    change_area = "tariffs"  # portal.roles.TARIFFS: operators edit tariffs (ACC-4)
 
     @extend_schema(responses=PriceSourceSerializer)
     def get(self, request: Request, plant_id: int, direction: str) -> Response:

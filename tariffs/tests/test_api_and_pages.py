@@ -148,8 +148,8 @@ def test_a_bad_query_is_refused_naming_the_field(user_client: Client, plant: Pla
 
 
 def test_the_api_needs_a_session(client: Client, plant: Plant) -> None:
-    assert costs(client, plant).status_code == 403
-    assert costs(Client(), plant, period="day").status_code == 403
+    assert costs(client, plant).status_code == 401
+    assert costs(Client(), plant, period="day").status_code == 401
 
 
 def test_tariff_settings_over_the_api(user_client: Client, plant: Plant) -> None:

@@ -47,7 +47,7 @@ def plant(web: Stack, transactional_db: None) -> Plant:
 @pytest.fixture
 def page(web: Stack, plant: Plant) -> Iterator[Page]:
     client = Client()
-    client.force_login(get_user_model().objects.create_user("viewer", password="Secret-Pass-1"))
+    client.force_login(get_user_model().objects.create_superuser("viewer", password="Secret-Pass-1"))
     cookie = {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
               "url": web.base_url}  # fmt: skip
     with sync_playwright() as playwright:
