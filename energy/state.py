@@ -211,6 +211,8 @@ class WallboxState:
     in force now (Time Mode resolved to the hour's mode), ``configured_mode`` the one chosen.
     ``state`` is one of the WALLBOX_* states; ``reason`` says why it charges as it does or why
     it does not (fuse, unbalance, surplus, hysteresis, grid limit, lock, schedule, vehicle).
+    ``vehicle_phases`` is how many phases the plugged-in car charges on when its box offers all
+    of its phases, once the box detected it or the car was seen drawing; ``None`` while unknown.
     """
 
     name: str
@@ -224,6 +226,7 @@ class WallboxState:
     phase_currents_a: tuple[float, float, float] = (0.0, 0.0, 0.0)
     power_w: float | None = None
     vehicle_connected: bool = False
+    vehicle_phases: int | None = None
     session_energy_wh: float | None = None
     error_code: int = 0
     reason: str = ""

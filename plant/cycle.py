@@ -49,7 +49,7 @@ from energy.state import (
 from energy.status import StatusTracker
 from meter.drivers import meter_driver
 from meter.drivers.ksem_tcp import MeterSample
-from wallbox.control import mode_in_force
+from wallbox.control import ACTIVE_CURRENT_A, mode_in_force
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,29 @@ def grid_phase_currents(reading: WallboxReading, rotation: str) -> tuple[float, 
     return (grid[0], grid[1], grid[2])
 
 
+def _vehicle_phases(box: _Wallbox, reading: WallboxReading) -> int | None:
+    """How many phases the car charges on when its box offers all of its phases, learnt per
+    plug-in from the box's detection register and from the phases seen drawing over 1 A.
+
+    A box switched to one phase shows every car on one phase, so what it detected while on one
+    phase says nothing about the car, unless it is three (a car seen on three phases uses three).
+    """
+    if not reading.vehicle_connected:
+        box.vehicle_phases, box.one_phase_since_plug = None, False
+        return None
+    drawing = sum(current > ACTIVE_CURRENT_A for current in reading.phase_currents_a)
+    detected = reading.detected_vehicle_phases or 0
+    offers_all = box.config.max_phases == 3 and reading.switched_phases == 3
+    box.one_phase_since_plug = box.one_phase_since_plug or not offers_all
+    trusted = offers_all and (drawing > 0 or not box.one_phase_since_plug)
+    seen = max(drawing, detected) if trusted else 0
+    if drawing == 3 or detected == 3:
+        seen = 3
+    if seen:
+        box.vehicle_phases = max(box.vehicle_phases or 0, min(seen, 3))
+    return box.vehicle_phases
+
+
 def _connection(config: WallboxConfig) -> tuple[object, ...]:
     """What the driver's connection depends on; other settings change without reconnecting."""
     return (config.type, config.serial, config.address, config.timeout_s)
@@ -120,6 +143,10 @@ class _Wallbox:
     config: WallboxConfig
     device: Device[WallboxReading]
     status: StatusTracker
+    # The phases the plugged-in car charges on when offered all of the box's phases (learnt),
+    # and whether the box was on one phase since the car was plugged in.
+    vehicle_phases: int | None = None
+    one_phase_since_plug: bool = False
 
 
 class PlantRuntime:
@@ -345,6 +372,7 @@ class PlantRuntime:
             phase_currents_a=grid_phase_currents(reading, config.rotation),
             power_w=reading.power_w,
             vehicle_connected=reading.vehicle_connected,
+            vehicle_phases=_vehicle_phases(box, reading),
             session_energy_wh=reading.session_energy_wh,
             error_code=reading.error_code,
             reason=f"error {reading.error_code}" if reading.error_code else "",

@@ -37,15 +37,17 @@ Main fuse (WB-8)
 ----------------
 Per grid phase ``p`` (the box's rotation maps its L1..L3 to grid phases; a 1-phase box uses its
 L1): ``other_p = max(0, signed grid current_p - sum of the contending boxes' currents on p)``,
-``available_p = fuse_a - other_p``. The boxes on ``p`` share ``available_p``; the bound follows
-the measurement of the same cycle, so a house load step lowers the charging current at once.
+``available_p = fuse_a - margin - other_p`` with ``margin = max(0.3 A, 1 % of fuse_a)``, so
+that meter noise and a load creeping up between two cycles stay under the rating. The boxes on
+``p`` share ``available_p``; the bound follows the measurement of the same cycle, so a house
+load step lowers the charging current at once.
 PV feed-in on a phase is not counted as headroom (a cloud would take it away faster than a
 car follows). Without a grid measurement every box is held at its minimum current.
 
 Unbalanced load (WB-9)
 ----------------------
 Boxes that charge on fewer than three grid phases (1-phase boxes, a 1-phase car at a 3-phase
-box, seen from the measured currents) may together put at most ``unbalance_limit_va / 230``
+box, seen from the measured currents or known from the box's detection) may together put at most ``unbalance_limit_va / 230``
 amperes on any one phase. As three-phase charging loads all phases alike, the difference
 between phase currents caused by charging then never exceeds the limit, whatever the other
 boxes draw (they may stop at any time).
@@ -85,7 +87,7 @@ from energy.config import (
 )
 from energy.control import ACTIVE, IDLE, LIMITING, OFF, Controller, Decision, Inputs
 from energy.state import WALLBOX_CHARGING, Limit, PlantState, Setpoint, Timer, WallboxState
-from wallbox.policy import Capacity, fair_currents, floor_step, share_power
+from wallbox.policy import Capacity, Share, fair_currents, floor_step, share_power
 
 V = NOMINAL_VOLTAGE_V
 # A phase carrying more than this is in use (evcc's minActiveCurrent).
@@ -101,6 +103,10 @@ RESUME_S = 480.0
 START_DELAY_S = 60.0
 # A car released this long that still takes nothing leaves its share of the surplus to others.
 IDLE_AFTER_S = 120.0
+# WB-8: charging keeps this much under the fuse (the larger of the two), so meter noise and a
+# house load creeping up between two cycles do not read as a phase over its fuse.
+FUSE_MARGIN_A = 0.3
+FUSE_MARGIN_SHARE = 0.01
 # WB-4: every 15 min check whether 3-phase charging is possible ...
 PHASE_CHECK_S = 900.0
 # ... with the available current at least 7 % above the 3-phase minimum.
@@ -157,6 +163,18 @@ def fixed_phases(box: WallboxConfig, config: PlantConfig) -> int:
 
 def switchable(box: WallboxConfig, config: PlantConfig) -> bool:
     return box.max_phases == 3 and box.phase_usage == PHASES_AUTO and config.mains.phases == 3
+
+
+def vehicle_phases(st: WallboxState | None) -> int:
+    """How many phases the car at a box may charge on: what the box knows of it, else three."""
+    if st is None or st.vehicle_phases is None:
+        return 3
+    return max(1, min(3, st.vehicle_phases))
+
+
+def fuse_margin(fuse_a: float) -> float:
+    """How far under the fuse rating the guard holds a phase (WB-8)."""
+    return max(FUSE_MARGIN_A, FUSE_MARGIN_SHARE * fuse_a)
 
 
 def min_current(box: WallboxConfig) -> float:
@@ -278,55 +296,62 @@ class WallboxGuards:
             lopsided_sets[box.name] = loads if len(loads) < 3 else ()
             drawing = any(current > ACTIVE_CURRENT_A for current in st.phase_currents_a)
             if switchable(box, config) and not drawing:
-                # It may come back on three phases after a switch: count it on all of them.
-                loads = grid_phases(box, 3, config)
+                # It may come back on three phases after a switch: count it on all of them, or
+                # on as many as its car is known to use.
+                loads = grid_phases(box, 3, config)[: vehicle_phases(st)]
             phase_sets[box.name] = loads
         maxima = {box.name: box.max_current_a for box, _ in boxes}
         minima = {box.name: min_current(box) for box, _ in boxes}
-        capacities: list[Capacity] = []
         notes: list[str] = []
         measured = inputs.state.meter is not None and config.installation_position == GRID_POSITION
-        fuse = config.mains.fuse_a
-        grid_count = 1 if config.mains.phases == 1 else 3
-        for p in range(grid_count):
-            on_p = {name: 1.0 for name, ps in phase_sets.items() if p in ps}
-            if not on_p:
-                continue
-            other = 0.0
-            if measured and inputs.state.meter is not None:
-                reading = inputs.state.meter.phases[p]
-                signed = reading.current_a if reading.active_power_w >= 0 else -abs(reading.current_a)
-                own = sum(max(0.0, st.phase_currents_a[p]) for _, st in boxes)
-                other = max(0.0, signed - own)
-            capacities.append(Capacity(fuse - other, on_p, f"fuse L{p + 1} {fuse:.0f} A"))
         if not measured:
             for name in maxima:
                 maxima[name] = min(maxima[name], minima[name])
             notes.append("no grid measurement: minimum current")
-        if grid_count == 3:
-            limit_a = config.mains.unbalance_limit_va / V
-            reason = f"unbalance {config.mains.unbalance_limit_va:.0f} VA"
-            for p in range(3):
-                lopsided = {name: 1.0 for name, ps in lopsided_sets.items() if p in ps}
-                if lopsided:
-                    capacities.append(Capacity(limit_a, lopsided, reason))
-        lpc = config.grid_limits.lpc_w
-        if lpc is not None:
-            grid = grid_power_w(inputs.state)
-            reason = f"grid operator limit (LPC) {lpc:.0f} W"
-            if grid is None:
-                for name in maxima:
-                    maxima[name] = min(maxima[name], minima[name])
-                notes.append("LPC without measurement: minimum current")
-            else:
-                budget = lpc - (grid - sum(draw_w(st) for _, st in boxes))
-                capacities.append(Capacity(budget, {n: len(ps) * V for n, ps in phase_sets.items()}, reason))
+        grid = grid_power_w(inputs.state)
+        if config.grid_limits.lpc_w is not None and grid is None:
+            for name in maxima:
+                maxima[name] = min(maxima[name], minima[name])
+            notes.append("LPC without measurement: minimum current")
         # Boxes that charge now keep their place before boxes that wait.
         priority = [b.name for b, st in boxes if st.state == WALLBOX_CHARGING] + [
             b.name for b, st in boxes if st.state != WALLBOX_CHARGING
         ]
-        shares = fair_currents(maxima, minima, capacities, priority)
+
+        def fair(sets: Mapping[str, tuple[int, ...]], lopsided: Mapping[str, tuple[int, ...]]) -> dict[str, Share]:
+            capacities = self._capacities(inputs, config, boxes, sets, lopsided)
+            return fair_currents(maxima, minima, capacities, priority)
+
+        shares = fair(phase_sets, lopsided_sets)
         limits: list[Limit] = list(phase_limits)
+        # WB-4 with automatic phase usage: a box the limits hold off three phases charges on one
+        # if that leaves room for its minimum (the switch pauses it first); it returns to three
+        # only when three phases have the 7 % headroom again.
+        for box, st in boxes:
+            if not switchable(box, config) or vehicle_phases(st) < 3:
+                continue
+            name = box.name
+            one, three = grid_phases(box, 1, config), grid_phases(box, 3, config)
+            reason = ""
+            if len(phase_sets[name]) == 3 and shares[name].current_a < minima[name] - EPSILON:
+                trial = fair({**phase_sets, name: one}, {**lopsided_sets, name: one})
+                if trial[name].current_a >= minima[name] - EPSILON:
+                    reason = shares[name].reason
+                    # Still drawing on more than one phase: paused now, the switch follows.
+                    if sum(current > ACTIVE_CURRENT_A for current in st.phase_currents_a) <= 1:
+                        shares = trial
+                        phase_sets, lopsided_sets = {**phase_sets, name: one}, {**lopsided_sets, name: one}
+            elif st.phases == 1 and len(phase_sets[name]) < 3:
+                room = fair({**phase_sets, name: three}, {**lopsided_sets, name: ()})[name]
+                if room.current_a < PHASE_UP_HEADROOM * minima[name] - EPSILON and room.reason not in (
+                    "",
+                    "box maximum",
+                ):
+                    reason = room.reason
+            if reason:
+                limits.append(
+                    Limit(device=name, quantity=CHARGING_PHASES, max_value=1.0, reason=f"{reason}: 1 phase only")
+                )
         held: list[str] = []
         for box, _ in boxes:
             share = shares[box.name]
@@ -345,11 +370,53 @@ class WallboxGuards:
         )
 
     @staticmethod
+    def _capacities(
+        inputs: Inputs,
+        config: PlantConfig,
+        boxes: Sequence[tuple[WallboxConfig, WallboxState]],
+        phase_sets: Mapping[str, tuple[int, ...]],
+        lopsided_sets: Mapping[str, tuple[int, ...]],
+    ) -> list[Capacity]:
+        """Fuse per phase and the LPC for boxes loading ``phase_sets``; the unbalance per phase
+        for boxes that may charge on ``lopsided_sets`` (fewer than three phases)."""
+        capacities: list[Capacity] = []
+        fuse = config.mains.fuse_a
+        target = fuse - fuse_margin(fuse)
+        grid_count = 1 if config.mains.phases == 1 else 3
+        meter = inputs.state.meter if config.installation_position == GRID_POSITION else None
+        for p in range(grid_count):
+            on_p = {name: 1.0 for name, ps in phase_sets.items() if p in ps}
+            if not on_p:
+                continue
+            other = 0.0
+            if meter is not None:
+                reading = meter.phases[p]
+                signed = reading.current_a if reading.active_power_w >= 0 else -abs(reading.current_a)
+                own = sum(max(0.0, st.phase_currents_a[p]) for _, st in boxes)
+                other = max(0.0, signed - own)
+            capacities.append(Capacity(target - other, on_p, f"fuse L{p + 1} {fuse:.0f} A"))
+        if grid_count == 3:
+            limit_a = config.mains.unbalance_limit_va / V
+            reason = f"unbalance {config.mains.unbalance_limit_va:.0f} VA"
+            for p in range(3):
+                lopsided = {name: 1.0 for name, ps in lopsided_sets.items() if p in ps}
+                if lopsided:
+                    capacities.append(Capacity(limit_a, lopsided, reason))
+        lpc = config.grid_limits.lpc_w
+        grid = grid_power_w(inputs.state)
+        if lpc is not None and grid is not None:
+            budget = lpc - (grid - sum(draw_w(st) for _, st in boxes))
+            weights = {n: len(ps) * V for n, ps in phase_sets.items()}
+            capacities.append(Capacity(budget, weights, f"grid operator limit (LPC) {lpc:.0f} W"))
+        return capacities
+
+    @staticmethod
     def _phases_of(
         box: WallboxConfig, st: WallboxState, config: PlantConfig, record: Any
     ) -> tuple[tuple[int, ...], Any]:
         """The grid phases a box loads: as measured while it charges (a 1-phase car at a 3-phase
-        box loads one phase), remembered while the car stays and the box keeps its phases."""
+        box loads one phase), remembered while the car stays and the box keeps its phases; before
+        the car draws, the box's first phases as many as the car is known to use, else all."""
         phases = st.phases or fixed_phases(box, config)
         if config.mains.phases == 1:
             return (0,), None
@@ -358,7 +425,7 @@ class WallboxGuards:
             return in_use, {"phases": phases, "grid": list(in_use)}
         if isinstance(record, dict) and record.get("phases") == phases:
             return tuple(int(p) for p in record.get("grid", ())), record
-        return grid_phases(box, phases, config), None
+        return grid_phases(box, phases, config)[: vehicle_phases(st)], None
 
 
 # --- modes -------------------------------------------------------------------------------------
@@ -383,12 +450,18 @@ class _Solar:
     short: bool = False
     idle: bool = False
     power_w: float = 0.0
+    vehicle: int = 3  # phases the car charges on when offered three
+    phase_cap: int = 3  # phases the guards allow (1 when they leave room for one only)
+
+    def used(self, phases: int) -> int:
+        """Phases the car draws on with the box switched to ``phases``."""
+        return min(phases, self.vehicle)
 
     def p_min(self, phases: int) -> float:
-        return self.min_a * phases * V
+        return self.min_a * self.used(phases) * V
 
     def p_max(self, phases: int) -> float:
-        return self.cap_a * phases * V
+        return self.cap_a * self.used(phases) * V
 
 
 class WallboxModes:
@@ -436,20 +509,35 @@ class WallboxModes:
                 summary.append(f"{box.name}: locked{by_schedule}")
                 continue
             if mode == POWER:
+                reason = f"Power mode{by_schedule}: maximum current"
                 phases = fixed_phases(box, config)
+                if switchable(box, config):
+                    phases, reason = self._power_phases(inputs, box, m, reason, timers)
                 if not m.get("on"):
                     m.update(on=True, since=now.isoformat())
                 m.update(phases=phases)
                 for key in ("short_since", "paused_at", "enough_since"):
                     m.pop(key, None)
                 memory[box.name] = m
-                reason = f"Power mode{by_schedule}: maximum current"
                 requests += [_current(box.name, box.max_current_a, reason), _phases(box.name, phases, reason)]
                 summary.append(f"{box.name}: Power mode")
                 continue
             bound = inputs.bound(box.name, CHARGING_CURRENT_A).max_value
             cap_a = box.max_current_a if bound is None else min(box.max_current_a, bound)
-            solar.append(_Solar(box, st, mode, scheduled, m, cap_a, min_current(box)))
+            phase_bound = inputs.bound(box.name, CHARGING_PHASES).max_value
+            solar.append(
+                _Solar(
+                    box,
+                    st,
+                    mode,
+                    scheduled,
+                    m,
+                    cap_a,
+                    min_current(box),
+                    vehicle=vehicle_phases(st),
+                    phase_cap=1 if phase_bound is not None and phase_bound < 3 else 3,
+                )
+            )
         if solar:
             self._solar(inputs, config, solar, requests, timers, summary)
             for item in solar:
@@ -462,6 +550,33 @@ class WallboxModes:
             reason="; ".join(summary),
             timers=tuple(timers),
         )
+
+    @staticmethod
+    def _power_phases(
+        inputs: Inputs, box: WallboxConfig, m: dict[str, Any], reason: str, timers: list[Timer]
+    ) -> tuple[int, str]:
+        """WB-4 in Power mode with automatic phase usage: three phases, one while the guards
+        leave room for one only, back to three at a 15-minute check the guards let pass."""
+        now, name = inputs.now, box.name
+        bound = inputs.bound(name, CHARGING_PHASES)
+        phases = 1 if int(m.get("phases") or 3) == 1 else 3
+        if bound.max_value is not None and bound.max_value < 3:
+            # The 15 minutes to the next check run from the last cycle held to one phase.
+            m["checked_at"] = now.isoformat()
+            timers.append(Timer(name=timer_name(name, "3-phase check"), seconds_left=PHASE_CHECK_S))
+            return 1, f"{reason}, {bound.max_reason}"
+        if phases == 3:
+            return 3, reason
+        checked = _elapsed(m, "checked_at", now)
+        if checked is None:
+            m["checked_at"] = now.isoformat()
+            checked = 0.0
+        if checked >= PHASE_CHECK_S:
+            m["checked_at"] = now.isoformat()
+            return 3, f"{reason}, switching to 3 phases"
+        left = PHASE_CHECK_S - checked
+        timers.append(Timer(name=timer_name(name, "3-phase check"), seconds_left=left))
+        return 1, f"{reason} on 1 phase, 3-phase check in {clock(left)}"
 
     def _solar(
         self,
@@ -494,13 +609,17 @@ class WallboxModes:
             item.budget_w = own_budget
             if m.get("on"):
                 item.phases = int(m.get("phases") or fixed_phases(box, config))
+                if item.phases == 3 and item.phase_cap == 1 and switchable(box, config):
+                    # The guards leave room for one phase only: switch now (it pauses first).
+                    item.phases = 1
+                    m.update(phases=1, checked_at=now.isoformat())
                 item.floor_w, item.need_w = self._floor(item, config, item.phases)
                 item.short = own_budget < item.need_w - EPSILON
                 item.idle = self._idle(item, now)
                 if item.idle:
                     continue  # it takes nothing now: its floor stays with the others
             else:
-                phases = self._start_phases(item, config, own_budget)
+                phases = min(self._start_phases(item, config, own_budget), item.phase_cap)
                 floor_w, need_w = self._floor(item, config, phases)
                 item.phases = int(m.get("phases") or fixed_phases(box, config))
                 if grid is None:
@@ -578,6 +697,9 @@ class WallboxModes:
         """WB-4 automatic: start 3-phase if the surplus suffices for it, else 1-phase."""
         if not switchable(item.box, config):
             return fixed_phases(item.box, config)
+        if item.vehicle < 3:
+            # The car charges on its own phases either way: no switch for it.
+            return item.st.phases if item.st.phases in (1, 3) else 1
         if item.mode == SOLAR_PLUS:
             start_w = self._start_power(item, config)
             if start_w > item.p_max(1) + EPSILON or start_w >= item.p_min(3) - EPSILON:
@@ -604,8 +726,9 @@ class WallboxModes:
             return False
         if not enough_now:
             m.pop("enough_since", None)
+            on = item.used(phases)
             m["why"] = (
-                f"waiting for surplus: needs {kw(need_w)} on {phases} phase{'s' if phases > 1 else ''}, has {kw(max(budget_w, 0.0))}"
+                f"waiting for surplus: needs {kw(need_w)} on {on} phase{'s' if on > 1 else ''}, has {kw(max(budget_w, 0.0))}"
             )
             return False
         enough = _elapsed(m, "enough_since", now)
@@ -644,7 +767,7 @@ class WallboxModes:
             return
         m.pop("why", None)
         auto = switchable(box, config)
-        current = floor_step(item.power_w / (phases * V))
+        current = floor_step(item.power_w / (item.used(phases) * V))
         current = max(item.min_a, min(item.cap_a, current))
         reason = f"{label}: surplus {kw(max(item.budget_w, 0.0))}"
         if item.mode == SOLAR_PLUS and item.power_w <= item.floor_w + EPSILON:
@@ -681,7 +804,7 @@ class WallboxModes:
                 return
         else:
             m.pop("short_since", None)
-            if auto and phases == 1:
+            if auto and phases == 1 and item.vehicle == 3 and item.phase_cap == 3:
                 checked = _elapsed(m, "checked_at", now)
                 if checked is None:
                     m["checked_at"] = now.isoformat()

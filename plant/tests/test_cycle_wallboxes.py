@@ -3,6 +3,7 @@ mode in force resolved, setpoints written per box with their reason, a dead box 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -16,8 +17,9 @@ from energy.config import (
     PlantConfig,
     WallboxConfig,
 )
-from energy.control import Decision, Inputs
+from energy.control import ControlLoop, Decision, Inputs
 from energy.counters import CounterState
+from energy.devices import WallboxReading
 from energy.state import Setpoint
 from plant.cycle import PlantRuntime
 from plant.testing import RecordingPublisher, ScriptedMeter, ScriptedWallbox, scripted_wallboxes
@@ -185,3 +187,50 @@ async def test_with_the_products_controllers_a_locked_box_is_paused_and_says_why
     assert carport.current_limit_a == 0.0
     assert box.state == "paused" and box.current_a == 0.0
     assert "locked" in box.reason
+
+
+class DetectingWallbox(ScriptedWallbox):
+    """A scripted box whose detection register reports ``detected`` phases."""
+
+    detected: int = 0
+
+    async def read(self) -> WallboxReading:
+        reading = await super().read()
+        return dataclasses.replace(reading, detected_vehicle_phases=self.detected or None)
+
+
+async def test_the_cars_phases_are_learnt_while_plugged_in_and_forgotten_when_it_leaves():
+    carport = ScriptedWallbox("carport", car_phases=1)
+    cycle = runtime(plant(WallboxConfig(name="carport")), {"carport": carport}, Charge(10.0))
+    first = await cycle.cycle(T0)
+    assert first.state.wallboxes[0].vehicle_phases is None, "not drawing yet: unknown"
+    second = await cycle.cycle(T0 + dt.timedelta(seconds=1))
+    assert second.state.wallboxes[0].vehicle_phases == 1
+    # Paused, it is still the same 1-phase car.
+    cycle.control = ControlLoop((Charge(0.0),))
+    await cycle.cycle(T0 + dt.timedelta(seconds=2))
+    third = await cycle.cycle(T0 + dt.timedelta(seconds=3))
+    assert third.state.wallboxes[0].phase_currents_a == (0.0, 0.0, 0.0)
+    assert third.state.wallboxes[0].vehicle_phases == 1
+    carport.vehicle_connected = False
+    gone = await cycle.cycle(T0 + dt.timedelta(seconds=4))
+    assert gone.state.wallboxes[0].vehicle_phases is None
+
+
+async def test_the_boxs_detection_counts_only_while_it_offers_all_phases():
+    carport = DetectingWallbox("carport", car_phases=3, switched_phases=1)
+    carport.detected = 1  # what a box on one phase sees of any car
+    cycle = runtime(plant(WallboxConfig(name="carport")), {"carport": carport}, Charge(0.0))
+    on_one = await cycle.cycle(T0)
+    assert on_one.state.wallboxes[0].vehicle_phases is None
+    carport.switched_phases = 3  # switched back, not drawing yet: the 1 is stale
+    stale = await cycle.cycle(T0 + dt.timedelta(seconds=1))
+    assert stale.state.wallboxes[0].vehicle_phases is None
+    carport.detected = 3
+    seen = await cycle.cycle(T0 + dt.timedelta(seconds=2))
+    assert seen.state.wallboxes[0].vehicle_phases == 3
+    # A box that offered all phases since the plug-in is believed at once.
+    garage = DetectingWallbox("garage", car_phases=1)
+    garage.detected = 1
+    fresh = runtime(plant(WallboxConfig(name="garage")), {"garage": garage}, Charge(0.0))
+    assert (await fresh.cycle(T0)).state.wallboxes[0].vehicle_phases == 1

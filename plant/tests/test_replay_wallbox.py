@@ -159,6 +159,13 @@ def test_automatic_phase_usage_starts_on_1_phase_goes_to_3_at_a_check_and_back_a
 def test_the_fuse_holds_on_every_phase_and_charging_recovers_when_the_load_goes(tmp_path):
     rows, summary = replay("wallbox-fuse-35a.json", tmp_path)
     assert summary["max_cycles_over_fuse"] <= 1
+    # A phase reads over its fuse only in the cycle whose measurement shows a house load step
+    # (answered in that same cycle); meter noise and a load creeping up stay under it (margin).
+    for before, row in itertools.pairwise(rows):
+        over = [n for n in (1, 2, 3) if num(row, f"grid_l{n}_a") > 35.0]
+        for n in over:
+            step_a = num(row, f"house_l{n}_a") - num(before, f"house_l{n}_a")
+            assert step_a > 1.0, (row["time"], num(row, f"grid_l{n}_a"), step_a)
     by_time = {r["time"][11:19]: r for r in rows}
     # 16 A before the loads (23:00 local = 19:00 UTC; loads from 21:02 local).
     assert num(by_time["19:01:50"], "wallbox_1_current_a") == pytest.approx(16.0)
@@ -166,7 +173,7 @@ def test_the_fuse_holds_on_every_phase_and_charging_recovers_when_the_load_goes(
     lowered = by_time["19:05:00"]
     assert 6.0 <= num(lowered, "wallbox_1_current_a") < 16.0
     assert "fuse" in lowered["wallbox_1_reason"]
-    assert num(lowered, "grid_l1_a") <= 35.0
+    assert num(lowered, "grid_l1_a") <= 35.0 - 0.3
     # 6.2 kW on L1 (~27 A) with the house leaves less than 6 A: paused, saying why.
     paused = by_time["19:07:30"]
     assert num(paused, "ev_w") < 50.0 and "fuse" in paused["wallbox_1_reason"]
