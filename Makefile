@@ -10,6 +10,12 @@ export KSEM_METER_PORT ?= 15020
 # The simulated inverters answer on this + 1, + 2 (the bootstrap gives the first plant those).
 export KSEM_INVERTER_PORT_BASE ?= $(KSEM_METER_PORT)
 export KSEM_SIMULATOR ?= on
+# The simulated wallbox N (an ENECTOR, Modbus RTU over TCP) answers on this + N: 15030 by default.
+# The bootstrap gives the first plant box 1 on RS485 A, whose line is then that socket.
+export KSEM_WALLBOX_PORT_BASE ?= $(shell echo $$(( $(KSEM_INVERTER_PORT_BASE) + 9 )))
+ifneq ($(filter on true 1 yes,$(KSEM_SIMULATOR)),)
+export KSEM_RS485_A ?= socket://127.0.0.1:$(shell echo $$(( $(KSEM_WALLBOX_PORT_BASE) + 1 )))
+endif
 
 .PHONY: run test lint format bench faults install browser clean
 
@@ -22,7 +28,7 @@ install: $(STAMP)
 
 run: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap --meter-port $(KSEM_METER_PORT) --inverters-from simulator/scenarios/home.json --inverter-port-base $(KSEM_INVERTER_PORT_BASE) --web-url http://127.0.0.1:$(KSEM_WEB_PORT)
+	$(PY) manage.py bootstrap --meter-port $(KSEM_METER_PORT) --inverters-from simulator/scenarios/home.json --inverter-port-base $(KSEM_INVERTER_PORT_BASE) --wallboxes-from simulator/scenarios/home.json --wallbox-port-base $(KSEM_WALLBOX_PORT_BASE) --web-url http://127.0.0.1:$(KSEM_WEB_PORT)
 	@echo "Starting the stack on http://127.0.0.1:$(KSEM_WEB_PORT) under supervisord (Ctrl-C stops everything)"
 	$(PY) -m ksem_site.supervisor || test $$? -eq 130
 

@@ -65,6 +65,8 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
     meter_port = environ.get("KSEM_METER_PORT") or "15020"
     # Simulated inverter N answers on this + N (15021, 15022 by default).
     inverter_port_base = environ.get("KSEM_INVERTER_PORT_BASE") or meter_port
+    # Simulated wallbox N answers on this + N (15030 by default; `make run` gives box 1 RS485 A there).
+    wallbox_port_base = environ.get("KSEM_WALLBOX_PORT_BASE") or str(int(inverter_port_base) + 9)
 
     def waiting(name: str, *command: str) -> list[str]:
         return [python, "-m", "ksem_site.dependencies", name, "--", *command]
@@ -79,7 +81,7 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
         scenario = environ.get("KSEM_SIMULATOR_SCENARIO") or str(SIMULATED_PLANT)
         command = [
             python, "-m", "simulator", "--port", meter_port, "--inverter-port-base", inverter_port_base,
-            "--scenario", scenario, "--state-file", state, *extra,
+            "--wallbox-port-base", wallbox_port_base, "--scenario", scenario, "--state-file", state, *extra,
         ]  # fmt: skip
         result.append(Program("simulator", command, priority=20))
     web = [

@@ -5,6 +5,11 @@ initial device password only the one time it is created. With ``KSEM_SIMULATOR=o
 installation) the first plant gets no meter: it is set in /admin/ to the real one. With the
 simulator, ``--inverters-from`` gives the first plant the simulated plant's inverters, on the
 ports after the meter's, as the simulator serves them (``--inverter-port-base``).
+``--wallboxes-from`` switches the wallbox option on and gives the first plant the scenario's
+simulated ENECTORs, already set up: box 1 on RS485 A, box 2 on RS485 B, each at the address
+the scenario gives it (100 for a box that is already set up). The simulator serves box N as
+Modbus RTU over TCP on ``--wallbox-port-base`` + N; the line is found through ``KSEM_RS485_A`` /
+``KSEM_RS485_B`` (``make run`` exports ``KSEM_RS485_A=socket://127.0.0.1:<port>``).
 """
 
 from __future__ import annotations
@@ -16,11 +21,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from energy import config as energy_config
 from inverters.models import Inverter
 from meter.models import Meter
 from plant.models import Plant
+from plant.options import WALLBOX, set_option
 from portal.services import ensure_device_user
 from simulator.scenario import ScenarioError, load_scenario
+from wallbox.models import Wallbox
+from wallbox.services import rs485_ports
 
 
 class Command(BaseCommand):
@@ -47,6 +56,18 @@ class Command(BaseCommand):
             default=None,
             help="inverter N of the scenario answers on this port + N (default: the meter port)",
         )
+        parser.add_argument(
+            "--wallboxes-from",
+            metavar="SCENARIO",
+            help="simulator scenario file whose wallboxes the first plant gets, set up (with --meter only); "
+            "switches the wallbox option on",
+        )
+        parser.add_argument(
+            "--wallbox-port-base",
+            type=int,
+            default=None,
+            help="wallbox N of the scenario answers on this port + N (default: the meter port + 9)",
+        )
         parser.add_argument("--web-url", default="http://127.0.0.1:8000", help="where people log in (printed)")
 
     @transaction.atomic
@@ -64,6 +85,11 @@ class Command(BaseCommand):
                     base = options["inverter_port_base"] or options["meter_port"]
                     names = add_simulated_inverters(plant, options["inverters_from"], options["meter_host"], base)
                     self.stdout.write(f"Added the simulated inverters: {', '.join(names)}.")
+                if options["wallboxes_from"]:
+                    base = options["wallbox_port_base"]
+                    base = options["meter_port"] + 9 if base is None else base
+                    for line in add_simulated_wallboxes(plant, options["wallboxes_from"], options["meter_host"], base):
+                        self.stdout.write(line)
         password = ensure_device_user()
         if password:
             line = "=" * 60
@@ -93,3 +119,60 @@ def add_simulated_inverters(plant: Plant, scenario_path: str, host: str, port_ba
             position=position,
         )
     return [inverter.name for inverter in scenario.inverters]
+
+
+# Simulated box N (1, 2) is the only box on its own RS485 line: A, then B.
+WALLBOX_INTERFACES = (Wallbox.Interface.A, Wallbox.Interface.B)
+SETTINGS_OF_INTERFACE = {Wallbox.Interface.A: "KSEM_RS485_A", Wallbox.Interface.B: "KSEM_RS485_B"}
+
+
+def add_simulated_wallboxes(plant: Plant, scenario_path: str, host: str, port_base: int) -> list[str]:
+    """Switch the wallbox option on and add the scenario's ENECTORs as boxes already set up.
+
+    No setup run (the simulator may not be up yet): the scenario must have each box at its
+    final address already (``"address": 100``), as a box the manager moved before answers.
+    Returns what to print: each box and the serial line it needs.
+    """
+    try:
+        scenario = load_scenario(scenario_path)
+    except ScenarioError as exc:
+        raise CommandError(f"--wallboxes-from: {exc}") from None
+    boxes = scenario.wallboxes
+    if not boxes:
+        raise CommandError(f"--wallboxes-from: {scenario_path} lists no wallboxes")
+    if len(boxes) > len(WALLBOX_INTERFACES):
+        raise CommandError(
+            f"--wallboxes-from: {scenario_path} lists {len(boxes)} wallboxes; "
+            f"the product has {len(WALLBOX_INTERFACES)} RS485 lines (A, B), one simulated box each"
+        )
+    for n, box in enumerate(boxes):
+        if box.address == energy_config.WALLBOX_FACTORY_ADDRESS:
+            raise CommandError(
+                f"--wallboxes-from: wallboxes[{n}].address is {box.address} (a new box before its setup); "
+                f"give it {energy_config.WALLBOX_ADDRESS}, the address of a box that is already set up"
+            )
+    set_option(plant, WALLBOX, True)
+    lines = []
+    for position, (box, interface) in enumerate(zip(boxes, WALLBOX_INTERFACES, strict=False), start=1):
+        Wallbox.objects.create(
+            plant=plant,
+            name=box.name,
+            type=box.type,
+            interface=interface,
+            address=box.address,
+            rotation=box.rotation,
+            position=position,
+        )
+        line = f"socket://{host}:{port_base + position}"
+        found = rs485_ports().get(interface, "")
+        where = (
+            f"found there through {SETTINGS_OF_INTERFACE[interface]}"
+            if found == line
+            else f"set {SETTINGS_OF_INTERFACE[interface]}={line} for the manager to find it (now: {found or 'unset'})"
+        )
+        lines.append(
+            f"Added the simulated wallbox {box.name!r} on RS485 {interface}, address {box.address}; "
+            f"the simulator serves it on {line}: {where}."
+        )
+    lines.append("Switched the wallbox option on.")
+    return lines
