@@ -1,21 +1,35 @@
 """Create, authorise, revoke and check access tokens (ACC-2): the rules, in one place.
 
 A token reads ``ksem_<prefix>_<secret>``: 8 characters of public prefix to find the row and 43
-characters (256 bits) of secret. Checking a token is one indexed SELECT and no write: the
-last-used time is refreshed at most once a minute per token.
+characters (256 bits) of secret. Checking a token reads no database row on most requests and
+writes none: each process keeps the rows it has checked (:func:`check_token`), and the last-used
+time is refreshed at most once a minute per token.
+
+**The token cache.** A cached row is used only while the *token generation* in Redis is the one
+read before the row was loaded; every save or delete of a token or a user (authorise, revoke,
+expiry changed in the admin, a person removed or deactivated) increments it, so the very next
+request in any process reads the row again. Without Redis every check reads the row. A row is
+also read again after ``TOKEN_CACHE_MAX_AGE_S`` however the generation looks, which bounds what a
+change made while Redis was unreachable can miss.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import string
+import time
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -28,6 +42,9 @@ LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
 NAME_MAX_LENGTH = 64
 MAX_VALIDITY_DAYS = 10 * 366
 ROLES = tuple(AccessToken.Role.values)
+TOKEN_CACHE_MAX_AGE_S = 10.0
+
+logger = logging.getLogger(__name__)
 
 
 class TokenError(ValueError):
@@ -130,20 +147,65 @@ def authorise_token(token: AccessToken) -> AccessToken:
 
 
 def revoke_token(token: AccessToken) -> AccessToken:
-    """Takes effect on the bearer's very next request: every request reads the row."""
+    """Takes effect on the bearer's very next request, in every process (see :func:`tokens_changed`)."""
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
     return token
 
 
-def check_token(presented: str) -> AccessToken:
-    """The token (with its user) that ``presented`` proves, or TokenRejected naming why."""
-    match = TOKEN_PATTERN.match(presented)
-    if match is None:
-        raise TokenRejected(INVALID)
-    token = AccessToken.objects.select_related("user").filter(prefix=match.group(1)).first()
-    if token is None or not hmac.compare_digest(token.secret_hash, hash_secret(presented)):
+@dataclass
+class _CachedRow:
+    generation: bytes | None  # the token generation read before the row was loaded
+    token: AccessToken  # with its user; never handed out, only copies of it
+    loaded_at: float
+
+
+_rows: dict[str, _CachedRow] = {}
+
+
+def generation_key() -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:access:token-generation"
+
+
+@functools.cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2.0, socket_connect_timeout=2.0)
+
+
+def _bump_generation() -> None:
+    try:
+        _redis().incr(generation_key())
+    except redis.RedisError as exc:
+        logger.warning("could not announce a token change in Redis (%s); other processes see it within %d s",
+                       exc, TOKEN_CACHE_MAX_AGE_S)  # fmt: skip
+
+
+def tokens_changed() -> None:
+    """A token or user row changed: every process reads token rows again from its next check on.
+
+    Announced at once and again when the transaction commits, so no process can cache the row
+    as it was before the commit under the new generation.
+    """
+    _rows.clear()
+    _bump_generation()
+    transaction.on_commit(_bump_generation)
+
+
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _usable(entry: _CachedRow | None, generation: bytes | None) -> bool:
+    return (
+        entry is not None
+        and entry.generation == generation
+        and time.monotonic() - entry.loaded_at < TOKEN_CACHE_MAX_AGE_S
+    )
+
+
+def _refuse_unless_valid(token: AccessToken, presented: str) -> None:
+    if not hmac.compare_digest(token.secret_hash, hash_secret(presented)):
         raise TokenRejected(INVALID)
     if token.revoked:
         raise TokenRejected(REVOKED)
@@ -153,8 +215,62 @@ def check_token(presented: str) -> AccessToken:
         raise TokenRejected(NOT_AUTHORISED)
     if not token.user.is_active:
         raise TokenRejected(INVALID)
-    _note_use(token)
+
+
+def check_token(presented: str) -> AccessToken:
+    """The token (with its user) that ``presented`` proves, or TokenRejected naming why.
+
+    The row comes from this process's cache while the token generation in Redis is unchanged
+    (one Redis GET), else from the database. The caller gets its own copy of token and user.
+    """
+    match = TOKEN_PATTERN.match(presented)
+    if match is None:
+        raise TokenRejected(INVALID)
+    prefix = match.group(1)
+    try:
+        generation = _as_bytes(_redis().get(generation_key()))
+        cacheable = True
+    except redis.RedisError:
+        generation, cacheable = None, False
+    entry = _rows.get(prefix)
+    if not (cacheable and _usable(entry, generation)):
+        _rows.pop(prefix, None)
+        row = AccessToken.objects.select_related("user").filter(prefix=prefix).first()
+        if row is None:
+            raise TokenRejected(INVALID)
+        entry = _CachedRow(generation, row, time.monotonic())
+        if cacheable:
+            _rows[prefix] = entry
+    assert entry is not None
+    _refuse_unless_valid(entry.token, presented)
+    _note_use(entry.token)
+    token = copy.copy(entry.token)
+    token.user = copy.copy(entry.token.user)
     return token
+
+
+def cached_token(presented: str, generation: bytes | str | None) -> AccessToken | None:
+    """The token ``presented`` proves, from this process's cache alone, or None: not cached under
+    ``generation`` (the value the caller just read from Redis), or not valid. None means "ask
+    :func:`check_token`", which answers every case. No I/O: safe in an event loop. The returned
+    row is shared: read it, never change it; when :func:`last_use_due`, have check_token note it.
+    """
+    match = TOKEN_PATTERN.match(presented)
+    if match is None:
+        return None
+    entry = _rows.get(match.group(1))
+    if entry is None or not _usable(entry, _as_bytes(generation)):
+        return None
+    try:
+        _refuse_unless_valid(entry.token, presented)
+    except TokenRejected:
+        return None
+    return entry.token
+
+
+def last_use_due(token: AccessToken) -> bool:
+    """Whether the token's last use is more than a minute old (check_token would write it)."""
+    return token.last_used_at is None or timezone.now() - token.last_used_at >= LAST_USED_RESOLUTION
 
 
 def _note_use(token: AccessToken) -> None:

@@ -127,16 +127,18 @@ def test_checking_a_token_writes_nothing_to_the_database(client: Client, make_to
     assert AccessToken.objects.get().last_used_at == first_use, "refreshed at most once a minute"
 
 
-def test_last_used_is_refreshed_once_the_minute_has_passed(client: Client, make_token: MakeToken):
+def test_last_used_is_refreshed_once_the_minute_has_passed(
+    client: Client, make_token: MakeToken, monkeypatch: pytest.MonkeyPatch
+):
     headers = bearer(make_token("api"))
     client.get(READ, headers=headers)
-    token = AccessToken.objects.get()
-    assert token.last_used_at is not None
-    old = token.last_used_at - services.LAST_USED_RESOLUTION * 2
-    AccessToken.objects.filter(pk=token.pk).update(last_used_at=old)
+    first_use = AccessToken.objects.get().last_used_at
+    assert first_use is not None
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + services.LAST_USED_RESOLUTION * 2)  # two minutes on
     client.get(READ, headers=headers)
     refreshed = AccessToken.objects.get().last_used_at
-    assert refreshed is not None and refreshed > old
+    assert refreshed is not None and refreshed > first_use + services.LAST_USED_RESOLUTION
 
 
 def test_an_admin_token_opens_the_pages_as_an_installer(make_token: MakeToken):
