@@ -15,9 +15,14 @@ class AccessConfig(AppConfig):
         def changed(**_kwargs: object) -> None:
             services.tokens_changed()
 
+        def user_changed(**_kwargs: object) -> None:
+            # With no token at all nothing can be cached (and the first start needs no Redis).
+            if AccessToken.objects.exists():
+                services.tokens_changed()
+
         # Whatever a cached token row depends on: the token itself and the user it acts for.
-        for model in (AccessToken, get_user_model()):
-            post_save.connect(changed, sender=model, weak=False, dispatch_uid=f"access-tokens-{model._meta.label}")
+        for model, handler in ((AccessToken, changed), (get_user_model(), user_changed)):
+            post_save.connect(handler, sender=model, weak=False, dispatch_uid=f"access-tokens-{model._meta.label}")
             post_delete.connect(
-                changed, sender=model, weak=False, dispatch_uid=f"access-tokens-del-{model._meta.label}"
+                handler, sender=model, weak=False, dispatch_uid=f"access-tokens-del-{model._meta.label}"
             )
