@@ -318,6 +318,28 @@ HTTPS_DIR = setting("KSEM_HTTPS_DIR", lambda raw: Path(raw).resolve(), VAR_DIR /
 # The Modbus slave (`manage.py serve_modbus`): plain TCP and TLS ports, RS485 A/B serial devices.
 MODBUS_PORT = setting("KSEM_MODBUS_PORT", tcp_port, 5020)
 MODBUS_TLS_PORT = setting("KSEM_MODBUS_TLS_PORT", tcp_port, 8020)
+
+
+# Who may hold the Modbus TCP/TLS ports, and for how long (modbus.slave.tcp.ConnectionLimits).
+def whole_number_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be a whole number between {low} and {high}")
+        return value
+
+    return parse
+
+
+MODBUS_MAX_CONNECTIONS = setting("KSEM_MODBUS_MAX_CONNECTIONS", whole_number_between(2, 1024), 64)
+MODBUS_MAX_PER_ADDRESS = setting("KSEM_MODBUS_MAX_PER_ADDRESS", whole_number_between(1, 1023), 16)
+if MODBUS_MAX_PER_ADDRESS >= MODBUS_MAX_CONNECTIONS:
+    raise ImproperlyConfigured(
+        f"KSEM_MODBUS_MAX_PER_ADDRESS={MODBUS_MAX_PER_ADDRESS} is not valid: "
+        f"must be below KSEM_MODBUS_MAX_CONNECTIONS ({MODBUS_MAX_CONNECTIONS})"
+    )
+MODBUS_IDLE_TIMEOUT_S = setting("KSEM_MODBUS_IDLE_TIMEOUT_S", number_between(0.1, 86400.0), 60.0)
+MODBUS_REQUEST_TIMEOUT_S = setting("KSEM_MODBUS_REQUEST_TIMEOUT_S", number_between(0.1, 3600.0), 5.0)
 RS485_A_DEVICE = setting("KSEM_RS485_A", str, "")
 RS485_B_DEVICE = setting("KSEM_RS485_B", str, "")
 METER_LOG_RETENTION_DAYS = 14

@@ -16,7 +16,6 @@ seconds, then optionally as the mean over the interval (energies: the newest cou
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import struct
@@ -177,9 +176,12 @@ class MasterPusher:
         self._latest: MeterReading | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._reporter: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def configure(self, config: MasterConfig) -> None:
         """Start, keep or stop target tasks to match ``config``."""
+        if self._stopping:
+            return
         previous, self.config = self.config, config
         active = {t.id: t for t in config.targets[:MAX_TARGETS]} if config.enabled else {}
         for target_id, slot in list(self._slots.items()):
@@ -222,7 +224,7 @@ class MasterPusher:
             slot.wake.set()
 
     async def _tick(self, interval_s: float) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(interval_s)
             if self.config.average and self._readings:
                 reading: MeterReading | None = mean_reading(self._readings)
@@ -237,7 +239,7 @@ class MasterPusher:
         deadline_s = self.config.timeout_s * 8
         status = self.statuses.setdefault(slot.target.id, TargetStatus())
         try:
-            while True:
+            while not self._stopping and self._slots.get(slot.target.id) is slot:
                 await slot.wake.wait()
                 slot.wake.clear()
                 if time.monotonic() < slot.retry_at:
@@ -272,19 +274,24 @@ class MasterPusher:
             connection.close()
 
     async def _report(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(STATUS_EVERY_S)
             if self._status_dirty and self._on_status is not None:
                 self._status_dirty = False
                 self._on_status({k: dataclasses.replace(v) for k, v in self.statuses.items()})
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 2.0) -> None:
+        """End every target task; waits at most ``timeout_s`` (a task that swallowed its
+        cancellation is left behind, its loop ends at its next turn)."""
+        self._stopping = True
         tasks = [slot.task for slot in self._slots.values() if slot.task is not None]
         tasks += [t for t in (self._ticker, self._reporter) if t is not None]
         self._slots = {}
         self._ticker = self._reporter = None
+        tasks = [task for task in tasks if not task.done()]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+            if pending:
+                log.warning("Modbus master: %d task(s) did not end within %g s", len(pending), timeout_s)

@@ -16,7 +16,6 @@ product, an in-memory one in tests).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -34,12 +33,29 @@ from modbus.master import MasterConfig, MasterPusher, TargetStatus
 from modbus.rtu import LineSettings
 from modbus.slave.core import SlaveCore
 from modbus.slave.rtu import RtuSlavePort
-from modbus.slave.tcp import TcpListener
+from modbus.slave.tcp import ConnectionLimits, TcpListener
 from modbus.wallbox_control import WallboxControls
 
 log = logging.getLogger(__name__)
 
 UNIT_IDS = (1, 71)
+STOP_TIMEOUT_S = 2.0  # how long stop() waits for its cancelled tasks
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task[None]], timeout_s: float, what: str) -> None:
+    """Cancel ``tasks`` and wait for them, at most ``timeout_s``.
+
+    Awaiting a cancelled task without a bound can hang: a task may swallow its cancellation
+    (``asyncio.wait_for`` does so on Python 3.11 when the awaited call completes in the same
+    loop step) and carry on. Whatever has not ended by then is left behind, and logged."""
+    tasks = [task for task in tasks if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    if pending:
+        log.warning("%s: %d task(s) did not end within %g s of being cancelled", what, len(pending), timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +108,7 @@ class ModbusSlave:
         config_every_s: float = 1.0,
         trust_every_s: float = 0.25,
         clock: Callable[[], float] = time.time,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.backend = backend
         self.host = host
@@ -103,6 +120,8 @@ class ModbusSlave:
         self.config_every_s = config_every_s
         self.trust_every_s = trust_every_s
         self.clock = clock
+        self.limits = limits or ConnectionLimits()
+        self._stopping = False
         self.core = SlaveCore(UNIT_IDS, sink=self._store_command)
         self.config: SlaveConfig | None = None
         self.tcp: TcpListener | None = None
@@ -133,13 +152,8 @@ class ModbusSlave:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
-        await self.master.stop()
+        """Close every port and end every task; bounded (about 2 x ``STOP_TIMEOUT_S`` at most)."""
+        self._stopping = True
         for listener in (self.tcp, self.tls):
             if listener is not None:
                 await listener.stop()
@@ -147,9 +161,13 @@ class ModbusSlave:
         for port in self.serial_ports.values():
             await port.stop()
         self.serial_ports = {}
+        tasks, self._tasks = self._tasks, []
+        await cancel_and_wait(tasks, STOP_TIMEOUT_S, "Modbus slave")
+        await self.master.stop(STOP_TIMEOUT_S)
 
     async def _every(self, interval_s: float, job: Callable[[], Awaitable[None]]) -> None:
-        while True:
+        # The flag ends the loop even if a cancellation was swallowed somewhere inside ``job``.
+        while not self._stopping:
             await asyncio.sleep(interval_s)
             try:
                 await job()
@@ -219,7 +237,7 @@ class ModbusSlave:
     # --- configuration ---------------------------------------------------------------------
     async def reload_config(self) -> None:
         config = await asyncio.to_thread(self.backend.load_config)
-        if config == self.config:
+        if config == self.config or self._stopping:
             return
         previous, self.config = self.config, config
         if previous is None or previous.plant_id != config.plant_id:
@@ -235,17 +253,18 @@ class ModbusSlave:
 
     async def _apply_listeners(self, config: SlaveConfig) -> None:
         # With TLS on the plain port closes (as on the KSEM: encrypted only).
-        want_tcp = config.tcp_enabled and not config.tls_enabled
-        want_tls = config.tcp_enabled and config.tls_enabled
+        want_tcp = config.tcp_enabled and not config.tls_enabled and not self._stopping
+        want_tls = config.tcp_enabled and config.tls_enabled and not self._stopping
         if want_tcp and self.tcp is None:
-            self.tcp = await self._listen(TcpListener(self.core, self.host, self.tcp_port), "Modbus TCP")
+            listener = TcpListener(self.core, self.host, self.tcp_port, limits=self.limits)
+            self.tcp = await self._listen(listener, "Modbus TCP")
         elif not want_tcp and self.tcp is not None:
             await self.tcp.stop()
             self.tcp = None
             log.info("Modbus TCP slave off")
         if want_tls and self.tls is None:
             context = tls.server_context(self._identity(), self._note_certificate)
-            listener = TcpListener(self.core, self.host, self.tls_port, ssl_context=context)
+            listener = TcpListener(self.core, self.host, self.tls_port, ssl_context=context, limits=self.limits)
             listener.trust = dict(self._trust)
             self.tls = await self._listen(listener, "Modbus TCP over TLS")
         elif not want_tls and self.tls is not None:
@@ -259,7 +278,18 @@ class ModbusSlave:
         except OSError as exc:
             log.error("%s: cannot listen on %s:%s: %s", what, listener.host, listener.requested_port, exc)
             return None
-        log.info("%s slave on %s:%d, unit ids %s", what, listener.host, listener.port, UNIT_IDS)
+        limits = listener.limits
+        log.info(
+            "%s slave on %s:%d, unit ids %s; at most %d connections, %d per address, idle %g s, request %g s",
+            what,
+            listener.host,
+            listener.port,
+            UNIT_IDS,
+            limits.max_connections,
+            limits.max_per_address,
+            limits.idle_timeout_s,
+            limits.request_timeout_s,
+        )
         return listener
 
     def _identity(self) -> tls.ServerIdentity:
@@ -300,7 +330,7 @@ class ModbusSlave:
     def _note_certificate(self, der: bytes) -> None:
         """Called during a TLS handshake with the client's certificate."""
         digest = tls.fingerprint(der)
-        if digest in self._trust or digest in self._recording or self._loop is None:
+        if digest in self._trust or digest in self._recording or self._loop is None or self._stopping:
             return
         self._recording.add(digest)
         log.info("Modbus TLS: new client certificate %s (%s), not accepted yet", digest, tls.subject_of(der))
