@@ -61,9 +61,11 @@ async def load(port: int, seconds: float, context: ssl.SSLContext | None = None)
     latencies: list[float] = []
     errors = 0
 
-    async def one() -> None:
+    async def one(n: int) -> None:
         nonlocal errors
-        transport, client = await loop.create_connection(_Client, HOST, port, ssl=context)
+        # Four source addresses, five clients each: below the slave's per-address limit (16).
+        source = (f"127.0.0.{1 + n % 4}", 0)
+        transport, client = await loop.create_connection(_Client, HOST, port, ssl=context, local_addr=source)
         transaction = 0
         try:
             while time.perf_counter() < end:
@@ -80,7 +82,7 @@ async def load(port: int, seconds: float, context: ssl.SSLContext | None = None)
 
     end = time.perf_counter() + seconds
     started = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(CLIENTS)))
+    await asyncio.gather(*(one(n) for n in range(CLIENTS)))
     elapsed = time.perf_counter() - started
     ms = [value * 1000 for value in latencies]
     figures = summary(ms)

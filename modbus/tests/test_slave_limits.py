@@ -153,13 +153,10 @@ async def test_the_tls_port_cannot_be_held_by_connections_that_never_finish_the_
     assert answered(await poller.read())
     newcomer = await Client.open(slave.tls.port, "127.0.0.9", ssl=context)
     assert answered(await newcomer.read())
-    # The handshakes that never finish are closed after the request timeout ...
-    started = time.monotonic()
-    open_ones = [c for c in silent if not await c.closed_within(0.01)]
-    assert open_ones, "the flood should still hold some slots"
-    for client in open_ones:
+    # The handshakes that never finish are closed after the request timeout (those the limits
+    # did not drop already) ...
+    for client in silent:
         assert await client.closed_within(3.0)
-    assert time.monotonic() - started <= 3.0
     assert slave.tls.dropped["incomplete"] >= 1
     # ... and an idle TLS connection after the idle timeout, while the poller keeps polling.
     for _ in range(8):
