@@ -5,6 +5,11 @@ import os
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ksem_site.settings")
+# Celery's Django fixup runs every system check when a worker or beat starts, which imports every
+# URL configuration, view, form and the API schema: most of a worker's start-up, for pages it
+# never serves. The checks run where they belong, in `manage.py migrate` (which `make run`, the
+# compose `migrate` service and the systemd unit run before the stack) and `manage.py check`.
+os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
 app = Celery("ksem_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")

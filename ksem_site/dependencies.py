@@ -3,19 +3,30 @@
     python -m ksem_site.dependencies worker -- celery -A ksem_site worker ...
 
 waits for both (saying once what it waits for and why, then every 30 s, then how long it
-took), and then replaces itself with the command. Every long-running entry point (web,
-worker, beat, the Modbus and EEBus services) starts through it under supervisord, systemd
-and docker compose alike, so a missing dependency is a clear wait, not a crash loop.
+took), and then becomes the command. Every long-running entry point (web, worker, beat, the
+Modbus and EEBus services) starts through it under supervisord, systemd and docker compose
+alike, so a missing dependency is a clear wait, not a crash loop.
+
+The command runs in this same process when it is Python of this environment (``python -m
+MODULE``, ``python SCRIPT``, or a console script such as ``celery`` or ``uvicorn`` installed
+beside this interpreter): Django is set up once, before the database is asked (no query while
+the apps are still loading), and the interpreter, settings and libraries loaded for the wait are
+the ones the process goes on with. Starting a second interpreter with ``exec`` would load all of
+it again; on a busy machine that was most of a restart (docs/operations.md, "Start-up").
+Anything else is started with ``exec`` as before.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import runpy
 import shutil
 import sys
 import time
 from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
 
 log = logging.getLogger("ksem.startup")
 
@@ -44,6 +55,11 @@ def check_redis() -> None:
 
 
 def check_database() -> None:
+    # The apps first: a query while they are still loading is what Django warns about
+    # ("Accessing the database during app initialization").
+    import django
+
+    django.setup()
     from django.db import connection
 
     try:
@@ -99,16 +115,72 @@ def wait_for_dependencies(
             log.warning("%s: %s answers after %.1f s; starting", process, what, clock() - started)
 
 
+def in_process(command: list[str]) -> Callable[[], object] | None:
+    """How to run ``command`` in this interpreter, or None when it needs a process of its own.
+
+    ``python -m MODULE ...`` and ``python SCRIPT ...`` with this environment's interpreter, and a
+    console script of a package installed here whose file sits beside that interpreter. Sets
+    ``sys.argv`` when the returned function is called.
+    """
+    executable = shutil.which(command[0])
+    if executable is None:
+        return None
+    path = Path(executable).absolute()
+    if path.parent != Path(sys.executable).absolute().parent:
+        return None  # another environment (or a system binary): its own process
+    if path.name.startswith("python"):
+        if len(command) >= 3 and command[1] == "-m":
+            module, args = command[2], command[3:]
+
+            def run_module() -> object:
+                sys.argv = [module, *args]
+                return runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+            return run_module
+        if len(command) >= 2 and not command[1].startswith("-"):
+            script, args = command[1], command[2:]
+
+            def run_script() -> object:
+                sys.argv = [script, *args]
+                return runpy.run_path(script, run_name="__main__")
+
+            return run_script
+        return None
+    found = metadata.entry_points(group="console_scripts", name=path.name)
+    if not found:
+        return None
+    entry = next(iter(found))
+
+    def run_entry_point() -> object:
+        sys.argv = [str(path), *command[1:]]
+        return entry.load()()
+
+    return run_entry_point
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 3 or argv[1] != "--":
         sys.exit("usage: python -m ksem_site.dependencies NAME -- COMMAND [ARGS...]")
     process, command = argv[0], argv[2:]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ksem_site.settings")
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    # Only this module's messages, on stderr; the command configures logging as it would alone.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
     wait_for_dependencies(process)
-    executable = shutil.which(command[0]) or command[0]
+    log.removeHandler(handler)
+    log.setLevel(logging.NOTSET)
+    log.propagate = True
     sys.stdout.flush()
     sys.stderr.flush()
+    run = in_process(command)
+    if run is not None:
+        result = run()
+        # A console script returns its exit status; a module or script that returns has finished.
+        sys.exit(result if isinstance(result, int) else 0)
+    executable = shutil.which(command[0]) or command[0]
     os.execv(executable, command)
 
 

@@ -92,13 +92,16 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
     ]  # fmt: skip
     # The same application over TLS (ACC-5), with the certificate of ksem_site.certificates.
     https = [python, "-m", "ksem_site.https_server", "--host", web_host, "--port", https_port]
+    # `celery -A ksem_site worker|beat` without the rest of the `celery` program (ksem_site.celery_start):
+    # a restart after a crash loads only what the worker needs (docs/operations.md, "Start-up").
+    celery = [python, "-m", "ksem_site.celery_start"]
     worker = [
-        str(bin_dir / "celery"), "-A", "ksem_site", "worker", "-Q", "realtime,default", "-P", "threads", "-c", "4",
+        *celery, "worker", "-Q", "realtime,default", "-P", "threads", "-c", "4",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
     ]  # fmt: skip
     result += [
         Program("worker", waiting("worker", *worker), priority=30, stop_wait_s=20),
-        Program("beat", waiting("beat", str(bin_dir / "celery"), "-A", "ksem_site", "beat", "-l", "warning"), 40),
+        Program("beat", waiting("beat", *celery, "beat", "-l", "warning"), 40),
         Program("web", waiting("web", *web), priority=50),
         Program("https", waiting("https", *https), priority=55),
         # The product as a Modbus meter: TCP (KSEM_MODBUS_PORT) and TLS (KSEM_MODBUS_TLS_PORT).

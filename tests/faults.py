@@ -36,7 +36,7 @@ import psutil
 import redis
 from supervisor.xmlrpc import SupervisorTransport  # type: ignore[import-untyped]
 
-from tests.stack import ROOT, free_port
+from tests.stack import ROOT, free_port, health_progress, wait_started
 
 # Each fault must be over this long after the process is back (issue 10).
 RESUME_WITHIN_S = 5.0
@@ -230,7 +230,49 @@ class SupervisedStack:
     def health(self) -> tuple[int, dict[str, Any]]:
         return self.get_json("/api/health")
 
-    def wait_healthy(self, timeout_s: float = 60.0) -> dict[str, Any]:
+    def start_progress(self) -> str:
+        """How far start-up is: the processes supervisord has not got running yet, then what health
+        still misses. Before supervisord answers: the last line of the log (migrate, bootstrap)."""
+        try:
+            infos = self.rpc().supervisor.getAllProcessInfo()
+        except (OSError, xmlrpc.client.Error):
+            lines = self.log().strip().splitlines() if self.log_path.exists() else []
+            return f"supervisord not answering yet; log: {lines[-1][:200] if lines else '(empty)'}"
+        waiting = [f"{i['name']} {i['statename']}" for i in infos if i["statename"] != "RUNNING"]
+        try:
+            status, report = self.health()
+            health = health_progress(status, report)
+        except (OSError, ValueError):
+            health = "web not answering"
+        return ", ".join([*waiting, health]) if waiting or health != "healthy" else "healthy"
+
+    def explain_start(self) -> str:
+        """For a failed start: since when each unfinished process has been in its state, and the log's end."""
+        lines: list[str] = []
+        with contextlib.suppress(OSError, xmlrpc.client.Error):
+            now = time.time()
+            for info in self.rpc().supervisor.getAllProcessInfo():
+                if info["statename"] != "RUNNING":
+                    since = now - info["start"] if info["start"] else 0
+                    lines.append(f"{info['name']}: {info['statename']} for {since:.0f} s ({info['description']})")
+        tail = self.log().splitlines()[-15:] if self.log_path.exists() else []
+        return "\n".join([*lines, f"last lines of {self.log_path}:", *tail])
+
+    def wait_healthy(self, timeout_s: float | None = None) -> dict[str, Any]:
+        """Health 200. Without ``timeout_s``: for as long as start-up moves on (``wait_started``)."""
+        if timeout_s is None:
+
+            def probe() -> tuple[dict[str, Any] | None, str]:
+                progress = self.start_progress()
+                if " FATAL" in progress:  # supervisord gave up on it: waiting longer will not help
+                    raise AssertionError(f"the stack did not start: {progress}\n{self.explain_start()}")
+                return (self.health()[1] if progress == "healthy" else None), progress
+
+            started: dict[str, Any] = wait_started(
+                probe, "the supervised stack (health 200)", explain=self.explain_start
+            )
+            return started
+
         def healthy() -> dict[str, Any] | None:
             status, report = self.health()
             return report if status == 200 else None

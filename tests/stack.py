@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,69 @@ def free_port_block(count: int) -> int:
                 sock.close()
         return base
     raise RuntimeError(f"no {count} free ports in a row")
+
+
+# Start-up is waited on for as long as it moves on (issue 13 part 12): on a loaded 2-core machine a
+# clean start can take minutes, so no fixed deadline; a start-up that stops moving fails, naming
+# what was still starting.
+START_CAP_S = 600.0  # at most this long in all
+START_STALL_S = 180.0  # this long without any progress: something hangs
+
+
+def wait_started(
+    probe: Callable[[], tuple[Any, str]],
+    what: str,
+    cap_s: float = START_CAP_S,
+    stall_s: float = START_STALL_S,
+    every_s: float = 0.3,
+    explain: Callable[[], str] = lambda: "",
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """Poll ``probe`` until its result is truthy; return that result.
+
+    ``probe()`` returns ``(result, progress)``: ``progress`` names what is still starting, in words
+    that change only when start-up moves on (process states, which checks still fail; no ages).
+    Every change restarts the ``stall_s`` allowance; ``cap_s`` bounds the whole wait. The failure
+    names the last progress, and ``explain()`` may add details (a log's last lines).
+    """
+    started = clock()
+    last_progress: str | None = None
+    changed_at = started
+    while True:
+        try:
+            result, progress = probe()
+        except (OSError, ValueError) as exc:
+            result, progress = None, f"{type(exc).__name__}"
+        if result:
+            return result
+        now = clock()
+        if progress != last_progress:
+            last_progress, changed_at = progress, now
+        stalled = now - changed_at >= stall_s
+        if stalled or now - started >= cap_s:
+            why = f"no progress for {now - changed_at:.0f} s" if stalled else f"the cap of {cap_s:.0f} s"
+            details = explain()
+            raise AssertionError(
+                f"{what}: not there after {now - started:.0f} s ({why}); still starting: {last_progress}"
+                + (f"\n{details}" if details else "")
+            )
+        sleep(every_s)
+
+
+def health_progress(status: int, report: dict[str, Any]) -> str:
+    """What a /api/health answer says is still missing, in words that change only with progress."""
+    if status == 200:
+        return "healthy"
+    missing = [name for name in ("database", "redis", "beat") if not report.get(name, {}).get("ok")]
+    for plant in report.get("plants", []):
+        cycle, meter = plant.get("cycle", {}), plant.get("meter", {})
+        if not cycle.get("ok"):
+            missing.append(f"plant {plant.get('id')} cycle" + (" (none yet)" if cycle.get("age_s") is None else ""))
+        if not meter.get("ok"):
+            missing.append(f"plant {plant.get('id')} meter" + ("" if meter.get("online") else " (offline)"))
+    missing += report.get("processes", {}).get("problems", [])
+    return f"health {status}: " + (", ".join(missing) or "not ok")
 
 
 def database_url() -> str:
@@ -147,5 +211,26 @@ class Stack:
     def health(self) -> tuple[int, dict[str, Any]]:
         return self.get_json("/api/health")
 
-    def wait_healthy(self, timeout_s: float = 60.0) -> dict[str, Any]:
-        return self.wait_for(lambda: (lambda r: r[1] if r[0] == 200 else None)(self.health()), timeout_s, "health 200")
+    def start_progress(self) -> str:
+        """Which of the started processes died, then what health still misses (web not answering)."""
+        dead = [f"{name} exited ({p.returncode})" for name, p in self.processes.items() if p.poll() is not None]
+        try:
+            status, report = self.health()
+        except (OSError, ValueError):
+            return ", ".join([*dead, "web not answering"])
+        return ", ".join([*dead, health_progress(status, report)])
+
+    def wait_healthy(self, timeout_s: float | None = None) -> dict[str, Any]:
+        """Health 200. Without ``timeout_s``: for as long as start-up moves on (``wait_started``)."""
+        if timeout_s is not None:
+            return self.wait_for(
+                lambda: (lambda r: r[1] if r[0] == 200 else None)(self.health()), timeout_s, "health 200"
+            )
+
+        def probe() -> tuple[dict[str, Any] | None, str]:
+            progress = self.start_progress()
+            if " exited (" in progress:  # a process that died does not come back by waiting
+                raise AssertionError(f"the stack did not start: {progress}; logs in {self.logs}")
+            return (self.health()[1] if progress == "healthy" else None), progress
+
+        return wait_started(probe, "the stack (health 200)", explain=lambda: f"logs in {self.logs}")

@@ -180,7 +180,7 @@ def faults(tmp_path_factory) -> Iterator[Faults]:
             stack, Sampler(stack, plant_id=1), 1, password, stack.session_cookie(), tmp, sim, sim_port, inverter_base
         )
         stack.start()
-        stack.wait_healthy(timeout_s=90)
+        stack.wait_healthy()  # as long as start-up moves on
         running.sampler.start()
         yield running
     finally:

@@ -127,3 +127,16 @@ def test_gives_up_only_when_asked_to():
             sleep=lambda s: clock.__setitem__(0, clock[0] + s),
             clock=lambda: clock[0],
         )
+
+
+def test_worker_and_beat_start_through_celerys_own_commands_without_the_whole_celery_program():
+    programs = _programs({})
+    assert "-m ksem_site.celery_start worker -Q realtime,default -P threads -c 4" in programs["worker"]
+    assert "-m ksem_site.celery_start beat -l warning" in programs["beat"]
+
+
+def test_the_celery_start_refuses_what_it_does_not_start():
+    from ksem_site.celery_start import main
+
+    with pytest.raises(SystemExit, match="worker,beat"):
+        main(["inspect", "ping"])
