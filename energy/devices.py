@@ -2,21 +2,99 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from energy.state import Setpoint
 
 ReadingT_co = TypeVar("ReadingT_co", covariant=True)
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class DeviceError(Exception):
     """A device could not be read or written; the message says why, for people."""
 
 
+# What decoding a damaged answer raises (struct.error is a subclass of Exception named "error").
+_DECODE_ERRORS = (ValueError, IndexError, KeyError, TypeError, ArithmeticError, UnicodeError)
+
+
+class WireWatch:
+    """A pymodbus ``trace_packet`` hook (``(sending, data) -> data``) that remembers whether
+    bytes came back since the last request. A request that then ends without a valid reply was
+    answered with something unreadable (wrong length, wrong unit, cut short, bad CRC), not left
+    unanswered; :func:`failure_text` says so."""
+
+    __slots__ = ("received",)
+
+    def __init__(self) -> None:
+        self.received = 0
+
+    def __call__(self, sending: bool, data: bytes) -> bytes:
+        if sending:
+            self.received = 0
+        else:
+            # pymodbus hands over its whole receive buffer, possibly more than once.
+            self.received = max(self.received, len(data))
+        return data
+
+
+def failure_text(exc: BaseException, *, timeout_s: float, where: str = "", watch: WireWatch | None = None) -> str:
+    """Any exception of a device call in words for people (shown as the device's error)."""
+    if isinstance(exc, DeviceError):
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, TimeoutError):
+        if watch is not None and watch.received:
+            return f"unreadable answer: {watch.received} bytes that are no valid reply within {timeout_s:g} s"
+        return f"no answer within {timeout_s:g} s"
+    if isinstance(exc, ConnectionError | EOFError):
+        return f"connection to {where} lost" if where else "connection lost"
+    detail = str(exc).strip() or "no details"
+    kind = type(exc).__name__
+    if kind == "error" and type(exc).__module__ == "struct":
+        return f"unreadable answer: {detail}"
+    if isinstance(exc, _DECODE_ERRORS):
+        return f"unreadable answer ({kind}: {detail})"
+    if isinstance(exc, OSError):
+        return f"connection to {where} failed: {detail}" if where else f"connection failed: {detail}"
+    return f"driver error ({kind}: {detail})"
+
+
+async def guarded(
+    call: Awaitable[T],
+    *,
+    timeout_s: float,
+    deadline_s: float | None = None,
+    where: str = "",
+    watch: WireWatch | None = None,
+    error: type[DeviceError] = DeviceError,
+    on_failure: Callable[[], None] | None = None,
+) -> T:
+    """Await a device call, bounded by ``deadline_s`` (default ``timeout_s``); every failure,
+    whatever a driver or its library raises (a timeout, a lost connection, a decode error on a
+    garbled answer, a bug), comes out as ``error`` with a message from :func:`failure_text`.
+    ``on_failure`` runs first (a driver closes its connection, so the next call reconnects).
+    Cancellation is passed through untouched."""
+    try:
+        return await asyncio.wait_for(call, timeout=deadline_s if deadline_s is not None else timeout_s)
+    except Exception as exc:
+        if on_failure is not None:
+            on_failure()
+        if isinstance(exc, error):
+            raise
+        if not isinstance(exc, DeviceError | TimeoutError):
+            log.debug("device call at %s failed", where or "?", exc_info=True)
+        raise error(failure_text(exc, timeout_s=timeout_s, where=where, watch=watch)) from exc
+
+
 class Device(Protocol[ReadingT_co]):
-    """One device the cycle talks to. ``read`` and ``write`` raise :class:`DeviceError` only."""
+    """One device the cycle talks to. ``read`` and ``write`` should raise :class:`DeviceError`
+    only; the cycle still turns anything else into an error of that device (:func:`guarded`)."""
 
     @property
     def name(self) -> str: ...

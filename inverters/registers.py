@@ -79,7 +79,7 @@ def _reg(
 
 
 REGISTERS: tuple[KostalRegister, ...] = (
-    _reg(5, "byte_order", "u16", text="0 = CDAB (little-endian words), 1 = ABCD"),
+    _reg(5, "byte_order", "u16", writable=True, text="0 = CDAB (little-endian words), 1 = ABCD"),
     _reg(6, "article_number", "str", count=8, text="inverter article number"),
     _reg(14, "serial_number", "str", count=8, text="inverter serial number"),
     _reg(30, "bidirectional_converters", "u16", text="number of bidirectional converters"),

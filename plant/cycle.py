@@ -28,7 +28,7 @@ from energy.config import (
     WallboxConfig,
 )
 from energy.control import Bound, Controller, ControlLoop
-from energy.devices import EVSE_ERROR, Device, DeviceError, InverterReading, WallboxReading
+from energy.devices import EVSE_ERROR, Device, DeviceError, InverterReading, WallboxReading, guarded
 from energy.flow import compute_flow
 from energy.state import (
     WALLBOX_CHARGING,
@@ -58,6 +58,8 @@ T = TypeVar("T")
 BATTERY_LABELS = {"byd_hvs": "BYD HVS", "byd_hvm": "BYD HVM"}
 # A read gets at most this many of its device's timeouts.
 READ_BACKSTOP_TIMEOUTS = 4
+# The meter's timeout when its settings name none (a meter handed in by a test or the replay).
+DEFAULT_METER_TIMEOUT_S = 0.5
 # A write gets this long; a device that does not answer within it is reported, the cycle goes on.
 WRITE_TIMEOUT_S = 2.0
 
@@ -282,28 +284,17 @@ class PlantRuntime:
         if self.meter is None:
             self.meter_status.failed(now, "no meter configured")
             return None
-        try:
-            sample = await self.meter.read()
-        except DeviceError as exc:
-            self.meter_status.failed(now, str(exc))
-            return None
-        self.meter_status.ok(now)
-        return sample
+        # The driver bounds its own read by READ_DEADLINE_TIMEOUTS timeouts; the backstop one later.
+        timeout_s = getattr(self.config.meter, "timeout_s", None) or DEFAULT_METER_TIMEOUT_S
+        return await _guarded_read(
+            self.meter, self.meter_status, timeout_s, (READ_BACKSTOP_TIMEOUTS + 1) * timeout_s, now
+        )
 
     async def _read_inverter(self, name: str, now: dt.datetime) -> InverterReading | None:
         inverter = self.inverters[name]
-        config = inverter.config
-        try:
-            # The driver bounds its own read; this is the backstop that keeps the cycle going.
-            reading = await asyncio.wait_for(inverter.device.read(), READ_BACKSTOP_TIMEOUTS * config.timeout_s)
-        except TimeoutError:
-            inverter.status.failed(now, f"no answer within {config.timeout_s:g} s")
-            return None
-        except DeviceError as exc:
-            inverter.status.failed(now, str(exc))
-            return None
-        inverter.status.ok(now)
-        return reading
+        timeout_s = inverter.config.timeout_s
+        # The driver bounds its own read; this is the backstop that keeps the cycle going.
+        return await _guarded_read(inverter.device, inverter.status, timeout_s, READ_BACKSTOP_TIMEOUTS * timeout_s, now)
 
     def _inverter_state(self, name: str, reading: InverterReading | None) -> InverterState:
         config = self.inverters[name].config
@@ -323,16 +314,7 @@ class PlantRuntime:
     async def _read_wallbox(self, name: str, now: dt.datetime) -> WallboxReading | None:
         box = self.wallboxes[name]
         timeout_s = box.config.timeout_s
-        try:
-            reading = await asyncio.wait_for(box.device.read(), READ_BACKSTOP_TIMEOUTS * timeout_s)
-        except TimeoutError:
-            box.status.failed(now, f"no answer within {timeout_s:g} s")
-            return None
-        except DeviceError as exc:
-            box.status.failed(now, str(exc))
-            return None
-        box.status.ok(now)
-        return reading
+        return await _guarded_read(box.device, box.status, timeout_s, READ_BACKSTOP_TIMEOUTS * timeout_s, now)
 
     def _wallbox_state(self, name: str, reading: WallboxReading | None, now: dt.datetime) -> WallboxState:
         """The box as read, before the controllers decide (they see this)."""
@@ -449,9 +431,9 @@ class PlantRuntime:
         if not target.status.status.online:
             return
         try:
-            await asyncio.wait_for(target.device.write(setpoints), WRITE_TIMEOUT_S)
-        except (DeviceError, TimeoutError) as exc:
-            target.status.failed(now, f"write failed: {exc or 'no answer'}")
+            await guarded(target.device.write(setpoints), timeout_s=WRITE_TIMEOUT_S, where=target.device.name)
+        except DeviceError as exc:
+            target.status.failed(now, f"write failed: {exc}")
 
     def _messages(self) -> tuple[str, ...]:
         if self.meter is None:
@@ -466,6 +448,21 @@ class PlantRuntime:
             inverter.device.close()
         for box in self.wallboxes.values():
             box.device.close()
+
+
+async def _guarded_read(
+    device: Device[T], status: StatusTracker, timeout_s: float, backstop_s: float, now: dt.datetime
+) -> T | None:
+    """One device's read for the cycle: whatever it raises, a timeout, a decode error on a
+    garbled answer or a driver's bug, marks that device in error with the reason in words and
+    returns ``None``; the other devices, the controllers and the publish step carry on."""
+    try:
+        reading = await guarded(device.read(), timeout_s=timeout_s, deadline_s=backstop_s, where=device.name)
+    except DeviceError as exc:
+        status.failed(now, str(exc))
+        return None
+    status.ok(now)
+    return reading
 
 
 def _controlled(box: WallboxState, setpoints: Sequence[Setpoint], statuses: Sequence[ControllerStatus]) -> WallboxState:

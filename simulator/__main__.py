@@ -8,11 +8,13 @@ import datetime as dt
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from simulator.grid_meter import METER_UNIT_IDS
 from simulator.model import PlantModel
 from simulator.runner import DEFAULT_INVERTER_PORT_BASE, DEFAULT_METER_PORT, DEFAULT_WALLBOX_PORT_BASE, Simulator
 from simulator.scenario import Scenario, ScenarioError, load_scenario, parse_start
+from simulator.server import Fault, FaultKind, parse_fault_lines, parse_fault_spec
 from simulator.state_file import StateFileError, load_state
 
 log = logging.getLogger("simulator")
@@ -119,16 +121,75 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--start", type=_start, metavar="ISO", help="simulated start time with UTC offset (default: scenario, else now)"
     )
+    parser.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="DEVICE=KIND[:ARG]",
+        help="start with this device answering badly, e.g. meter=wrong_unit, 'roof south=exception:2', "
+        "garage=slow:1.5 (repeatable; kinds: " + ", ".join(k.value for k in FaultKind) + ")",
+    )
+    parser.add_argument(
+        "--fault-file",
+        metavar="FILE",
+        help="re-read every second: one DEVICE=KIND[:ARG] per line sets the faults of a running "
+        "simulator (devices not listed answer normally; a bad file is logged and changes nothing)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
 
-async def _serve(simulator: Simulator) -> None:
+def _fault(text: str) -> tuple[str, Fault]:
+    try:
+        return parse_fault_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _read_fault_file(path: Path) -> tuple[tuple[float, int] | None, str]:
+    """(modification stamp, text) of the fault file; (None, "") while it does not exist."""
+    try:
+        stat = path.stat()
+        return (stat.st_mtime, stat.st_size), path.read_text()
+    except FileNotFoundError:
+        return None, ""
+
+
+async def _watch_fault_file(simulator: Simulator, path: Path, initial: dict[str, Fault]) -> None:
+    """Apply the fault file whenever it changes (checked every second); the --fault options
+    hold while the file does not exist."""
+    seen: tuple[float, int] | None = None
+    first = True
+    while True:
+        try:
+            stamp, text = await asyncio.to_thread(_read_fault_file, path)
+            if stamp != seen or first:
+                seen, first = stamp, False
+                faults = parse_fault_lines(text) if stamp is not None else initial
+                await simulator.apply_faults(faults)
+                applied = ", ".join(f"{device}={fault.kind.value}" for device, fault in faults.items())
+                log.info("faults from %s: %s", path, applied or "none")
+        except (OSError, ValueError, KeyError) as exc:
+            log.error("fault file %s ignored: %s", path, exc)
+        await asyncio.sleep(1.0)
+
+
+async def _serve(simulator: Simulator, faults: dict[str, Fault] | None = None, fault_file: str | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await simulator.start()
+    watcher = None
+    try:
+        if faults:
+            await simulator.apply_faults(faults)
+        if fault_file:
+            watcher = asyncio.create_task(_watch_fault_file(simulator, Path(fault_file), faults or {}))
+    except (KeyError, ValueError) as exc:
+        await simulator.stop()
+        raise OSError(f"--fault: {exc}") from None
     model = simulator.model
     log.info(
         "grid meter listening on %s:%d (unit ids %s), seed %d, speed %gx, simulated time %s",
@@ -161,6 +222,8 @@ async def _serve(simulator: Simulator) -> None:
     try:
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await simulator.stop()
         log.info("stopped")
 
@@ -192,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         state_file=args.state_file,
     )
     try:
-        asyncio.run(_serve(simulator))
+        asyncio.run(_serve(simulator, dict(args.fault), args.fault_file))
     except OSError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

@@ -364,9 +364,11 @@ class _CachedImage:
 
 
 class KostalInverterRegisters(_CachedImage):
-    """PLENTICORE plus / PLENTICORE BI / PIKO IQ: KOSTAL's own map, CDAB word order."""
+    """PLENTICORE plus / PLENTICORE BI / PIKO IQ: KOSTAL's own map, CDAB word order until a
+    client writes 1 to register 5 (ABCD), as the inverter's menu or Modbus may set it."""
 
     unit_ids = KOSTAL_UNIT_IDS
+    word_order = kostal.WORD_ORDER_CDAB
 
     @property
     def ranges(self) -> Sequence[tuple[int, int]]:
@@ -385,7 +387,7 @@ class KostalInverterRegisters(_CachedImage):
         else:
             state = kostal.STATE_STANDBY
         values: dict[str, kostal.Value] = {
-            "byte_order": 0,
+            "byte_order": 1 if self.word_order == kostal.WORD_ORDER_ABCD else 0,
             "article_number": f"1{serial_number(self.model.seed, now.name)[3:]}",
             "serial_number": serial_number(self.model.seed, now.name),
             "bidirectional_converters": 1 if has_battery else 0,
@@ -422,7 +424,7 @@ class KostalInverterRegisters(_CachedImage):
                 "battery_max_discharge_hw": now.battery_max_discharge_w or 0.0,
                 "battery_mode": kostal.BATTERY_MODE_MODBUS if now.modbus_battery_control else kostal.BATTERY_MODE_NONE,
             }
-        image.update(kostal.encode(values))
+        image.update(kostal.encode(values, self.word_order))
         return image
 
     def write(self, address: int, words: Sequence[int]) -> bool:
@@ -434,13 +436,19 @@ class KostalInverterRegisters(_CachedImage):
         if covered != len(words) or any(r.end > end for r in targets):
             return False
         now = self.model.inverter_outputs()[self.inverter_name]
-        battery_registers = [r for r in targets if r.name != "active_power_setpoint"]
+        battery_registers = [r for r in targets if r.name not in ("active_power_setpoint", "byte_order")]
         if battery_registers and now.battery_power_w is None:
             return False
         values = {r.name: kostal.decode_value(r, list(words[r.address - address : r.end - address])) for r in targets}
         for name, value in values.items():
             if isinstance(value, str) or (isinstance(value, float) and not math.isfinite(value)):
                 raise ValueError(f"{name}: {value!r}")
+        if "byte_order" in values:
+            if values["byte_order"] not in (0, 1):
+                raise ValueError(f"byte order {values['byte_order']!r} is neither 0 (CDAB) nor 1 (ABCD)")
+            with self._lock:
+                self.word_order = kostal.WORD_ORDER_ABCD if values["byte_order"] == 1 else kostal.WORD_ORDER_CDAB
+                self._revision = -1  # rebuild the image in the new word order
         if "active_power_setpoint" in values:
             pct = float(values["active_power_setpoint"])
             if not 1 <= pct <= 100:

@@ -164,6 +164,17 @@ class Simulator:
             raise KeyError(f"no device server {device!r}; known: {', '.join(self.servers)}")
         await self.servers[device].set_fault(fault)
 
+    async def apply_faults(self, faults: dict[str, Fault]) -> None:
+        """Set these faults (``{device: fault}``) and clear every other device's; all are
+        checked first, so a bad entry changes nothing."""
+        unknown = [device for device in faults if device not in self.servers]
+        if unknown:
+            raise KeyError(f"no device server {', '.join(map(repr, unknown))}; known: {', '.join(self.servers)}")
+        for name, server in self.servers.items():
+            fault = faults.get(name, Fault())
+            if fault != getattr(server, "fault", None):
+                await server.set_fault(fault)
+
     def save_state(self) -> None:
         """Best effort: a full disk must not stop the plant, only be reported."""
         if self.state_file is None:

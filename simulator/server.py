@@ -32,17 +32,40 @@ class FaultKind(enum.StrEnum):
     NONE = "none"
     OFFLINE = "offline"  # the port closes: open connections drop, new ones are refused
     SLOW = "slow"  # every response waits delay_s first
-    EXCEPTION = "exception"  # every read answers exception 4, SERVER_DEVICE_FAILURE
-    GARBAGE = "garbage"  # responses carry the wrong number of registers
+    EXCEPTION = "exception"  # every request answers exception ``code`` (default 4, server device failure)
+    GARBAGE = "garbage"  # well-formed responses with the wrong number of registers
+    # Damaged frames (byte level, every answer): see GARBLED_KINDS.
+    WRONG_LENGTH = "wrong_length"  # the PDU's byte count disagrees with the data that follows
+    TRUNCATED = "truncated"  # the frame loses its last bytes (the header still announces them)
+    OVERSIZED = "oversized"  # a read answer carries more registers than asked (consistently framed)
+    WRONG_UNIT = "wrong_unit"  # the answer comes from another unit id
+    BAD_CRC = "bad_crc"  # RTU framing only: the CRC does not match
+    CORRUPT = "corrupt"  # a read answer's data bytes are noise (framing intact): values, but no measurements
+
+
+# Faults that damage the bytes of every answer on the wire, not what the answer says.
+GARBLED_KINDS = frozenset(
+    {
+        FaultKind.WRONG_LENGTH,
+        FaultKind.TRUNCATED,
+        FaultKind.OVERSIZED,
+        FaultKind.WRONG_UNIT,
+        FaultKind.BAD_CRC,
+        FaultKind.CORRUPT,
+    }
+)
+# Modbus exception codes a device may answer (1-4 standard, 5/6 acknowledge/busy, 10/11 gateway).
+EXCEPTION_CODES = frozenset({1, 2, 3, 4, 5, 6, 8, 10, 11})
 
 
 @dataclass(frozen=True, slots=True)
 class Fault:
     kind: FaultKind = FaultKind.NONE
     delay_s: float = 0.0
+    code: int = int(ExcCodes.DEVICE_FAILURE)  # for "exception"
 
     @classmethod
-    def parse(cls, kind: str | FaultKind, delay_s: float = 0.0) -> Fault:
+    def parse(cls, kind: str | FaultKind, delay_s: float = 0.0, code: int | None = None) -> Fault:
         try:
             fault_kind = FaultKind(kind)
         except ValueError:
@@ -50,7 +73,56 @@ class Fault:
             raise ValueError(f"unknown fault kind {kind!r}; known: {known}") from None
         if delay_s < 0:
             raise ValueError(f"delay_s must not be negative, got {delay_s}")
-        return cls(fault_kind, float(delay_s))
+        if code is not None and fault_kind is not FaultKind.EXCEPTION:
+            raise ValueError(f"an exception code goes only with the fault 'exception', not {fault_kind.value!r}")
+        if code is not None and code not in EXCEPTION_CODES:
+            known_codes = ", ".join(map(str, sorted(EXCEPTION_CODES)))
+            raise ValueError(f"exception code must be one of {known_codes}, got {code}")
+        return cls(fault_kind, float(delay_s), int(code) if code is not None else int(ExcCodes.DEVICE_FAILURE))
+
+    @classmethod
+    def from_text(cls, text: str) -> Fault:
+        """``KIND`` or ``KIND:ARG`` as on the command line: ``slow:5`` (seconds), ``exception:2`` (code)."""
+        kind, _, arg = text.partition(":")
+        if not arg:
+            return cls.parse(kind)
+        try:
+            value = float(arg) if kind == FaultKind.SLOW else int(arg)
+        except ValueError:
+            raise ValueError(f"fault {text!r}: {arg!r} is not a number") from None
+        if kind == FaultKind.SLOW:
+            return cls.parse(kind, delay_s=value)
+        if kind == FaultKind.EXCEPTION:
+            return cls.parse(kind, code=int(value))
+        raise ValueError(f"fault {kind!r} takes no argument, got {text!r}")
+
+
+def parse_fault_spec(text: str) -> tuple[str, Fault]:
+    """``DEVICE=KIND[:ARG]`` (``meter=wrong_unit``, ``roof south=exception:2``, ``garage=slow:1.5``)."""
+    device, sep, spec = text.strip().rpartition("=")
+    if not sep or not device.strip() or not spec.strip():
+        raise ValueError(f"{text!r}: expected DEVICE=KIND[:ARG], e.g. meter=wrong_unit")
+    try:
+        return device.strip(), Fault.from_text(spec.strip())
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
+
+
+def parse_fault_lines(text: str) -> dict[str, Fault]:
+    """A fault file: one ``DEVICE=KIND[:ARG]`` per line; blank lines and ``#`` comments ignored."""
+    faults: dict[str, Fault] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            device, fault = parse_fault_spec(line)
+        except ValueError as exc:
+            raise ValueError(f"line {number}: {exc}") from None
+        if device in faults:
+            raise ValueError(f"line {number}: {device!r} has a fault already")
+        faults[device] = fault
+    return faults
 
 
 class RegisterSource(Protocol):
@@ -111,6 +183,8 @@ class ModbusDeviceServer:
         await self._close()
 
     async def set_fault(self, fault: Fault) -> None:
+        if fault.kind is FaultKind.BAD_CRC and self._framer is not FramerType.RTU:
+            raise ValueError(f"{self.name}: bad_crc needs RTU framing; Modbus TCP frames carry no CRC")
         previous, self.fault = self.fault, fault
         if fault.kind is FaultKind.OFFLINE and previous.kind is not FaultKind.OFFLINE:
             await self._close()
@@ -122,7 +196,11 @@ class ModbusDeviceServer:
         # Coming back from "offline" reuses the port clients know.
         port = self._bound_port if self._bound_port is not None else self._requested_port
         server = ModbusTcpServer(
-            self._devices(), address=(self.host, port), framer=self._framer, trace_pdu=self._trace_pdu
+            self._devices(),
+            address=(self.host, port),
+            framer=self._framer,
+            trace_pdu=self._trace_pdu,
+            trace_packet=self._trace_packet,
         )
         try:
             await server.serve_forever(background=True)
@@ -161,7 +239,7 @@ class ModbusDeviceServer:
         if fault.kind is FaultKind.SLOW:
             await asyncio.sleep(fault.delay_s)
         if fault.kind is FaultKind.EXCEPTION:
-            return ExcCodes.DEVICE_FAILURE
+            return ExcCodes(fault.code)
         if set_values is not None:
             return self._write(function_code, address, set_values)
         image = self._source.image()
@@ -198,3 +276,64 @@ class ModbusDeviceServer:
             # Half the registers asked for, or one too many when only one was asked for.
             pdu.registers = registers[: len(registers) // 2] if len(registers) > 1 else [*registers, 0xFFFF]
         return pdu
+
+    def _trace_packet(self, sending: bool, packet: bytes) -> bytes:
+        """Damage every outgoing frame while a garbling fault is set."""
+        kind = self.fault.kind
+        if not sending or kind not in GARBLED_KINDS:
+            return packet
+        return garble(packet, kind, rtu=self._framer is FramerType.RTU)
+
+
+def rtu_crc(data: bytes) -> bytes:
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc.to_bytes(2, "little")
+
+
+def garble(frame: bytes, kind: FaultKind, *, rtu: bool) -> bytes:
+    """``frame`` (a whole Modbus TCP frame with its MBAP header, or an RTU frame with its CRC)
+    damaged the way ``kind`` says; every other part of the frame stays consistent, so the
+    receiver meets exactly that one fault."""
+    if rtu:
+        head, pdu = frame[:1], frame[1:-2]
+    else:
+        head, pdu = frame[:7], frame[7:]
+
+    def framed(unit_head: bytes, body: bytes) -> bytes:
+        if rtu:
+            return unit_head + body + rtu_crc(unit_head + body)
+        # MBAP: transaction id, protocol id, length (unit id + PDU), unit id.
+        return unit_head[:4] + (len(body) + 1).to_bytes(2, "big") + unit_head[6:7] + body
+
+    if kind is FaultKind.WRONG_UNIT:
+        unit = (head[-1] % 246) + 2  # never the asked id, never 0 (broadcast)
+        return framed(head[:-1] + bytes([unit]), pdu)
+    if kind is FaultKind.BAD_CRC:
+        return frame[:-1] + bytes([frame[-1] ^ 0xFF])
+    if kind is FaultKind.TRUNCATED:
+        cut = max(1, len(frame) // 3)
+        return frame[:-cut]
+    is_read_answer = len(pdu) >= 2 and pdu[0] in (3, 4)
+    if kind is FaultKind.OVERSIZED:
+        if is_read_answer:  # two registers more than asked, byte count and length to match
+            data = pdu[2:] + bytes([0xDE, 0xAD, 0xBE, 0xEF])
+            return framed(head, pdu[:1] + bytes([len(data) & 0xFF]) + data)
+        return framed(head, pdu + bytes([0xDE, 0xAD]))
+    if kind is FaultKind.CORRUPT:
+        if is_read_answer:  # noise of the same length: every value decodes, none is a measurement
+            noise = bytes(
+                (0x5A ^ (i * 0x3D + pdu[1]) ^ (0xFF if i % 3 == 0 else 0)) & 0xFF for i in range(len(pdu) - 2)
+            )
+            return framed(head, pdu[:2] + noise)
+        return frame
+    if kind is FaultKind.WRONG_LENGTH:
+        # A read answer is function code, byte count, data: announce 4 bytes more than follow.
+        if is_read_answer:
+            return framed(head, pdu[:1] + bytes([(pdu[1] + 4) & 0xFF]) + pdu[2:])
+        # Any other answer: the MBAP length (or the RTU frame) two bytes short of its PDU.
+        return frame[:4] + (len(pdu) + 3).to_bytes(2, "big") + frame[6:] if not rtu else framed(head, pdu[:-2])
+    return frame

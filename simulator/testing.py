@@ -48,10 +48,13 @@ class SimulatorHandle:
         self._thread = thread
         self._stop_event = asyncio.Event()
 
-    def set_fault(self, kind: str | FaultKind, delay_s: float = 0.0, device: str = "meter") -> None:
-        """Inject a fault (none, offline, slow, exception, garbage) into the meter or the named
-        inverter or wallbox; returns once it is in effect."""
-        self._call(self.simulator.set_fault(Fault.parse(kind, delay_s), device))
+    def set_fault(
+        self, kind: str | FaultKind, delay_s: float = 0.0, device: str = "meter", code: int | None = None
+    ) -> None:
+        """Inject a fault (:class:`simulator.server.FaultKind`: none, offline, slow, exception
+        with its ``code``, garbage, wrong_length, truncated, oversized, wrong_unit, bad_crc,
+        corrupt) into the meter or the named inverter or wallbox; returns once it is in effect."""
+        self._call(self.simulator.set_fault(Fault.parse(kind, delay_s, code), device))
 
     def step(self, now: dt.datetime) -> None:
         """Move simulated time to ``now`` (see :meth:`Simulator.step`)."""

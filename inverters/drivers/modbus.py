@@ -13,7 +13,6 @@ is released once (limit back to 100 %, battery handed back) if the product had s
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -24,7 +23,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from energy.config import ACTIVE_POWER_LIMIT_PCT, BATTERY_POWER_W, MAX_TIMEOUT_S, InverterConfig
-from energy.devices import DeviceError
+from energy.devices import DeviceError, WireWatch, failure_text, guarded
 from energy.state import Setpoint
 
 log = logging.getLogger(__name__)
@@ -74,6 +73,7 @@ class ModbusInverter:
         self.timeout_s = min(config.timeout_s, MAX_TIMEOUT_S)
         self._clock = clock
         self._written: dict[str, _Written] = {}
+        self._watch = WireWatch()
         serial = config.serial
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient
         if serial is not None:
@@ -87,12 +87,18 @@ class ModbusInverter:
                 timeout=self.timeout_s,
                 retries=0,
                 reconnect_delay=0,
+                trace_packet=self._watch,
             )
         else:
             self.where = f"{config.host}:{config.port}"
             # reconnect_delay=0: no background reconnect loop; the next call reconnects.
             self._client = AsyncModbusTcpClient(
-                config.host, port=config.port, timeout=self.timeout_s, retries=0, reconnect_delay=0
+                config.host,
+                port=config.port,
+                timeout=self.timeout_s,
+                retries=0,
+                reconnect_delay=0,
+                trace_packet=self._watch,
             )
 
     @property
@@ -178,25 +184,38 @@ class ModbusInverter:
 
     # --- internals -----------------------------------------------------------------------------
     async def _guard(self, call: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """The call bounded by the deadline; every failure, pymodbus' own or a decode error on a
+        garbled answer (:func:`energy.devices.guarded`), becomes an ``InverterError`` and closes
+        the connection, so the next call reconnects."""
+        connected: list[bool] = []
+
+        def close() -> None:
+            connected.append(bool(self._client.connected))
+            self.close()
+
         try:
-            return await asyncio.wait_for(call(), timeout=self.deadline_s)
-        except InverterError:
-            self.close()
-            raise
-        except (TimeoutError, ModbusIOException):
-            # A request cut short by the peer closing the connection ends the same way as one
-            # that timed out; the state of the connection tells them apart.
-            lost = not self._client.connected
-            self.close()
-            if lost:
+            return await guarded(
+                call(),
+                timeout_s=self.timeout_s,
+                deadline_s=self.deadline_s,
+                where=self.where,
+                watch=self._watch,
+                error=InverterError,
+                on_failure=close,
+            )
+        except InverterError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, TimeoutError | ModbusIOException):
+                # A request cut short by the peer closing the connection ends the same way as
+                # one that timed out; the state of the connection tells them apart.
+                if connected and not connected[0] and not self._watch.received:
+                    raise InverterError(f"connection to {self.where} lost") from None
+                raise InverterError(failure_text(TimeoutError(), timeout_s=self.timeout_s, watch=self._watch)) from None
+            if isinstance(cause, ConnectionException):
                 raise InverterError(f"connection to {self.where} lost") from None
-            raise InverterError(f"no answer within {self.timeout_s:g} s") from None
-        except (ConnectionException, OSError):
-            self.close()
-            raise InverterError(f"connection to {self.where} lost") from None
-        except ModbusException as exc:
-            self.close()
-            raise InverterError(f"Modbus error: {exc}") from None
+            if isinstance(cause, ModbusException):
+                raise InverterError(f"Modbus error: {cause}") from None
+            raise
 
     async def _write(self, setpoints: Sequence[Setpoint]) -> None:
         wanted = {s.quantity: float(s.value) for s in setpoints if s.quantity in self.quantities}

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.framer import FramerType
 
 from energy.config import HouseBatteryConfig, InverterConfig, KsemTcpConfig, SerialConfig
@@ -390,3 +391,23 @@ async def test_the_same_map_over_rs485_framing(sim: SimulatorHandle) -> None:
 def test_connect_inverter_refuses_unknown_types() -> None:
     with pytest.raises(ValueError, match="unknown inverter type 'sma'"):
         connect_inverter(InverterConfig(name="x", type="sma", max_ac_w=1000))
+
+
+async def test_a_plenticore_switched_to_abcd_is_still_read_right(sim: SimulatorHandle) -> None:
+    """Register 5 is writable (KOSTAL's table): an inverter set to ABCD serves that word order,
+    and the driver, reading register 5 per connection, follows it."""
+    sim.step(at(1))
+    client = AsyncModbusTcpClient(sim.host, port=sim.ports["east"], timeout=1, retries=0)
+    assert await client.connect()
+    try:
+        assert not (await client.write_register(5, 1, device_id=71)).isError()
+        assert (await client.read_holding_registers(5, count=1, device_id=71)).registers == [1]
+        assert (await client.write_register(5, 7, device_id=71)).isError(), "only 0 and 1 are word orders"
+    finally:
+        client.close()
+    driver = connect_inverter(config_for(sim, "east"))
+    try:
+        reading = await driver.read()
+    finally:
+        driver.close()
+    assert reading.ac_power_w == pytest.approx(sim.model.inverter_outputs()["east"].ac_power_w, abs=1)

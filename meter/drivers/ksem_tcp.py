@@ -7,7 +7,6 @@ message for people; the caller turns it into an offline status and the next read
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from energy.config import KsemTcpConfig
-from energy.devices import DeviceError
+from energy.devices import DeviceError, WireWatch, failure_text, guarded
 from energy.state import FlowSummary, MeterReading, Setpoint
 from meter import registers
 
@@ -37,24 +36,34 @@ class MeterSample:
 
 
 async def read_within_deadline(
-    read: Coroutine[Any, Any, MeterSample], timeout_s: float, where: str, close: Callable[[], None]
+    read: Coroutine[Any, Any, MeterSample],
+    timeout_s: float,
+    where: str,
+    close: Callable[[], None],
+    watch: WireWatch | None = None,
 ) -> MeterSample:
-    """One meter read bounded by READ_DEADLINE_TIMEOUTS timeouts; every failure becomes a
-    ``MeterError`` for people and closes the connection, so the next read reconnects."""
+    """One meter read bounded by READ_DEADLINE_TIMEOUTS timeouts; every failure (pymodbus' own,
+    or a decode error on a garbled answer) becomes a ``MeterError`` for people and closes the
+    connection, so the next read reconnects."""
     try:
-        return await asyncio.wait_for(read, timeout=timeout_s * READ_DEADLINE_TIMEOUTS)
-    except MeterError:
-        close()
+        return await guarded(
+            read,
+            timeout_s=timeout_s,
+            deadline_s=timeout_s * READ_DEADLINE_TIMEOUTS,
+            where=where,
+            watch=watch,
+            error=MeterError,
+            on_failure=close,
+        )
+    except MeterError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ModbusIOException):  # pymodbus gave up waiting: a timeout
+            raise MeterError(failure_text(TimeoutError(), timeout_s=timeout_s, watch=watch)) from None
+        if isinstance(cause, ConnectionException):
+            raise MeterError(f"connection to {where} lost") from None
+        if isinstance(cause, ModbusException):
+            raise MeterError(f"Modbus error: {cause}") from None
         raise
-    except (TimeoutError, ModbusIOException):
-        close()
-        raise MeterError(f"no answer within {timeout_s:g} s") from None
-    except (ConnectionException, OSError):
-        close()
-        raise MeterError(f"connection to {where} lost") from None
-    except ModbusException as exc:
-        close()
-        raise MeterError(f"Modbus error: {exc}") from None
 
 
 def check_plausible(reading: MeterReading) -> None:
@@ -72,9 +81,15 @@ def check_plausible(reading: MeterReading) -> None:
 class KsemTcpMeter:
     def __init__(self, config: KsemTcpConfig) -> None:
         self.config = config
+        self._watch = WireWatch()
         # reconnect_delay=0: no background reconnect loop; read() reconnects when it needs to.
         self._client = AsyncModbusTcpClient(
-            config.host, port=config.port, timeout=config.timeout_s, retries=0, reconnect_delay=0
+            config.host,
+            port=config.port,
+            timeout=config.timeout_s,
+            retries=0,
+            reconnect_delay=0,
+            trace_packet=self._watch,
         )
 
     @property
@@ -83,7 +98,7 @@ class KsemTcpMeter:
 
     async def read(self) -> MeterSample:
         return await read_within_deadline(
-            self._read(), self.config.timeout_s, f"{self.config.host}:{self.config.port}", self.close
+            self._read(), self.config.timeout_s, f"{self.config.host}:{self.config.port}", self.close, self._watch
         )
 
     async def _read(self) -> MeterSample:

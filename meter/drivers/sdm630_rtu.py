@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pymodbus.client import AsyncModbusSerialClient
 
 from energy.config import Sdm630Config
+from energy.devices import WireWatch
 from energy.state import Setpoint
 from meter import registers, sdm630
 from meter.drivers.ksem_tcp import (
@@ -26,6 +27,7 @@ from meter.drivers.ksem_tcp import (
 class Sdm630RtuMeter:
     def __init__(self, config: Sdm630Config) -> None:
         self.config = config
+        self._watch = WireWatch()
         self._client = AsyncModbusSerialClient(
             config.port,
             baudrate=config.baudrate,
@@ -35,6 +37,7 @@ class Sdm630RtuMeter:
             timeout=config.timeout_s,
             retries=0,
             reconnect_delay=0,
+            trace_packet=self._watch,
         )
 
     @property
@@ -42,7 +45,9 @@ class Sdm630RtuMeter:
         return f"SDM630 {self.config.port}/{self.config.unit_id}"
 
     async def read(self) -> MeterSample:
-        return await read_within_deadline(self._read(), self.config.timeout_s, self.config.port, self.close)
+        return await read_within_deadline(
+            self._read(), self.config.timeout_s, self.config.port, self.close, self._watch
+        )
 
     async def _read(self) -> MeterSample:
         if not self._client.connected and not await self._client.connect():

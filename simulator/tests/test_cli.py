@@ -104,3 +104,66 @@ def test_restart_continues_the_counters(tmp_path: Path) -> None:
     after_stop = load_state(state_file)
     assert after_stop is not None
     assert after_stop.energy.active_import_wh > expected.active_import_wh
+
+
+def read_status(port: int) -> int | None:
+    """None when registers 0-1 read fine, else the Modbus exception code of the answer."""
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
+    assert client.connect()
+    try:
+        response = client.read_holding_registers(0, count=2, device_id=1)
+    finally:
+        client.close()
+    return response.exception_code if response.isError() else None
+
+
+def test_faults_from_the_command_line_and_a_fault_file(tmp_path: Path) -> None:
+    """--fault sets a device's garbage at start; the fault file changes it while running."""
+    fault_file, log_file = tmp_path / "faults.txt", tmp_path / "simulator.log"
+    file_args = ["--fault-file", str(fault_file)]
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "simulator", "--port", "0", "--fault", "meter=exception:6", *file_args],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 15
+        while not (match := re.search(r"listening on 127\.0\.0\.1:(\d+)", log_file.read_text())):
+            assert process.poll() is None, log_file.read_text()
+            assert time.monotonic() < deadline, "no 'listening' line"
+            time.sleep(0.05)
+        port = int(match.group(1))
+        assert read_status(port) == 6, "--fault holds while there is no fault file"
+
+        def becomes(expected: int | None) -> bool:
+            until = time.monotonic() + 10
+            while time.monotonic() < until:
+                if read_status(port) == expected:
+                    return True
+                time.sleep(0.2)
+            return False
+
+        fault_file.write_text("# while testing\nmeter = exception:2\n")
+        assert becomes(2), log_file.read_text()
+        fault_file.write_text("meter=melting\n")  # refused: the fault in force stays
+        time.sleep(2.5)
+        assert read_status(port) == 2
+        assert "fault file" in log_file.read_text() and "unknown fault kind 'melting'" in log_file.read_text()
+        fault_file.write_text("")
+        assert becomes(None), log_file.read_text()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_a_bad_fault_option_is_refused() -> None:
+    result = run_cli("--fault", "meter=exception:99", "--port", "0")
+    assert result.returncode != 0
+    assert "exception code must be one of" in result.stderr
+    result = run_cli("--fault", "nobody=corrupt", "--port", "0")
+    assert result.returncode != 0
+    assert "no device server 'nobody'" in result.stderr
