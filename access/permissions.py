@@ -1,10 +1,13 @@
 """Who may call which API operation (ACC-2, ACC-4): one permission class for every view.
 
 - no credentials: refused (401);
-- an ``api`` token: reads everything but access management, changes nothing (403);
-- an ``admin`` token or a session: as ``portal.roles`` says for the token's or session's user,
-  on the plant named in the path (``plant_id``) and the area the view changes
-  (``change_area``, default settings).
+- an ``api`` token: reads what its user may read, but not access management; changes nothing (403);
+- reading: ``portal.roles.may_read`` for the token's or session's user on the plant named in the
+  path (``plant_id``); an operation of the device as a whole (Modbus) needs a role on every
+  plant, unless the view sets ``shows_only_readable_plants`` and filters itself (the plant list,
+  the Modbus map);
+- an ``admin`` token or a session changing something: as ``portal.roles.may_change`` says on that
+  plant and the area the view changes (``change_area``, default settings).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from access.models import AccessToken
-from portal.roles import SETTINGS, may_change, role_of
+from portal.roles import SETTINGS, may_change, may_read
 
 API_TOKEN_READ_ONLY = "an api token may only read; changes need an admin token"
 NO_ROLE = "you have no role on this plant"
+EVERY_PLANT = "this concerns every plant; it needs a role on each of them"
 NOT_YOURS = "your role may not change this"
 INSTALLERS_ONLY = "only an installer manages access tokens"
 
@@ -44,15 +48,21 @@ class ApiAccess(BasePermission):
             return False
         token = _token(request)
         safe = request.method in SAFE_METHODS
-        if token is not None and token.role == AccessToken.Role.API:
+        if token is not None and token.role == AccessToken.Role.API and not safe:
             self.message = API_TOKEN_READ_ONLY
-            return safe
+            return False
         plant = _plant(view)
         if safe:
-            if plant is None:  # device-wide, or an unknown plant the view answers 404 for
+            # Reading: portal.roles.may_read, the same check as pages and websockets.
+            if "plant_id" in getattr(view, "kwargs", {}):
+                if plant is None:  # an unknown plant: the view answers 404
+                    return True
+                self.message = NO_ROLE
+                return may_read(user, plant)
+            if getattr(view, "shows_only_readable_plants", False):  # the view filters per plant itself
                 return True
-            self.message = NO_ROLE
-            return role_of(user, plant) is not None
+            self.message = EVERY_PLANT
+            return may_read(user, None)
         self.message = NOT_YOURS
         return may_change(user, plant, getattr(view, "change_area", SETTINGS))
 

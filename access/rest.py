@@ -17,6 +17,8 @@ from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 
+from portal import roles
+
 API_PREFIX = "/api/"
 MAX_ID = 999_999_999_999_999_999  # 18 digits: every such id fits a 64-bit primary key
 
@@ -154,6 +156,9 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if not _api(request):
+        message = str(exception)
+        if message and hasattr(request, "user"):  # a refusal that says why (portal.roles): the site's 403 page
+            return roles.forbidden(request, None, message)
         return defaults.permission_denied(request, exception)
     return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)
 

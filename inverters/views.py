@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -86,7 +86,7 @@ def inverter_add(request: HttpRequest) -> HttpResponse:
 @roles.require(roles.SETTINGS, plant_of=_inverter_plant)
 @require_http_methods(["GET", "POST"])
 def inverter_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    inverter = get_object_or_404(Inverter, pk=pk)
+    inverter = roles.plant_object_or_404(Inverter, request.user, pk=pk)
     form = InverterForm(request.POST or None, instance=inverter, plant=inverter.plant)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -99,7 +99,7 @@ def inverter_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @roles.require(roles.SETTINGS, plant_of=_inverter_plant)
 @require_http_methods(["GET", "POST"])
 def inverter_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    inverter = get_object_or_404(Inverter, pk=pk)
+    inverter = roles.plant_object_or_404(Inverter, request.user, pk=pk)
     if request.method == "POST":
         inverter.delete()
         messages.success(request, _("%(name)s has been deleted.") % {"name": inverter.name})
@@ -112,7 +112,7 @@ def inverter_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @roles.require(roles.SETTINGS, plant_of=_inverter_plant)
 @require_http_methods(["GET", "POST"])
 def battery_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    inverter = get_object_or_404(Inverter, pk=pk, type=Inverter.Type.PIKO_MP_PLUS)
+    inverter = roles.plant_object_or_404(Inverter, request.user, pk=pk, type=Inverter.Type.PIKO_MP_PLUS)
     battery = Battery.objects.filter(inverter=inverter).first()
     if request.method == "POST" and "remove" in request.POST:
         if battery is not None:

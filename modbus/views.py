@@ -75,6 +75,7 @@ def _page(request: HttpRequest, **forms: Any) -> HttpResponse:
 
 
 @login_required
+@roles.require_read(plant_of=roles.whole_device)
 @require_GET
 def modbus_settings(request: HttpRequest) -> HttpResponse:
     return _page(request)
@@ -158,6 +159,7 @@ def delete_certificate(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@roles.require_read(plant_of=roles.whole_device)
 @require_GET
 def export_config(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(json.dumps(services.export_config(), indent=2), content_type="application/json")

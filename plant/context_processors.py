@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -12,7 +13,7 @@ from django.utils.translation import gettext as _
 from energy.state import PlantState
 from plant import live, supervision
 from plant.models import Plant
-from plant.services import current_plant
+from plant.services import current_plant, visible_plants
 
 
 def _status(state: PlantState | None) -> dict[str, str]:
@@ -28,7 +29,12 @@ def _status(state: PlantState | None) -> dict[str, str]:
 
 def device_status(request: HttpRequest) -> dict[str, Any]:
     """Always present, like the box's LED; details only for people who are logged in."""
-    plant = current_plant(request)
+    user = getattr(request, "user", None)
+    signed_in = user is not None and user.is_authenticated
+    try:  # the LED of a login page is the first plant's; a person sees only a plant they may read
+        plant = current_plant(request) if signed_in else Plant.objects.order_by("pk").first()
+    except (PermissionDenied, BadRequest):  # this very page says why (403, 400)
+        plant = None
     try:
         status = _status(live.read_state(plant.pk) if plant else None)
     except Exception as exc:  # noqa: BLE001 - the header must render even when Redis is down
@@ -36,6 +42,6 @@ def device_status(request: HttpRequest) -> dict[str, Any]:
     problems = supervision.process_report(settings.VAR_DIR)["problems"]
     if problems:  # a process that keeps crashing is not hidden by its restarts
         status = {"state": "error", "label": _("Error"), "message": "; ".join(problems)}
-    if not request.user.is_authenticated:
+    if not signed_in:
         return {"device_status": {**status, "message": ""}}
-    return {"device_status": status, "current_plant": plant, "plants": list(Plant.objects.order_by("pk"))}
+    return {"device_status": status, "current_plant": plant, "plants": list(visible_plants(user))}

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from plant.models import Plant
 from plant.params import checked_id, id_param
+from portal import roles
 
 SESSION_PLANT_KEY = "plant_id"
 
@@ -15,8 +20,11 @@ def active_plant_ids() -> list[int]:
 
 
 def current_plant(request: HttpRequest) -> Plant | None:
-    """The plant a page is about: ``?plant=<id>``, else the one chosen before, else the first.
+    """The plant a page is about: ``?plant=<id>``, else the one chosen before, else the first,
+    always among the plants the user may read (``portal.roles.may_read``).
 
+    ``?plant=`` naming a plant the user has no role on is refused (``PermissionDenied``, 403),
+    and so is a person without a role on any plant; ``None`` only when there is no plant at all.
     With a single plant nobody ever has to pick one (PL-1). Looked up once per request: the
     header and the page both ask.
     """
@@ -26,13 +34,27 @@ def current_plant(request: HttpRequest) -> Plant | None:
     return plant
 
 
-def _find_plant(request: HttpRequest) -> Plant | None:
+def visible_plants(user: Any) -> QuerySet[Plant]:
+    """The plants ``user`` may read, in order (the header's plant switcher, the API's plant list)."""
     plants = Plant.objects.order_by("pk")
+    readable = roles.readable_plant_ids(user)
+    return plants if readable is None else plants.filter(pk__in=readable)
+
+
+def _find_plant(request: HttpRequest) -> Plant | None:
+    user = getattr(request, "user", None)
+    plants = visible_plants(user)
     # A malformed ?plant= is refused (400); a well-formed id of no plant falls back to the first.
-    wanted = id_param(request.GET, "plant") or checked_id(request.session.get(SESSION_PLANT_KEY))
+    asked = id_param(request.GET, "plant")
+    if asked is not None and Plant.objects.filter(pk=asked).exists():
+        roles.check_read(user, asked)  # another plant's: 403, whatever else is chosen
+    wanted = asked or checked_id(request.session.get(SESSION_PLANT_KEY))
     if wanted is not None:
         plant = plants.filter(pk=wanted).first()
         if plant is not None:
             request.session[SESSION_PLANT_KEY] = plant.pk
             return plant
-    return plants.first()
+    first = plants.first()
+    if first is None and Plant.objects.exists():
+        raise PermissionDenied(roles.NO_ROLE_ANYWHERE)
+    return first

@@ -26,6 +26,6 @@ def refusal(scope: dict[str, Any], plant_id: int) -> int | None:
         return CLOSE_UNAUTHORIZED
     if two_factor.needs_code(user) and not two_factor.session_verified_for(scope.get("session"), user):
         return CLOSE_UNAUTHORIZED
-    if roles.role_of(user, plant_id) is None:
+    if not roles.may_read(user, plant_id):
         return CLOSE_FORBIDDEN
     return None

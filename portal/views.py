@@ -107,7 +107,7 @@ def verify(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def profile(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
-    plants = _plants()
+    plants = [plant for plant in _plants() if roles.may_read(user, plant)]  # another plant: not even its name
     context = {
         "device_account": user.get_username() == DEVICE_USERNAME,
         "roles": [{"plant": plant, "role": roles.role_of(user, plant)} for plant in plants],
@@ -199,6 +199,7 @@ def _people() -> list[Any]:
 
 
 @login_required
+@roles.require_read(plant_of=roles.whole_device)
 @require_http_methods(["GET"])
 def people(request: HttpRequest) -> HttpResponse:
     plants = _plants()

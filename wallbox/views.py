@@ -17,7 +17,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from energy import config as energy
 from energy.state import PlantState
 from plant.presentation import format_energy_kwh, format_power, live_page_context, safe_read_state
-from portal.roles import CHARGING, SETTINGS, may_change
+from portal.roles import CHARGING, SETTINGS, may_change, plant_object_or_404
 from wallbox import services
 from wallbox.forms import ChargingForm, FirmwareForm, MainsForm, TimeModeForm, WallboxAddForm, WallboxEditForm
 from wallbox.models import ChargingSession, Wallbox
@@ -54,8 +54,13 @@ def _require(request: HttpRequest, context: dict[str, Any], area: str) -> None:
         raise PermissionDenied(_("Your role may not change this."))
 
 
-def _box(context: dict[str, Any], pk: int) -> Wallbox:
-    return get_object_or_404(Wallbox, pk=pk, plant=context["plant"])
+def _box(request: HttpRequest, context: dict[str, Any], pk: int) -> Wallbox:
+    """Box ``pk`` of the page's plant: 403 when it is another plant's the person has no role on,
+    404 when there is no such box on this plant."""
+    box: Wallbox = plant_object_or_404(Wallbox, request.user, pk=pk)
+    if box.plant_id != context["plant"].pk:
+        raise Http404(_("No such wallbox on this plant."))
+    return box
 
 
 def _row(box: Wallbox, state: PlantState | None) -> dict[str, Any]:
@@ -109,7 +114,7 @@ def _modbus_url() -> str:
 @wallbox_page
 @require_http_methods(["GET", "POST"])
 def edit(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:
-    box = _box(context, pk)
+    box = _box(request, context, pk)
     if request.method == "POST":
         _require(request, context, SETTINGS)
     form = WallboxEditForm(request.POST or None, instance=box)
@@ -124,7 +129,7 @@ def edit(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse
 @wallbox_page
 @require_http_methods(["GET", "POST"])
 def delete(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:
-    box = _box(context, pk)
+    box = _box(request, context, pk)
     _require(request, context, SETTINGS)
     if request.method == "POST":
         message = services.remove(box)
@@ -136,7 +141,7 @@ def delete(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpRespon
 @wallbox_page
 @require_POST
 def retry_setup(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:
-    box = _box(context, pk)
+    box = _box(request, context, pk)
     _require(request, context, SETTINGS)
     message = services.retry_setup(box)
     (messages.info if box.is_pending else messages.success)(request, message)
@@ -146,7 +151,7 @@ def retry_setup(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpR
 @wallbox_page
 @require_POST
 def refresh_info(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:
-    box = _box(context, pk)
+    box = _box(request, context, pk)
     _require(request, context, SETTINGS)
     try:
         services.read_info(box)
@@ -201,7 +206,7 @@ def _vehicle_range(box: Wallbox) -> list[dict[str, str]]:
 @wallbox_page
 @require_http_methods(["GET", "POST"])
 def charging(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:
-    box = _box(context, pk)
+    box = _box(request, context, pk)
     form = None
     if request.method == "POST":
         _require(request, context, CHARGING)
@@ -217,7 +222,7 @@ def charging(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResp
 @wallbox_page
 @require_POST
 def pause(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:
-    box = _box(context, pk)
+    box = _box(request, context, pk)
     _require(request, context, CHARGING)
     paused = request.POST.get("action") != "resume"
     services.set_manual_pause(box, paused)
@@ -231,7 +236,7 @@ def pause(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpRespons
 @wallbox_page
 @require_POST
 def time_mode(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:
-    box = _box(context, pk)
+    box = _box(request, context, pk)
     _require(request, context, CHARGING)
     form = TimeModeForm(request.POST)
     if form.is_valid():
@@ -259,7 +264,7 @@ def mains(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
 @wallbox_page
 @require_http_methods(["GET", "POST"])
 def firmware(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:
-    box = _box(context, pk)
+    box = _box(request, context, pk)
     _require(request, context, SETTINGS)
     wants_json = request.headers.get("Accept", "").startswith("application/json")
     form = FirmwareForm(request.POST or None, request.FILES or None)
@@ -283,7 +288,7 @@ def firmware(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResp
 
 @wallbox_page
 def firmware_progress(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:
-    box = _box(context, pk)
+    box = _box(request, context, pk)
     return JsonResponse(services.firmware_progress(box.pk))
 
 

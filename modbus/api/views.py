@@ -24,6 +24,7 @@ from modbus.api.serializers import (
 )
 from modbus.models import ClientCertificate, MasterTarget, SerialInterface
 from modbus.views import map_rows, served_state
+from portal import roles
 
 
 class SettingsView(APIView):
@@ -45,9 +46,13 @@ class MapView(generics.ListAPIView[Any]):
     """The register map as served right now (paged): address, registers, name, type, scale, value."""
 
     serializer_class = MapRowSerializer
+    shows_only_readable_plants = True  # access.permissions.ApiAccess
 
     def get_queryset(self) -> Any:
+        """Empty for a caller without a role on the served plant: its values are that plant's."""
         plant, state = served_state()
+        if plant is not None and not roles.may_read(self.request.user, plant):
+            return []
         return map_rows(plant, state)
 
 

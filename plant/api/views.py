@@ -15,6 +15,7 @@ import pydantic
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -28,7 +29,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import services as access
-from access.models import AccessToken
 from access.rest import errors
 from energy import snapshot
 from meter.services import ENERGY_FIELDS, LOG_FIELDS, energy_records, meter_log
@@ -36,7 +36,8 @@ from plant import live
 from plant.api.renderers import CsvRenderer
 from plant.health import check_health
 from plant.models import Plant
-from portal.roles import is_installer_everywhere
+from plant.services import visible_plants
+from portal.roles import is_installer_everywhere, may_read
 
 
 class HealthView(APIView):
@@ -48,6 +49,11 @@ class HealthView(APIView):
     @extend_schema(responses={200: dict, 503: dict})
     def get(self, request: Request) -> Response:
         healthy, report = check_health()
+        # No authentication: plants by id and status; a plant's name only for a session that may read it.
+        viewer = get_user(request._request)  # the browser session's, if any (this view authenticates nobody)
+        for plant in report["plants"]:
+            if not may_read(viewer, plant["id"]):
+                plant.pop("name", None)
         return Response(report, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
@@ -58,10 +64,13 @@ class PlantSerializer(serializers.ModelSerializer[Plant]):
 
 
 class PlantListView(generics.ListAPIView[Plant]):
-    """The plants, paged (``limit``, ``offset``)."""
+    """The plants the caller may read (``portal.roles.may_read``), paged (``limit``, ``offset``)."""
 
     serializer_class = PlantSerializer
-    queryset = Plant.objects.order_by("pk")
+    shows_only_readable_plants = True  # access.permissions.ApiAccess: a person with no role gets []
+
+    def get_queryset(self) -> Any:
+        return visible_plants(self.request.user)
 
 
 @dataclass(frozen=True)
@@ -130,7 +139,7 @@ class StateFastPath:
     ``Accept``, ``Accept-Language``) before, whose response headers are repeated with a fresh
     CSP nonce. The generation and the snapshot come in one Redis round trip; no database, no
     thread. Anything else (another path or method, a query string, a cookie, an unknown or
-    refused token, an admin token of a person with per-plant roles, Redis unreachable, a newer
+    refused token, a token of a person with per-plant roles, Redis unreachable, a newer
     snapshot) goes to Django, which answers every case and refills the caches. When only the
     plant check or the minute's last-use note is due, one request goes to Django for it and the
     others are still answered (for at most ``STATE_BODY_STALE_S``), so requests do not pile into
@@ -180,7 +189,9 @@ class StateFastPath:
         if raw != cached.raw:
             return None
         token = access.cached_token(presented, generation)
-        if token is None or not (token.role == AccessToken.Role.API or is_installer_everywhere(token.user)):
+        # Only for a token whose user reads every plant (portal.roles.may_read); anyone else's
+        # token goes to Django, which checks their role on this plant.
+        if token is None or not is_installer_everywhere(token.user):
             return None
         if now - cached.checked_at > STATE_BODY_FRESH_S or access.last_use_due(token):
             # Due for Django's look (plant still there, last use to note): one request goes.
