@@ -9,8 +9,10 @@ A browser never sends that header across sites on its own, so such a request nee
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.common import CommonMiddleware
 
 from access import services
 from access.models import AccessToken
@@ -44,3 +46,15 @@ def _refused(status: int, reason: str) -> JsonResponse:
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="web"'
     return response
+
+
+class ApiCommonMiddleware(CommonMiddleware):
+    """Django's, except that an API path given without its trailing slash is served as if it had
+    one (``/api/v1/plants`` answers like ``/api/v1/plants/``, a POST included) instead of being
+    redirected with an empty HTML body; an API path that matches nothing either way is the API's
+    JSON 404. Pages keep the redirect."""
+
+    def process_request(self, request: HttpRequest) -> Any:
+        if request.path_info.startswith(API_PREFIX) and self.should_redirect_with_slash(request):
+            request.path_info += "/"
+        return super().process_request(request)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import register_converter
@@ -173,3 +174,23 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if not _api(request):
         return defaults.server_error(request)
     return JsonResponse({"detail": "internal error; it has been logged"}, status=500)
+
+
+# --- exceptions inside API views -------------------------------------------------------------
+
+RETRY_AFTER_S = 5  # the embedded Redis is back within about 2 s of a restart (bench/recovery.py)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
+    """REST framework's handler, and: the live data store not answering is 503 with
+    ``Retry-After`` (as ``/api/health`` reports it), not a 500, on every endpoint that reads it."""
+    from rest_framework.response import Response
+    from rest_framework.views import exception_handler as framework_handler
+
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return Response(
+            {"detail": "the live data store (Redis) does not answer; try again shortly"},
+            status=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+    return framework_handler(exc, context)

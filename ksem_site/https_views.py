@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from access.limits import CERTIFICATE, body_limit
 from ksem_site import certificates
 from portal import roles
 
@@ -49,6 +50,7 @@ class CertificateUploadForm(forms.Form):
         return cleaned
 
 
+@body_limit(CERTIFICATE)
 @never_cache
 @login_required
 @roles.require(roles.SETTINGS, plant_of=roles.whole_device)

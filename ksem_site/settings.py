@@ -128,9 +128,12 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # CSP with a per-request nonce, no-store for logged-in data, 400 for a bad query parameter.
     "ksem_site.security.SecurityHeadersMiddleware",
+    # Bodies over the route's cap are 413 before sessions or CSRF read a byte (access/limits.py).
+    "access.limits.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    # /api/… without its trailing slash is served, not redirected (access/middleware.py).
+    "access.middleware.ApiCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Two-factor login (ACC-1): who verified a code, then every request of an enrolled user needs it.
@@ -227,9 +230,14 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Every password check goes through this guard (portal/guard.py): per client address and per account.
 AUTHENTICATION_BACKENDS = ["portal.backends.GuardedModelBackend"]
-LOGIN_FAILURES_ALLOWED = 10  # per client address
-LOGIN_ACCOUNT_FAILURES_ALLOWED = 20  # per account from anywhere: one client alone cannot lock others out
+LOGIN_FAILURES_ALLOWED = 10  # per client address, then that address waits LOGIN_LOCKOUT_S
 LOGIN_LOCKOUT_S = 15 * 60
+# Per account no lock: after this many failures from anywhere, checks of the account are spaced
+# 1 s, 2 s, 4 s ... up to the maximum; addresses it logged in from before are not slowed.
+LOGIN_ACCOUNT_FAILURES_FREE = 10
+LOGIN_ACCOUNT_DELAY_FIRST_S = 1
+LOGIN_ACCOUNT_DELAY_MAX_S = 60
+LOGIN_KNOWN_ADDRESS_DAYS = 90
 
 
 def ip_networks(raw: str) -> list[str]:
@@ -276,6 +284,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["access.permissions.ApiAccess"],
     "DEFAULT_PAGINATION_CLASS": "access.rest.Pagination",
+    # JSON nested at most 32 deep; Redis not answering is 503 + Retry-After (issue 14 parts 3, 4).
+    "DEFAULT_PARSER_CLASSES": [
+        "access.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "access.rest.exception_handler",
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.NamespaceVersioning",
     "DEFAULT_VERSION": "v1",
     "ALLOWED_VERSIONS": ["v1"],

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from access.limits import MODBUS_CONFIG, body_limit
 from energy.state import PlantState
 from modbus import registermap, services
 from modbus.forms import ImportForm, MasterSettingsForm, MasterTargetForm, SerialInterfaceForm, SlaveSettingsForm
@@ -167,6 +168,7 @@ def export_config(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@body_limit(MODBUS_CONFIG)
 @login_required
 @roles.require(roles.SETTINGS, plant_of=roles.whole_device)
 @require_http_methods(["POST"])

@@ -19,13 +19,15 @@ from portal.services import DEVICE_USERNAME
 
 
 def lockout_error(lockout: Lockout) -> ValidationError:
-    """ "Try again in 14 minutes": the wait rounded up to whole minutes."""
+    """ "Try again in 14 minutes" (an address, rounded up) or "in 8 seconds" (an account)."""
     if lockout.per_account:
+        # The account is slowed, not locked: seconds, at most LOGIN_ACCOUNT_DELAY_MAX_S.
         text = ngettext(
-            "Too many wrong passwords for this account. Try again in %(minutes)d minute.",
-            "Too many wrong passwords for this account. Try again in %(minutes)d minutes.",
-            lockout.minutes,
+            "Too many wrong passwords for this account. Try again in %(seconds)d second.",
+            "Too many wrong passwords for this account. Try again in %(seconds)d seconds.",
+            lockout.wait_s,
         )
+        return ValidationError(text, code="locked", params={"seconds": lockout.wait_s})
     else:
         text = ngettext(
             "Too many wrong passwords from this device. Try again in %(minutes)d minute.",

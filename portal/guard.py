@@ -1,11 +1,19 @@
-"""One guard for every password and code check (ACC-1): counted per client address and per account.
+"""One guard for every password and code check (ACC-1): a lock per client address, a growing
+delay per account that does not lock the owner out (issue 14 part 5).
 
-After ``LOGIN_FAILURES_ALLOWED`` wrong passwords (or two-factor codes) from one client address,
-or ``LOGIN_ACCOUNT_FAILURES_ALLOWED`` for one account from anywhere, further attempts are
-refused unchecked until ``LOGIN_LOCKOUT_S`` has passed since the failure that reached the limit.
-The account's limit is the higher one, so a single client is stopped before it could lock the
-account for everybody else; guesses spread over many addresses still stop at the account's.
-A right password clears both counters. The counts live in Redis, shared by every web process.
+Per client address: after ``LOGIN_FAILURES_ALLOWED`` wrong passwords (or two-factor codes), or
+attempts refused by the account's delay, further attempts from it are refused unchecked until
+``LOGIN_LOCKOUT_S`` has passed since the one that reached the limit.
+
+Per account there is no lock. Once an account has had ``LOGIN_ACCOUNT_FAILURES_FREE`` wrong
+passwords from anywhere (counted while they keep coming, ``LOGIN_LOCKOUT_S`` after the last),
+every further check of it needs a free slot: ``LOGIN_ACCOUNT_DELAY_FIRST_S`` after the next
+failure, doubling with each up to ``LOGIN_ACCOUNT_DELAY_MAX_S``. There are two such slots: one for addresses that have failed
+recently (the attacker's) and one for fresh addresses, so guessing from a few addresses cannot
+keep the owner at a new address waiting longer than one delay. An address the account logged in
+from before (``LOGIN_KNOWN_ADDRESS_DAYS``) passes the delay altogether; the owner at home is never
+slowed. The counts live in Redis, shared by every web process; a right password clears its
+address's count and remembers the address for the account.
 """
 
 from __future__ import annotations
@@ -81,68 +89,110 @@ class Lockout:
         return max(1, -(-self.wait_s // 60))
 
 
+def _digest(text: str) -> str:
+    # Hashed: a user name or address typed or sent by anyone must not shape Redis key names.
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
+
+
 def _client_key(client: str) -> str:
     return live.login_failures_key(f"client:{client}")
 
 
 def _account_key(username: str) -> str:
-    # Hashed: a user name typed by anyone must not shape Redis key names.
-    digest = hashlib.sha256(username.encode("utf-8", "replace")).hexdigest()[:32]
-    return live.login_failures_key(f"account:{digest}")
+    return live.login_failures_key(f"account:{_digest(username)}")
 
 
-def _keys(client: str | None, username: str | None) -> list[tuple[str, bool, int]]:
-    """(Redis key, per account?, failures allowed) for each counter this attempt touches."""
-    keys: list[tuple[str, bool, int]] = []
-    if client:
-        keys.append((_client_key(client), False, int(settings.LOGIN_FAILURES_ALLOWED)))
-    if username:
-        keys.append((_account_key(username), True, int(settings.LOGIN_ACCOUNT_FAILURES_ALLOWED)))
-    return keys
+def _slot_key(username: str, fresh: bool) -> str:
+    return live.login_failures_key(f"slot:{'fresh' if fresh else 'suspect'}:{_digest(username)}")
+
+
+def _known_key(username: str, client: str) -> str:
+    return live.login_failures_key(f"known:{_digest(username)}:{_digest(client)}")
+
+
+def account_delay_s(failures: int) -> float:
+    """The wait between checks of an account after ``failures`` wrong passwords (0: none)."""
+    free = int(settings.LOGIN_ACCOUNT_FAILURES_FREE)
+    if failures < free:
+        return 0.0
+    first = float(settings.LOGIN_ACCOUNT_DELAY_FIRST_S)
+    return min(first * 2.0 ** min(failures - free, 30), float(settings.LOGIN_ACCOUNT_DELAY_MAX_S))
+
+
+def _client_lockout(store: redis.Redis, client: str) -> Lockout | None:
+    key = _client_key(client)
+    if int(store.get(key) or 0) < int(settings.LOGIN_FAILURES_ALLOWED):
+        return None
+    wait_ms = int(store.pttl(key))
+    if wait_ms == -1:  # no expiry (should not happen): give it one so it cannot lock forever
+        store.expire(key, int(settings.LOGIN_LOCKOUT_S))
+        wait_ms = int(settings.LOGIN_LOCKOUT_S) * 1000
+    return Lockout(wait_s=-(-wait_ms // 1000), per_account=False) if wait_ms > 0 else None
 
 
 def locked_out(client: str | None, username: str | None) -> Lockout | None:
-    """The longer of the client's and the account's lockouts, or None if they may try now."""
-    longest: Lockout | None = None
+    """Whether this attempt must wait (None: check it now).
+
+    An attempt that is let through while the account is delayed takes the slot (so parallel
+    guesses get one check per delay); one that is refused by the delay counts against its address.
+    """
     try:
         store = live.sync_redis()
-        for key, per_account, allowed in _keys(client, username):
-            if int(store.get(key) or 0) < allowed:
-                continue
-            wait_ms = int(store.pttl(key))
-            if wait_ms == -1:  # no expiry (should not happen): give it one so it cannot lock forever
-                store.expire(key, int(settings.LOGIN_LOCKOUT_S))
-                wait_ms = int(settings.LOGIN_LOCKOUT_S) * 1000
-            if wait_ms <= 0:
-                continue
-            lockout = Lockout(wait_s=-(-wait_ms // 1000), per_account=per_account)
-            if longest is None or lockout.wait_s > longest.wait_s:
-                longest = lockout
+        if client:
+            lockout = _client_lockout(store, client)
+            if lockout is not None:
+                return lockout
+        if not username:
+            return None
+        delay_s = account_delay_s(int(store.get(_account_key(username)) or 0))
+        if delay_s <= 0 or (client and store.exists(_known_key(username, client))):
+            return None
+        fresh = not client or not int(store.get(_client_key(client)) or 0)
+        slot = _slot_key(username, fresh)
+        if store.set(slot, b"1", nx=True, px=max(1, int(delay_s * 1000))):
+            return None
+        wait_ms = max(int(store.pttl(slot)), 1)
+        if client:
+            _count(store, _client_key(client), int(settings.LOGIN_FAILURES_ALLOWED))
     except redis.RedisError:
         # Without the store the guard cannot count; logging in must keep working.
         log.warning("login guard unavailable: Redis does not answer")
         return None
-    return longest
+    return Lockout(wait_s=-(-wait_ms // 1000), per_account=True)
+
+
+def _count(store: redis.Redis, key: str, allowed: int) -> None:
+    """One more failure for a client address; its lockout runs from the one that reaches the limit."""
+    count = int(store.incr(key))
+    if count == 1 or count >= allowed:
+        store.pexpire(key, int(float(settings.LOGIN_LOCKOUT_S) * 1000))
 
 
 def record_failure(client: str | None, username: str | None) -> None:
-    """Count one wrong password or code; the lockout runs from the failure that reaches the limit."""
-    window_ms = int(float(settings.LOGIN_LOCKOUT_S) * 1000)
+    """Count one wrong password or code for the address and the account."""
     try:
         store = live.sync_redis()
-        for key, _per_account, allowed in _keys(client, username):
-            count = int(store.incr(key))
-            if count == 1 or count >= allowed:
-                store.pexpire(key, window_ms)
+        if client:
+            _count(store, _client_key(client), int(settings.LOGIN_FAILURES_ALLOWED))
+        if username:
+            key = _account_key(username)
+            store.incr(key)
+            store.pexpire(key, int(float(settings.LOGIN_LOCKOUT_S) * 1000))  # while they keep coming
     except redis.RedisError:
         log.warning("login guard unavailable: Redis does not answer")
     log.info("wrong password or code for an account from %s", client or "unknown")
 
 
 def clear_failures(client: str | None, username: str | None) -> None:
+    """A right password: the address's count goes, and the address is known to the account from
+    now on. The account's count stays: it measures guessing from elsewhere, not the owner."""
     try:
-        keys = [key for key, _per_account, _allowed in _keys(client, username)]
-        if keys:
-            live.sync_redis().delete(*keys)
+        store = live.sync_redis()
+        if client:
+            store.delete(_client_key(client))
+        if username:  # the owner's own check does not hold the fresh addresses' slot
+            store.delete(_slot_key(username, fresh=True))
+        if client and username:
+            store.set(_known_key(username, client), b"1", ex=int(settings.LOGIN_KNOWN_ADDRESS_DAYS) * 86400)
     except redis.RedisError:
         log.warning("login guard unavailable: Redis does not answer")

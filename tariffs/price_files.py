@@ -15,9 +15,9 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import IO, Any
 
 from tariffs.pricing import PricePoint
 
@@ -82,24 +82,57 @@ def check_points(rows: Iterable[tuple[int, Any, Any, Any]]) -> list[PricePoint]:
     return points
 
 
-def parse_csv(text: str) -> list[PricePoint]:
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    rows: list[tuple[int, Any, Any, Any]] = []
+def parse_csv(source: str | IO[bytes]) -> list[PricePoint]:
+    """Text, or a binary file read as UTF-8 (a BOM allowed) line by line: the file is never held
+    whole, and a bad line stops the reading there."""
+    wrapper = None
+    if isinstance(source, str):
+        text: IO[str] = io.StringIO(source.lstrip("\ufeff"))
+    else:
+        text = wrapper = io.TextIOWrapper(source, encoding="utf-8-sig", errors="strict", newline="")
+    reader = csv.reader(text)
     header_seen = False
-    for number, fields in enumerate(reader, start=1):
-        if not fields or all(not f.strip() for f in fields):
-            continue
-        if not header_seen:
-            if tuple(f.strip().lower() for f in fields) != COLUMNS:
-                raise PriceFileError(number, f"the header must be {','.join(COLUMNS)}, not {','.join(fields)}")
-            header_seen = True
-            continue
-        if len(fields) != len(COLUMNS):
-            raise PriceFileError(number, f"expected {len(COLUMNS)} columns (start, end, price), found {len(fields)}")
-        rows.append((number, fields[0], fields[1], fields[2]))
-    if not header_seen:
-        raise PriceFileError(0, "the file is empty")
-    return check_points(rows)
+
+    def rows() -> Iterator[tuple[int, Any, Any, Any]]:
+        nonlocal header_seen
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                raise PriceFileError(reader.line_num, _csv_problem(error)) from None
+            number = reader.line_num
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            if not header_seen:
+                if tuple(f.strip().lower() for f in fields) != COLUMNS:
+                    shown = ",".join(fields)
+                    shown = shown if len(shown) <= 80 else shown[:80] + "…"
+                    raise PriceFileError(number, f"the header must be {','.join(COLUMNS)}, not {shown}")
+                header_seen = True
+                continue
+            if len(fields) != len(COLUMNS):
+                raise PriceFileError(
+                    number, f"expected {len(COLUMNS)} columns (start, end, price), found {len(fields)}"
+                )
+            yield number, fields[0], fields[1], fields[2]
+
+    try:
+        return check_points(rows())
+    except PriceFileError as error:
+        if error.line == 0 and not header_seen:
+            raise PriceFileError(0, "the file is empty") from None
+        raise
+    finally:
+        if wrapper is not None:
+            wrapper.detach()  # the upload stays open for whoever owns it
+
+
+def _csv_problem(error: csv.Error) -> str:
+    if "field larger than field limit" in str(error):
+        return f"a field is longer than {csv.field_size_limit()} characters; a line holds start,end,price"
+    return f"not CSV: {error}"
 
 
 def parse_json(data: Any) -> list[PricePoint]:

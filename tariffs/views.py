@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from access.limits import PRICE_FILE, body_limit
 from plant.params import int_param
 from plant.presentation import format_number, live_page_context
 from portal import roles
@@ -287,6 +288,7 @@ def edit(request: HttpRequest, direction: str) -> HttpResponse:
     return render(request, "tariffs/edit.html", context)
 
 
+@body_limit(PRICE_FILE)
 @login_required
 @roles.require(roles.TARIFFS)
 @require_POST
@@ -299,7 +301,7 @@ def import_prices(request: HttpRequest, direction: str) -> HttpResponseRedirect:
         messages.error(request, _("Choose a CSV file to import."))
         return redirect(_settings_url(plant, direction))
     try:
-        points = parse_csv(form.cleaned_data["file"].read().decode("utf-8-sig"))
+        points = parse_csv(form.cleaned_data["file"].file)
     except UnicodeDecodeError:
         messages.error(request, _("The file is not UTF-8 text; nothing was imported."))
     except PriceFileError as error:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from access.limits import FIRMWARE, body_limit
 from energy import config as energy
 from energy.state import PlantState
 from plant.presentation import format_energy_kwh, format_power, live_page_context, safe_read_state
@@ -261,6 +262,7 @@ def mains(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     return render(request, "wallbox/mains.html", context | {"form": form})
 
 
+@body_limit(FIRMWARE)
 @wallbox_page
 @require_http_methods(["GET", "POST"])
 def firmware(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:

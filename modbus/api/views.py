@@ -9,11 +9,13 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.limits import MODBUS_CONFIG
+from access.parsers import JSONParser
 from modbus import services
 from modbus.api.serializers import (
     ClientCertificateSerializer,
@@ -143,6 +145,7 @@ class ConfigView(APIView):
     """GET: the whole Modbus configuration as a file; POST: import one (a bad file changes nothing)."""
 
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    body_limit = MODBUS_CONFIG
 
     @extend_schema(responses=dict)
     def get(self, request: Request) -> Response:

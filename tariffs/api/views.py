@@ -9,12 +9,14 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.limits import PRICE_FILE
+from access.parsers import JSONParser
 from tariffs import pricing, services
 from tariffs.api.renderers import CostsCsvRenderer
 from tariffs.api.serializers import (
@@ -79,6 +81,11 @@ class ContractView(APIView):
     @extend_schema(request=ContractSerializer, responses={200: ContractSerializer, 400: dict})
     def put(self, request: Request, plant_id: int) -> Response:
         plant = _plant(plant_id)
+        if not isinstance(request.data, dict):
+            # [], null or "x": the fields below would be merged into it (issue 14 part 3).
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Expected a JSON object with currency and/or time_zone."]}
+            )
         current = {"currency": services.contract(plant).currency, "time_zone": plant.time_zone}
         serializer = ContractSerializer(data={**current, **request.data})
         serializer.is_valid(raise_exception=True)
@@ -129,6 +136,7 @@ class DynamicPricesView(APIView):
     change_area = "tariffs"  # portal.roles.TARIFFS: operators edit tariffs (ACC-4)
 
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    body_limit = PRICE_FILE
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, plant_id: int, direction: str) -> Response:
@@ -158,10 +166,7 @@ class DynamicPricesView(APIView):
         plant = _plant(plant_id)
         upload = request.FILES.get("file")
         try:
-            if upload is not None:
-                points = parse_csv(upload.read().decode("utf-8-sig", errors="strict"))
-            else:
-                points = parse_json(request.data)
+            points = parse_csv(upload.file) if upload is not None else parse_json(request.data)
         except UnicodeDecodeError:
             raise serializers.ValidationError({"file": ["the file is not UTF-8 text"]}) from None
         except PriceFileError as error:
