@@ -50,7 +50,9 @@ Boxes that charge on fewer than three grid phases (1-phase boxes, a 1-phase car 
 box, seen from the measured currents or known from the box's detection) may together put at most ``unbalance_limit_va / 230``
 amperes on any one phase. As three-phase charging loads all phases alike, the difference
 between phase currents caused by charging then never exceeds the limit, whatever the other
-boxes draw (they may stop at any time).
+boxes draw (they may stop at any time). A car whose phases are not known yet (just plugged in,
+not detected, not drawing) counts here on every phase its box may load: it may turn out 1- or
+2-phase, and then all of its current lands on one of them.
 
 Fairness (WB-14)
 ----------------
@@ -300,6 +302,12 @@ class WallboxGuards:
                 # on as many as its car is known to use.
                 loads = grid_phases(box, 3, config)[: vehicle_phases(st)]
             phase_sets[box.name] = loads
+            if record is None and st.vehicle_phases is None:
+                # Issue 13.10: a car whose phases are not known yet counts at its worst for
+                # every limit. Fuse and LPC already count it on every phase it may load (its
+                # current per phase, three phases for the power). For the unbalance it may
+                # turn out 1- or 2-phase, so all of its current could land on any one of them.
+                lopsided_sets[box.name] = loads
         maxima = {box.name: box.max_current_a for box, _ in boxes}
         minima = {box.name: min_current(box) for box, _ in boxes}
         notes: list[str] = []

@@ -936,3 +936,90 @@ def test_property_every_box_gets_a_reason(scene):
     for c in configs:
         written = [s for s in out.setpoints if s.device == c.name and s.quantity == CHARGING_CURRENT_A]
         assert len(written) == 1 and written[0].reason
+
+
+# --- a car whose phases are not known yet (issue 13.10) ---------------------------------------
+
+
+@st.composite
+def plug_ins(draw):
+    """Boxes with cars charging, and boxes where a car of unknown phases plugs in later."""
+    mains = MainsConfig(
+        phases=3,
+        fuse_a=draw(st.sampled_from([25.0, 35.0, 63.0])),
+        unbalance_limit_va=draw(st.sampled_from([3680.0, 4600.0])),
+    )
+    count = draw(st.integers(2, 4))
+    configs, boxes, late = [], {}, []
+    for i in range(count):
+        config = WallboxConfig(
+            name=f"box{i}",
+            type=draw(st.sampled_from([ENECTOR_11, ENECTOR_11, ENECTOR_7_4])),
+            rotation=draw(st.sampled_from(list(ROTATIONS))),
+            mode=draw(st.sampled_from([POWER, POWER, SOLAR_PLUS])),
+            phase_usage=draw(st.sampled_from(["standard", "standard", "auto"])),
+        )
+        car = Car(phases=draw(st.sampled_from([1, 2, 3])), detected=draw(st.booleans()))
+        configs.append(config)
+        if i > 0 and draw(st.booleans()):
+            car.connected, car.detected = False, False
+            late.append(config.name)
+        boxes[config.name] = Box(config, car, phases=config.max_phases)
+    if not late:
+        name = configs[-1].name
+        boxes[name].car = Car(phases=draw(st.sampled_from([1, 2])), connected=False)
+        late.append(name)
+    house = [draw(st.floats(0.0, 20.0)) for _ in range(3)]
+    lpc = draw(st.one_of(st.none(), st.floats(3_000, 30_000)))
+    return configs, mains, boxes, late, house, lpc
+
+
+def _truth(p: Plant) -> list[float]:
+    """What the cars really draw per grid phase: their own phases, known to the product or not."""
+    return [sum(b.grid_currents()[g] for b in p.boxes.values()) for g in range(3)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(plug_ins(), st.integers(1, 3))
+def test_property_a_car_plugging_in_breaks_no_limit_in_any_cycle_while_its_phases_are_unknown(scene, settle):
+    """The moment of the plug-in: the new car may be 1-, 2- or 3-phase and the box does not
+    know it yet. Whatever it turns out to be, the cycle that releases it (and every one after)
+    keeps each phase under the fuse, the charging unbalance under its limit and the purchase
+    within the LPC."""
+    configs, mains, boxes, late, house, lpc = scene
+    p = plant(*configs, mains=mains, lpc_w=lpc)
+    p.boxes, p.house_a = boxes, house
+    limit_a = mains.unbalance_limit_va / V
+    for k in range(settle + 4):
+        if k == settle:
+            for name in late:
+                car = p.boxes[name].car
+                assert car is not None
+                car.connected = True  # plugged in; the box has not detected its phases
+        before = p.cycle()
+        del before
+        cars = _truth(p)
+        for g in range(3):
+            if cars[g] > 1e-9:
+                assert cars[g] + house[g] <= mains.fuse_a + 1e-6, f"cycle {k}: L{g + 1} over the fuse"
+        assert max(cars) - min(cars) <= limit_a + 1e-6, f"cycle {k}: unbalance {cars}"
+        if lpc is not None and sum(cars) > 0:
+            assert (sum(house) + sum(cars)) * V <= lpc + 1e-6, f"cycle {k}: above the LPC"
+
+
+def test_a_second_1_phase_car_plugging_in_beside_one_at_16_a_shares_l1_in_the_first_cycle():
+    """The issue's case: 16 A on L1, a second 1-phase car plugs in at a 3-phase box on the same
+    phase. Taken as 3-phase it got 16 A too (32 A on L1, 7.4 kVA); counted at its worst both
+    share the 20 A the 4.6 kVA limit leaves on L1 from the first cycle on."""
+    left, right = box("left"), box("right")
+    p = plant(left, right, cars={"left": Car(phases=1), "right": Car(phases=1, connected=False)})
+    p.house_a = [1.0, 1.0, 1.0]
+    p.run(30, step=1)
+    assert p.boxes["left"].current_a == 16.0
+    right_car = p.boxes["right"].car
+    assert right_car is not None
+    right_car.connected = True
+    out = p.cycle()
+    assert current(out, "left") + current(out, "right") <= 4600 / V + 1e-6
+    assert "unbalance" in p.setpoint("right").reason
+    assert _truth(p)[0] <= 4600 / V + 1e-6
