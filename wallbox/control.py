@@ -622,7 +622,9 @@ class WallboxModes:
                     item.phases = 1
                     m.update(phases=1, checked_at=now.isoformat())
                 item.floor_w, item.need_w = self._floor(item, config, item.phases)
-                item.short = own_budget < item.need_w - EPSILON
+                # Solar Plus with a 0 % minimum solar share needs no sun: never short, never
+                # paused for lack of it; the grid covers the start power (issue 13.9).
+                item.short = item.need_w > EPSILON and own_budget < item.need_w - EPSILON
                 item.idle = self._idle(item, now)
                 if item.idle:
                     continue  # it takes nothing now: its floor stays with the others

@@ -416,6 +416,27 @@ def test_solar_plus_with_no_solar_share_charges_on_grid():
     assert p.setpoint("carport").value == 6.0
 
 
+@pytest.mark.parametrize("start_power", ["min", "50"])
+def test_solar_plus_with_no_solar_share_never_counts_down_to_a_pause_at_night(start_power: str):
+    """0 % minimum solar share: the grid covers the start power all night; no cloud
+    hysteresis runs, nothing pauses, and the sun adds on top in the morning."""
+    config = box(mode=SOLAR_PLUS, solar_plus=SolarPlusSettings(start_power=start_power, min_solar_share_pct=0))
+    p = plant(config)
+    p.pv_w = 0.0
+    p.run(START_DELAY_S + 10)
+    floor_a = p.setpoint("carport").value
+    assert floor_a >= 6.0
+    for out in p.run(2 * 3600, step=10):
+        assert current(out, "carport") == floor_a, p.setpoint("carport").reason
+        status = next(s for s in out.statuses if s.name == "wallbox_modes")
+        assert not status.timers, f"no countdown: {status.timers}"
+        assert "pause" not in p.setpoint("carport").reason
+    assert p.grid_w() >= floor_a * 3 * V, "the grid covers it"
+    p.pv_w = 12_000.0
+    p.run(60)
+    assert p.setpoint("carport").value > floor_a
+
+
 # --- automatic phases (WB-4) ---------------------------------------------------------------
 
 
