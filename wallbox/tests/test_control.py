@@ -25,6 +25,7 @@ from energy.config import (
     SOLAR_PLUS,
     SOLAR_PURE,
     TIME_MODE,
+    WALLBOX_COMMAND_TIMEOUT_S,
     GridOperatorLimits,
     MainsConfig,
     PlantConfig,
@@ -44,6 +45,7 @@ from energy.state import (
     PhaseReading,
     PlantState,
     Setpoint,
+    WallboxCommand,
     WallboxState,
 )
 from wallbox.control import (
@@ -56,6 +58,7 @@ from wallbox.control import (
     WALLBOX_CONTROLLERS,
     EvccPvReference,
     WallboxGuards,
+    command_in_force,
     fuse_margin,
     mode_in_force,
     timers_for,
@@ -892,7 +895,7 @@ def _check(out: Outcome, p: Plant, mains: MainsConfig, house: list[float], lpc: 
         b = by_name[name]
         # Never below the minimum while charging, never above the box.
         assert value == 0 or b.config.min_current_a - 1e-9 <= value <= b.config.max_current_a + 1e-9
-        in_force = mode_in_force(b.config, p.config.time_zone, p.now)[0]
+        in_force = mode_in_force(b.config, p.config.time_zone, p.now, command_in_force(p.config, p.now))[0]
         if in_force == LOCK or b.config.manual_pause or not (b.car and b.car.connected):
             assert value == 0  # never charging in Lock, on a person's pause, or with no car
         if value == 0 or phases.get(name, b.phases) != b.phases:
@@ -1044,3 +1047,121 @@ def test_a_second_1_phase_car_plugging_in_beside_one_at_16_a_shares_l1_in_the_fi
     assert current(out, "left") + current(out, "right") <= 4600 / V + 1e-6
     assert "unbalance" in p.setpoint("right").reason
     assert _truth(p)[0] <= 4600 / V + 1e-6
+
+
+# --- a Modbus client's command (MB-2) -----------------------------------------------------------
+
+
+def commanded(
+    mode: str | None, limit_a: float | None = None, age_s: float = 0.0, now: dt.datetime = START
+) -> WallboxCommand:
+    at = now - dt.timedelta(seconds=age_s)
+    return WallboxCommand(
+        mode=mode,
+        current_limit_a=limit_a,
+        at=at,
+        expires_at=at + dt.timedelta(seconds=WALLBOX_COMMAND_TIMEOUT_S),
+        source="modbus-tls",
+    )
+
+
+@pytest.mark.parametrize(
+    ("own_mode", "command", "pv_w", "expected_a", "reason"),
+    [
+        pytest.param(POWER, (LOCK, None, 0), 0, 0.0, "Modbus client: locked", id="lock over Power"),
+        pytest.param(
+            LOCK, (POWER, None, 0), 0, 16.0, "Modbus client: Power mode: maximum current", id="grid over Lock"
+        ),
+        pytest.param(
+            POWER, (POWER, 10.0, 0), 0, 10.0, "Modbus client: Power mode: current limit 10.0 A", id="grid, 10 A limit"
+        ),
+        pytest.param(
+            POWER, (None, 8.0, 0), 0, 8.0, "Modbus client: Power mode: current limit 8.0 A", id="limit only, own mode"
+        ),
+        pytest.param(POWER, (SOLAR_PURE, None, 0), 0, 0.0, "Modbus client: Solar Pure", id="pv at night waits"),
+        pytest.param(POWER, (SOLAR_PLUS, None, 0), 0, 6.0, "Modbus client: Solar Plus", id="hybrid: minimum from grid"),
+        pytest.param(
+            SOLAR_PURE, (SOLAR_PURE, 7.0, 0), 20_000, 7.0, "Modbus client: Solar Pure", id="pv, limit caps surplus"
+        ),
+        pytest.param(POWER, (None, None, 0), 0, 16.0, "Power mode: maximum current", id="released"),
+        pytest.param(POWER, (LOCK, None, 59), 0, 0.0, "Modbus client: locked", id="59 s old: holds"),
+        pytest.param(
+            POWER, (LOCK, None, WALLBOX_COMMAND_TIMEOUT_S), 0, 16.0, "Power mode: maximum current", id="60 s: expired"
+        ),
+        pytest.param(LOCK, (None, None, 0), 0, 0.0, "locked", id="released: Lock of its own"),
+    ],
+)
+def test_a_modbus_command_is_a_request_above_the_mode(own_mode, command, pv_w, expected_a, reason):
+    mode, limit, age = command
+    p = plant(box(mode=own_mode))
+    p.pv_w = pv_w
+    p.config = dataclasses.replace(p.config, wallbox_command=None)
+    for _ in range(int(START_DELAY_S / 10) + 3):
+        p.config = dataclasses.replace(
+            p.config, wallbox_command=commanded(mode, limit, age, p.now + dt.timedelta(seconds=10))
+        )
+        p.cycle(10)
+    assert p.setpoint("carport").value == pytest.approx(expected_a, abs=0.05)
+    assert p.setpoint("carport").reason.startswith(reason), p.setpoint("carport").reason
+
+
+def test_a_modbus_current_limit_below_the_minimum_pauses_with_its_reason():
+    p = plant(box(min_current_a=10.0))
+    p.config = dataclasses.replace(p.config, wallbox_command=commanded(POWER, 8.0, now=START + dt.timedelta(seconds=1)))
+    p.cycle()
+    assert p.setpoint("carport").value == 0.0
+    assert p.setpoint("carport").reason == "Modbus client: current limit 8.0 A is below the minimum current 10 A"
+
+
+def test_the_fuse_stays_above_a_modbus_command_and_a_persons_pause_too():
+    p = plant(box(), mains=MainsConfig(fuse_a=16.0))
+    p.house_a = [8.0, 2.0, 2.0]
+    p.config = dataclasses.replace(p.config, wallbox_command=commanded(POWER, now=START + dt.timedelta(seconds=1)))
+    p.cycle()
+    assert p.setpoint("carport").value < 16.0 and p.setpoint("carport").reason.startswith("fuse L1")
+    paused = plant(box(manual_pause=True))
+    paused.config = dataclasses.replace(
+        paused.config, wallbox_command=commanded(POWER, now=START + dt.timedelta(seconds=1))
+    )
+    paused.cycle()
+    assert paused.setpoint("carport").value == 0.0 and paused.setpoint("carport").reason == "paused by user"
+
+
+def test_a_modbus_lock_stops_charging_in_the_next_cycle_and_release_resumes_the_mode():
+    p = plant(box(mode=SOLAR_PURE))
+    p.pv_w = 12_000.0
+    p.run(START_DELAY_S + 30, step=1)
+    assert p.setpoint("carport").value > 6.0
+    p.config = dataclasses.replace(p.config, wallbox_command=commanded(LOCK, now=p.now + dt.timedelta(seconds=1)))
+    p.cycle()
+    assert p.setpoint("carport").value == 0.0 and p.boxes["carport"].grid_currents() == (0.0, 0.0, 0.0)
+    p.config = dataclasses.replace(p.config, wallbox_command=commanded(None, now=p.now + dt.timedelta(seconds=1)))
+    p.run(START_DELAY_S + 10, step=1)
+    assert p.setpoint("carport").value > 6.0 and p.setpoint("carport").reason.startswith("Solar Pure")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    scenes(),
+    st.sampled_from([None, LOCK, POWER, SOLAR_PURE, SOLAR_PLUS]),
+    st.one_of(st.none(), st.sampled_from([6.0, 8.0, 10.0, 13.5, 32.0])),
+    st.floats(0, 120),
+)
+def test_property_a_modbus_command_never_breaks_a_limit_and_never_outlives_its_timeout(scene, mode, limit, age):
+    configs, mains, house, boxes, lpc, pv = scene
+    p = plant(*configs, mains=mains, lpc_w=lpc)
+    p.boxes, p.house_a, p.pv_w = boxes, house, pv
+    command = commanded(mode, limit, age, START)
+    p.config = dataclasses.replace(p.config, wallbox_command=command)
+    before = p.state()
+    out = p.loop.run(before, p.config, START)
+    _check(out, p, mains, house, lpc, before)
+    in_force = command.in_force(START) and (mode is not None or limit is not None)
+    for c in configs:
+        written = next(s for s in out.setpoints if s.device == c.name and s.quantity == CHARGING_CURRENT_A)
+        if limit is not None and in_force:
+            assert written.value <= limit + 1e-9
+        if in_force and mode == LOCK:
+            assert written.value == 0.0
+        if not in_force:
+            assert not written.reason.startswith("Modbus client")
