@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from energy.state import WallboxCommand
+
 # Inverter types (INV-1) as the product and the replay's scenario files name them.
 PLENTICORE = "plenticore"
 PLENTICORE_BI = "plenticore_bi"
@@ -69,6 +71,10 @@ CHARGING_CURRENT_A = "charging_current_a"  # per phase; 0 = paused (release with
 CHARGING_PHASES = "charging_phases"  # 1 or 3; the driver switches only while not charging
 
 NOMINAL_VOLTAGE_V = 230.0
+
+# MB-2: a wallbox command written over Modbus holds this long unless written again; then the
+# boxes' own modes take over (a client that stops refreshing must not hold the boxes forever).
+WALLBOX_COMMAND_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +236,8 @@ class PlantConfig:
     grid_limits: GridOperatorLimits = field(default_factory=GridOperatorLimits)
     mains: MainsConfig = field(default_factory=MainsConfig)
     wallboxes: tuple[WallboxConfig, ...] = ()
+    # The last wallbox command of a Modbus client (MB-2); read fresh every cycle, not stored.
+    wallbox_command: WallboxCommand | None = None
 
     @property
     def generator_power_w(self) -> float:

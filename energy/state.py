@@ -204,6 +204,30 @@ WALLBOX_ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WallboxCommand:
+    """A command for every wallbox of the plant from a Modbus client (MB-2, registers 45056/45057).
+
+    ``mode`` is one of the product's hourly modes (lock, power, solar_pure, solar_plus) or
+    ``None`` (released: the box's own mode holds); ``current_limit_a`` caps the charging current
+    (``None``: no cap). Written at ``at``; it holds until ``expires_at`` unless written again:
+    a client that stops refreshing hands control back to the modes.
+    """
+
+    mode: str | None = None
+    current_limit_a: float | None = None
+    at: dt.datetime
+    expires_at: dt.datetime
+    source: str = ""
+
+    def in_force(self, now: dt.datetime) -> bool:
+        """Neither released nor expired at ``now`` (a time written ahead of ``now`` by a clock
+        more than the timeout ahead counts as expired too)."""
+        if self.mode is None and self.current_limit_a is None:
+            return False
+        return now < self.expires_at and self.at < now + (self.expires_at - self.at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WallboxState:
     """One wallbox as the cycle read it, and what the controller made of it.
 
@@ -276,5 +300,7 @@ class PlantState:
     feed_in_limit_w: float | None = None
     setpoints: tuple[Setpoint, ...] = ()
     controllers: tuple[ControllerStatus, ...] = ()
+    # The last wallbox command of a Modbus client (MB-2), in force or not (see ``in_force``).
+    wallbox_command: WallboxCommand | None = None
     cycle_duration_s: float = 0.0
     messages: tuple[str, ...] = field(default=())

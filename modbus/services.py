@@ -29,8 +29,9 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from energy.state import DeviceInfo
-from modbus import registermap, rtu, tls
+from energy.config import WALLBOX_COMMAND_TIMEOUT_S
+from energy.state import DeviceInfo, WallboxCommand
+from modbus import registermap, rtu, tls, wallbox_control
 from modbus.master import MasterConfig, TargetConfig, TargetStatus
 from modbus.models import MAX_TARGETS, ClientCertificate, MasterTarget, ModbusSettings, SerialInterface
 from modbus.slave.server import SerialPortConfig, SlaveConfig
@@ -201,12 +202,40 @@ def read_wallbox_command(plant_id: int) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
+def wallbox_command_from(raw: bytes | str | None) -> WallboxCommand | None:
+    """The stored command (the value of :func:`wallbox_command_key`) as the wallbox control
+    takes it, with its expiry; None if there is none or it cannot be read (logged)."""
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        mode = data.get("mode")
+        limit = data.get("current_limit_a")
+        at = dt.datetime.fromisoformat(data["at"])
+        if at.tzinfo is None:
+            raise ValueError("time without offset")
+        return WallboxCommand(
+            mode=None if mode is None else wallbox_control.PRODUCT_MODES[mode],
+            current_limit_a=None if limit is None else float(limit),
+            at=at,
+            expires_at=at + dt.timedelta(seconds=WALLBOX_COMMAND_TIMEOUT_S),
+            source=str(data.get("source", "")),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("stored wallbox command not readable, ignored: %s", exc)
+        return None
+
+
 def load_wallbox_controls(plant_id: int) -> WallboxControls:
+    """The command in force for the slave's registers: released once it has expired."""
     try:
         command = read_wallbox_command(plant_id)
     except redis.RedisError:
         command = None
     if not command:
+        return WallboxControls()
+    parsed = wallbox_command_from(json.dumps(command))
+    if parsed is None or not parsed.in_force(dt.datetime.now(dt.UTC)):
         return WallboxControls()
     return WallboxControls(mode=command.get("mode"), current_limit_a=command.get("current_limit_a"))
 

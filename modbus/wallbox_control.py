@@ -9,7 +9,9 @@ handed to the wallbox controller (see ``modbus.services.store_wallbox_command``)
 | 45056 | wallbox_mode | 0 lock, 1 grid, 2 pv, 3 hybrid; 65535 = released (no Modbus command) |
 | 45057 | wallbox_current_limit | 0.1 A: 0 = no limit, 60-320 (6.0-32.0 A) |
 
-Reads (plain TCP too) return the command in force. Pure: no sockets, no Django.
+Reads (plain TCP too) return the command in force. A command holds for
+``energy.config.WALLBOX_COMMAND_TIMEOUT_S`` (60 s) after its last write; then it is released.
+Pure: no sockets, no Django.
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from energy.config import LOCK, POWER, SOLAR_PLUS, SOLAR_PURE
+
 BASE = 0xB000
 COUNT = 2
 BLOCK = (BASE, COUNT)
 
 MODES = ("lock", "grid", "pv", "hybrid")  # register value = index
+# What each register mode means to the wallbox control: grid = Power mode (maximum current),
+# pv = Solar Pure (surplus only), hybrid = Solar Plus at the minimum current from the grid with
+# the surplus on top (start power "min", 0 % minimum solar share).
+PRODUCT_MODES = {"lock": LOCK, "grid": POWER, "pv": SOLAR_PURE, "hybrid": SOLAR_PLUS}
 RELEASED = 0xFFFF
 MIN_CURRENT_A = 6.0
 MAX_CURRENT_A = 32.0

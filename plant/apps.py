@@ -3,3 +3,34 @@ from django.apps import AppConfig
 
 class PlantConfig(AppConfig):
     name = "plant"
+
+    def ready(self) -> None:
+        """Every saved or deleted setting the cycle loads announces itself, so the cycle right
+        after the save uses it (issue 13.9: not seconds later)."""
+        from django.db import transaction
+        from django.db.models.signals import post_delete, post_save
+
+        from inverters.models import Battery, Inverter, PowerSettings
+        from meter.models import Meter
+        from plant import live
+        from plant.models import Plant, PlantOption
+        from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox
+
+        def changed(**_kwargs: object) -> None:
+            # After the commit: a worker that reloads at once must find the new rows.
+            transaction.on_commit(live.bump_config_generation)
+
+        for model in (
+            Plant,
+            PlantOption,
+            Meter,
+            Inverter,
+            Battery,
+            PowerSettings,
+            Wallbox,
+            TimeModeSchedule,
+            MainsSettings,
+        ):
+            uid = f"plant-config-generation-{model._meta.label}"
+            post_save.connect(changed, sender=model, weak=False, dispatch_uid=f"{uid}-save")
+            post_delete.connect(changed, sender=model, weak=False, dispatch_uid=f"{uid}-delete")

@@ -44,12 +44,13 @@ from energy.state import (
     PlantState,
     Setpoint,
     Timer,
+    WallboxCommand,
     WallboxState,
 )
 from energy.status import StatusTracker
 from meter.drivers import meter_driver
 from meter.drivers.ksem_tcp import MeterSample
-from wallbox.control import ACTIVE_CURRENT_A, mode_in_force
+from wallbox.control import ACTIVE_CURRENT_A, command_in_force, mode_in_force
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,11 @@ class PlantRuntime:
             else:
                 self.wallboxes[name] = _Wallbox(box_config, self._wallbox_factory(box_config), StatusTracker(name))
 
+    def set_wallbox_command(self, command: WallboxCommand | None) -> None:
+        """The Modbus client's wallbox command (MB-2), read fresh before each cycle."""
+        if command != self.config.wallbox_command:
+            self.config = dataclasses.replace(self.config, wallbox_command=command)
+
     def reconfigure(self, config: PlantConfig) -> None:
         """Take new settings; device connections are rebuilt only when their own settings changed."""
         meter_changed = (config.meter, config.meter_ct_primary_a) != (self.config.meter, self.config.meter_ct_primary_a)
@@ -214,6 +220,8 @@ class PlantRuntime:
             self.meter_status = StatusTracker("meter")
         self._build_inverters(config)
         self._build_wallboxes(config)
+        if config.wallbox_command is None:
+            config = dataclasses.replace(config, wallbox_command=self.config.wallbox_command)
         self.config = config
 
     async def cycle(self, now: dt.datetime) -> CycleResult:
@@ -260,6 +268,7 @@ class PlantRuntime:
             wallboxes=wallbox_states,
             feed_in_limit_w=self.config.feed_in_limit.limit_w if self.config.feed_in_limit.enabled else None,
             messages=self._messages(),
+            wallbox_command=self.config.wallbox_command if self.config.wallboxes else None,
         )
 
         # 3. decide: controllers in priority order, bounds combining.
@@ -320,7 +329,7 @@ class PlantRuntime:
         """The box as read, before the controllers decide (they see this)."""
         box = self.wallboxes[name]
         config = box.config
-        mode, _ = mode_in_force(config, self.config.time_zone, now)
+        mode, _ = mode_in_force(config, self.config.time_zone, now, command_in_force(self.config, now))
         status = box.status.status
         if reading is None:
             return WallboxState(

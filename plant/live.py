@@ -43,6 +43,21 @@ def lock_key(plant_id: int) -> str:
     return _key("plant", plant_id, "cycle-lock")
 
 
+def config_generation_key() -> str:
+    """Counts saved settings (any plant): a worker that sees it change loads its plants' settings
+    again before the next cycle (see :mod:`plant.apps`)."""
+    return _key("config-generation")
+
+
+def bump_config_generation() -> None:
+    """Tell the workers that settings changed; without Redis they find out within
+    ``plant.worker.CONFIG_REFRESH_S``."""
+    try:
+        sync_redis().incr(config_generation_key())
+    except redis.RedisError as exc:
+        logger.warning("settings change not announced (Redis): %s", exc)
+
+
 def beat_key() -> str:
     return _key("beat", "last-tick")
 

@@ -12,7 +12,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+import redis
 from django.utils import timezone
 
 from energy.averaging import IntervalAverager
@@ -20,6 +22,7 @@ from energy.config import PlantConfig
 from energy.counters import CounterState
 from energy.state import PlantState
 from meter import services as meter_services
+from modbus import services as modbus_services
 from plant import live
 from plant.config import load_config
 from plant.cycle import PlantRuntime
@@ -29,6 +32,9 @@ from wallbox import services as wallbox_services
 
 log = logging.getLogger(__name__)
 
+# Saved settings reach the next cycle through the config generation in Redis
+# (``live.config_generation_key``); this reload only catches what no signal announced (a
+# queryset update, a change while Redis was down).
 CONFIG_REFRESH_S = 5.0
 # A cycle that has not finished by then is abandoned. Longer than the slowest possible device
 # read (READ_DEADLINE_TIMEOUTS x MAX_TIMEOUT_S), so a slow meter ends as "no answer", not here.
@@ -44,26 +50,53 @@ class _Entry:
     config_loaded_at: float
     averager: IntervalAverager = field(default_factory=IntervalAverager)
     last_used: float = field(default_factory=time.monotonic)
+    generation: bytes | None = None  # the config generation the settings were loaded under
+    command_raw: bytes | None = None  # the stored Modbus wallbox command last taken
 
 
 _runtimes: dict[int, _Entry] = {}
 _runtimes_lock = threading.Lock()
+_UNKNOWN = object()
 
 
-def _entry_for(plant_id: int) -> _Entry:
+def _fresh_inputs(plant_id: int) -> tuple[Any, Any]:
+    """(config generation, stored Modbus wallbox command) in one Redis round trip; both
+    ``_UNKNOWN`` while Redis does not answer (the time-based reload and the command's own
+    expiry then hold)."""
+    try:
+        generation, command = live.sync_redis().mget(
+            live.config_generation_key(), modbus_services.wallbox_command_key(plant_id)
+        )
+    except redis.RedisError:
+        return _UNKNOWN, _UNKNOWN
+    return generation, command
+
+
+def _entry_for(plant_id: int, generation: Any = _UNKNOWN) -> _Entry:
     with _runtimes_lock:
         now = time.monotonic()
         for idle_id in [pk for pk, e in _runtimes.items() if pk != plant_id and now - e.last_used > IDLE_EVICT_S]:
             _close(idle_id, _runtimes.pop(idle_id))
         entry = _runtimes.get(plant_id)
+        announced = generation is not _UNKNOWN and entry is not None and generation != entry.generation
         if entry is None:
             entry = _Entry(_new_runtime(load_config(plant_id)), time.monotonic())
             _runtimes[plant_id] = entry
-        elif time.monotonic() - entry.config_loaded_at > CONFIG_REFRESH_S:
+        elif announced or time.monotonic() - entry.config_loaded_at > CONFIG_REFRESH_S:
             entry.runtime.reconfigure(load_config(plant_id))
             entry.config_loaded_at = time.monotonic()
+        if generation is not _UNKNOWN:
+            entry.generation = generation
         entry.last_used = now
         return entry
+
+
+def _take_command(entry: _Entry, raw: Any) -> None:
+    """Hand the stored Modbus wallbox command (MB-2) to the plant's control."""
+    if raw is _UNKNOWN or raw == entry.command_raw:
+        return
+    entry.command_raw = raw
+    entry.runtime.set_wallbox_command(modbus_services.wallbox_command_from(raw))
 
 
 def _new_runtime(config: PlantConfig) -> PlantRuntime:
@@ -78,7 +111,9 @@ async def _build_runtime(config: PlantConfig, counters: CounterState) -> PlantRu
 
 def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState:
     """One cycle of one plant, then the bookkeeping that needs the database."""
-    entry = _entry_for(plant_id)
+    generation, command = _fresh_inputs(plant_id)
+    entry = _entry_for(plant_id, generation)
+    _take_command(entry, command)
     had_counters = bool(entry.runtime.counter_state.last_raw)
     result = device_loop().run(entry.runtime.cycle(now or timezone.now()), timeout_s=CYCLE_TIMEOUT_S)
     finished = entry.averager.add(result.state)

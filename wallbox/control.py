@@ -50,7 +50,9 @@ Boxes that charge on fewer than three grid phases (1-phase boxes, a 1-phase car 
 box, seen from the measured currents or known from the box's detection) may together put at most ``unbalance_limit_va / 230``
 amperes on any one phase. As three-phase charging loads all phases alike, the difference
 between phase currents caused by charging then never exceeds the limit, whatever the other
-boxes draw (they may stop at any time).
+boxes draw (they may stop at any time). A car whose phases are not known yet (just plugged in,
+not detected, not drawing) counts here on every phase its box may load: it may turn out 1- or
+2-phase, and then all of its current lands on one of them.
 
 Fairness (WB-14)
 ----------------
@@ -62,6 +64,7 @@ again. Surplus gives every charging box its floor first, then equal watts on top
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
@@ -83,13 +86,18 @@ from energy.config import (
     SOLAR_PLUS,
     TIME_MODE,
     PlantConfig,
+    SolarPlusSettings,
     WallboxConfig,
 )
 from energy.control import ACTIVE, IDLE, LIMITING, OFF, Controller, Decision, Inputs
-from energy.state import WALLBOX_CHARGING, Limit, PlantState, Setpoint, Timer, WallboxState
+from energy.state import WALLBOX_CHARGING, Limit, PlantState, Setpoint, Timer, WallboxCommand, WallboxState
 from wallbox.policy import Capacity, Share, fair_currents, floor_step, share_power
 
 V = NOMINAL_VOLTAGE_V
+# MB-2: the reason of every request a Modbus client's command makes.
+MODBUS_CLIENT = "Modbus client"
+# What no command changes: it says nothing of the client.
+_NOT_COMMANDED = frozenset({"wallbox offline", "no vehicle", "paused by user"})
 # A phase carrying more than this is in use (evcc's minActiveCurrent).
 ACTIVE_CURRENT_A = 1.0
 # WB-10: the minimum charging current the box itself accepts.
@@ -124,12 +132,24 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def mode_in_force(box: WallboxConfig, time_zone: str, now: dt.datetime) -> tuple[str, bool]:
+def command_in_force(config: PlantConfig, now: dt.datetime) -> WallboxCommand | None:
+    """The Modbus client's wallbox command (MB-2) when it holds at ``now``: not released, not
+    older than :data:`~energy.config.WALLBOX_COMMAND_TIMEOUT_S`."""
+    command = config.wallbox_command
+    return command if command is not None and command.in_force(now) else None
+
+
+def mode_in_force(
+    box: WallboxConfig, time_zone: str, now: dt.datetime, command: WallboxCommand | None = None
+) -> tuple[str, bool]:
     """The mode that holds for ``box`` at ``now``: (mode, True when Time Mode chose it).
 
-    Time Mode is resolved in the plant's local time (DST included: on the night the clocks go
-    back the repeated hour keeps the mode of its hour both times).
+    A Modbus client's command in force (``command``, see :func:`command_in_force`) that names a
+    mode replaces the box's own. Time Mode is resolved in the plant's local time (DST included:
+    on the night the clocks go back the repeated hour keeps the mode of its hour both times).
     """
+    if command is not None and command.mode is not None:
+        return (command.mode if command.mode in HOURLY_MODES else LOCK), False
     if box.mode != TIME_MODE:
         return (box.mode if box.mode in HOURLY_MODES else LOCK), False
     local = now.astimezone(_zone(time_zone or "UTC"))
@@ -270,11 +290,12 @@ class WallboxGuards:
         seen_before: Mapping[str, Any] = inputs.memory.get("seen", {})
         seen: dict[str, Any] = {}
         boxes: list[tuple[WallboxConfig, WallboxState]] = []
+        command = command_in_force(config, inputs.now)
         for box in config.wallboxes:
             st = states.get(box.name)
             if st is None or not st.status.online or not st.vehicle_connected or box.manual_pause:
                 continue
-            if mode_in_force(box, config.time_zone, inputs.now)[0] == LOCK:
+            if mode_in_force(box, config.time_zone, inputs.now, command)[0] == LOCK:
                 continue
             boxes.append((box, st))
         phase_limits: list[Limit] = []
@@ -300,6 +321,12 @@ class WallboxGuards:
                 # on as many as its car is known to use.
                 loads = grid_phases(box, 3, config)[: vehicle_phases(st)]
             phase_sets[box.name] = loads
+            if record is None and st.vehicle_phases is None:
+                # Issue 13.10: a car whose phases are not known yet counts at its worst for
+                # every limit. Fuse and LPC already count it on every phase it may load (its
+                # current per phase, three phases for the power). For the unbalance it may
+                # turn out 1- or 2-phase, so all of its current could land on any one of them.
+                lopsided_sets[box.name] = loads
         maxima = {box.name: box.max_current_a for box, _ in boxes}
         minima = {box.name: min_current(box) for box, _ in boxes}
         notes: list[str] = []
@@ -482,11 +509,22 @@ class WallboxModes:
         timers: list[Timer] = []
         summary: list[str] = []
         solar: list[_Solar] = []
+        command = command_in_force(config, now)
+        limit_a = command.current_limit_a if command is not None else None
+        commanded: set[str] = set()
         for box in config.wallboxes:
             st = states.get(box.name)
             m = dict(memory_before.get(box.name, {}))
-            mode, scheduled = mode_in_force(box, config.time_zone, now)
+            mode, scheduled = mode_in_force(box, config.time_zone, now, command)
             by_schedule = " (Time Mode)" if scheduled else ""
+            if command is not None:
+                # MB-2: the Modbus client's request, below the guards' bounds, above the mode.
+                commanded.add(box.name)
+                if command.mode == SOLAR_PLUS:
+                    # "hybrid": the minimum current from the grid, the surplus on top.
+                    box = dataclasses.replace(
+                        box, solar_plus=SolarPlusSettings(start_power="min", min_solar_share_pct=0)
+                    )
             if st is None or not st.status.online:
                 memory[box.name] = m
                 requests.append(_current(box.name, 0.0, "wallbox offline"))
@@ -508,8 +546,17 @@ class WallboxModes:
                 requests.append(_current(box.name, 0.0, f"locked{by_schedule}"))
                 summary.append(f"{box.name}: locked{by_schedule}")
                 continue
+            if limit_a is not None and limit_a < min_current(box) - EPSILON:
+                memory[box.name] = _stopped(m)
+                reason = f"current limit {limit_a:.1f} A is below the minimum current {min_current(box):.0f} A"
+                requests.append(_current(box.name, 0.0, reason))
+                summary.append(f"{box.name}: {reason}")
+                continue
             if mode == POWER:
                 reason = f"Power mode{by_schedule}: maximum current"
+                wanted_a = box.max_current_a
+                if limit_a is not None and limit_a < wanted_a:
+                    wanted_a, reason = limit_a, f"Power mode: current limit {limit_a:.1f} A"
                 phases = fixed_phases(box, config)
                 if switchable(box, config):
                     phases, reason = self._power_phases(inputs, box, m, reason, timers)
@@ -519,11 +566,13 @@ class WallboxModes:
                 for key in ("short_since", "paused_at", "enough_since"):
                     m.pop(key, None)
                 memory[box.name] = m
-                requests += [_current(box.name, box.max_current_a, reason), _phases(box.name, phases, reason)]
+                requests += [_current(box.name, wanted_a, reason), _phases(box.name, phases, reason)]
                 summary.append(f"{box.name}: Power mode")
                 continue
             bound = inputs.bound(box.name, CHARGING_CURRENT_A).max_value
             cap_a = box.max_current_a if bound is None else min(box.max_current_a, bound)
+            if limit_a is not None:
+                cap_a = min(cap_a, limit_a)
             phase_bound = inputs.bound(box.name, CHARGING_PHASES).max_value
             solar.append(
                 _Solar(
@@ -542,6 +591,16 @@ class WallboxModes:
             self._solar(inputs, config, solar, requests, timers, summary)
             for item in solar:
                 memory[item.box.name] = item.memory
+        if commanded:
+            # Every request for a box under the command says so; a guard that cuts one later
+            # replaces the reason with its own.
+            requests = [
+                dataclasses.replace(r, reason=f"{MODBUS_CLIENT}: {r.reason}")
+                if r.device in commanded and r.reason not in _NOT_COMMANDED
+                else r
+                for r in requests
+            ]
+            summary = [f"{MODBUS_CLIENT}: {line}" if line.split(":")[0] in commanded else line for line in summary]
         charging = any(s.quantity == CHARGING_CURRENT_A and s.value > 0 for s in requests)
         return Decision(
             requests=tuple(requests),
@@ -614,7 +673,9 @@ class WallboxModes:
                     item.phases = 1
                     m.update(phases=1, checked_at=now.isoformat())
                 item.floor_w, item.need_w = self._floor(item, config, item.phases)
-                item.short = own_budget < item.need_w - EPSILON
+                # Solar Plus with a 0 % minimum solar share needs no sun: never short, never
+                # paused for lack of it; the grid covers the start power (issue 13.9).
+                item.short = item.need_w > EPSILON and own_budget < item.need_w - EPSILON
                 item.idle = self._idle(item, now)
                 if item.idle:
                     continue  # it takes nothing now: its floor stays with the others
@@ -946,6 +1007,7 @@ __all__ = [
     "EvccPvReference",
     "WallboxGuards",
     "WallboxModes",
+    "command_in_force",
     "mode_in_force",
     "timers_for",
 ]

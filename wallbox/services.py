@@ -285,8 +285,9 @@ def save_time_mode(wallbox: Wallbox, days: list[list[str]]) -> None:
 
 def set_manual_pause(wallbox: Wallbox, paused: bool) -> None:
     """Pause or restart charging by hand (WB-3); the controller keeps a paused box paused."""
-    Wallbox.objects.filter(pk=wallbox.pk).update(manual_pause=paused)
     wallbox.manual_pause = paused
+    # save(), not a queryset update: the save announces the change to the next cycle.
+    wallbox.save(update_fields=["manual_pause"])
 
 
 def next_position(plant: Any) -> int:
@@ -557,6 +558,32 @@ def live_state(state: PlantState | None, name: str) -> WallboxState | None:
         if box.name == name:
             return box
     return None
+
+
+# What the Modbus register modes are called (MB-2), by the product's mode they act as.
+MODBUS_MODE_NAMES = {energy.LOCK: "lock", energy.POWER: "grid", energy.SOLAR_PURE: "pv", energy.SOLAR_PLUS: "hybrid"}
+
+
+def modbus_command(state: PlantState | None, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """The last wallbox command of a Modbus client (MB-2) as the last cycle took it: the mode it
+    sets (the product's mode and the register's name; None = the boxes' own), the current
+    limit, when it was written, its age, when it lapses and whether it is in force; None if no
+    client has written one."""
+    command = state.wallbox_command if state is not None else None
+    if command is None:
+        return None
+    now = now or timezone.now()
+    return {
+        "mode": command.mode,
+        "register_mode": MODBUS_MODE_NAMES.get(command.mode or "", "released"),
+        "current_limit_a": command.current_limit_a,
+        "written_at": command.at.isoformat(),
+        "age_s": round(max(0.0, (now - command.at).total_seconds()), 1),
+        "expires_at": command.expires_at.isoformat(),
+        "expires_in_s": round(max(0.0, (command.expires_at - now).total_seconds()), 1),
+        "in_force": command.in_force(state.timestamp) if state is not None else False,
+        "timeout_s": energy.WALLBOX_COMMAND_TIMEOUT_S,
+    }
 
 
 def live_status(state: PlantState | None, name: str) -> dict[str, str]:

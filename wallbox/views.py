@@ -86,6 +86,7 @@ def overview(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
         "charging_text": format_power(load["charging_w"]),
         "quota_text": format_power(load["quota_w"]),
         "mains": services.mains_settings_of(plant),
+        "modbus_command": services.modbus_command(state),
     }
     return render(request, "wallbox/overview.html", context)
 
@@ -181,6 +182,7 @@ def _charging_context(context: dict[str, Any], box: Wallbox, form: ChargingForm 
         "hours": range(24),
         "hourly_modes": [(value, Wallbox.Mode(value).label) for value in energy.HOURLY_MODES],
         "mode_now": services.mode_in_force(box, now, context["plant"].time_zone),
+        "modbus_command": services.modbus_command(state, now),
         "vehicle_range": _vehicle_range(box),
     }
 

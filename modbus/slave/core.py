@@ -12,17 +12,21 @@ and every malformed request, gets an exception response:
 * 04 server device failure: the measurement is stale (meter offline, snapshot too old) or the
   write could not be handed on.
 
-No sockets and no clock here; the transports frame the PDUs and decide what a wrong unit id means.
+No sockets here; the transports frame the PDUs and decide what a wrong unit id means. The one
+clock (injectable) releases a wallbox command that has not been written again for
+``WALLBOX_COMMAND_TIMEOUT_S``, so the registers read as the control acts.
 """
 
 from __future__ import annotations
 
 import logging
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
+from energy.config import WALLBOX_COMMAND_TIMEOUT_S
 from modbus import registermap, wallbox_control
 from modbus.registermap import RegisterImage
 from modbus.wallbox_control import WallboxControls
@@ -64,16 +68,29 @@ CommandSink = Callable[[WallboxControls], bool]
 class SlaveCore:
     """Answers requests from the current image; the server swaps the image per snapshot."""
 
-    def __init__(self, unit_ids: tuple[int, ...] = (1, 71), sink: CommandSink | None = None) -> None:
+    def __init__(
+        self,
+        unit_ids: tuple[int, ...] = (1, 71),
+        sink: CommandSink | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.unit_ids = frozenset(unit_ids)
         self.image: RegisterImage | None = None  # None: stale, reads answer exception 4
         self.controls = WallboxControls()
         self._controls_bytes = struct.pack(">2H", *self.controls.words())
         self._sink = sink
+        self._clock = clock
+        self._controls_until = 0.0
 
     def set_controls(self, controls: WallboxControls) -> None:
+        """The command in force, held for the timeout from now."""
         self.controls = controls
+        self._controls_until = self._clock() + WALLBOX_COMMAND_TIMEOUT_S
         self._controls_bytes = struct.pack(f">{wallbox_control.COUNT}H", *controls.words())
+
+    def _expire_controls(self) -> None:
+        if self.controls != WallboxControls() and self._clock() >= self._controls_until:
+            self.set_controls(WallboxControls())
 
     def serves(self, unit_id: int) -> bool:
         return unit_id in self.unit_ids
@@ -98,6 +115,7 @@ class SlaveCore:
         if not 1 <= count <= MAX_READ_COUNT:
             return exception(function_code, ExceptionCode.ILLEGAL_VALUE)
         if wallbox_control.in_block(address, count):
+            self._expire_controls()
             offset = 2 * (address - wallbox_control.BASE)
             return bytes((function_code, 2 * count)) + self._controls_bytes[offset : offset + 2 * count]
         image = self.image
@@ -129,6 +147,7 @@ class SlaveCore:
             response = pdu[:5]
         if not wallbox_control.in_block(address, len(values)):
             return exception(function_code, ExceptionCode.ILLEGAL_ADDRESS)
+        self._expire_controls()
         try:
             controls = wallbox_control.apply_write(self.controls, address, values)
         except wallbox_control.InvalidValue as exc:

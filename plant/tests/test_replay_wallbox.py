@@ -217,3 +217,25 @@ def test_time_mode_locks_at_8_local_time_on_the_days_the_clocks_change(tmp_path,
     assert after[0]["wallbox_1_current_a"] == "0" and "lock" in after[0]["wallbox_1_reason"]
     # The box stops at once; the car's current follows within a few seconds.
     assert all(num(r, "ev_w") < 50.0 for r in after[3:])
+
+
+# --- a car whose phases are not known yet (issue 13.10) -----------------------------------------
+def test_a_car_plugged_in_beside_a_charging_one_counts_at_its_worst_until_its_phases_are_known(tmp_path):
+    """Two 1-phase cars at two 3-phase boxes on the same phase: the second plugs in while the
+    first charges at 16 A. Not one cycle may put more than the unbalance limit on L1."""
+    rows, summary = replay("wallbox-unknown-phases.json", tmp_path)
+    plugged = next(k for k, r in enumerate(rows) if r["wallbox_2_state"] != "no_vehicle")
+    before = rows[plugged - 1]
+    assert charging(before, 1) and num(before, "ev_l1_a") >= 15.5, "the first car charged at 16 A alone"
+    assert num(before, "ev_l2_a") == 0.0 and num(before, "ev_l3_a") == 0.0, "on L1 only"
+    for row in rows:
+        currents = [num(row, f"ev_l{p}_a") for p in (1, 2, 3)]
+        unbalance_va = (max(currents) - min(currents)) * V
+        assert unbalance_va <= 4_600.0 + 0.5 * V, f"{row['time']}: {currents} A from the cars"
+    assert summary["max_charging_unbalance_va"] <= 4_600.0 + 0.5 * V
+    # The plug-in cycle itself already shares: the new box gets no more than L1 has left.
+    first = rows[plugged]
+    assert num(first, "wallbox_1_current_a") + num(first, "wallbox_2_current_a") <= 4_600.0 / V + 0.5
+    end = rows[-1]
+    assert charging(end, 1) and charging(end, 2), "both cars charge"
+    assert abs(num(end, "wallbox_1_current_a") - num(end, "wallbox_2_current_a")) <= 0.2, "shared fairly"

@@ -45,6 +45,7 @@ class WallboxSerializer(serializers.ModelSerializer[Wallbox]):
     status = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     live = serializers.SerializerMethodField()
+    modbus_command = serializers.SerializerMethodField()
 
     class Meta:
         model = Wallbox
@@ -52,6 +53,7 @@ class WallboxSerializer(serializers.ModelSerializer[Wallbox]):
             "id", "name", "type", "type_label", "interface", "address", "bus_address", "setup", "setup_message",
             "rotation", "phase_usage", "min_current_a", "mode", "battery_use", "solar_plus_start",
             "solar_plus_min_share_pct", "manual_pause", "position", "info", "status", "error", "live",
+            "modbus_command",
         ]  # fmt: skip
         read_only_fields = [
             "address", "setup", "setup_message", "mode", "battery_use", "solar_plus_start",
@@ -72,6 +74,12 @@ class WallboxSerializer(serializers.ModelSerializer[Wallbox]):
 
     def get_error(self, box: Wallbox) -> str:
         return services.live_status(self.context.get("state"), box.name)["error"]
+
+    def get_modbus_command(self, box: Wallbox) -> dict[str, Any] | None:
+        """The last command of a Modbus client (MB-2; it applies to every box of the plant):
+        ``mode``, ``register_mode``, ``current_limit_a``, ``written_at``, ``age_s``, ``expires_at``,
+        ``expires_in_s``, ``in_force``, ``timeout_s``; null if no client has written one."""
+        return services.modbus_command(self.context.get("state"))
 
     def get_live(self, box: Wallbox) -> dict[str, Any] | None:
         """The box as the last cycle saw it: state, power, phases, the reason and running timers."""

@@ -25,6 +25,7 @@ from energy.config import (
     SOLAR_PLUS,
     SOLAR_PURE,
     TIME_MODE,
+    WALLBOX_COMMAND_TIMEOUT_S,
     GridOperatorLimits,
     MainsConfig,
     PlantConfig,
@@ -44,6 +45,7 @@ from energy.state import (
     PhaseReading,
     PlantState,
     Setpoint,
+    WallboxCommand,
     WallboxState,
 )
 from wallbox.control import (
@@ -56,6 +58,7 @@ from wallbox.control import (
     WALLBOX_CONTROLLERS,
     EvccPvReference,
     WallboxGuards,
+    command_in_force,
     fuse_margin,
     mode_in_force,
     timers_for,
@@ -414,6 +417,27 @@ def test_solar_plus_with_no_solar_share_charges_on_grid():
     p = plant(config)
     p.run(START_DELAY_S + 10)
     assert p.setpoint("carport").value == 6.0
+
+
+@pytest.mark.parametrize("start_power", ["min", "50"])
+def test_solar_plus_with_no_solar_share_never_counts_down_to_a_pause_at_night(start_power: str):
+    """0 % minimum solar share: the grid covers the start power all night; no cloud
+    hysteresis runs, nothing pauses, and the sun adds on top in the morning."""
+    config = box(mode=SOLAR_PLUS, solar_plus=SolarPlusSettings(start_power=start_power, min_solar_share_pct=0))
+    p = plant(config)
+    p.pv_w = 0.0
+    p.run(START_DELAY_S + 10)
+    floor_a = p.setpoint("carport").value
+    assert floor_a >= 6.0
+    for out in p.run(2 * 3600, step=10):
+        assert current(out, "carport") == floor_a, p.setpoint("carport").reason
+        status = next(s for s in out.statuses if s.name == "wallbox_modes")
+        assert not status.timers, f"no countdown: {status.timers}"
+        assert "pause" not in p.setpoint("carport").reason
+    assert p.grid_w() >= floor_a * 3 * V, "the grid covers it"
+    p.pv_w = 12_000.0
+    p.run(60)
+    assert p.setpoint("carport").value > floor_a
 
 
 # --- automatic phases (WB-4) ---------------------------------------------------------------
@@ -871,7 +895,7 @@ def _check(out: Outcome, p: Plant, mains: MainsConfig, house: list[float], lpc: 
         b = by_name[name]
         # Never below the minimum while charging, never above the box.
         assert value == 0 or b.config.min_current_a - 1e-9 <= value <= b.config.max_current_a + 1e-9
-        in_force = mode_in_force(b.config, p.config.time_zone, p.now)[0]
+        in_force = mode_in_force(b.config, p.config.time_zone, p.now, command_in_force(p.config, p.now))[0]
         if in_force == LOCK or b.config.manual_pause or not (b.car and b.car.connected):
             assert value == 0  # never charging in Lock, on a person's pause, or with no car
         if value == 0 or phases.get(name, b.phases) != b.phases:
@@ -936,3 +960,208 @@ def test_property_every_box_gets_a_reason(scene):
     for c in configs:
         written = [s for s in out.setpoints if s.device == c.name and s.quantity == CHARGING_CURRENT_A]
         assert len(written) == 1 and written[0].reason
+
+
+# --- a car whose phases are not known yet (issue 13.10) ---------------------------------------
+
+
+@st.composite
+def plug_ins(draw):
+    """Boxes with cars charging, and boxes where a car of unknown phases plugs in later."""
+    mains = MainsConfig(
+        phases=3,
+        fuse_a=draw(st.sampled_from([25.0, 35.0, 63.0])),
+        unbalance_limit_va=draw(st.sampled_from([3680.0, 4600.0])),
+    )
+    count = draw(st.integers(2, 4))
+    configs, boxes, late = [], {}, []
+    for i in range(count):
+        config = WallboxConfig(
+            name=f"box{i}",
+            type=draw(st.sampled_from([ENECTOR_11, ENECTOR_11, ENECTOR_7_4])),
+            rotation=draw(st.sampled_from(list(ROTATIONS))),
+            mode=draw(st.sampled_from([POWER, POWER, SOLAR_PLUS])),
+            phase_usage=draw(st.sampled_from(["standard", "standard", "auto"])),
+        )
+        car = Car(phases=draw(st.sampled_from([1, 2, 3])), detected=draw(st.booleans()))
+        configs.append(config)
+        if i > 0 and draw(st.booleans()):
+            car.connected, car.detected = False, False
+            late.append(config.name)
+        boxes[config.name] = Box(config, car, phases=config.max_phases)
+    if not late:
+        name = configs[-1].name
+        boxes[name].car = Car(phases=draw(st.sampled_from([1, 2])), connected=False)
+        late.append(name)
+    house = [draw(st.floats(0.0, 20.0)) for _ in range(3)]
+    lpc = draw(st.one_of(st.none(), st.floats(3_000, 30_000)))
+    return configs, mains, boxes, late, house, lpc
+
+
+def _truth(p: Plant) -> list[float]:
+    """What the cars really draw per grid phase: their own phases, known to the product or not."""
+    return [sum(b.grid_currents()[g] for b in p.boxes.values()) for g in range(3)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(plug_ins(), st.integers(1, 3))
+def test_property_a_car_plugging_in_breaks_no_limit_in_any_cycle_while_its_phases_are_unknown(scene, settle):
+    """The moment of the plug-in: the new car may be 1-, 2- or 3-phase and the box does not
+    know it yet. Whatever it turns out to be, the cycle that releases it (and every one after)
+    keeps each phase under the fuse, the charging unbalance under its limit and the purchase
+    within the LPC."""
+    configs, mains, boxes, late, house, lpc = scene
+    p = plant(*configs, mains=mains, lpc_w=lpc)
+    p.boxes, p.house_a = boxes, house
+    limit_a = mains.unbalance_limit_va / V
+    for k in range(settle + 4):
+        if k == settle:
+            for name in late:
+                car = p.boxes[name].car
+                assert car is not None
+                car.connected = True  # plugged in; the box has not detected its phases
+        before = p.cycle()
+        del before
+        cars = _truth(p)
+        for g in range(3):
+            if cars[g] > 1e-9:
+                assert cars[g] + house[g] <= mains.fuse_a + 1e-6, f"cycle {k}: L{g + 1} over the fuse"
+        assert max(cars) - min(cars) <= limit_a + 1e-6, f"cycle {k}: unbalance {cars}"
+        if lpc is not None and sum(cars) > 0:
+            assert (sum(house) + sum(cars)) * V <= lpc + 1e-6, f"cycle {k}: above the LPC"
+
+
+def test_a_second_1_phase_car_plugging_in_beside_one_at_16_a_shares_l1_in_the_first_cycle():
+    """The issue's case: 16 A on L1, a second 1-phase car plugs in at a 3-phase box on the same
+    phase. Taken as 3-phase it got 16 A too (32 A on L1, 7.4 kVA); counted at its worst both
+    share the 20 A the 4.6 kVA limit leaves on L1 from the first cycle on."""
+    left, right = box("left"), box("right")
+    p = plant(left, right, cars={"left": Car(phases=1), "right": Car(phases=1, connected=False)})
+    p.house_a = [1.0, 1.0, 1.0]
+    p.run(30, step=1)
+    assert p.boxes["left"].current_a == 16.0
+    right_car = p.boxes["right"].car
+    assert right_car is not None
+    right_car.connected = True
+    out = p.cycle()
+    assert current(out, "left") + current(out, "right") <= 4600 / V + 1e-6
+    assert "unbalance" in p.setpoint("right").reason
+    assert _truth(p)[0] <= 4600 / V + 1e-6
+
+
+# --- a Modbus client's command (MB-2) -----------------------------------------------------------
+
+
+def commanded(
+    mode: str | None, limit_a: float | None = None, age_s: float = 0.0, now: dt.datetime = START
+) -> WallboxCommand:
+    at = now - dt.timedelta(seconds=age_s)
+    return WallboxCommand(
+        mode=mode,
+        current_limit_a=limit_a,
+        at=at,
+        expires_at=at + dt.timedelta(seconds=WALLBOX_COMMAND_TIMEOUT_S),
+        source="modbus-tls",
+    )
+
+
+@pytest.mark.parametrize(
+    ("own_mode", "command", "pv_w", "expected_a", "reason"),
+    [
+        pytest.param(POWER, (LOCK, None, 0), 0, 0.0, "Modbus client: locked", id="lock over Power"),
+        pytest.param(
+            LOCK, (POWER, None, 0), 0, 16.0, "Modbus client: Power mode: maximum current", id="grid over Lock"
+        ),
+        pytest.param(
+            POWER, (POWER, 10.0, 0), 0, 10.0, "Modbus client: Power mode: current limit 10.0 A", id="grid, 10 A limit"
+        ),
+        pytest.param(
+            POWER, (None, 8.0, 0), 0, 8.0, "Modbus client: Power mode: current limit 8.0 A", id="limit only, own mode"
+        ),
+        pytest.param(POWER, (SOLAR_PURE, None, 0), 0, 0.0, "Modbus client: Solar Pure", id="pv at night waits"),
+        pytest.param(POWER, (SOLAR_PLUS, None, 0), 0, 6.0, "Modbus client: Solar Plus", id="hybrid: minimum from grid"),
+        pytest.param(
+            SOLAR_PURE, (SOLAR_PURE, 7.0, 0), 20_000, 7.0, "Modbus client: Solar Pure", id="pv, limit caps surplus"
+        ),
+        pytest.param(POWER, (None, None, 0), 0, 16.0, "Power mode: maximum current", id="released"),
+        pytest.param(POWER, (LOCK, None, 59), 0, 0.0, "Modbus client: locked", id="59 s old: holds"),
+        pytest.param(
+            POWER, (LOCK, None, WALLBOX_COMMAND_TIMEOUT_S), 0, 16.0, "Power mode: maximum current", id="60 s: expired"
+        ),
+        pytest.param(LOCK, (None, None, 0), 0, 0.0, "locked", id="released: Lock of its own"),
+    ],
+)
+def test_a_modbus_command_is_a_request_above_the_mode(own_mode, command, pv_w, expected_a, reason):
+    mode, limit, age = command
+    p = plant(box(mode=own_mode))
+    p.pv_w = pv_w
+    p.config = dataclasses.replace(p.config, wallbox_command=None)
+    for _ in range(int(START_DELAY_S / 10) + 3):
+        p.config = dataclasses.replace(
+            p.config, wallbox_command=commanded(mode, limit, age, p.now + dt.timedelta(seconds=10))
+        )
+        p.cycle(10)
+    assert p.setpoint("carport").value == pytest.approx(expected_a, abs=0.05)
+    assert p.setpoint("carport").reason.startswith(reason), p.setpoint("carport").reason
+
+
+def test_a_modbus_current_limit_below_the_minimum_pauses_with_its_reason():
+    p = plant(box(min_current_a=10.0))
+    p.config = dataclasses.replace(p.config, wallbox_command=commanded(POWER, 8.0, now=START + dt.timedelta(seconds=1)))
+    p.cycle()
+    assert p.setpoint("carport").value == 0.0
+    assert p.setpoint("carport").reason == "Modbus client: current limit 8.0 A is below the minimum current 10 A"
+
+
+def test_the_fuse_stays_above_a_modbus_command_and_a_persons_pause_too():
+    p = plant(box(), mains=MainsConfig(fuse_a=16.0))
+    p.house_a = [8.0, 2.0, 2.0]
+    p.config = dataclasses.replace(p.config, wallbox_command=commanded(POWER, now=START + dt.timedelta(seconds=1)))
+    p.cycle()
+    assert p.setpoint("carport").value < 16.0 and p.setpoint("carport").reason.startswith("fuse L1")
+    paused = plant(box(manual_pause=True))
+    paused.config = dataclasses.replace(
+        paused.config, wallbox_command=commanded(POWER, now=START + dt.timedelta(seconds=1))
+    )
+    paused.cycle()
+    assert paused.setpoint("carport").value == 0.0 and paused.setpoint("carport").reason == "paused by user"
+
+
+def test_a_modbus_lock_stops_charging_in_the_next_cycle_and_release_resumes_the_mode():
+    p = plant(box(mode=SOLAR_PURE))
+    p.pv_w = 12_000.0
+    p.run(START_DELAY_S + 30, step=1)
+    assert p.setpoint("carport").value > 6.0
+    p.config = dataclasses.replace(p.config, wallbox_command=commanded(LOCK, now=p.now + dt.timedelta(seconds=1)))
+    p.cycle()
+    assert p.setpoint("carport").value == 0.0 and p.boxes["carport"].grid_currents() == (0.0, 0.0, 0.0)
+    p.config = dataclasses.replace(p.config, wallbox_command=commanded(None, now=p.now + dt.timedelta(seconds=1)))
+    p.run(START_DELAY_S + 10, step=1)
+    assert p.setpoint("carport").value > 6.0 and p.setpoint("carport").reason.startswith("Solar Pure")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    scenes(),
+    st.sampled_from([None, LOCK, POWER, SOLAR_PURE, SOLAR_PLUS]),
+    st.one_of(st.none(), st.sampled_from([6.0, 8.0, 10.0, 13.5, 32.0])),
+    st.floats(0, 120),
+)
+def test_property_a_modbus_command_never_breaks_a_limit_and_never_outlives_its_timeout(scene, mode, limit, age):
+    configs, mains, house, boxes, lpc, pv = scene
+    p = plant(*configs, mains=mains, lpc_w=lpc)
+    p.boxes, p.house_a, p.pv_w = boxes, house, pv
+    command = commanded(mode, limit, age, START)
+    p.config = dataclasses.replace(p.config, wallbox_command=command)
+    before = p.state()
+    out = p.loop.run(before, p.config, START)
+    _check(out, p, mains, house, lpc, before)
+    in_force = command.in_force(START) and (mode is not None or limit is not None)
+    for c in configs:
+        written = next(s for s in out.setpoints if s.device == c.name and s.quantity == CHARGING_CURRENT_A)
+        if limit is not None and in_force:
+            assert written.value <= limit + 1e-9
+        if in_force and mode == LOCK:
+            assert written.value == 0.0
+        if not in_force:
+            assert not written.reason.startswith("Modbus client")
