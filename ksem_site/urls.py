@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from access import rest, schema_views
-from ksem_site import https_views
+from ksem_site import https_views, licences_views
 
 # The JSON API (docs/api.md): /api/v1/… is canonical; the same operations answer unversioned
 # under /api/… as aliases. Everything under /api/ answers errors as JSON (handlers below).
@@ -30,6 +30,7 @@ urlpatterns = [
     path("profile/tokens/", include("access.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("settings/https/", https_views.https_certificate, name="https-certificate"),
+    path("licences/", licences_views.licences, name="licences"),
     path("", include("portal.urls")),
     path("", include("plant.urls")),
     path("meter/", include("meter.urls")),
