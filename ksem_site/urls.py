@@ -9,6 +9,7 @@ from ksem_site import https_views, licences_views
 api_patterns = [
     path("", include("plant.api.urls")),
     path("", include("inverters.api.urls")),
+    path("", include("meter.api.urls")),
     path("", include("modbus.api.urls")),
     path("", include("tariffs.api.urls")),
     path("", include("wallbox.api.urls")),
