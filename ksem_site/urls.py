@@ -1,12 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from access import rest, schema_views
-from ksem_site import https_views, licences_views
+from ksem_site import https_api, https_views, licences_views
 
 # The JSON API (docs/api.md): /api/v1/… is canonical; the same operations answer unversioned
 # under /api/… as aliases. Everything under /api/ answers errors as JSON (handlers below).
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("", include("plant.api.urls")),
     path("", include("inverters.api.urls")),
     path("", include("meter.api.urls")),
@@ -14,6 +14,8 @@ api_patterns = [
     path("", include("tariffs.api.urls")),
     path("", include("wallbox.api.urls")),
     path("", include("access.api.urls")),
+    path("https/certificate", https_api.HttpsCertificateView.as_view(), name="api-https-certificate"),
+    path("https/certificate/regenerate", https_api.HttpsRegenerateView.as_view(), name="api-https-regenerate"),
 ]
 
 handler400 = rest.bad_request
