@@ -17,7 +17,7 @@ def plants(db: None) -> tuple[Plant, Plant]:
     return Plant.objects.create(name="Home", time_zone="Europe/Berlin"), Plant.objects.create(name="Barn")
 
 
-def post(client: Client, body: object):  # type: ignore[no-untyped-def]
+def post(client: Client, body: object):
     return client.post(URL, body, content_type="application/json")
 
 

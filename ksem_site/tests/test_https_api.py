@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/https/certificate"
 
 
-def upload(client: Client, key: bytes, cert: bytes):  # type: ignore[no-untyped-def]
+def upload(client: Client, key: bytes, cert: bytes):
     files = {"key": SimpleUploadedFile("server.key", key), "certificate": SimpleUploadedFile("server.crt", cert)}
     return client.post(URL, files)
 

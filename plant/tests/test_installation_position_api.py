@@ -20,7 +20,7 @@ def url(plant: Plant) -> str:
     return f"/api/v1/plants/{plant.pk}/installation-position"
 
 
-def put(client: Client, plant: Plant, value: object):  # type: ignore[no-untyped-def]
+def put(client: Client, plant: Plant, value: object):
     return client.put(url(plant), {"installation_position": value}, content_type="application/json")
 
 
