@@ -23,12 +23,12 @@ CERTIFICATE = inline_serializer(
     "HttpsCertificate",
     {
         "installed": serializers.BooleanField(),
-        "subject": serializers.CharField(),
-        "issuer": serializers.CharField(),
-        "not_valid_after": serializers.DateTimeField(),
-        "fingerprint_sha256": serializers.CharField(),
-        "self_signed": serializers.BooleanField(),
-        "names": serializers.ListField(child=serializers.CharField()),
+        "subject": serializers.CharField(allow_null=True),
+        "issuer": serializers.CharField(allow_null=True),
+        "not_valid_after": serializers.DateTimeField(allow_null=True),
+        "fingerprint_sha256": serializers.CharField(allow_null=True),
+        "self_signed": serializers.BooleanField(allow_null=True),
+        "names": serializers.ListField(child=serializers.CharField(), allow_null=True),
         "https_port": serializers.IntegerField(),
     },
 )
@@ -41,7 +41,9 @@ def _directory() -> Path:
 def certificate_data() -> dict[str, Any]:
     path = certificates.server_pem(_directory())
     if not path.exists():
-        return {"installed": False, "https_port": settings.HTTPS_PORT}
+        # Before the first HTTPS start: nothing installed yet (every field but the port is null).
+        empty = dict.fromkeys(("subject", "issuer", "not_valid_after", "fingerprint_sha256", "self_signed", "names"))
+        return {"installed": False, **empty, "https_port": settings.HTTPS_PORT}
     info = certificates.describe(path)
     return {
         "installed": True,
