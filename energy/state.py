@@ -103,7 +103,7 @@ class Setpoint:
     """A value the act step writes to a device, and why it has exactly that value.
 
     ``source`` is the controller whose request or bound decided the value; ``reason`` says why
-    in words a person understands ("feed-in limit 6000 W", "fuse L1 35 A").
+    in words a person understands ("feed-in limit 6.00 kW", "fuse L1 35 A").
     """
 
     device: str
@@ -255,6 +255,10 @@ class WallboxState:
     error_code: int = 0
     reason: str = ""
     timers: tuple[Timer, ...] = ()
+    # The box's own status code (EVSE state 0-7, energy.devices.EVSE_*) and how long the
+    # session has run by its own count; ``None`` while the box does not answer.
+    status_code: int | None = None
+    session_duration_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

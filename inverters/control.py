@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from energy import wording
 from energy.config import (
     ACTIVE_POWER_LIMIT_PCT,
     BATTERY_POWER_W,
@@ -124,6 +125,7 @@ class OutputLimit:
     name: str
 
     def decide_for(self, inputs: Inputs, limit_w: float | None, reason: str, absorb_w: float = 0.0) -> Decision:
+        """``reason`` names the limit with its value, e.g. "feed-in limit 7.62 kW" (:mod:`energy.wording`)."""
         state, now, memory = inputs.state, inputs.now, inputs.memory
         if limit_w is None:
             return Decision(state=OFF)
@@ -136,9 +138,9 @@ class OutputLimit:
             if held is None or held >= 1.0:
                 return Decision(state=IDLE, reason="no measurement", memory=dict(memory))
             return Decision(
-                limits=_limits(inverters, held, f"{reason} (held: no measurement)"),
+                limits=_limits(inverters, held, f"{reason}, held while there is no measurement"),
                 state=LIMITING,
-                reason="no measurement: holding the last limit",
+                reason=f"no measurement: inverters held at {wording.percent(held * 100)}",
                 memory=dict(memory),
             )
         feed_in_w = -state.meter.active_power_w
@@ -168,14 +170,14 @@ class OutputLimit:
             if target > last + step:
                 fraction, ramping = last + step, True
         if fraction >= 1.0:
-            return Decision(state=IDLE, reason=f"feed-in {feed_in_w:.0f} W within {limit_w:.0f} W")
+            return Decision(state=IDLE, reason=f"{wording.exchange(-feed_in_w)}; {reason} not reached")
         pcts = quantized_pcts(inverters, fraction)
         caps = {name: pct / 100.0 for name, pct in pcts.items()}
-        why = f"{reason}: releasing" if ramping else reason
+        why = f"{reason}, releasing step by step" if ramping else reason
         return Decision(
             limits=_limits(inverters, fraction, why),
             state=LIMITING,
-            reason=f"{why}; inverters at {fraction * 100:.1f} %",
+            reason=f"{wording.exchange(-feed_in_w)}; {why}: inverters at {wording.percent(fraction * 100)}",
             memory={
                 "fraction": fraction,
                 "at": now.isoformat(),
@@ -267,7 +269,7 @@ class FeedInLimitation:
         return OutputLimit(self.name).decide_for(
             inputs,
             settings.limit_w,
-            f"feed-in limit {settings.limit_w:.0f} W",
+            f"feed-in limit {wording.power(settings.limit_w)}",
             absorb_w=_absorbable_w(inputs.state, config),
         )
 
@@ -285,13 +287,13 @@ class GridOperatorLimits:
         config: PlantConfig = inputs.settings
         limits = config.grid_limits
         if limits.lpp_w is None and limits.lpc_w is None:
-            return Decision(state=OFF, reason="no limit received")
+            return Decision(state=OFF, reason="no limit from the grid operator")
         decision = Decision(state=IDLE)
         if limits.lpp_w is not None:
             decision = OutputLimit(self.name).decide_for(
                 inputs,
                 limits.lpp_w,
-                f"grid operator limit (LPP) {limits.lpp_w:.0f} W",
+                f"grid operator's feed-in limit (LPP) {wording.power(limits.lpp_w)}",
                 absorb_w=_absorbable_w(inputs.state, config),
             )
         lpc_limits: tuple[Limit, ...] = ()
@@ -305,10 +307,11 @@ class GridOperatorLimits:
                     device=battery.name,
                     quantity=BATTERY_POWER_W,
                     max_value=max_charge_w,
-                    reason=f"grid operator limit (LPC) {limits.lpc_w:.0f} W",
+                    reason=f"grid operator's purchase limit (LPC) {wording.power(limits.lpc_w)}",
                 ),
             )
-        reasons = [r for r in (decision.reason, f"LPC {limits.lpc_w:.0f} W" if limits.lpc_w is not None else "") if r]
+        lpc = f"purchase limit (LPC) {wording.power(limits.lpc_w)}" if limits.lpc_w is not None else ""
+        reasons = [r for r in (decision.reason, lpc) if r]
         return Decision(
             limits=decision.limits + lpc_limits,
             memory=decision.memory,
@@ -348,20 +351,40 @@ class BatteryManagement:
                 quantity=BATTERY_POWER_W,
                 max_value=spec.max_charge_w,
                 min_value=-spec.max_discharge_w,
-                reason="battery power limits",
+                reason=(
+                    f"battery power: charge up to {wording.power(spec.max_charge_w)}, "
+                    f"discharge up to {wording.power(spec.max_discharge_w)}"
+                ),
             )
         ]
         if soc is not None and soc >= settings.max_soc_pct:
             limits.append(
-                Limit(device=battery.name, quantity=BATTERY_POWER_W, max_value=0.0, reason="maximum SoC reached")
+                Limit(
+                    device=battery.name,
+                    quantity=BATTERY_POWER_W,
+                    max_value=0.0,
+                    reason=f"battery full: {wording.percent(soc)} reached the maximum of "
+                    f"{wording.percent(settings.max_soc_pct)}",
+                )
             )
         if soc is not None and soc <= settings.min_soc_pct:
             limits.append(
-                Limit(device=battery.name, quantity=BATTERY_POWER_W, min_value=0.0, reason="minimum SoC reached")
+                Limit(
+                    device=battery.name,
+                    quantity=BATTERY_POWER_W,
+                    min_value=0.0,
+                    reason=f"battery empty: {wording.percent(soc)} reached the minimum of "
+                    f"{wording.percent(settings.min_soc_pct)}",
+                )
             )
         # Zero exchange: what the battery does now, minus what still flows at the grid point.
         target_w = (battery.battery_power_w or 0.0) - meter.active_power_w
-        reason = "charging from surplus" if target_w > 0 else "covering consumption" if target_w < 0 else "balanced"
+        if target_w > 0:
+            reason = f"{wording.exchange(meter.active_power_w)}: charging with up to {wording.power(target_w)}"
+        elif target_w < 0:
+            reason = f"{wording.exchange(meter.active_power_w)}: discharging with up to {wording.power(-target_w)}"
+        else:
+            reason = "no exchange with the grid: battery idle"
         return Decision(
             requests=(
                 Setpoint(device=battery.name, quantity=BATTERY_POWER_W, value=round(target_w, 1), reason=reason),

@@ -105,6 +105,15 @@ def ensure_certificate(directory: Path, hosts: list[str] | None = None) -> Path:
     return path
 
 
+def regenerate(directory: Path, hosts: list[str] | None = None) -> CertificateInfo:
+    """Replace the installed pair with a new self-signed one (e.g. after an uploaded one expired)."""
+    path = server_pem(directory)
+    _write_atomically(path, generate(hosts))
+    info = describe(path)
+    log.info("generated a new self-signed HTTPS certificate, SHA-256 %s", info.fingerprint_sha256)
+    return info
+
+
 def _write_atomically(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-", suffix=".pem")

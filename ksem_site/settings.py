@@ -141,6 +141,8 @@ MIDDLEWARE = [
     "portal.middleware.VerifiedSessionMiddleware",
     # An admin access token in `Authorization: Bearer` opens the pages as its installer (ACC-5).
     "access.middleware.BearerTokenMiddleware",
+    # Pages render times in the plant's time zone (the API stays in UTC).
+    "plant.middleware.PlantTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

@@ -1,18 +1,21 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from access import rest, schema_views
-from ksem_site import https_views
+from ksem_site import https_api, https_views, licences_views
 
 # The JSON API (docs/api.md): /api/v1/… is canonical; the same operations answer unversioned
 # under /api/… as aliases. Everything under /api/ answers errors as JSON (handlers below).
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("", include("plant.api.urls")),
     path("", include("inverters.api.urls")),
+    path("", include("meter.api.urls")),
     path("", include("modbus.api.urls")),
     path("", include("tariffs.api.urls")),
     path("", include("wallbox.api.urls")),
     path("", include("access.api.urls")),
+    path("https/certificate", https_api.HttpsCertificateView.as_view(), name="api-https-certificate"),
+    path("https/certificate/regenerate", https_api.HttpsRegenerateView.as_view(), name="api-https-regenerate"),
 ]
 
 handler400 = rest.bad_request
@@ -30,6 +33,7 @@ urlpatterns = [
     path("profile/tokens/", include("access.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("settings/https/", https_views.https_certificate, name="https-certificate"),
+    path("licences/", licences_views.licences, name="licences"),
     path("", include("portal.urls")),
     path("", include("plant.urls")),
     path("meter/", include("meter.urls")),

@@ -36,6 +36,60 @@ COMMON_PRIMARIES_A = (
 )
 
 
+NONE = "none"
+OTHER = "other"
+
+
+class CtError(ValueError):
+    """A refused current-transformer setting, naming the field it is about."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _whole_amps(value: object, field: str) -> int:
+    if isinstance(value, bool):
+        raise CtError(field, "Enter a whole number of amperes.")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise CtError(field, "Enter a whole number of amperes.")
+
+
+def checked_primary(primary: object, secondary: object = SECONDARY_A) -> int | None:
+    """The CT primary to store from what a person or a client sent: ``None`` (no transformer) or
+    1-5000 A on a 5 A secondary. Any other secondary is refused: the meter's current inputs are
+    x/5 A."""
+    if primary is None or primary == "":
+        return None
+    amps = _whole_amps(primary, "primary_a")
+    if not MIN_PRIMARY_A <= amps <= MAX_PRIMARY_A:
+        raise CtError("primary_a", f"The primary current must be {MIN_PRIMARY_A}-{MAX_PRIMARY_A} A, not {amps} A.")
+    if secondary is not None and secondary != "" and _whole_amps(secondary, "secondary_a") != SECONDARY_A:
+        raise CtError(
+            "secondary_a", f"Only current transformers with a {SECONDARY_A} A secondary fit the meter's inputs (x/5 A)."
+        )
+    return amps
+
+
+def from_choice(choice: str, other_primary: object = None, other_secondary: object = SECONDARY_A) -> int | None:
+    """The page's choice: ``none``, a common primary from the list, or ``other`` with its own values."""
+    if choice == NONE:
+        return None
+    if choice == OTHER:
+        if other_primary is None or other_primary == "":
+            raise CtError("primary_a", "Enter the primary current of the transformer.")
+        return checked_primary(other_primary, other_secondary)
+    if choice.isdigit() and int(choice) in COMMON_PRIMARIES_A:
+        return int(choice)
+    raise CtError("ct", f"Choose a ratio from the list, none or other (not {choice!r}).")
+
+
 def ratio(primary_a: int | None) -> float:
     """Scale factor for a primary current (None: no transformer, the meter measures directly)."""
     if primary_a is None:

@@ -113,3 +113,27 @@ def energy_records(plant_id: int, since: dt.datetime) -> list[dict[str, Any]]:
     """Energy totals at the end of each 5-minute interval since ``since``, oldest first."""
     rows = EnergyRecord.objects.filter(plant_id=plant_id, time__gte=since).order_by("time").values(*ENERGY_FIELDS)
     return _iso(rows, "time")
+
+
+# ---- current transformers (MET-2) ----------------------------------------------------------------
+
+
+def ct_setting(meter: Any) -> dict[str, Any]:
+    """The CT setting of a meter as the page and the API show it."""
+    from meter import ct
+
+    primary = meter.ct_primary_a
+    return {
+        "primary_a": primary,
+        "secondary_a": ct.SECONDARY_A,
+        "factor": ct.ratio(primary),
+        "common": primary in ct.COMMON_PRIMARIES_A if primary is not None else None,
+        "common_primaries_a": list(ct.COMMON_PRIMARIES_A),
+    }
+
+
+def save_ct_primary(meter: Any, primary_a: int | None) -> None:
+    """Store a checked primary (:func:`meter.ct.checked_primary`); the cycle picks it up with the config."""
+    meter.ct_primary_a = primary_a
+    meter.save(update_fields=["ct_primary_a"])
+    log.info("plant %s: current transformer set to %s", meter.plant_id, f"{primary_a}/5 A" if primary_a else "none")

@@ -10,15 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from django.views.decorators.http import require_POST
 
 from energy.state import MeterReading, PlantState
-from plant.presentation import format_number, live_page_context
+from meter import ct, services
+from plant.presentation import current_plant, format_number, live_page_context
+from portal import roles
 
 PHASES = ("L1", "L2", "L3")
 # Bars of the per-phase power diagram are scaled to at least this, so a few watts of noise stay small.
@@ -185,4 +189,42 @@ def smartmeter(request: HttpRequest) -> HttpResponse:
         "meter_labels": {"purchase": _("Purchase"), "feedIn": _("Feed-in"), "balanced": _("Balanced")},
         "meter_config": {"minBarScaleW": MIN_BAR_SCALE_W},
     }
+    plant = context["plant"]
+    meter_row = getattr(plant, "meter", None) if plant else None
+    if meter_row is not None:
+        setting = services.ct_setting(meter_row)
+        context |= {
+            "ct": setting,
+            "ct_choice": ct.NONE
+            if setting["primary_a"] is None
+            else str(setting["primary_a"])
+            if setting["common"]
+            else ct.OTHER,
+            "may_change_ct": roles.may_change(request.user, plant, roles.SETTINGS),
+        }
     return render(request, "meter/smartmeter.html", context)
+
+
+@login_required
+@require_POST
+@roles.require(roles.SETTINGS)
+def save_ct(request: HttpRequest) -> HttpResponse:
+    """The current-transformer ratio (MET-2): one from the list, none, or other (primary on 5 A)."""
+    plant = current_plant(request)
+    meter = getattr(plant, "meter", None) if plant else None
+    if meter is None:
+        messages.error(request, _("This plant has no meter set up yet."))
+        return redirect("meter:smartmeter")
+    try:
+        primary = ct.from_choice(
+            request.POST.get("ct", ""), request.POST.get("primary_a"), request.POST.get("secondary_a") or ct.SECONDARY_A
+        )
+    except ct.CtError as error:
+        messages.error(request, _("The current transformer was not changed: %(error)s") % {"error": error.message})
+        return redirect("meter:smartmeter")
+    services.save_ct_primary(meter, primary)
+    if primary is None:
+        messages.success(request, _("No current transformer: the meter measures directly."))
+    else:
+        messages.success(request, _("Current transformer %(primary)d/5 A saved.") % {"primary": primary})
+    return redirect("meter:smartmeter")

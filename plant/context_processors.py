@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.formats import get_format
 from django.utils.translation import gettext as _
 
 from energy.state import PlantState
@@ -44,4 +45,12 @@ def device_status(request: HttpRequest) -> dict[str, Any]:
         status = {"state": "error", "label": _("Error"), "message": "; ".join(problems)}
     if not signed_in:
         return {"device_status": {**status, "message": ""}}
-    return {"device_status": status, "current_plant": plant, "plants": list(visible_plants(user))}
+    return {
+        "device_status": status,
+        "current_plant": plant,
+        "plants": list(visible_plants(user)),
+        # Pages render times in the plant's zone (plant.middleware); the layout names it and hands
+        # it, with the date format, to the page scripts so live times read like the server's.
+        "time_zone_name": timezone.get_current_timezone_name(),
+        "short_date_format": get_format("SHORT_DATE_FORMAT"),
+    }

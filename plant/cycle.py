@@ -367,6 +367,8 @@ class PlantRuntime:
             session_energy_wh=reading.session_energy_wh,
             error_code=reading.error_code,
             reason=f"error {reading.error_code}" if reading.error_code else "",
+            status_code=reading.evse_state,
+            session_duration_s=reading.session_duration_s if reading.vehicle_connected else None,
         )
 
     def _flow_summary(

@@ -12,9 +12,17 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from energy.state import BatteryState, ControllerStatus, EnergyFlow, InverterState, PlantState, Setpoint
+from energy.state import (
+    BatteryState,
+    ControllerStatus,
+    EnergyFlow,
+    InverterState,
+    PlantState,
+    Setpoint,
+    WallboxState,
+)
 from inverters.types import INVERTER_TYPES
-from plant.presentation import IDLE_POWER_W, format_number, format_power
+from plant.presentation import IDLE_POWER_W, format_energy_kwh, format_number, format_power
 
 # The setpoint quantity of an inverter's active-power limit, in % of its maximum AC output.
 LIMIT_QUANTITY = "active_power_limit_pct"
@@ -35,23 +43,31 @@ class Share:
     pct: float | None
 
 
-def consumption_sources(flow: EnergyFlow) -> tuple[Share, ...]:
-    """Where the house consumption comes from right now.
+def consumption_power_w(flow: EnergyFlow) -> float | None:
+    """What the plant consumes: the house and the wallboxes (the flow keeps them apart), in W."""
+    if flow.house_power_w is None:
+        return None
+    return max(flow.house_power_w, 0.0) + max(flow.wallbox_power_w or 0.0, 0.0)
 
-    The rule: PV covers the house first, as far as it goes; a discharging battery covers what
-    PV leaves; the grid supplies the rest. Power beyond the house (PV feeding in or charging the
-    battery, the wallbox) is no source of the house, and a charging battery delivers nothing.
-    Devices the plant does not have (``None`` in the flow) are left out; the grid is always
-    there. With the house consumption unknown every share is unknown; with no consumption every
-    share is 0 W and no percentage.
+
+def consumption_sources(flow: EnergyFlow) -> tuple[Share, ...]:
+    """Where the consumption (house and wallboxes) comes from right now.
+
+    The rule: PV covers the consumption first, as far as it goes; a discharging battery covers
+    what PV leaves; the grid supplies the rest. PV beyond it (feeding in or charging the battery)
+    is no source of it, and a charging battery delivers nothing. The wallboxes count with the
+    house, so the grid's share is what the grid card shows as purchase, unless the grid also
+    charges the battery (:func:`grid_to_battery_w`). Devices the plant does not have (``None`` in
+    the flow) are left out; the grid is always there. With the house consumption unknown every
+    share is unknown; with no consumption every share is 0 W and no percentage.
     """
-    house = flow.house_power_w
+    total = consumption_power_w(flow)
     present = ["pv"] if flow.pv_power_w is not None else []
     present += ["battery"] if flow.battery_power_w is not None else []
     present += ["grid"]
-    if house is None:
+    if total is None:
         return tuple(Share(source, None, None) for source in present)
-    remaining = max(house, 0.0)
+    remaining = total
     offered = {
         "pv": max(flow.pv_power_w or 0.0, 0.0),
         "battery": max(-(flow.battery_power_w or 0.0), 0.0),
@@ -61,8 +77,19 @@ def consumption_sources(flow: EnergyFlow) -> tuple[Share, ...]:
     for source in present:
         power = min(offered[source], remaining)
         remaining -= power
-        shares.append(Share(source, power, 100.0 * power / house if house > 0 else None))
+        shares.append(Share(source, power, 100.0 * power / total if total > 0 else None))
     return tuple(shares)
+
+
+def grid_to_battery_w(flow: EnergyFlow) -> float | None:
+    """The part of the grid purchase that charges the battery rather than feeding a consumer."""
+    if flow.grid_power_w is None or flow.battery_power_w is None or flow.battery_power_w <= 0:
+        return None
+    grid_share = next((s.power_w for s in consumption_sources(flow) if s.source == "grid"), None)
+    if grid_share is None:
+        return None
+    extra = max(flow.grid_power_w, 0.0) - grid_share
+    return min(extra, flow.battery_power_w) if extra >= IDLE_POWER_W else None
 
 
 def battery_direction(power_w: float | None) -> str:
@@ -251,6 +278,82 @@ def grid_view(state: PlantState | None) -> dict[str, Any]:
     }
 
 
+def wallbox_state_labels() -> dict[str, str]:
+    """The box's state as people read it (``energy.state.WALLBOX_*``)."""
+    return {
+        "no_vehicle": _("No vehicle"),
+        "waiting": _("Waiting for power"),
+        "charging": _("Charging"),
+        "paused": _("Paused"),
+        "error": _("Error"),
+    }
+
+
+def status_code_labels() -> dict[int, str]:
+    """The ENECTOR's status codes (EVSE state, ``energy.devices.EVSE_*``)."""
+    return {
+        0: _("not initialised"),
+        1: _("no vehicle"),
+        2: _("vehicle connected"),
+        3: _("preconditions not met"),
+        4: _("ready to charge"),
+        5: _("charging"),
+        6: _("error"),
+        7: _("service"),
+    }
+
+
+def format_duration(seconds: float | None) -> str:
+    """A session's duration as h:mm (mirrored in overview.js)."""
+    if seconds is None:
+        return UNKNOWN
+    minutes = int(max(seconds, 0.0) // 60)
+    return f"{minutes // 60}:{minutes % 60:02d} h"
+
+
+def wallbox_row(box: WallboxState) -> dict[str, Any]:
+    """One wallbox as PL-2 lists it: status, status code, charging power, session energy and duration."""
+    online = box.status.online
+    code = box.status_code
+    code_text = UNKNOWN if code is None else f"{code} ({status_code_labels().get(code, '?')})"
+    if box.error_code:
+        code_text += " · " + _("error %(code)s") % {"code": box.error_code}
+    session = box.vehicle_connected
+    return {
+        "name": box.name,
+        "online": online,
+        "state": box.state,
+        "state_text": wallbox_state_labels().get(box.state, box.state) if online else _("No answer"),
+        "error": "" if online else box.status.error,
+        "status_code": code,
+        "status_code_text": code_text,
+        "power_w": box.power_w,
+        "power_text": format_power(box.power_w),
+        "energy_text": format_energy_kwh(box.session_energy_wh) if session else UNKNOWN,
+        "duration_text": format_duration(box.session_duration_s) if session else UNKNOWN,
+        "reason": box.reason,
+    }
+
+
+def consumers_view(state: PlantState | None) -> dict[str, Any]:
+    """The consumption and its two parts, the house and the wallboxes, and what the grid puts into the battery."""
+    flow = state.flow if state else None
+    total = consumption_power_w(flow) if flow else None
+    wallbox_w = flow.wallbox_power_w if flow else None
+    to_battery = grid_to_battery_w(flow) if flow else None
+    return {
+        "total_w": total,
+        "total_text": format_power(total),
+        "house_w": flow.house_power_w if flow else None,
+        "house_text": format_power(flow.house_power_w if flow else None),
+        "has_wallboxes": wallbox_w is not None,
+        "wallbox_w": wallbox_w,
+        "wallbox_text": format_power(wallbox_w),
+        "grid_to_battery_w": to_battery,
+        "grid_to_battery_text": format_power(to_battery) if to_battery is not None else "",
+    }
+
+
 def consumption_rows(state: PlantState | None) -> list[dict[str, Any]]:
     """A row for each possible source; one the plant does not have is not ``present`` (hidden)."""
     shares = {s.source: s for s in consumption_sources(state.flow)} if state else {}
@@ -278,6 +381,8 @@ def overview(state: PlantState | None) -> dict[str, Any]:
     return {
         "house_power_w": state.flow.house_power_w if state else None,
         "house_text": format_power(state.flow.house_power_w if state else None),
+        "consumers": consumers_view(state),
+        "wallboxes": [wallbox_row(box) for box in state.wallboxes] if state else [],
         "consumption": consumption_rows(state),
         "limitation": limitation_view(state) if state else None,
         "inverters": [inverter_row(i, setpoints.get(i.name)) for i in state.inverters] if state else [],
@@ -308,4 +413,9 @@ def overview_labels() -> dict[str, Any]:
         "controllers": controller_labels(),
         "states": controller_state_labels(),
         "types": {key: t.label for key, t in INVERTER_TYPES.items()},
+        "wallboxStates": wallbox_state_labels(),
+        "statusCodes": {str(code): text for code, text in status_code_labels().items()},
+        "noAnswer": _("No answer"),
+        "errorCode": _("error %(code)s"),
+        "gridToBattery": _("The grid also charges the battery with %(power)s."),
     }

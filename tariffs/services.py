@@ -11,6 +11,7 @@ import logging
 import urllib.request
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -242,10 +243,33 @@ def purge_history(now: dt.datetime) -> int:
 # ---- costs ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class LiveTotals:
+    """The plant's totals since commissioning as of the latest cycle (the live snapshot's ``totals``).
+
+    The records hold them at every 5-minute interval end; these carry the running interval, so
+    the current hour, day, ... count the energy up to the latest cycle (TAR-2).
+    """
+
+    time: dt.datetime
+    active_import_wh: float
+    active_export_wh: float
+
+    def value(self, direction: str) -> float:
+        return self.active_import_wh if direction == "purchase" else self.active_export_wh
+
+
 def _slices_from_records(
-    plant: Any, direction: str, edges: Sequence[tuple[dt.datetime, dt.datetime]]
+    plant: Any,
+    direction: str,
+    edges: Sequence[tuple[dt.datetime, dt.datetime]],
+    live: LiveTotals | None = None,
 ) -> list[pricing.EnergySlice]:
-    """Five-minute slices straight from the recorded totals (the hour view)."""
+    """Slices straight from the recorded totals (the hour view's 5-minute bars, the running hours).
+
+    The slice that holds the newest known totals (the latest record or ``live``) ends there: the
+    running interval counts its energy so far.
+    """
     start, end = edges[0][0], edges[-1][1]
     field = RECORD_FIELD[direction]
     records = plant.energy_records
@@ -253,8 +277,29 @@ def _slices_from_records(
     inside = list(records.filter(time__gt=start, time__lt=end).order_by("time").values_list("time", field))
     after = records.filter(time__gte=end).order_by("time").values_list("time", field).first()
     rows = ([before] if before else []) + inside + ([after] if after else [])
-    energy = interval_energy([r[0] for r in rows], [(r[1],) for r in rows], edges)
+    if live is not None and (not rows or live.time > rows[-1][0]) and live.time > start:
+        rows.append((live.time, live.value(direction)))
+    if not rows:
+        return []
+    newest = rows[-1][0]
+    clipped = [(s, min(e, newest)) for s, e in edges if s < newest]
+    energy = interval_energy([r[0] for r in rows], [(r[1],) for r in rows], clipped)
     return [pricing.EnergySlice(e.start, e.end, e.energy_mwh[0], e.gap) for e in energy]
+
+
+def _running_slices(
+    plant: Any, direction: str, start: dt.datetime, end: dt.datetime, live: LiveTotals | None
+) -> list[pricing.EnergySlice]:
+    """The hours of [start, end) that the history has not written yet, from the records (and ``live``).
+
+    The history writes an hour once the records reach past its end (every 5 minutes), so the
+    running hour, and the finished ones not yet written, come from the records here.
+    """
+    last = EnergyHour.objects.filter(plant=plant).order_by("-start").values_list("start", flat=True).first()
+    begin = max(start, last + HOUR) if last is not None else start
+    if begin >= end:
+        return []
+    return _slices_from_records(plant, direction, pricing.hours_between(begin, end), live)
 
 
 def _slices_from_history(plant: Any, direction: str, start: dt.datetime, end: dt.datetime) -> list[pricing.EnergySlice]:
@@ -287,16 +332,24 @@ def _kwh(energy: Decimal | None) -> str | None:
     return None if energy is None else str(energy.quantize(Decimal("0.001")))
 
 
-def cost_report(plant: Any, *, period: str, day: dt.date, direction: str, hour_index: int = 0) -> dict[str, Any]:
-    """What the overview (TAR-2) and its API show for one period: bars of energy and cost, and totals."""
+def cost_report(
+    plant: Any, *, period: str, day: dt.date, direction: str, hour_index: int = 0, live: LiveTotals | None = None
+) -> dict[str, Any]:
+    """What the overview (TAR-2) and its API show for one period: bars of energy and cost, and totals.
+
+    The running period counts the energy so far: the hours the history holds, then the records
+    (every 5 minutes) and ``live``, the totals of the latest cycle (the running 5 minutes).
+    """
     tz = zone(plant)
     edges = pricing.buckets(period, day, tz, hour_index)
     start, end = edges[0][0], edges[-1][1]
     book = price_book(plant, direction, start, end)
     if period == "hour":
-        slices = _slices_from_records(plant, direction, edges)
+        slices = _slices_from_records(plant, direction, edges, live)
     else:
         slices = _slices_from_history(plant, direction, start, end)
+        slices += _running_slices(plant, direction, start, end, live)
+    measured_until = max((s.end for s in slices), default=None)
     bars = pricing.priced_buckets(edges, slices, book)
     has_tariff = bool(book.versions or book.points)
     known = [b for b in bars if b.energy_kwh is not None]
@@ -319,6 +372,8 @@ def cost_report(plant: Any, *, period: str, day: dt.date, direction: str, hour_i
         "energy_kwh": _kwh(energy_total) if known else None,
         "cost": _money(sum(costs, Decimal(0))) if has_tariff and known else None,
         "gap": any(b.gap for b in bars),
+        # The energy counts up to here: the period's end, or the latest cycle while it runs.
+        "measured_until": None if measured_until is None else measured_until.astimezone(tz).isoformat(),
         "previous": {"date": previous_day.isoformat(), "hour": previous_hour if period == "hour" else None},
         "next": {"date": next_day.isoformat(), "hour": next_hour if period == "hour" else None},
         "buckets": [

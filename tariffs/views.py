@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from access.limits import PRICE_FILE, body_limit
 from plant.params import int_param
-from plant.presentation import format_number, live_page_context
+from plant.presentation import format_number, live_page_context, safe_read_state
 from portal import roles
 from tariffs import pricing, services
 from tariffs.forms import ContractForm, PriceFileForm, PriceSourceForm, TariffVersionForm, encode_grid
@@ -66,6 +66,15 @@ def _bar_label(period: str, start: dt.datetime) -> str:
     return f"{start:%d.%m.}"
 
 
+def live_totals(plant: Any, state: Any = None) -> services.LiveTotals | None:
+    """The totals of the latest cycle, so the running period counts its energy so far (TAR-2); the API uses it too."""
+    if state is None:
+        state, _ok = safe_read_state(plant)
+    if state is None:
+        return None
+    return services.LiveTotals(state.timestamp, state.totals.active_import_wh, state.totals.active_export_wh)
+
+
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
     context = live_page_context(request)
@@ -89,7 +98,14 @@ def overview(request: HttpRequest) -> HttpResponse:
         hour_index = int((timezone.now() - pricing.local_midnight(day, tz)) / pricing.HOUR)
     else:
         hour_index = 0
-    report = services.cost_report(plant, period=period, day=day, direction=direction, hour_index=hour_index)
+    report = services.cost_report(
+        plant,
+        period=period,
+        day=day,
+        direction=direction,
+        hour_index=hour_index,
+        live=live_totals(plant, context["state"]),
+    )
     api_params = {"period": period, "date": day.isoformat(), "direction": direction}
     if period == "hour":
         api_params["hour"] = str(hour_index)
@@ -137,11 +153,20 @@ def overview(request: HttpRequest) -> HttpResponse:
                 "error": _("The chart could not be loaded."),
             },
         },
+        "so_far_text": _so_far_text(report),
         "energy_text": "–" if report["energy_kwh"] is None else f"{format_number(float(report['energy_kwh']), 2)} kWh",
         "cost_text": _money_text(report["cost"], report["currency"]),
         "basic_charge_text": _money_text(report["basic_charge"], report["currency"]),
     }
     return render(request, "tariffs/overview.html", context)
+
+
+def _so_far_text(report: dict[str, Any]) -> str:
+    """While the period runs, the local time its energy counts up to ("" for a period that is over)."""
+    until = report["measured_until"]
+    if until is None or dt.datetime.fromisoformat(until) >= dt.datetime.fromisoformat(report["end"]):
+        return ""
+    return f"{dt.datetime.fromisoformat(until):%H:%M:%S}"
 
 
 def _money_text(amount: str | None, currency: str) -> str:

@@ -72,6 +72,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from energy import wording
 from energy.config import (
     CHARGING_CURRENT_A,
     CHARGING_PHASES,
@@ -424,7 +425,7 @@ class WallboxGuards:
             capacities.append(Capacity(target - other, on_p, f"fuse L{p + 1} {fuse:.0f} A"))
         if grid_count == 3:
             limit_a = config.mains.unbalance_limit_va / V
-            reason = f"unbalance {config.mains.unbalance_limit_va:.0f} VA"
+            reason = f"unbalance limit {wording.apparent(config.mains.unbalance_limit_va)}"
             for p in range(3):
                 lopsided = {name: 1.0 for name, ps in lopsided_sets.items() if p in ps}
                 if lopsided:
@@ -434,7 +435,7 @@ class WallboxGuards:
         if lpc is not None and grid is not None:
             budget = lpc - (grid - sum(draw_w(st) for _, st in boxes))
             weights = {n: len(ps) * V for n, ps in phase_sets.items()}
-            capacities.append(Capacity(budget, weights, f"grid operator limit (LPC) {lpc:.0f} W"))
+            capacities.append(Capacity(budget, weights, f"grid operator's purchase limit (LPC) {wording.power(lpc)}"))
         return capacities
 
     @staticmethod
@@ -885,7 +886,7 @@ class WallboxModes:
         if item.st.phases is not None and item.st.phases != phases and item.st.state != WALLBOX_CHARGING:
             reason = f"{reason} (switching to {phases} phase{'s' if phases > 1 else ''})"
         requests += [_current(name, current, reason), _phases(name, phases, reason)]
-        summary.append(f"{name}: {current:.1f} A on {phases} ({reason})")
+        summary.append(f"{name}: {current:.1f} A on {phases} phase{'s' if phases > 1 else ''} ({reason})")
 
 
 def _stopped(m: dict[str, Any]) -> dict[str, Any]:

@@ -88,7 +88,7 @@ def test_excess_is_cut_in_one_cycle_in_proportion_to_maximum_power():
     assert south == pytest.approx(allowed_w / 15_000 * 100, abs=1.0)
     assert west == pytest.approx(allowed_w / 15_000 * 100, abs=2.0)
     assert delivered_w(out, SOUTH, WEST) == pytest.approx(allowed_w, abs=1.0)
-    assert out.setpoint("south", ACTIVE_POWER_LIMIT_PCT).reason == "feed-in limit 6000 W"
+    assert out.setpoint("south", ACTIVE_POWER_LIMIT_PCT).reason == "feed-in limit 6.00 kW"
     assert out.status("feed_in_limitation").state == "limiting"
 
 
@@ -184,14 +184,14 @@ def test_battery_charge_headroom_is_used_before_curtailing():
     )
     assert out.value("south", ACTIVE_POWER_LIMIT_PCT) is None
     assert out.value("mp", BATTERY_POWER_W) == pytest.approx(5_000)  # clamped to its maximum
-    assert out.setpoint("mp", BATTERY_POWER_W).reason == "battery power limits"
+    assert out.setpoint("mp", BATTERY_POWER_W).reason == "battery power: charge up to 5.00 kW, discharge up to 5.00 kW"
 
 
 def test_lpp_outranks_a_looser_feed_in_limit():
     config = plant(SOUTH, WEST, limit_w=10_000, grid_limits=GridOperatorLimits(lpp_w=3_000))
     out = ControllerTest(CONTROLLERS, config).cycle(grid_w=-12_000, inverters={"south": 9_000, "west": 4_000})
     setpoint = out.setpoint("south", ACTIVE_POWER_LIMIT_PCT)
-    assert setpoint.reason == "grid operator limit (LPP) 3000 W"
+    assert setpoint.reason == "grid operator's feed-in limit (LPP) 3.00 kW"
     assert setpoint.source == "grid_operator_limits"
     assert delivered_w(out, SOUTH, WEST) == pytest.approx(13_000 + 3_000 - margin_w(3_000) - 12_000, abs=1)
 
@@ -210,18 +210,27 @@ def test_lpc_caps_battery_charging_from_the_grid():
     )
     # Purchase 2.5 kW of which 2 kW charge the battery: it may charge only 500 W to stay at 1 kW.
     assert out.value("mp", BATTERY_POWER_W) == pytest.approx(500.0)
-    assert out.setpoint("mp", BATTERY_POWER_W).reason == "grid operator limit (LPC) 1000 W"
+    assert out.setpoint("mp", BATTERY_POWER_W).reason == "grid operator's purchase limit (LPC) 1.00 kW"
 
 
 @pytest.mark.parametrize(
     ("grid_w", "battery_w", "soc", "expected_w", "reason"),
     [
-        pytest.param(-1_500, 0, 50, 1_500, "charging from surplus", id="surplus is charged"),
-        pytest.param(800, 0, 50, -800, "covering consumption", id="consumption is covered"),
-        pytest.param(300, -1_000, 50, -1_300, "covering consumption", id="tracks from where it is"),
-        pytest.param(-8_000, 0, 50, 5_000, "battery power limits", id="charge power limited"),
-        pytest.param(-1_500, 0, 100, 0, "maximum SoC reached", id="full"),
-        pytest.param(800, 0, 5, 0, "minimum SoC reached", id="empty"),
+        pytest.param(-1_500, 0, 50, 1_500, "feeding in 1.50 kW: charging with up to 1.50 kW", id="surplus is charged"),
+        pytest.param(800, 0, 50, -800, "buying 800 W: discharging with up to 800 W", id="consumption is covered"),
+        pytest.param(
+            300, -1_000, 50, -1_300, "buying 300 W: discharging with up to 1.30 kW", id="tracks from where it is"
+        ),
+        pytest.param(
+            -8_000,
+            0,
+            50,
+            5_000,
+            "battery power: charge up to 5.00 kW, discharge up to 5.00 kW",
+            id="charge power limited",
+        ),
+        pytest.param(-1_500, 0, 100, 0, "battery full: 100 % reached the maximum of 100 %", id="full"),
+        pytest.param(800, 0, 5, 0, "battery empty: 5 % reached the minimum of 5 %", id="empty"),
     ],
 )
 def test_battery_management_aims_at_zero_exchange(grid_w, battery_w, soc, expected_w, reason):

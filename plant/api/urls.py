@@ -9,4 +9,9 @@ urlpatterns = [
     path("plants/<id:plant_id>/state", views.PlantStateView.as_view(), name="api-plant-state"),
     path("plants/<id:plant_id>/history", views.PlantHistoryView.as_view(), name="api-plant-history"),
     path("plants/<id:plant_id>/energy", views.PlantEnergyView.as_view(), name="api-plant-energy"),
+    path(
+        "plants/<id:plant_id>/installation-position",
+        views.InstallationPositionView.as_view(),
+        name="api-plant-installation-position",
+    ),
 ]

@@ -73,6 +73,55 @@ class PlantListView(generics.ListAPIView[Plant]):
         return visible_plants(self.request.user)
 
 
+class InstallationPositionSerializer(serializers.Serializer[Any]):
+    installation_position = serializers.ChoiceField(
+        choices=Plant.Position.choices,
+        help_text="grid: the meter at the grid connection point (standard); home: it measures the home consumption.",
+    )
+
+
+class InstallationPositionView(APIView):
+    """``GET|PUT /api/plants/{id}/installation-position`` (MET-6): where the meter is installed.
+
+    Set in the admin's plant settings on the pages; installers change it. The home-consumption
+    position is refused while feed-in limitation or battery management is on: both need the
+    meter at the grid connection point (the power settings refuse the same the other way round).
+    """
+
+    @extend_schema(responses=InstallationPositionSerializer)
+    def get(self, request: Request, plant_id: int) -> Response:
+        plant = get_object_or_404(Plant, pk=plant_id)
+        return Response({"installation_position": plant.installation_position})
+
+    @extend_schema(request=InstallationPositionSerializer, responses={200: InstallationPositionSerializer, 400: dict})
+    def put(self, request: Request, plant_id: int) -> Response:
+        plant = get_object_or_404(Plant, pk=plant_id)
+        body = InstallationPositionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        position = body.validated_data["installation_position"]
+        power = getattr(plant, "power_settings", None)
+        if position == Plant.Position.HOME and power is not None:
+            on = [
+                name
+                for name, enabled in (
+                    ("feed-in limitation", power.feed_in_limit_enabled),
+                    ("battery management", power.battery_management_enabled),
+                )
+                if enabled
+            ]
+            if on:
+                raise serializers.ValidationError(
+                    {
+                        "installation_position": [
+                            f"Switch off {' and '.join(on)} first: it needs the meter at the grid connection point."
+                        ]
+                    }
+                )
+        plant.installation_position = position
+        plant.save(update_fields=["installation_position"])
+        return Response({"installation_position": plant.installation_position})
+
+
 @dataclass(frozen=True)
 class _StateBody:
     raw: bytes  # the snapshot as stored in Redis

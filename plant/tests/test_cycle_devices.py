@@ -62,7 +62,7 @@ async def test_setpoints_reach_the_devices_and_a_broken_controller_changes_nothi
     result = await runtime.cycle(T0)
     (south_limit,) = south.written[-1]
     assert south_limit.quantity == ACTIVE_POWER_LIMIT_PCT
-    assert south_limit.reason == "feed-in limit 6000 W"
+    assert south_limit.reason == "feed-in limit 6.00 kW"
     # One common percentage; whole-percent registers may differ by one step.
     assert abs(west.written[-1][0].value - south_limit.value) <= 1.0
     statuses = {s.name: s for s in result.state.controllers}
@@ -118,10 +118,14 @@ async def test_the_snapshot_shows_the_battery_limits_and_their_reasons():
     assert state.battery is not None
     assert state.battery.soc_pct == 100.0
     assert state.battery.charge_limit_w == 0.0
-    assert state.battery.charge_limit_reason == "maximum SoC reached"
+    assert state.battery.charge_limit_reason == "battery full: 100 % reached the maximum of 100 %"
     assert state.battery.discharge_limit_w == 5_000
     (setpoint,) = mp.written[-1]
-    assert (setpoint.quantity, setpoint.value, setpoint.reason) == (BATTERY_POWER_W, 0.0, "maximum SoC reached")
+    assert (setpoint.quantity, setpoint.value, setpoint.reason) == (
+        BATTERY_POWER_W,
+        0.0,
+        "battery full: 100 % reached the maximum of 100 %",
+    )
 
 
 async def test_reconfigure_rebuilds_only_the_devices_whose_settings_changed():

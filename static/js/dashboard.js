@@ -115,16 +115,16 @@
   let chart = null;
 
   function timeLabel(ms) {
-    return new Date(ms).toLocaleTimeString(K.lang, { hour: "2-digit", minute: "2-digit" });
+    return K.formatTime(ms);
   }
 
-  /* Ticks on full local hours divisible by 3, so the axis reads 00:00, 03:00 ... in any time zone. */
+  /* Ticks on full hours of the plant's time zone divisible by 3, so the axis reads 00:00, 03:00 ...
+     (half-hour zones tick on their own full hours). */
   function hourTicks(axis) {
-    const start = new Date(axis.min);
-    start.setMinutes(0, 0, 0);
     const ticks = [];
-    for (let t = start.getTime(); t <= axis.max; t += 3600 * 1000) {
-      if (t >= axis.min && new Date(t).getHours() % 3 === 0) ticks.push({ value: t });
+    const quarter = 15 * 60 * 1000;
+    for (let t = Math.ceil(axis.min / quarter) * quarter; t <= axis.max; t += quarter) {
+      if (K.formatTime(t).slice(3) === "00" && K.zonedHour(t) % 3 === 0) ticks.push({ value: t });
     }
     axis.ticks = ticks;
   }

@@ -40,11 +40,59 @@
     return isNumber(value) ? formatNumber(value, decimals) + (unit ? " " + unit : "") : "–";
   }
 
+  /* Times in the plant's time zone, as the server renders them: the page's short date format
+     (Django's SHORT_DATE_FORMAT, e.g. "m/d/Y" or "d.m.Y") and H:i:s (plant/middleware.py). */
+  const timeZone = document.body.dataset.timeZone || undefined;
+  const shortDateFormat = document.body.dataset.shortDateFormat || "Y-m-d";
+  const partsFormat = new Intl.DateTimeFormat("en-US", {
+    timeZone: timeZone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  });
+
+  function zonedParts(date) {
+    const parts = {};
+    partsFormat.formatToParts(date).forEach(function (part) {
+      parts[part.type] = part.value;
+    });
+    return parts;
+  }
+
+  function formatDate(parts) {
+    const tokens = {
+      d: parts.day,
+      j: String(Number(parts.day)),
+      m: parts.month,
+      n: String(Number(parts.month)),
+      Y: parts.year,
+      y: parts.year.slice(-2),
+    };
+    return shortDateFormat.replace(/[djmnYy]/g, function (token) {
+      return tokens[token];
+    });
+  }
+
   function formatDateTime(iso) {
     if (!iso) return "";
     const date = new Date(iso);
     if (Number.isNaN(date.getTime())) return "";
-    return date.toLocaleString(lang, { dateStyle: "short", timeStyle: "medium" });
+    const parts = zonedParts(date);
+    return formatDate(parts) + " " + parts.hour + ":" + parts.minute + ":" + parts.second;
+  }
+
+  /* "14:05" in the plant's time zone (chart axes). */
+  function formatTime(ms) {
+    const parts = zonedParts(new Date(ms));
+    return parts.hour + ":" + parts.minute;
+  }
+
+  function zonedHour(ms) {
+    return Number(zonedParts(new Date(ms)).hour);
   }
 
   function readJson(id) {
@@ -177,6 +225,9 @@
     formatPower: formatPower,
     formatUnit: formatUnit,
     formatDateTime: formatDateTime,
+    formatTime: formatTime,
+    zonedHour: zonedHour,
+    timeZone: timeZone,
     readJson: readJson,
     byTestId: byTestId,
     setText: setText,

@@ -40,19 +40,26 @@
     if (element) element.hidden = !visible;
   }
 
+  /* plant.overview.consumption_power_w: the house and the wallboxes. */
+  function consumptionPower(flow) {
+    const house = num(flow.house_power_w);
+    if (house === null) return null;
+    return Math.max(house, 0) + Math.max(num(flow.wallbox_power_w) || 0, 0);
+  }
+
   /* plant.overview.consumption_sources: PV first, then a discharging battery, then the grid. */
   function consumptionSources(flow) {
-    const house = num(flow.house_power_w);
+    const total = consumptionPower(flow);
     const present = [];
     if (num(flow.pv_power_w) !== null) present.push("pv");
     if (num(flow.battery_power_w) !== null) present.push("battery");
     present.push("grid");
-    if (house === null) {
+    if (total === null) {
       return present.map(function (source) {
         return { source: source, powerW: null, pct: null };
       });
     }
-    let remaining = Math.max(house, 0);
+    let remaining = total;
     const offered = {
       pv: Math.max(num(flow.pv_power_w) || 0, 0),
       battery: Math.max(-(num(flow.battery_power_w) || 0), 0),
@@ -61,8 +68,28 @@
     return present.map(function (source) {
       const power = Math.min(offered[source], remaining);
       remaining -= power;
-      return { source: source, powerW: power, pct: house > 0 ? (100 * power) / house : null };
+      return { source: source, powerW: power, pct: total > 0 ? (100 * power) / total : null };
     });
+  }
+
+  /* plant.overview.grid_to_battery_w */
+  function gridToBattery(flow) {
+    const grid = num(flow.grid_power_w);
+    const battery = num(flow.battery_power_w);
+    if (grid === null || battery === null || battery <= 0) return null;
+    const share = consumptionSources(flow).find(function (s) {
+      return s.source === "grid";
+    });
+    if (!share || share.powerW === null) return null;
+    const extra = Math.max(grid, 0) - share.powerW;
+    return extra >= config.idlePowerW ? Math.min(extra, battery) : null;
+  }
+
+  /* plant.overview.format_duration */
+  function formatDuration(seconds) {
+    if (!K.isNumber(seconds)) return UNKNOWN;
+    const minutes = Math.floor(Math.max(seconds, 0) / 60);
+    return Math.floor(minutes / 60) + ":" + String(minutes % 60).padStart(2, "0") + " h";
   }
 
   function batteryDirection(powerW) {
@@ -131,9 +158,22 @@
 
   function renderConsumption(state) {
     const flow = state.flow || {};
+    const total = K.byTestId("consumption-total");
+    const totalW = consumptionPower(flow);
+    K.setText(total, K.formatPower(totalW));
+    K.setRaw(total, "valueW", totalW);
     const house = K.byTestId("house-consumption");
     K.setText(house, K.formatPower(flow.house_power_w));
     K.setRaw(house, "valueW", flow.house_power_w);
+    const wallboxW = num(flow.wallbox_power_w);
+    show(K.byTestId("wallbox-consumption-item"), wallboxW !== null);
+    const wallbox = K.byTestId("wallbox-consumption");
+    K.setText(wallbox, K.formatPower(wallboxW));
+    K.setRaw(wallbox, "valueW", wallboxW);
+    const toBattery = gridToBattery(flow);
+    const note = K.byTestId("grid-to-battery");
+    K.setText(note, toBattery === null ? "" : L.gridToBattery.replace("%(power)s", K.formatPower(toBattery)));
+    show(note, toBattery !== null);
     const shares = {};
     consumptionSources(flow).forEach(function (share) {
       shares[share.source] = share;
@@ -334,6 +374,34 @@
     });
   }
 
+  function renderWallboxes(state) {
+    const boxes = state.wallboxes || [];
+    show(section("wallboxes"), boxes.length > 0);
+    syncRows(K.byTestId("wallbox-rows"), "wallbox-row-template", boxes, function (row, box) {
+      const online = Boolean(box.status && box.status.online);
+      row.dataset.online = String(online);
+      row.dataset.state = box.state;
+      row.classList.toggle("is-error", !online);
+      K.setText(role(row, "name"), box.name);
+      const badge = role(row, "state");
+      badge.dataset.state = online ? box.state : "error";
+      K.setText(badge, online ? L.wallboxStates[box.state] || box.state : L.noAnswer);
+      K.setText(role(row, "reason"), box.reason || "");
+      K.setText(role(row, "error"), online ? "" : box.status.error || "");
+      let code = UNKNOWN;
+      if (K.isNumber(box.status_code)) code = box.status_code + " (" + (L.statusCodes[String(box.status_code)] || "?") + ")";
+      if (box.error_code) code += " · " + L.errorCode.replace("%(code)s", String(box.error_code));
+      K.setText(role(row, "status-code"), code);
+      const power = role(row, "power");
+      K.setText(power, K.formatPower(box.power_w));
+      K.setRaw(power, "valueW", box.power_w);
+      const session = Boolean(box.vehicle_connected);
+      const energy = session && K.isNumber(box.session_energy_wh) ? K.formatNumber(box.session_energy_wh / 1000, 2) + " kWh" : UNKNOWN;
+      K.setText(role(row, "energy"), energy);
+      K.setText(role(row, "duration"), session ? formatDuration(box.session_duration_s) : UNKNOWN);
+    });
+  }
+
   function renderControllers(state) {
     const controllers = state.controllers || [];
     show(section("controllers"), controllers.length > 0);
@@ -362,6 +430,7 @@
     renderBattery(state);
     renderGrid(state);
     renderInverters(state);
+    renderWallboxes(state);
     renderControllers(state);
     statusLines.render(state);
   }

@@ -27,6 +27,7 @@ from tariffs.api.serializers import (
 )
 from tariffs.models import DynamicPrice, PriceSource, TariffVersion
 from tariffs.price_files import PriceFileError, parse_csv, parse_json
+from tariffs.views import live_totals
 
 
 def _plant(plant_id: int) -> Any:
@@ -63,7 +64,12 @@ class CostsView(APIView):
             if hour >= pricing.hours_in_day(day, tz):
                 raise serializers.ValidationError({"hour": [f"{day} has {pricing.hours_in_day(day, tz)} hours"]})
         report = services.cost_report(
-            plant, period=params["period"], day=day, direction=params["direction"], hour_index=hour or 0
+            plant,
+            period=params["period"],
+            day=day,
+            direction=params["direction"],
+            hour_index=hour or 0,
+            live=live_totals(plant),
         )
         return Response(report)
 

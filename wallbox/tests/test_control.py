@@ -266,7 +266,7 @@ def test_guards_come_before_the_modes():
         (box(mode=LOCK), Car(), 0.0, "locked"),
         (box(mode=POWER, manual_pause=True), Car(), 0.0, "paused by user"),
         (box(mode=POWER), None, 0.0, "no vehicle"),
-        (box(mode=POWER, type=ENECTOR_7_4), Car(phases=1), 20.0, "unbalance 4600 VA"),
+        (box(mode=POWER, type=ENECTOR_7_4), Car(phases=1), 20.0, "unbalance limit 4.60 kVA"),
         (box(mode=SOLAR_PURE), Car(), 0.0, "Solar Pure: waiting for surplus: needs 4.1 kW on 3 phases, has 0.0 kW"),
     ],
 )
@@ -559,7 +559,7 @@ def test_a_car_the_box_detected_on_one_phase_is_held_only_by_its_own_phase():
     )
     p2.cycle()
     assert p2.setpoint("carport").value == 15.0
-    assert p2.setpoint("carport").reason == "unbalance 3450 VA"
+    assert p2.setpoint("carport").reason == "unbalance limit 3.45 kVA"
 
 
 def test_solar_pure_starts_a_detected_1_phase_car_at_a_3_phase_box_at_1_4_kw():
@@ -638,7 +638,7 @@ def test_two_single_phase_cars_on_one_phase_share_the_unbalance_limit():
         p.cycle()
         assert current(p.last, "a") + current(p.last, "b") <= 4600 / V + 1e-9
     assert current(p.last, "a") == current(p.last, "b") == 10.0
-    assert p.setpoint("a").reason == "unbalance 4600 VA"
+    assert p.setpoint("a").reason == "unbalance limit 4.60 kVA"
 
 
 def test_a_one_phase_car_at_a_three_phase_box_counts_for_unbalance_once_seen():
@@ -656,13 +656,13 @@ def test_lpc_bounds_what_the_cars_may_buy():
     p.cycle()
     p.cycle()
     assert p.setpoint("carport").value == pytest.approx((6_000 - 690) / 3 / V, abs=0.1)
-    assert p.setpoint("carport").reason == "grid operator limit (LPC) 6000 W"
+    assert p.setpoint("carport").reason == "grid operator's purchase limit (LPC) 6.00 kW"
     assert p.grid_w() <= 6_000
     # 4.2 kW less the house cannot carry 6 A on three phases: pause rather than break the limit.
     p.config = dataclasses.replace(p.config, grid_limits=GridOperatorLimits(lpc_w=4_200))
     p.cycle()
     assert p.setpoint("carport").value == 0
-    assert p.setpoint("carport").reason == "grid operator limit (LPC) 4200 W"
+    assert p.setpoint("carport").reason == "grid operator's purchase limit (LPC) 4.20 kW"
 
 
 def test_one_phase_mains_forces_one_phase():

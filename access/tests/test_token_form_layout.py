@@ -1,0 +1,60 @@
+"""The role choice on the token page: each radio button sits beside its own label (issue 13.9)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import sync_playwright
+
+from plant.models import Plant
+from plant.tests.test_overview_page import session_cookie
+from tests.stack import Stack, free_port
+
+
+@pytest.fixture
+def web(django_db_setup: None, tmp_path: Path) -> Iterator[Stack]:
+    running = Stack(meter_port=free_port(), web_port=free_port(), logs=tmp_path)
+    running.start("web")
+    try:
+        running.wait_for(lambda: running.health()[0] in (200, 503), 30, "the web process to answer")
+        yield running
+    finally:
+        running.stop_all()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("width", [1280, 390])
+def test_each_role_radio_sits_beside_its_label(web: Stack, width: int, tmp_path: Path) -> None:
+    Plant.objects.create(name="Home", time_zone="Europe/Berlin")
+    cookie = session_cookie(web.base_url)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        try:
+            context = browser.new_context(viewport={"width": width, "height": 900}, locale="en-GB")
+            context.add_cookies([cookie])  # type: ignore[list-item]
+            page = context.new_page()
+            page.goto(web.base_url + reverse("access:tokens"))
+            radios = page.locator("input[name=role]")
+            assert radios.count() == 2
+            for index in range(2):
+                radio = radios.nth(index)
+                label = page.locator(f"label[for='{radio.get_attribute('id')}']")
+                r, t = radio.bounding_box(), label.bounding_box()
+                assert r is not None and t is not None
+                # The button is inside its label's box, at its left edge, on the text's line.
+                assert t["x"] - 1 <= r["x"] <= t["x"] + 4, (r, t)
+                assert t["y"] - 1 <= r["y"] and r["y"] + r["height"] <= t["y"] + t["height"] + 1, (r, t)
+            label = page.locator("label[for='id_role_1']")
+            label.click()
+            assert radios.nth(1).is_checked(), "clicking the words chooses the role"
+            page.screenshot(path=tmp_path / f"tokens-{width}.png", full_page=True)
+        finally:
+            browser.close()
