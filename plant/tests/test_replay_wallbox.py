@@ -217,3 +217,14 @@ def test_time_mode_locks_at_8_local_time_on_the_days_the_clocks_change(tmp_path,
     assert after[0]["wallbox_1_current_a"] == "0" and "lock" in after[0]["wallbox_1_reason"]
     # The box stops at once; the car's current follows within a few seconds.
     assert all(num(r, "ev_w") < 50.0 for r in after[3:])
+
+
+# --- two boxes on one RS485 line (MB-3, WB-14) -------------------------------------------------
+def test_two_boxes_on_one_line_both_charge_and_never_collide(tmp_path):
+    rows, summary = replay("wallbox-one-line.json", tmp_path)
+    both = [r for r in rows if charging(r, 1) and charging(r, 2)]
+    assert len(both) >= 0.5 * len(rows), "both boxes on line B charge"
+    assert num(rows[-1], "wallbox_1_w") > 10_000 and num(rows[-1], "wallbox_2_w") > 10_000
+    (line,) = summary["rs485"].values()
+    assert line["requests"] >= 2 * 7 * len(rows), "every cycle reads both boxes over the one line"
+    assert line["collisions"] == 0 and line["crc_errors"] == 0
