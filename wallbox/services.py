@@ -16,15 +16,14 @@ when a device has to be asked (pages and the API never load pymodbus).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
+import dataclasses
 import datetime as dt
 import functools
 import json
 import logging
 import threading
 import zoneinfo
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +38,7 @@ from energy import config as energy
 from energy.config import MainsConfig, SerialConfig, SolarPlusSettings, WallboxConfig
 from energy.devices import DeviceError
 from energy.state import WALLBOX_CHARGING, PlantState, WallboxState
+from wallbox import jobs
 from wallbox.models import (
     ChargingSession,
     MainsSettings,
@@ -60,7 +60,7 @@ MAX_BOXES_PER_LINE = 16
 # A setup call to the box may take a few Modbus round trips.
 SETUP_DEADLINE_S = 10.0
 FIRMWARE_MAX_BYTES = 8 * 1024 * 1024  # what the box's update block takes
-FIRMWARE_DEADLINE_S = 30 * 60.0
+FIRMWARE_DEADLINE_S = jobs.FIRMWARE_DEADLINE_S
 PROGRESS_TTL_S = 3600
 REDIS_TIMEOUT_S = 0.5
 # A pending setup is retried at most this often from the cycle's bookkeeping.
@@ -294,41 +294,66 @@ def next_position(plant: Any) -> int:
     return 0 if last is None else last + 1
 
 
-# --- talking to the box (the driver, imported only here and only when needed) ----------------------
+# --- talking to the box: device jobs in the worker (wallbox.jobs), the driver loaded only there -------
+
+# How a service reaches the box: ``device(op, params) -> info dict``, raising DeviceJobError.
+# Pages and the API send a job to the worker and wait for it (:func:`_via_worker`); a job already
+# running in the worker passes :func:`direct` so it does not send another.
+Device = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 def _driver() -> Any:
-    from wallbox.drivers import enector  # loads pymodbus: only when a box has to be asked
+    from wallbox.drivers import enector  # loads pymodbus: only in the worker, when a box has to be asked
 
     return enector
 
 
-def _call(function: Callable[..., Any], *args: Any, deadline_s: float = SETUP_DEADLINE_S) -> Any:
-    """Call a driver function, sync or async; an async one runs in a fresh loop with a deadline
-    (in a helper thread when the caller already runs a loop)."""
+def _via_worker(op: str, params: dict[str, Any]) -> dict[str, Any]:
+    return jobs.submit("wallbox.device", {"op": op, **params}, wait_s=SETUP_DEADLINE_S, target=op)
 
-    def run() -> Any:
-        result = function(*args)
-        if isinstance(result, Awaitable):
 
-            async def bounded() -> Any:
-                return await asyncio.wait_for(result, deadline_s)
+def direct(run: jobs.Runner) -> Device:
+    """Device access for code that already runs in the worker (a job): through ``run``."""
+    return lambda op, params: perform(op, params, run)
 
-            return asyncio.run(bounded())
-        return result
 
+def perform(
+    op: str, params: dict[str, Any], run: jobs.Runner, progress: Callable[[float], None] | None = None
+) -> dict[str, Any]:
+    """One device operation in the worker's device loop, through the line's owner."""
+    enector = _driver()
+    serial = SerialConfig(**params["serial"])
+    address = int(params.get("address", energy.WALLBOX_FACTORY_ADDRESS))
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return run()
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(run).result()
+        if op == "read_info":
+            info = run(enector.read_info(serial, address), jobs.DEVICE_DEADLINE_S)
+        elif op == "move_address":
+            move = enector.move_address(
+                serial, address, int(params["to_address"]), allow_plugged=bool(params.get("allow_plugged"))
+            )
+            info = run(move, jobs.DEVICE_DEADLINE_S)
+        elif op == "restore_factory_address":
+            info = run(enector.restore_factory_address(serial, address), jobs.DEVICE_DEADLINE_S)
+        elif op == "update_firmware":
+            update = enector.update_firmware(serial, address, params["data"], progress)
+            info = run(update, FIRMWARE_DEADLINE_S)
+        else:
+            raise jobs.DeviceJobError(f"unknown device operation {op!r}")
+    except enector.VehiclePluggedIn as error:
+        raise jobs.DeviceJobError(str(error), plugged=True) from None
+    except (DeviceError, TimeoutError, OSError) as error:
+        raise jobs.DeviceJobError(str(error) or _("no answer in time")) from None
+    result: dict[str, Any] = dataclasses.asdict(info)
+    return result
 
 
-def _is_vehicle_plugged(error: Exception) -> bool:
-    """The driver refuses the address move while a vehicle is plugged in (it would drop the session)."""
-    plugged: type[Exception] = _driver().VehiclePluggedIn
-    return isinstance(error, plugged)
+def device_job(params: dict[str, Any], run: jobs.Runner, progress: jobs.Progress) -> dict[str, Any]:
+    """The worker's side of :func:`_via_worker`."""
+    return perform(str(params["op"]), params, run)
+
+
+def _params(interface: str, address: int, **extra: Any) -> dict[str, Any]:
+    return {"serial": jobs.serial_params(serial_config(interface)), "address": address, **extra}
 
 
 def _where(interface: str, address: int) -> str:
@@ -349,19 +374,20 @@ def _store_info(wallbox: Wallbox, info: Any) -> None:
     wallbox.info_read_at = timezone.now()
 
 
-def read_info(wallbox: Wallbox) -> None:
+def read_info(wallbox: Wallbox, device: Device | None = None) -> None:
     """Ask the box for serial number, hardware and firmware (kept on the row; saved by the caller)."""
+    device = device or _via_worker
     try:
-        info = _call(_driver().read_info, serial_config(wallbox.interface), wallbox.bus_address)
-    except (DeviceError, TimeoutError, OSError) as error:
+        info = device("read_info", _params(wallbox.interface, wallbox.bus_address))
+    except jobs.DeviceJobError as error:
         raise SetupError(
             _("No answer from %(where)s: %(error)s")
-            % {"where": _where(wallbox.interface, wallbox.bus_address), "error": error or _("timed out")}
+            % {"where": _where(wallbox.interface, wallbox.bus_address), "error": error}
         ) from error
     _store_info(wallbox, info)
 
 
-def set_up(wallbox: Wallbox) -> str:
+def set_up(wallbox: Wallbox, device: Device | None = None) -> str:
     """Move a new box from 50 to its address (WB-2); the row is prepared, not saved.
 
     * moved: set up, info read;
@@ -370,17 +396,16 @@ def set_up(wallbox: Wallbox) -> str:
     * nothing at 50 but a box at its address already (a factory reset of this manager): adopted;
     * nothing answers: :class:`SetupError`, nothing is saved.
 
-    Returns a message for people.
+    The move runs as a job in the worker (through the line's owner). Returns a message for people.
     """
+    device = device or _via_worker
     target = next_address(wallbox.interface, wallbox.pk)
     if target is None:
         raise SetupError({"interface": [_("RS485 %(i)s has no free wallbox address left.") % {"i": wallbox.interface}]})
-    serial = serial_config(wallbox.interface)
-    driver = _driver()
     try:
-        info = _call(driver.move_address, serial, energy.WALLBOX_FACTORY_ADDRESS, target)
-    except (DeviceError, TimeoutError, OSError) as error:
-        if _is_vehicle_plugged(error):
+        info = device("move_address", _params(wallbox.interface, energy.WALLBOX_FACTORY_ADDRESS, to_address=target))
+    except jobs.DeviceJobError as error:
+        if error.plugged:
             wallbox.address = target
             wallbox.setup = Wallbox.Setup.PENDING
             wallbox.setup_message = _(
@@ -388,7 +413,7 @@ def set_up(wallbox: Wallbox) -> str:
                 "to %(address)d."
             ) % {"address": target}
             return wallbox.setup_message
-        return _adopt(wallbox, target, error)
+        return _adopt(wallbox, target, error, device)
     wallbox.address = target
     wallbox.setup = Wallbox.Setup.DONE
     wallbox.setup_message = ""
@@ -399,15 +424,15 @@ def set_up(wallbox: Wallbox) -> str:
     }
 
 
-def _adopt(wallbox: Wallbox, target: int, move_error: Exception) -> str:
+def _adopt(wallbox: Wallbox, target: int, move_error: Exception, device: Device) -> str:
     """No box at 50: after a factory reset of the manager the box still answers at its old address."""
     candidates = [target] + ([energy.WALLBOX_ADDRESS] if target != energy.WALLBOX_ADDRESS else [])
     for address in candidates:
         if address != target and address in used_addresses(wallbox.interface, wallbox.pk):
             continue
         try:
-            info = _call(_driver().read_info, serial_config(wallbox.interface), address)
-        except (DeviceError, TimeoutError, OSError):
+            info = device("read_info", _params(wallbox.interface, address))
+        except jobs.DeviceJobError:
             continue
         wallbox.address = address
         wallbox.setup = Wallbox.Setup.DONE
@@ -424,22 +449,23 @@ def _adopt(wallbox: Wallbox, target: int, move_error: Exception) -> str:
     )  # fmt: skip
 
 
-def retry_setup(wallbox: Wallbox) -> str:
+def retry_setup(wallbox: Wallbox, device: Device | None = None) -> str:
     """Try the deferred address move of a pending box again; saves the outcome."""
     if not wallbox.is_pending:
         return _("%(name)s is already set up.") % {"name": wallbox.name}
+    device = device or _via_worker
     wallbox.setup = Wallbox.Setup.DONE  # so the move picks the promised address again
     target = wallbox.address
     try:
-        info = _call(_driver().move_address, serial_config(wallbox.interface), energy.WALLBOX_FACTORY_ADDRESS, target)
-    except (DeviceError, TimeoutError, OSError) as error:
+        info = device("move_address", _params(wallbox.interface, energy.WALLBOX_FACTORY_ADDRESS, to_address=target))
+    except jobs.DeviceJobError as error:
         wallbox.setup = Wallbox.Setup.PENDING
-        if _is_vehicle_plugged(error):
+        if error.plugged:
             message = _("A vehicle is still plugged in: the box is moved to %(address)d once it is unplugged.") % {
                 "address": target
             }
         else:
-            message = _("The box did not answer at address 50: %(error)s") % {"error": error or _("timed out")}
+            message = _("The box did not answer at address 50: %(error)s") % {"error": error}
         wallbox.setup_message = message[:300]
         Wallbox.objects.filter(pk=wallbox.pk).update(setup=wallbox.setup, setup_message=wallbox.setup_message)
         return message
@@ -452,18 +478,29 @@ def retry_setup(wallbox: Wallbox) -> str:
     }
 
 
-def remove(wallbox: Wallbox) -> str:
+def retry_setup_job(params: dict[str, Any], run: jobs.Runner, progress: jobs.Progress) -> dict[str, Any]:
+    """The cycle's automatic retry of a pending setup, as a job in the worker."""
+    box = Wallbox.objects.filter(pk=int(params["wallbox_id"])).first()
+    if box is None:
+        return {"message": "deleted"}
+    message = retry_setup(box, direct(run))
+    log.info("wallbox %s: %s", box.name, message)
+    return {"message": message, "pending": box.is_pending}
+
+
+def remove(wallbox: Wallbox, device: Device | None = None) -> str:
     """Delete a box, writing address 50 back first (WB-2). A box that does not answer is deleted
     anyway; the message says so (it then still answers at its old address)."""
+    device = device or _via_worker
     message = _("%(name)s has been deleted; it answers at address 50 again.") % {"name": wallbox.name}
     if not wallbox.is_pending:
         try:
-            _call(_driver().restore_factory_address, serial_config(wallbox.interface), wallbox.address)
-        except (DeviceError, TimeoutError, OSError) as error:
+            device("restore_factory_address", _params(wallbox.interface, wallbox.address))
+        except jobs.DeviceJobError as error:
             message = _(
                 "%(name)s has been deleted, but it did not answer (%(error)s): it still has address %(address)d. "
                 "Enter %(address)d if you set it up again."
-            ) % {"name": wallbox.name, "error": error or _("timed out"), "address": wallbox.address}
+            ) % {"name": wallbox.name, "error": error, "address": wallbox.address}
     wallbox.delete()
     return message
 
@@ -480,8 +517,12 @@ def check_firmware(data: bytes) -> None:
         )
 
 
+def firmware_image_key(wallbox_id: int) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:wallbox:firmware-image:{wallbox_id}"
+
+
 def firmware_progress(wallbox_id: int) -> dict[str, Any]:
-    """``{"state": idle|running|done|failed, "progress_pct": 0-100, "message": ...}``."""
+    """``{"state": idle|queued|running|done|failed, "progress_pct": 0-100, "message": ...}``."""
     raw = sync_redis().get(firmware_key(wallbox_id))
     if not raw:
         return {"state": "idle", "progress_pct": 0.0, "message": ""}
@@ -494,59 +535,61 @@ def _set_progress(wallbox_id: int, state: str, progress_pct: float, message: str
     sync_redis().set(firmware_key(wallbox_id), json.dumps(value), ex=PROGRESS_TTL_S)
 
 
-def start_firmware_update(wallbox: Wallbox, data: bytes) -> None:
-    """Validate the file and hand it to the box in the background; progress goes to Redis.
+def start_firmware_update(wallbox: Wallbox, data: bytes) -> dict[str, Any]:
+    """Validate the file and hand it to the worker, which transfers it to the box; progress goes
+    to Redis (:func:`firmware_progress`). Returns the progress as it stands.
 
-    Refused while an update of the same box runs. The driver writes the image, the box restarts,
-    then its firmware version is read again.
+    Refused while an update of the same box is queued or runs. The worker writes the image
+    through the line's owner (between the cycle's transactions), the box restarts, then its
+    firmware version is read again.
     """
     check_firmware(data)
     if wallbox.is_pending:
         raise ValidationError({"firmware": [_("Finish the setup of %(name)s first.") % {"name": wallbox.name}]})
-    if firmware_progress(wallbox.pk)["state"] == "running":
+    if firmware_progress(wallbox.pk)["state"] in ("queued", "running"):
         raise ValidationError({"firmware": [_("A firmware update of %(name)s is running.") % {"name": wallbox.name}]})
-    _set_progress(wallbox.pk, "running", 0.0, _("Starting"))
-    thread = threading.Thread(
-        target=_run_firmware_update, args=(wallbox.pk, data), name=f"wallbox-firmware-{wallbox.pk}", daemon=True
-    )
-    thread.start()
+    sync_redis().set(firmware_image_key(wallbox.pk), data, ex=PROGRESS_TTL_S)
+    _set_progress(wallbox.pk, "queued", 0.0, _("Waiting for the worker"))
+    jobs.submit("wallbox.firmware", {"wallbox_id": wallbox.pk}, target=f"wallbox {wallbox.pk}")
+    return firmware_progress(wallbox.pk)
 
 
-def _run_firmware_update(wallbox_id: int, data: bytes) -> None:
-    from django.db import connection
-
+def firmware_job(params: dict[str, Any], run: jobs.Runner, progress: jobs.Progress) -> dict[str, Any]:
+    """The firmware upload in the worker: the image from Redis to the box, progress to Redis."""
+    wallbox_id = int(params["wallbox_id"])
     try:
-        wallbox = Wallbox.objects.get(pk=wallbox_id)
+        data = sync_redis().get(firmware_image_key(wallbox_id))
+        sync_redis().delete(firmware_image_key(wallbox_id))
+        wallbox = Wallbox.objects.filter(pk=wallbox_id).first()
+        if wallbox is None:
+            raise jobs.DeviceJobError(_("The wallbox has been deleted."))
+        if not data:
+            raise jobs.DeviceJobError(_("The uploaded file expired before the worker took it; upload it again."))
+        _set_progress(wallbox_id, "running", 0.0, _("Transferring"))
 
-        def progress(fraction: float) -> None:
+        def report(fraction: float) -> None:
             _set_progress(wallbox_id, "running", 100.0 * float(fraction), _("Transferring"))
+            progress(fraction, "transferring")
 
-        info = _call(
-            _driver().update_firmware,
-            serial_config(wallbox.interface),
-            wallbox.address,
-            data,
-            progress,
-            deadline_s=FIRMWARE_DEADLINE_S,
-        )
-        _store_info(wallbox, info)
-        Wallbox.objects.filter(pk=wallbox_id).update(
-            firmware_version=wallbox.firmware_version,
-            hardware_version=wallbox.hardware_version,
-            serial_number=wallbox.serial_number,
-            info_read_at=wallbox.info_read_at,
-        )
-        _set_progress(
-            wallbox_id,
-            "done",
-            100.0,
-            _("Updated and restarted; firmware %(version)s.") % {"version": wallbox.firmware_version or "?"},
-        )
-    except Exception as error:  # noqa: BLE001 - any failure must end as a message on the page, not a dead thread
+        info = perform("update_firmware", {**_params(wallbox.interface, wallbox.address), "data": data}, run, report)
+    except Exception as error:
         log.warning("firmware update of wallbox %s failed: %s", wallbox_id, error)
         _set_progress(wallbox_id, "failed", 0.0, _("The update failed: %(error)s") % {"error": error or "timeout"})
-    finally:
-        connection.close()
+        raise
+    _store_info(wallbox, info)
+    Wallbox.objects.filter(pk=wallbox_id).update(
+        firmware_version=wallbox.firmware_version,
+        hardware_version=wallbox.hardware_version,
+        serial_number=wallbox.serial_number,
+        info_read_at=wallbox.info_read_at,
+    )
+    _set_progress(
+        wallbox_id,
+        "done",
+        100.0,
+        _("Updated and restarted; firmware %(version)s.") % {"version": wallbox.firmware_version or "?"},
+    )
+    return {"firmware": wallbox.firmware_version}
 
 
 # --- live status -------------------------------------------------------------------------------------
@@ -800,9 +843,11 @@ def _retry_pending(tracker: _Tracker, boxes: Iterable[Wallbox], state: PlantStat
             continue
         tracker.last_retry[box.name] = state.timestamp
         try:
-            log.info("wallbox %s: %s", box.name, retry_setup(box))
+            # A job on the default queue: the move's transactions wait for their turn on the
+            # line; the cycle does not wait for them.
+            jobs.submit("wallbox.retry_setup", {"wallbox_id": box.pk}, target=f"wallbox {box.pk}")
         except Exception:  # a failed retry must never stop the cycle's bookkeeping
-            log.warning("retrying the setup of wallbox %s failed", box.name, exc_info=True)
+            log.warning("sending the setup retry of wallbox %s failed", box.name, exc_info=True)
 
 
 def forget_plant(plant_id: int) -> None:

@@ -130,10 +130,10 @@ class _Line:
             self.timeout_s, lambda client: client.read_holding_registers(start, count=count, device_id=self.address)
         )
         if response.isError():
-            raise _exception(response, f"reading 0x{start:04X}-0x{start + count - 1:04X}")
+            raise _exception(response, self.where, f"reading 0x{start:04X}-0x{start + count - 1:04X}")
         words = list(response.registers)
         if len(words) != count:
-            raise EnectorError(f"answered {len(words)} registers for {count} at 0x{start:04X}")
+            raise EnectorError(f"{self.where} answered {len(words)} registers for {count} at 0x{start:04X}")
         return words
 
     async def write_one(self, address: int, word: int) -> None:
@@ -141,14 +141,14 @@ class _Line:
             self.timeout_s, lambda client: client.write_register(address, word, device_id=self.address)
         )
         if response.isError():
-            raise _exception(response, f"writing {word} to 0x{address:04X}")
+            raise _exception(response, self.where, f"writing {word} to 0x{address:04X}")
 
     async def write_many(self, address: int, words: list[int]) -> None:
         response = await self.bus.transaction(
             self.timeout_s, lambda client: client.write_registers(address, words, device_id=self.address)
         )
         if response.isError():
-            raise _exception(response, f"writing {len(words)} registers at 0x{address:04X}")
+            raise _exception(response, self.where, f"writing {len(words)} registers at 0x{address:04X}")
 
     def close(self) -> None:
         bus, self._bus = self._bus, None
@@ -176,12 +176,12 @@ class _Line:
             raise EnectorError(f"garbled answer from {self.where}: {exc}") from None
 
 
-def _exception(response: Any, doing: str) -> EnectorError:
+def _exception(response: Any, where: str, doing: str) -> EnectorError:
     code = getattr(response, "exception_code", None)
     if code is None:
-        return EnectorError(f"answered with an error {doing}")
+        return EnectorError(f"{where} answered with an error {doing}")
     return ModbusExceptionReply(
-        code, f"answered Modbus exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')}) {doing}"
+        code, f"{where} answered Modbus exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')}) {doing}"
     )
 
 

@@ -276,3 +276,29 @@ def test_a_rejected_firmware_image_ends_as_a_failure_message(plant, sim_factory)
     assert progress["state"] == "failed" and "rejected the firmware image" in progress["message"]
     with pytest.raises(ValidationError):
         services.start_firmware_update(box, b"")
+
+
+def test_the_web_process_never_opens_the_line_a_setup_waits_for_the_worker(plant, sim_factory, monkeypatch):
+    """Without a worker to run the job, the setup fails with a message saying so, and nothing
+    reached the simulated line from this process."""
+    from ksem_site.celery import app
+
+    sim = sim_factory(a={"address": 50})
+    app.conf.task_always_eager = False  # the autouse fixture puts it back
+    monkeypatch.setattr(services, "SETUP_DEADLINE_S", 0.5)
+    with pytest.raises(ValidationError, match="is the worker running"):
+        services.set_up(Wallbox(plant=plant, name="new", interface="A"))
+    assert sim.line_counters()["a"]["requests"] == 0
+
+
+def test_a_setup_runs_as_a_recorded_job(plant, sim_factory):
+    from wallbox import jobs
+
+    sim_factory(a={"address": 50})
+    keys_before = set(services.sync_redis().scan_iter(jobs.job_key("*")))
+    box = Wallbox(plant=plant, name="new", interface="A")
+    services.set_up(box)
+    records = [jobs.read_job(k.decode().rsplit(":", 1)[1]) for k in services.sync_redis().scan_iter(jobs.job_key("*"))]
+    new = [r for r in records if r and jobs.job_key(r["id"]).encode() not in keys_before]
+    assert [(r["kind"], r["state"]) for r in new] == [("wallbox.device", "done")]
+    assert new[0]["result"]["address"] == 100 and box.address == 100
