@@ -23,7 +23,7 @@ import json
 import logging
 import threading
 import zoneinfo
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -739,6 +739,9 @@ class _Tracker:
     sessions: dict[str, _OpenSession | None] = field(default_factory=dict)
     last_flush: dt.datetime | None = None
     last_retry: dict[str, dt.datetime] = field(default_factory=dict)
+    # When the rows of pending boxes were last looked up (a setup may be due), and what they were.
+    pending_checked: dt.datetime | None = None
+    pending: dict[str, int] = field(default_factory=dict)  # box name: row id
 
 
 _trackers: dict[int, _Tracker] = {}
@@ -764,6 +767,10 @@ def _flush(session: _OpenSession, ended: dt.datetime | None = None) -> None:
     session.energy_wh = session.solar_wh = session.charging_s = 0.0
 
 
+def _has_energy(session: _OpenSession) -> bool:
+    return session.energy_wh > 0.0 or session.charging_s > 0.0
+
+
 def vehicle_text(session: _OpenSession | None, state: WallboxState, time_zone: str) -> str:
     """The vehicle as the log can name it: the one plugged in at the session's start, with its phases."""
     phases = sum(1 for current in state.phase_currents_a if current > 1.0)
@@ -777,75 +784,122 @@ def vehicle_text(session: _OpenSession | None, state: WallboxState, time_zone: s
 def record_cycle(plant_id: int, state: PlantState) -> None:
     """Keep charging sessions and the phase-switching log from the cycle's snapshots.
 
-    Called by the cycle after each snapshot (in the worker's thread, not the device loop).
-    Energy accumulates in memory and is written at least every minute and when a session ends.
-    A pending setup is retried here once its box reports no vehicle.
+    Called by the cycle after each snapshot (in the worker's thread, not the device loop). The
+    database is touched only when something happened: a session starts or ends, a phase switch,
+    the energy of an open session (written at most every minute and when it ends), and the look
+    for pending setups (at most every :data:`SETUP_RETRY_S`). A steady cycle makes no query. A
+    pending setup is retried, as a job, once its box reports no vehicle.
     """
     if not state.wallboxes:
         return
     with _trackers_lock:
         tracker = _trackers.setdefault(plant_id, _Tracker())
-    plant = plant_model()._default_manager.filter(pk=plant_id).first()
-    if plant is None:
-        return
-    time_zone = str(getattr(plant, "time_zone", "UTC"))
     elapsed_s = (state.timestamp - tracker.timestamp).total_seconds() if tracker.timestamp else 0.0
     fraction = solar_fraction(state)
-    boxes = {box.name: box for box in Wallbox.objects.filter(plant_id=plant_id)}
     flush_due = tracker.last_flush is None or (state.timestamp - tracker.last_flush).total_seconds() >= SESSION_FLUSH_S
-    with transaction.atomic():
-        for current in state.wallboxes:
-            if current.name not in tracker.sessions:
-                tracker.sessions[current.name] = _open_session(plant_id, current.name)
+    steps: list[tuple[WallboxState, BoxStep]] = []
+    for current in state.wallboxes:
+        if current.name not in tracker.sessions:
+            tracker.sessions[current.name] = _open_session(plant_id, current.name)  # once per box and worker
+        session = tracker.sessions[current.name]
+        previous = tracker.previous.get(current.name)
+        steps.append((current, box_step(previous, current, elapsed_s, fraction, session is not None)))
+        tracker.previous[current.name] = current
+    events = any(step.start_session or step.end_session or step.switched_to_phases for _, step in steps)
+    rows: dict[str, Wallbox] = {}
+    time_zone = "UTC"
+    if events:
+        rows = {box.name: box for box in Wallbox.objects.filter(plant_id=plant_id)}
+        plant = plant_model()._default_manager.filter(pk=plant_id).first()
+        time_zone = str(getattr(plant, "time_zone", "UTC"))
+    flushing = flush_due and any(session is not None and _has_energy(session) for session in tracker.sessions.values())
+    if events or flushing:
+        with transaction.atomic():
+            for current, step in steps:
+                _apply_step(plant_id, tracker, current, step, rows, time_zone, flush_due, state.timestamp)
+    else:
+        for current, step in steps:
             session = tracker.sessions[current.name]
-            previous = tracker.previous.get(current.name)
-            step = box_step(previous, current, elapsed_s, fraction, session is not None)
-            row = boxes.get(current.name)
-            if step.end_session and session is not None:
-                _flush(session, ended=state.timestamp)
-                tracker.sessions[current.name] = session = None
-            if step.start_session:
-                created = ChargingSession.objects.create(
-                    plant_id=plant_id, wallbox=row, wallbox_name=current.name, started=state.timestamp
-                )
-                tracker.sessions[current.name] = session = _OpenSession(created.pk, started=state.timestamp)
             if session is not None:
                 session.energy_wh += step.energy_wh
                 session.solar_wh += step.solar_wh
                 session.charging_s += step.charging_s
-                if flush_due:
-                    _flush(session)
-            if step.switched_to_phases is not None:
-                PhaseSwitchEvent.objects.create(
-                    plant_id=plant_id,
-                    wallbox=row,
-                    wallbox_name=current.name,
-                    time=state.timestamp,
-                    vehicle=vehicle_text(session, current, time_zone)[:100],
-                    phases=step.switched_to_phases,
-                )
-            tracker.previous[current.name] = current
     if flush_due:
         tracker.last_flush = state.timestamp
     tracker.timestamp = state.timestamp
-    _retry_pending(tracker, boxes.values(), state)
+    _retry_pending(plant_id, tracker, state)
 
 
-def _retry_pending(tracker: _Tracker, boxes: Iterable[Wallbox], state: PlantState) -> None:
-    for box in boxes:
-        if not box.is_pending:
-            continue
-        current = live_state(state, box.name)
-        if current is None or not current.status.online or current.vehicle_connected:
-            continue
-        last = tracker.last_retry.get(box.name)
-        if last is not None and (state.timestamp - last).total_seconds() < SETUP_RETRY_S:
+def _apply_step(
+    plant_id: int,
+    tracker: _Tracker,
+    current: WallboxState,
+    step: BoxStep,
+    rows: dict[str, Wallbox],
+    time_zone: str,
+    flush_due: bool,
+    at: dt.datetime,
+) -> None:
+    session = tracker.sessions[current.name]
+    row = rows.get(current.name)
+    if step.end_session and session is not None:
+        _flush(session, ended=at)
+        tracker.sessions[current.name] = session = None
+    if step.start_session:
+        started = at
+        row = row or Wallbox.objects.filter(plant_id=plant_id, name=current.name).first()
+        created = ChargingSession.objects.create(
+            plant_id=plant_id, wallbox=row, wallbox_name=current.name, started=started
+        )
+        tracker.sessions[current.name] = session = _OpenSession(created.pk, started=started)
+    if session is not None:
+        session.energy_wh += step.energy_wh
+        session.solar_wh += step.solar_wh
+        session.charging_s += step.charging_s
+        if flush_due and _has_energy(session):
+            _flush(session)
+    if step.switched_to_phases is not None:
+        PhaseSwitchEvent.objects.create(
+            plant_id=plant_id,
+            wallbox=row,
+            wallbox_name=current.name,
+            time=at,
+            vehicle=vehicle_text(session, current, time_zone)[:100],
+            phases=step.switched_to_phases,
+        )
+
+
+def _retry_pending(plant_id: int, tracker: _Tracker, state: PlantState) -> None:
+    """Send a setup retry (a job) for a pending box the cycle sees online without a vehicle."""
+    candidates = [
+        box
+        for box in state.wallboxes
+        if box.status.online
+        and not box.vehicle_connected
+        and (
+            (last := tracker.last_retry.get(box.name)) is None
+            or (state.timestamp - last).total_seconds() >= SETUP_RETRY_S
+        )
+    ]
+    if not candidates:
+        return
+    checked = tracker.pending_checked
+    if checked is None or (state.timestamp - checked).total_seconds() >= SETUP_RETRY_S:
+        tracker.pending = dict(
+            Wallbox.objects.filter(plant_id=plant_id, setup=Wallbox.Setup.PENDING).values_list("name", "pk")
+        )
+        tracker.pending_checked = state.timestamp
+    for box in candidates:
+        wallbox_id = tracker.pending.get(box.name)
+        if wallbox_id is None:
             continue
         tracker.last_retry[box.name] = state.timestamp
+        tracker.pending.pop(box.name)
+        tracker.pending_checked = None  # look again at the next chance: the job may have finished
         try:
             # A job on the default queue: the move's transactions wait for their turn on the
             # line; the cycle does not wait for them.
-            jobs.submit("wallbox.retry_setup", {"wallbox_id": box.pk}, target=f"wallbox {box.pk}")
+            jobs.submit("wallbox.retry_setup", {"wallbox_id": wallbox_id}, target=f"wallbox {wallbox_id}")
         except Exception:  # a failed retry must never stop the cycle's bookkeeping
             log.warning("sending the setup retry of wallbox %s failed", box.name, exc_info=True)
 

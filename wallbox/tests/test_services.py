@@ -302,3 +302,25 @@ def test_a_setup_runs_as_a_recorded_job(plant, sim_factory):
     new = [r for r in records if r and jobs.job_key(r["id"]).encode() not in keys_before]
     assert [(r["kind"], r["state"]) for r in new] == [("wallbox.device", "done")]
     assert new[0]["result"]["address"] == 100 and box.address == 100
+
+
+@pytest.mark.django_db
+def test_a_steady_cycle_touches_no_database_only_changes_do(plant: Plant, django_assert_max_num_queries):
+    """Per-cycle bookkeeping writes only what changed: session start and end, a phase switch,
+    the open session's energy once a minute, the look for a due setup every 30 s."""
+    Wallbox.objects.create(plant=plant, name="carport", interface="A")
+    at = [T0 + dt.timedelta(seconds=s) for s in range(200)]
+    services.record_cycle(plant.pk, plant_state(plant.pk, at[0], box_state(power_w=3600, phases=3)))  # starts
+    services.record_cycle(plant.pk, plant_state(plant.pk, at[1], box_state(power_w=3600, phases=3)))
+    for second in range(2, 59):
+        with django_assert_max_num_queries(0):
+            services.record_cycle(plant.pk, plant_state(plant.pk, at[second], box_state(power_w=3600, phases=3)))
+    with django_assert_max_num_queries(3):  # the minute's energy, in one transaction
+        services.record_cycle(plant.pk, plant_state(plant.pk, at[60], box_state(power_w=3600, phases=3)))
+    with django_assert_max_num_queries(0):
+        services.record_cycle(plant.pk, plant_state(plant.pk, at[61], box_state(power_w=3600, phases=3)))
+    services.record_cycle(plant.pk, plant_state(plant.pk, at[62], box_state(power_w=3600, phases=1)))  # a switch
+    assert PhaseSwitchEvent.objects.filter(plant=plant).count() == 1
+    services.record_cycle(plant.pk, plant_state(plant.pk, at[63], box_state(connected=False, state=WALLBOX_NO_VEHICLE)))
+    session = ChargingSession.objects.get(plant=plant)
+    assert session.ended == at[63] and session.energy_wh == pytest.approx(62.0)  # 62 s at 3.6 kW
