@@ -552,8 +552,18 @@ class EnectorRegisters:
     def address(self) -> int:
         return self.model.wallbox_address(self.name)
 
+    def _vendor_block_missing(self, start: int, count: int) -> bool:
+        vendor = range(reg.VENDOR_BLOCK_START, reg.FIRMWARE_CHUNK + 1)
+        wanted = range(start, start + count)
+        overlaps = wanted.start < vendor.stop and vendor.start < wanted.stop
+        return overlaps and not self.model.wallbox_config(self.name).vendor_block
+
     def read(self, start: int, count: int) -> list[int]:
-        if not 1 <= count <= reg.MAX_READ_COUNT or not reg.is_readable(start, count):
+        if (
+            not 1 <= count <= reg.MAX_READ_COUNT
+            or not reg.is_readable(start, count)
+            or self._vendor_block_missing(start, count)
+        ):
             raise ModbusReply(ILLEGAL_ADDRESS, f"no registers {start:#06x}+{count}")
         revision = self.model.revision
         if revision != self._revision:
@@ -563,6 +573,8 @@ class EnectorRegisters:
         return [image.get(start + i, 0) for i in range(count)]
 
     def write(self, start: int, words: Sequence[int]) -> None:
+        if self._vendor_block_missing(start, len(words)):
+            raise ModbusReply(ILLEGAL_ADDRESS, f"no registers {start:#06x}+{len(words)}")
         self.model.wallbox_write(self.name, start, words)
 
 

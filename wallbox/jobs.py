@@ -46,11 +46,13 @@ FINISHED = ("done", "failed")
 
 
 class DeviceJobError(Exception):
-    """A device job failed; the message says why, ``plugged`` that a vehicle blocked it."""
+    """A device job failed; the message says why, ``plugged`` that a vehicle blocked it,
+    ``unsupported`` that the box lacks the function (a real box without the vendor block)."""
 
-    def __init__(self, message: str, *, plugged: bool = False) -> None:
+    def __init__(self, message: str, *, plugged: bool = False, unsupported: bool = False) -> None:
         super().__init__(message)
         self.plugged = plugged
+        self.unsupported = unsupported
 
 
 def _redis() -> Any:
@@ -107,7 +109,11 @@ def submit(kind: str, params: dict[str, Any], *, wait_s: float | None = None, ta
             )
         time.sleep(POLL_S)
     if record["state"] == "failed":
-        raise DeviceJobError(str(record.get("message") or "failed"), plugged=bool(record.get("plugged")))
+        raise DeviceJobError(
+            str(record.get("message") or "failed"),
+            plugged=bool(record.get("plugged")),
+            unsupported=bool(record.get("unsupported")),
+        )
     result: dict[str, Any] = record.get("result") or {}
     return result
 
@@ -129,7 +135,7 @@ def execute(job_id: str, kind: str, params: dict[str, Any], run: Runner) -> None
     try:
         result = _handlers()[kind](params, run, progress)
     except DeviceJobError as error:
-        update_job(job_id, state="failed", message=str(error), plugged=error.plugged)
+        update_job(job_id, state="failed", message=str(error), plugged=error.plugged, unsupported=error.unsupported)
     except Exception as error:
         log.warning("device job %s (%s) failed", job_id, kind, exc_info=True)
         update_job(job_id, state="failed", message=str(error) or type(error).__name__)

@@ -33,6 +33,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from energy import config as energy
 from energy.config import MainsConfig, SerialConfig, SolarPlusSettings, WallboxConfig
@@ -341,6 +342,8 @@ def perform(
             raise jobs.DeviceJobError(f"unknown device operation {op!r}")
     except enector.VehiclePluggedIn as error:
         raise jobs.DeviceJobError(str(error), plugged=True) from None
+    except enector.NoVendorBlock as error:
+        raise jobs.DeviceJobError(str(error), unsupported=True) from None
     except (DeviceError, TimeoutError, OSError) as error:
         raise jobs.DeviceJobError(str(error) or _("no answer in time")) from None
     result: dict[str, Any] = dataclasses.asdict(info)
@@ -413,6 +416,8 @@ def set_up(wallbox: Wallbox, device: Device | None = None) -> str:
                 "to %(address)d."
             ) % {"address": target}
             return wallbox.setup_message
+        if error.unsupported:
+            return _keep_at_factory_address(wallbox, device)
         return _adopt(wallbox, target, error, device)
     wallbox.address = target
     wallbox.setup = Wallbox.Setup.DONE
@@ -422,6 +427,50 @@ def set_up(wallbox: Wallbox, device: Device | None = None) -> str:
         "name": wallbox.name,
         "where": _where(wallbox.interface, target),
     }
+
+
+def _keep_at_factory_address(wallbox: Wallbox, device: Device) -> str:
+    """A real box answers at 50 but has no published address register: it is used at 50, as the
+    only such box on its line (part 8 of issue 13: the move works with the simulated box only)."""
+    factory = energy.WALLBOX_FACTORY_ADDRESS
+    if factory in used_addresses(wallbox.interface, wallbox.pk):
+        raise SetupError(
+            _("The box on RS485 %(interface)s answers at address 50 but cannot be moved to another address over "
+              "Modbus, and another box already uses 50 on this line. Connect it to the other RS485 interface, or "
+              "have its address set with the vendor's service tools and add it at that address.")
+            % {"interface": wallbox.interface}
+        )  # fmt: skip
+    info = device("read_info", _params(wallbox.interface, factory))
+    wallbox.address = factory
+    wallbox.setup = Wallbox.Setup.DONE
+    _store_info(wallbox, info)
+    wallbox.setup_message = _(
+        "This box has no published register for its Modbus address, so it stays at address 50 (moving it to "
+        "100 works with the simulated ENECTOR only). It is controlled at 50; a second box of this kind needs "
+        "the other RS485 interface, or an address set with the vendor's service tools."
+    )
+    return _("%(name)s has been set up at %(where)s. %(note)s") % {
+        "name": wallbox.name,
+        "where": _where(wallbox.interface, factory),
+        "note": wallbox.setup_message,
+    }
+
+
+def firmware_supported(wallbox: Wallbox) -> bool | None:
+    """Whether the box takes a firmware upload over Modbus: a box whose info was read without the
+    vendor block (no hardware version) does not; ``None`` until its info has been read."""
+    if wallbox.info_read_at is None:
+        return None
+    return wallbox.firmware_over_modbus
+
+
+# What the page, the API and the docs say about the two functions of the vendor block (issue 13.8).
+SIMULATED_ONLY_NOTE = gettext_lazy(
+    "The firmware upload and the 50 -> 100 address move use a register block this project defines; the "
+    "published ENECTOR/AMTRON Modbus map has neither. They work with the simulated ENECTOR only. A real "
+    "box stays at the address it answers (50 from the factory) and gets its firmware through the vendor's "
+    "service (KOSTAL/MENNEKES); nothing is sent to a box that does not have the block."
+)
 
 
 def _adopt(wallbox: Wallbox, target: int, move_error: Exception, device: Device) -> str:
@@ -544,6 +593,11 @@ def start_firmware_update(wallbox: Wallbox, data: bytes) -> dict[str, Any]:
     firmware version is read again.
     """
     check_firmware(data)
+    if firmware_supported(wallbox) is False:
+        raise ValidationError(
+            {"firmware": [_("%(name)s has no firmware update over Modbus. %(note)s")
+                          % {"name": wallbox.name, "note": SIMULATED_ONLY_NOTE}]}
+        )  # fmt: skip
     if wallbox.is_pending:
         raise ValidationError({"firmware": [_("Finish the setup of %(name)s first.") % {"name": wallbox.name}]})
     if firmware_progress(wallbox.pk)["state"] in ("queued", "running"):

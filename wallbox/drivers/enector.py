@@ -78,6 +78,14 @@ class VehiclePluggedIn(EnectorError):
     """The box refuses the change while a vehicle is plugged in: try again once it is unplugged."""
 
 
+class NoVendorBlock(EnectorError):
+    """The box has no register for its address or for a firmware update: a real ENECTOR/AMTRON.
+
+    The public register map has neither (the vendor block is this product's, implemented by the
+    simulated box); the product does not pretend: the caller says so and what to do instead.
+    """
+
+
 class ModbusExceptionReply(EnectorError):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
@@ -404,7 +412,10 @@ async def move_address(
                     f"the box at {line.where} refused the new address while a vehicle is plugged in"
                 ) from None
             if exc.code == 2:
-                raise EnectorError(f"the box at {line.where} has no address register (vendor block)") from None
+                raise NoVendorBlock(
+                    f"the box at {line.where} has no register for its Modbus address (none is published for the "
+                    "ENECTOR/AMTRON; only the simulated box has this product's vendor block)"
+                ) from None
             raise
 
     await _with_line(serial, from_address, move, SETUP_TIMEOUT_S * 4)
@@ -435,6 +446,15 @@ async def update_firmware(
     chunk_bytes = reg.FIRMWARE_CHUNK_MAX_BYTES
 
     async def send(line: _Line) -> None:
+        try:
+            await line.read(reg.FIRMWARE_UPDATE_STATUS, 1)
+        except ModbusExceptionReply as exc:
+            if exc.code != 2:
+                raise
+            raise NoVendorBlock(
+                f"the box at {line.where} has no firmware update over Modbus (none is published for the "
+                "ENECTOR/AMTRON; only the simulated box has this product's vendor block): nothing was sent"
+            ) from None
         state = await line.read(reg.EVSE_STATE, 1)
         if state[0] == EVSE_CHARGING:
             raise EnectorError(f"the box at {line.where} is charging: pause it before a firmware update")
@@ -468,6 +488,7 @@ async def update_firmware(
 __all__ = [
     "EnectorError",
     "EnectorWallbox",
+    "NoVendorBlock",
     "VehiclePluggedIn",
     "WallboxInfo",
     "connect_wallbox",

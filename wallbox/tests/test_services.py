@@ -324,3 +324,42 @@ def test_a_steady_cycle_touches_no_database_only_changes_do(plant: Plant, django
     services.record_cycle(plant.pk, plant_state(plant.pk, at[63], box_state(connected=False, state=WALLBOX_NO_VEHICLE)))
     session = ChargingSession.objects.get(plant=plant)
     assert session.ended == at[63] and session.energy_wh == pytest.approx(62.0)  # 62 s at 3.6 kW
+
+
+# --- what only the simulated box can do (issue 13.8) ----------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_real_box_without_the_vendor_block_stays_at_50_and_says_why(plant, sim_factory):
+    sim = sim_factory(a={"vendor_block": False})
+    box = new_box(plant)
+    message = services.set_up(box)
+    box.save()
+    assert (box.address, box.setup) == (50, Wallbox.Setup.DONE)
+    assert "stays at address 50" in message and "simulated ENECTOR only" in message
+    assert sim.model.wallbox_address("a") == 50, "nothing pretended a move"
+    assert box.serial_number and box.firmware_over_modbus is False
+    # A second new box on that line would answer at 50 as well: refused, with what to do.
+    with pytest.raises(ValidationError, match="another box already uses 50"):
+        services.set_up(new_box(plant, name="second"))
+
+
+@pytest.mark.django_db
+def test_no_firmware_upload_is_offered_or_faked_for_a_box_without_the_block(plant, sim_factory):
+    sim_factory(a={"vendor_block": False})
+    box = new_box(plant)
+    services.set_up(box)
+    box.save()
+    with pytest.raises(ValidationError, match="no firmware update over Modbus"):
+        services.start_firmware_update(box, firmware_image("2025.40.1", b"x" * 300))
+    assert services.firmware_progress(box.pk)["state"] == "idle", "nothing was reported as running"
+
+
+@pytest.mark.django_db
+def test_a_firmware_job_on_a_box_without_the_block_fails_with_the_reason(plant, sim_factory):
+    """Info not read yet (the product could not know): the job finds out and says so, never 'done'."""
+    sim_factory(a={"vendor_block": False, "address": 100})
+    box = Wallbox.objects.create(plant=plant, name="Carport", interface="A", address=100)
+    services.start_firmware_update(box, firmware_image("2025.40.1", b"x" * 300))
+    progress = services.firmware_progress(box.pk)
+    assert progress["state"] == "failed" and "nothing was sent" in progress["message"]
