@@ -10,11 +10,13 @@ export KSEM_METER_PORT ?= 15020
 # The simulated inverters answer on this + 1, + 2 (the bootstrap gives the first plant those).
 export KSEM_INVERTER_PORT_BASE ?= $(KSEM_METER_PORT)
 export KSEM_SIMULATOR ?= on
-# The simulated wallbox N (an ENECTOR, Modbus RTU over TCP) answers on this + N: 15030 by default.
-# The bootstrap gives the first plant box 1 on RS485 A, whose line is then that socket.
+# The simulated RS485 line of the wallboxes (ENECTORs, Modbus RTU over TCP as behind a serial
+# server) answers on this + 1: 15030 by default. As in the manual's wallbox examples the boxes sit
+# on RS485 B (held by the wallboxes, disabled for Modbus); RS485 A keeps its factory preset
+# (PIKO IQ / PLENTICORE slave, address 1, 38400 8N2) for the inverter that reads the grid meter.
 export KSEM_WALLBOX_PORT_BASE ?= $(shell echo $$(( $(KSEM_INVERTER_PORT_BASE) + 9 )))
 ifneq ($(filter on true 1 yes,$(KSEM_SIMULATOR)),)
-export KSEM_RS485_A ?= socket://127.0.0.1:$(shell echo $$(( $(KSEM_WALLBOX_PORT_BASE) + 1 )))
+export KSEM_RS485_B ?= socket://127.0.0.1:$(shell echo $$(( $(KSEM_WALLBOX_PORT_BASE) + 1 )))
 endif
 
 .PHONY: run test lint format bench faults install browser clean

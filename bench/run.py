@@ -13,6 +13,7 @@ BENCHMARKS = (
     "bench.replay",
     "bench.curtailment",
     "bench.wallbox",
+    "bench.rs485",
     "bench.modbus_slave",
     "bench.tariffs",
     "bench.api",

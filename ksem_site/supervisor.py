@@ -65,7 +65,7 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
     meter_port = environ.get("KSEM_METER_PORT") or "15020"
     # Simulated inverter N answers on this + N (15021, 15022 by default).
     inverter_port_base = environ.get("KSEM_INVERTER_PORT_BASE") or meter_port
-    # Simulated wallbox N answers on this + N (15030 by default; `make run` gives box 1 RS485 A there).
+    # The simulated wallboxes' RS485 line answers on this + 1 (15030 by default; `make run` makes it RS485 B).
     wallbox_port_base = environ.get("KSEM_WALLBOX_PORT_BASE") or str(int(inverter_port_base) + 9)
 
     def waiting(name: str, *command: str) -> list[str]:

@@ -54,6 +54,9 @@ from simulator.trace import TraceWriter, columns, metrics, read_trace
 from wallbox.drivers import connect_wallbox
 
 DEVICE_TIMEOUT_S = 0.5
+# The replay runs about 100x faster than real time; the simulated RS485 lines keep a tenth of
+# their real byte time, enough that two frames on the line at once would still overlap and count.
+LINE_TIME_SCALE = 0.1
 GRID_LIMITS_NOTE = "LPC/LPP events are handed to the grid-operator controller directly (no EEBus service yet)"
 
 
@@ -179,12 +182,17 @@ class Replay:
         self.replay = replay
         # The plain car load of the simulator is not a wallbox the product could control; the
         # boxes of ``wallboxes`` answer at the manager's address (already set up) unless the
-        # scenario gives one.
+        # scenario gives one: 100, then 101, ... for further boxes on the same line.
         given = replay.wallboxes if isinstance(replay.wallboxes, list) else []
-        boxes = tuple(
-            box if isinstance(raw, dict) and "address" in raw else dataclasses.replace(box, address=WALLBOX_ADDRESS)
-            for box, raw in zip(scenario.wallboxes, given, strict=True)
-        )
+        on_line: dict[str, int] = {}
+        placed = []
+        for box, raw in zip(scenario.wallboxes, given, strict=True):
+            line = box.line or box.name
+            if not (isinstance(raw, dict) and "address" in raw):
+                box = dataclasses.replace(box, address=WALLBOX_ADDRESS + on_line.get(line, 0))
+            on_line[line] = on_line.get(line, 0) + 1
+            placed.append(box)
+        boxes = tuple(placed)
         self.scenario = dataclasses.replace(scenario, wallbox=None, wallboxes=boxes)
         self.seed = seed
         self.hours = hours if hours is not None else replay.hours
@@ -197,7 +205,12 @@ class Replay:
             split = replay.house_phase_split
             self.model.set_house_phase_split((split[0], split[1], split[2]))
         self.simulator = Simulator(
-            self.model, host="127.0.0.1", meter_port=0, inverter_port_base=0, wallbox_port_base=0
+            self.model,
+            host="127.0.0.1",
+            meter_port=0,
+            inverter_port_base=0,
+            wallbox_port_base=0,
+            line_time_scale=LINE_TIME_SCALE,
         )
         self.limits = GridOperatorLimits()
 
@@ -211,6 +224,7 @@ class Replay:
             asyncio.run(self._run(stream, cycles))
         wall_s = time.perf_counter() - wall_started
         rows = read_trace((out_dir / "trace.csv").read_text(encoding="utf-8"))
+        lines = self.simulator.line_counters()
         summary: dict[str, Any] = {
             **metrics(rows, cycle_s),
             "cycles": cycles,
@@ -221,6 +235,13 @@ class Replay:
             "speed_x": round(self.hours * 3600.0 / wall_s, 1) if wall_s > 0 else None,
             "policy": self.policy,
         }
+        if lines:
+            # From the simulated RS485 lines, not the trace: what a collision or a damaged frame
+            # would have cost (zero with one owner per line).
+            summary["rs485"] = {
+                name: {"requests": c.requests, "collisions": c.collisions, "crc_errors": c.crc_errors}
+                for name, c in lines.items()
+            }
         if any(e.kind in ("lpc_w", "lpp_w") for e in self.replay.events):
             summary["note"] = GRID_LIMITS_NOTE
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")

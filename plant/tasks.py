@@ -12,6 +12,7 @@ from celery.signals import worker_shutdown
 from django.conf import settings
 from redis.exceptions import LockError
 
+from plant import jobs as _jobs  # noqa: F401 - registers plant.jobs.device_job with the worker
 from plant import live, services, worker
 from plant.runtime import stop_device_loop
 

@@ -26,24 +26,20 @@ vehicle plugged in and the simulated time (:meth:`SimEnector.at`):
   answered at the old address, then effective) and a firmware update (begin, chunks, commit
   with CRC-32; the image's first line ``ENECTOR-FW <version>`` names the new version).
 
-:class:`EnectorRegisters` turns the box into register reads and writes; :class:`RtuDeviceServer`
-serves it as Modbus RTU over TCP (a serial server on the network) and, optionally, on a pty
-(a real serial device node for pyserial). The RTU server is our own small one: it answers only
-at the box's current address (which changes at run time), stays silent for other addresses as
-a device on a shared line must, and drops damaged or unknown frames without dying.
+:class:`EnectorRegisters` turns the box into register reads and writes; :class:`RtuSlave` answers
+RTU request frames for it, only at the box's current address (which changes at run time), silent
+for other addresses as a device on a shared line must be. The line itself (several boxes on one
+port, byte time at the baud rate, collisions, CRC errors, faults per device) is
+:mod:`simulator.rtu_line`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import contextlib
 import datetime as dt
 import logging
-import os
 import struct
 import time
-import tty
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -556,8 +552,18 @@ class EnectorRegisters:
     def address(self) -> int:
         return self.model.wallbox_address(self.name)
 
+    def _vendor_block_missing(self, start: int, count: int) -> bool:
+        vendor = range(reg.VENDOR_BLOCK_START, reg.FIRMWARE_CHUNK + 1)
+        wanted = range(start, start + count)
+        overlaps = wanted.start < vendor.stop and vendor.start < wanted.stop
+        return overlaps and not self.model.wallbox_config(self.name).vendor_block
+
     def read(self, start: int, count: int) -> list[int]:
-        if not 1 <= count <= reg.MAX_READ_COUNT or not reg.is_readable(start, count):
+        if (
+            not 1 <= count <= reg.MAX_READ_COUNT
+            or not reg.is_readable(start, count)
+            or self._vendor_block_missing(start, count)
+        ):
             raise ModbusReply(ILLEGAL_ADDRESS, f"no registers {start:#06x}+{count}")
         revision = self.model.revision
         if revision != self._revision:
@@ -567,6 +573,8 @@ class EnectorRegisters:
         return [image.get(start + i, 0) for i in range(count)]
 
     def write(self, start: int, words: Sequence[int]) -> None:
+        if self._vendor_block_missing(start, len(words)):
+            raise ModbusReply(ILLEGAL_ADDRESS, f"no registers {start:#06x}+{len(words)}")
         self.model.wallbox_write(self.name, start, words)
 
 
@@ -649,6 +657,10 @@ class RtuSlave:
         self.source = source
         self.fault = Fault()
 
+    @property
+    def address(self) -> int:
+        return self.source.address
+
     def answer(self, frame: bytes) -> bytes | None:
         unit, function = frame[0], frame[1]
         if unit != self.source.address:
@@ -688,161 +700,6 @@ class RtuSlave:
             self.source.write(address, list(struct.unpack(f">{count}H", values)))
             return bytes((function,)) + data[:4]
         raise ModbusReply(ILLEGAL_FUNCTION, f"function {function} is not supported")
-
-
-class _RtuTcpProtocol(asyncio.Protocol):
-    def __init__(self, server: RtuDeviceServer) -> None:
-        self.server = server
-        self.framer = RtuFramer()
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.server.connections.add(transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.transport is not None:
-            self.server.connections.discard(self.transport)
-
-    def data_received(self, data: bytes) -> None:
-        transport = self.transport
-        if transport is None:
-            return
-        for frame in self.framer.feed(data, time.monotonic()):
-            self.server.respond(frame, transport.write)
-
-
-class RtuDeviceServer:
-    """A device on Modbus RTU: over TCP (a serial server on the network) and optionally on a pty."""
-
-    def __init__(
-        self, name: str, source: EnectorRegisters, *, host: str = "127.0.0.1", port: int = 0, pty: bool = False
-    ) -> None:
-        self.name = name
-        self.host = host
-        self.slave = RtuSlave(source)
-        self._requested_port = port
-        self._bound_port: int | None = None
-        self._server: asyncio.Server | None = None
-        self.connections: set[asyncio.Transport] = set()
-        self._want_pty = pty
-        self._pty: tuple[int, int] | None = None  # (master, slave) file descriptors
-        self.pty_path: str | None = None
-        self._pty_framer = RtuFramer()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def fault(self) -> Fault:
-        return self.slave.fault
-
-    @property
-    def port(self) -> int:
-        if self._bound_port is None:
-            raise RuntimeError(f"{self.name} server has not started")
-        return self._bound_port
-
-    async def start(self) -> None:
-        await self._listen()
-        if self._want_pty:
-            self._open_pty()
-
-    async def stop(self) -> None:
-        await self._close()
-        self._close_pty()
-        for task in list(self._tasks):
-            task.cancel()
-
-    async def set_fault(self, fault: Fault) -> None:
-        previous = self.slave.fault
-        self.slave.fault = fault
-        if fault.kind is FaultKind.OFFLINE and previous.kind is not FaultKind.OFFLINE:
-            await self._close()
-        elif fault.kind is not FaultKind.OFFLINE and previous.kind is FaultKind.OFFLINE:
-            await self._listen()
-        log.info("%s: fault %s", self.name, fault.kind.value)
-
-    def respond(self, frame: bytes, send: object) -> None:
-        fault = self.slave.fault
-        if fault.kind is FaultKind.OFFLINE:
-            return
-        try:
-            answer = self.slave.answer(frame)
-        except Exception:  # one bad request must never stop the box
-            log.exception("wallbox %s: request %s failed", self.name, frame.hex())
-            answer = None
-        if answer is None:
-            return
-        assert callable(send)
-        if fault.kind is FaultKind.SLOW and fault.delay_s > 0:
-            task = asyncio.get_running_loop().create_task(self._send_later(send, answer, fault.delay_s))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        else:
-            send(answer)
-
-    @staticmethod
-    async def _send_later(send: object, answer: bytes, delay_s: float) -> None:
-        await asyncio.sleep(delay_s)
-        assert callable(send)
-        with contextlib.suppress(OSError, RuntimeError):
-            send(answer)
-
-    async def _listen(self) -> None:
-        port = self._bound_port if self._bound_port is not None else self._requested_port
-        loop = asyncio.get_running_loop()
-        try:
-            self._server = await loop.create_server(lambda: _RtuTcpProtocol(self), self.host, port)
-        except OSError as exc:
-            raise OSError(f"{self.name}: cannot listen on {self.host}:{port}") from exc
-        self._bound_port = int(self._server.sockets[0].getsockname()[1])
-
-    async def _close(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        for transport in list(self.connections):
-            transport.abort()
-        self.connections.clear()
-        await server.wait_closed()
-
-    # --- the pty -------------------------------------------------------------------------------
-    def _open_pty(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        os.set_blocking(master, False)
-        self._pty = (master, slave)
-        self.pty_path = os.ttyname(slave)
-        asyncio.get_running_loop().add_reader(master, self._pty_readable)
-
-    def _pty_readable(self) -> None:
-        if self._pty is None:
-            return
-        master = self._pty[0]
-        try:
-            data = os.read(master, 4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            return  # no client has the line open (EIO); nothing to answer
-        for frame in self._pty_framer.feed(data, time.monotonic()):
-            self.respond(frame, self._pty_write)
-
-    def _pty_write(self, data: bytes) -> None:
-        if self._pty is not None:
-            with contextlib.suppress(OSError):
-                os.write(self._pty[0], data)
-
-    def _close_pty(self) -> None:
-        descriptors, self._pty = self._pty, None
-        if descriptors is None:
-            return
-        with contextlib.suppress(ValueError, RuntimeError):
-            asyncio.get_running_loop().remove_reader(descriptors[0])
-        for descriptor in descriptors:
-            with contextlib.suppress(OSError):
-                os.close(descriptor)
 
 
 _SERIAL = noise.channel_id("wallbox.serial")

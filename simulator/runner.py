@@ -2,9 +2,12 @@
 
 Each device server (the grid meter, one per inverter, one per wallbox; later the EEBus control
 box) is started and stopped together and reads the same :class:`PlantModel`. Inverter N of the
-scenario (counted from 1) listens on ``inverter_port_base + N``, wallbox N speaks Modbus RTU over
-TCP on ``wallbox_port_base + N`` (0 = any free port) and, with ``wallbox_pty``, also on a pty
-(:attr:`Simulator.pty_paths`).
+scenario (counted from 1) listens on ``inverter_port_base + N``. Wallboxes hang on simulated RS485
+lines (:mod:`simulator.rtu_line`): boxes that name one ``line`` share it, a box without one has a
+line of its own; line N (in the order of its first box) speaks Modbus RTU over TCP on
+``wallbox_port_base + N`` (0 = any free port) and, with ``wallbox_pty``, also on a pty
+(:attr:`Simulator.pty_paths`). ``line_time_scale`` scales the lines' byte time (1.0: real time at
+the baud rate; a stepped replay shrinks it).
 
 Time runs in one of two ways: the 200 ms clock (``clock=True``) advances the model by the wall
 time since the last tick, times ``speed``; or, for a stepped replay, nothing runs by itself and
@@ -23,10 +26,11 @@ from typing import Protocol
 
 from pymodbus.framer import FramerType
 
-from simulator.enector import EnectorRegisters, RtuDeviceServer
+from simulator.enector import EnectorRegisters, RtuSlave
 from simulator.grid_meter import METER_UNIT_IDS, GridMeterRegisters
 from simulator.inverters import register_source
 from simulator.model import PlantModel
+from simulator.rtu_line import DeviceFault, LineCounters, RtuLineServer, lines_of
 from simulator.sdm630 import Sdm630Registers
 from simulator.server import Fault, ModbusDeviceServer
 from simulator.state_file import save_state
@@ -67,6 +71,7 @@ class Simulator:
         sdm630_port: int | None = None,
         wallbox_port_base: int = DEFAULT_WALLBOX_PORT_BASE,
         wallbox_pty: bool = False,
+        line_time_scale: float = 1.0,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be greater than 0, got {speed}")
@@ -85,9 +90,25 @@ class Simulator:
             source = register_source(model, name)
             port = inverter_port_base + number if inverter_port_base else 0
             self.add_server(ModbusDeviceServer(name, source, host=host, port=port, unit_ids=source.unit_ids))
-        for number, name in enumerate(model.wallbox_names, start=1):
+        # RS485 lines: boxes naming one line share it (one port, one wire); a box without a line
+        # has one of its own, named after it. Line N (in order of its first box) is on base + N.
+        self.line_of: dict[str, str] = {}
+        grouped = lines_of([(name, model.wallbox_config(name).line) for name in model.wallbox_names])
+        for number, (line, names) in enumerate(grouped.items(), start=1):
+            addresses: dict[int, str] = {}
+            for name in names:
+                other = addresses.setdefault(model.wallbox_address(name), name)
+                if other != name:
+                    raise ValueError(
+                        f"wallboxes {other!r} and {name!r} both answer at address "
+                        f"{model.wallbox_address(name)} on line {line}"
+                    )
+                self.line_of[name] = line
             port = wallbox_port_base + number if wallbox_port_base else 0
-            self.add_server(RtuDeviceServer(name, EnectorRegisters(model, name), host=host, port=port, pty=wallbox_pty))
+            devices = {name: RtuSlave(EnectorRegisters(model, name)) for name in names}
+            self.add_server(
+                RtuLineServer(line, devices, host=host, port=port, pty=wallbox_pty, time_scale=line_time_scale)
+            )
         if sdm630_port is not None:  # the grid meter also as an SDM630, RTU over TCP (0 = any free port)
             sdm = Sdm630Registers(model)
             self.add_server(
@@ -107,20 +128,35 @@ class Simulator:
 
     @property
     def ports(self) -> dict[str, int]:
-        """{device name: bound port}: "meter", every inverter and every wallbox by its name."""
-        return {name: server.port for name, server in self.servers.items()}
+        """{device name: bound port}: "meter", every inverter, every RS485 line and every wallbox
+        by its name (the port of its line)."""
+        ports = {name: server.port for name, server in self.servers.items()}
+        ports.update({box: self.servers[line].port for box, line in self.line_of.items()})
+        return ports
 
     @property
     def pty_paths(self) -> dict[str, str]:
-        """{wallbox name: the pty device node it also answers on} (with ``wallbox_pty``)."""
-        return {
-            name: server.pty_path
-            for name, server in self.servers.items()
-            if isinstance(server, RtuDeviceServer) and server.pty_path is not None
-        }
+        """{wallbox name: the pty device node of its line} (with ``wallbox_pty``)."""
+        paths = {}
+        for box, line in self.line_of.items():
+            server = self.servers[line]
+            if isinstance(server, RtuLineServer) and server.pty_path is not None:
+                paths[box] = server.pty_path
+        return paths
+
+    @property
+    def lines(self) -> dict[str, RtuLineServer]:
+        """The simulated RS485 lines by name."""
+        return {name: server for name, server in self.servers.items() if isinstance(server, RtuLineServer)}
+
+    def line_counters(self) -> dict[str, LineCounters]:
+        """Per line: transactions, collisions, CRC errors, busy time."""
+        return {name: server.counters for name, server in self.lines.items()}
 
     def port_of(self, device: str) -> int:
-        """The port of "meter" or of an inverter by its name."""
+        """The port of "meter", of an inverter, of a line or of a wallbox (its line's) by name."""
+        if device in self.line_of:
+            return self.servers[self.line_of[device]].port
         if device not in self.servers:
             raise KeyError(f"no device server {device!r}; known: {', '.join(self.servers)}")
         return self.servers[device].port
@@ -159,7 +195,21 @@ class Simulator:
         self._started = False
         self.save_state()
 
-    async def set_fault(self, fault: Fault, device: str = "meter") -> None:
+    async def set_fault(self, fault: Fault | DeviceFault, device: str = "meter") -> None:
+        """A fault of one device; a wallbox that shares its line with others misbehaves alone
+        (the line's other devices answer), one alone on its line takes the line with it.
+        :class:`DeviceFault` kinds beyond the common ones (bad_crc, wrong_unit, wrong_length)
+        are for devices on a line."""
+        line = self.line_of.get(device)
+        if line is not None:
+            server = self.lines[line]
+            if len(server.device_names) > 1 or isinstance(fault, DeviceFault):
+                kind = fault.kind if isinstance(fault, DeviceFault) else fault.kind.value
+                await server.set_device_fault(device, DeviceFault.parse(kind, fault.delay_s))
+                return
+            device = line
+        if isinstance(fault, DeviceFault):
+            fault = Fault.parse(fault.kind, fault.delay_s)
         if device not in self.servers:
             raise KeyError(f"no device server {device!r}; known: {', '.join(self.servers)}")
         await self.servers[device].set_fault(fault)

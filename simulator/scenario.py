@@ -45,8 +45,9 @@ Wallboxes (simulated ENECTORs with their cars, :mod:`simulator.enector`)::
                  "min_current_a": 6, "capacity_wh": 60000, "soc_pct": 30}]}
     ]
 
-Box keys: name, type (enector_11, enector_3_7, enector_7_4), rotation, address (50),
-dip_max_current_a, fallback_current_a (6), phase_switch_s (60), cars. Car keys: name, plug,
+Box keys: name, type (enector_11, enector_3_7, enector_7_4), rotation, address (50), line
+(boxes naming the same line, e.g. "A", share one simulated multi-drop RS485 line), vendor_block
+(true; false: a box as sold, without this product's address/firmware registers), dip_max_current_a, fallback_current_a (6), phase_switch_s (60), cars. Car keys: name, plug,
 unplug (local times every day, or ISO 8601 instants), phases, max_current_a, min_current_a,
 max_power_w, capacity_wh, soc_pct, target_soc_pct, taper_from_soc_pct. With ``wallboxes`` the
 plain ``wallbox`` load is left out; giving both is refused.
@@ -169,6 +170,12 @@ class WallboxScenario:
     type: str = ENECTOR_11
     rotation: str = "L1L2L3"
     address: int = 50
+    # The RS485 line the box hangs on ("A", "B", ...): boxes naming one line share one simulated
+    # multi-drop line (one port). None: a line of its own.
+    line: str | None = None
+    # False: a box as sold, without this product's vendor block (no address register, no
+    # firmware update over Modbus): reads and writes there answer exception 2.
+    vendor_block: bool = True
     dip_max_current_a: float | None = None
     fallback_current_a: int = 6
     phase_switch_s: float = 60.0
@@ -458,6 +465,12 @@ def _address(key: str, value: Any) -> int:
     return value
 
 
+def _line(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 20 or not value.replace("_", "").isalnum():
+        raise ScenarioError(f'{key}: must be a line name such as "A" or "B" (letters, digits, _), got {value!r}')
+    return value
+
+
 def _fallback_current(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not (value in (0, 1) or 6 <= value <= 32):
         raise ScenarioError(f"{key}: must be 0 (keep), 1 (pause) or 6..32 A, got {value!r}")
@@ -469,6 +482,8 @@ _WALLBOX_SCENARIO = {
     "type": _wallbox_type,
     "rotation": _rotation,
     "address": _address,
+    "line": _line,
+    "vendor_block": _flag,
     "dip_max_current_a": _optional(_number(6, 32)),
     "fallback_current_a": _fallback_current,
     "phase_switch_s": _number(0, 600),

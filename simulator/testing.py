@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from simulator.model import PlantModel
+from simulator.rtu_line import DeviceFault
 from simulator.runner import Simulator
 from simulator.scenario import Scenario
 from simulator.server import Fault, FaultKind
@@ -55,6 +56,20 @@ class SimulatorHandle:
         with its ``code``, garbage, wrong_length, truncated, oversized, wrong_unit, bad_crc,
         corrupt) into the meter or the named inverter or wallbox; returns once it is in effect."""
         self._call(self.simulator.set_fault(Fault.parse(kind, delay_s, code), device))
+
+    def set_device_fault(self, device: str, kind: str, delay_s: float = 0.0) -> None:
+        """A fault of one device on a simulated RS485 line (also ``bad_crc``, ``wrong_unit``,
+        ``wrong_length``); the line's other devices answer as before."""
+        self._call(self.simulator.set_fault(DeviceFault.parse(kind, delay_s), device))
+
+    def line_counters(self) -> dict[str, dict[str, Any]]:
+        """Per simulated RS485 line: requests, transactions, collisions, CRC errors, busy time."""
+
+        async def read() -> dict[str, dict[str, Any]]:
+            now = asyncio.get_running_loop().time()
+            return {name: counters.as_dict(now) for name, counters in self.simulator.line_counters().items()}
+
+        return self._call(read())
 
     def step(self, now: dt.datetime) -> None:
         """Move simulated time to ``now`` (see :meth:`Simulator.step`)."""
@@ -92,6 +107,7 @@ def run_simulator_in_thread(
     sdm630_port: int | None = None,
     wallbox_port_base: int = 0,
     wallbox_pty: bool = False,
+    line_time_scale: float = 1.0,
 ) -> SimulatorHandle:
     """Start a simulator on ``host:port`` (0 = a free port, see ``handle.port``) and return its handle.
 
@@ -119,6 +135,7 @@ def run_simulator_in_thread(
         sdm630_port=sdm630_port,
         wallbox_port_base=wallbox_port_base,
         wallbox_pty=wallbox_pty,
+        line_time_scale=line_time_scale,
     )
     ready = threading.Event()
     outcome: dict[str, Any] = {}

@@ -162,6 +162,12 @@ class Wallbox(models.Model):
         return energy.WALLBOX_FACTORY_ADDRESS if self.is_pending else self.address
 
     @property
+    def firmware_over_modbus(self) -> bool:
+        """False for a box whose info was read without the vendor block (a real box): it has no
+        firmware update over Modbus, so none is offered (issue 13.8)."""
+        return self.info_read_at is None or bool(self.hardware_version)
+
+    @property
     def address_text(self) -> str:
         return f"RS485 {self.interface} - {self.bus_address}"
 

@@ -16,15 +16,14 @@ when a device has to be asked (pages and the API never load pymodbus).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
+import dataclasses
 import datetime as dt
 import functools
 import json
 import logging
 import threading
 import zoneinfo
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +33,13 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from energy import config as energy
 from energy.config import MainsConfig, SerialConfig, SolarPlusSettings, WallboxConfig
 from energy.devices import DeviceError
 from energy.state import WALLBOX_CHARGING, PlantState, WallboxState
+from wallbox import jobs
 from wallbox.models import (
     ChargingSession,
     MainsSettings,
@@ -60,7 +61,7 @@ MAX_BOXES_PER_LINE = 16
 # A setup call to the box may take a few Modbus round trips.
 SETUP_DEADLINE_S = 10.0
 FIRMWARE_MAX_BYTES = 8 * 1024 * 1024  # what the box's update block takes
-FIRMWARE_DEADLINE_S = 30 * 60.0
+FIRMWARE_DEADLINE_S = jobs.FIRMWARE_DEADLINE_S
 PROGRESS_TTL_S = 3600
 REDIS_TIMEOUT_S = 0.5
 # A pending setup is retried at most this often from the cycle's bookkeeping.
@@ -295,41 +296,68 @@ def next_position(plant: Any) -> int:
     return 0 if last is None else last + 1
 
 
-# --- talking to the box (the driver, imported only here and only when needed) ----------------------
+# --- talking to the box: device jobs in the worker (wallbox.jobs), the driver loaded only there -------
+
+# How a service reaches the box: ``device(op, params) -> info dict``, raising DeviceJobError.
+# Pages and the API send a job to the worker and wait for it (:func:`_via_worker`); a job already
+# running in the worker passes :func:`direct` so it does not send another.
+Device = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 def _driver() -> Any:
-    from wallbox.drivers import enector  # loads pymodbus: only when a box has to be asked
+    from wallbox.drivers import enector  # loads pymodbus: only in the worker, when a box has to be asked
 
     return enector
 
 
-def _call(function: Callable[..., Any], *args: Any, deadline_s: float = SETUP_DEADLINE_S) -> Any:
-    """Call a driver function, sync or async; an async one runs in a fresh loop with a deadline
-    (in a helper thread when the caller already runs a loop)."""
+def _via_worker(op: str, params: dict[str, Any]) -> dict[str, Any]:
+    return jobs.submit("wallbox.device", {"op": op, **params}, wait_s=SETUP_DEADLINE_S, target=op)
 
-    def run() -> Any:
-        result = function(*args)
-        if isinstance(result, Awaitable):
 
-            async def bounded() -> Any:
-                return await asyncio.wait_for(result, deadline_s)
+def direct(run: jobs.Runner) -> Device:
+    """Device access for code that already runs in the worker (a job): through ``run``."""
+    return lambda op, params: perform(op, params, run)
 
-            return asyncio.run(bounded())
-        return result
 
+def perform(
+    op: str, params: dict[str, Any], run: jobs.Runner, progress: Callable[[float], None] | None = None
+) -> dict[str, Any]:
+    """One device operation in the worker's device loop, through the line's owner."""
+    enector = _driver()
+    serial = SerialConfig(**params["serial"])
+    address = int(params.get("address", energy.WALLBOX_FACTORY_ADDRESS))
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return run()
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(run).result()
+        if op == "read_info":
+            info = run(enector.read_info(serial, address), jobs.DEVICE_DEADLINE_S)
+        elif op == "move_address":
+            move = enector.move_address(
+                serial, address, int(params["to_address"]), allow_plugged=bool(params.get("allow_plugged"))
+            )
+            info = run(move, jobs.DEVICE_DEADLINE_S)
+        elif op == "restore_factory_address":
+            info = run(enector.restore_factory_address(serial, address), jobs.DEVICE_DEADLINE_S)
+        elif op == "update_firmware":
+            update = enector.update_firmware(serial, address, params["data"], progress)
+            info = run(update, FIRMWARE_DEADLINE_S)
+        else:
+            raise jobs.DeviceJobError(f"unknown device operation {op!r}")
+    except enector.VehiclePluggedIn as error:
+        raise jobs.DeviceJobError(str(error), plugged=True) from None
+    except enector.NoVendorBlock as error:
+        raise jobs.DeviceJobError(str(error), unsupported=True) from None
+    except (DeviceError, TimeoutError, OSError) as error:
+        raise jobs.DeviceJobError(str(error) or _("no answer in time")) from None
+    result: dict[str, Any] = dataclasses.asdict(info)
+    return result
 
 
-def _is_vehicle_plugged(error: Exception) -> bool:
-    """The driver refuses the address move while a vehicle is plugged in (it would drop the session)."""
-    plugged: type[Exception] = _driver().VehiclePluggedIn
-    return isinstance(error, plugged)
+def device_job(params: dict[str, Any], run: jobs.Runner, progress: jobs.Progress) -> dict[str, Any]:
+    """The worker's side of :func:`_via_worker`."""
+    return perform(str(params["op"]), params, run)
+
+
+def _params(interface: str, address: int, **extra: Any) -> dict[str, Any]:
+    return {"serial": jobs.serial_params(serial_config(interface)), "address": address, **extra}
 
 
 def _where(interface: str, address: int) -> str:
@@ -350,19 +378,20 @@ def _store_info(wallbox: Wallbox, info: Any) -> None:
     wallbox.info_read_at = timezone.now()
 
 
-def read_info(wallbox: Wallbox) -> None:
+def read_info(wallbox: Wallbox, device: Device | None = None) -> None:
     """Ask the box for serial number, hardware and firmware (kept on the row; saved by the caller)."""
+    device = device or _via_worker
     try:
-        info = _call(_driver().read_info, serial_config(wallbox.interface), wallbox.bus_address)
-    except (DeviceError, TimeoutError, OSError) as error:
+        info = device("read_info", _params(wallbox.interface, wallbox.bus_address))
+    except jobs.DeviceJobError as error:
         raise SetupError(
             _("No answer from %(where)s: %(error)s")
-            % {"where": _where(wallbox.interface, wallbox.bus_address), "error": error or _("timed out")}
+            % {"where": _where(wallbox.interface, wallbox.bus_address), "error": error}
         ) from error
     _store_info(wallbox, info)
 
 
-def set_up(wallbox: Wallbox) -> str:
+def set_up(wallbox: Wallbox, device: Device | None = None) -> str:
     """Move a new box from 50 to its address (WB-2); the row is prepared, not saved.
 
     * moved: set up, info read;
@@ -371,17 +400,16 @@ def set_up(wallbox: Wallbox) -> str:
     * nothing at 50 but a box at its address already (a factory reset of this manager): adopted;
     * nothing answers: :class:`SetupError`, nothing is saved.
 
-    Returns a message for people.
+    The move runs as a job in the worker (through the line's owner). Returns a message for people.
     """
+    device = device or _via_worker
     target = next_address(wallbox.interface, wallbox.pk)
     if target is None:
         raise SetupError({"interface": [_("RS485 %(i)s has no free wallbox address left.") % {"i": wallbox.interface}]})
-    serial = serial_config(wallbox.interface)
-    driver = _driver()
     try:
-        info = _call(driver.move_address, serial, energy.WALLBOX_FACTORY_ADDRESS, target)
-    except (DeviceError, TimeoutError, OSError) as error:
-        if _is_vehicle_plugged(error):
+        info = device("move_address", _params(wallbox.interface, energy.WALLBOX_FACTORY_ADDRESS, to_address=target))
+    except jobs.DeviceJobError as error:
+        if error.plugged:
             wallbox.address = target
             wallbox.setup = Wallbox.Setup.PENDING
             wallbox.setup_message = _(
@@ -389,7 +417,9 @@ def set_up(wallbox: Wallbox) -> str:
                 "to %(address)d."
             ) % {"address": target}
             return wallbox.setup_message
-        return _adopt(wallbox, target, error)
+        if error.unsupported:
+            return _keep_at_factory_address(wallbox, device)
+        return _adopt(wallbox, target, error, device)
     wallbox.address = target
     wallbox.setup = Wallbox.Setup.DONE
     wallbox.setup_message = ""
@@ -400,15 +430,59 @@ def set_up(wallbox: Wallbox) -> str:
     }
 
 
-def _adopt(wallbox: Wallbox, target: int, move_error: Exception) -> str:
+def _keep_at_factory_address(wallbox: Wallbox, device: Device) -> str:
+    """A real box answers at 50 but has no published address register: it is used at 50, as the
+    only such box on its line (part 8 of issue 13: the move works with the simulated box only)."""
+    factory = energy.WALLBOX_FACTORY_ADDRESS
+    if factory in used_addresses(wallbox.interface, wallbox.pk):
+        raise SetupError(
+            _("The box on RS485 %(interface)s answers at address 50 but cannot be moved to another address over "
+              "Modbus, and another box already uses 50 on this line. Connect it to the other RS485 interface, or "
+              "have its address set with the vendor's service tools and add it at that address.")
+            % {"interface": wallbox.interface}
+        )  # fmt: skip
+    info = device("read_info", _params(wallbox.interface, factory))
+    wallbox.address = factory
+    wallbox.setup = Wallbox.Setup.DONE
+    _store_info(wallbox, info)
+    wallbox.setup_message = _(
+        "This box has no published register for its Modbus address, so it stays at address 50 (moving it to "
+        "100 works with the simulated ENECTOR only). It is controlled at 50; a second box of this kind needs "
+        "the other RS485 interface, or an address set with the vendor's service tools."
+    )
+    return _("%(name)s has been set up at %(where)s. %(note)s") % {
+        "name": wallbox.name,
+        "where": _where(wallbox.interface, factory),
+        "note": wallbox.setup_message,
+    }
+
+
+def firmware_supported(wallbox: Wallbox) -> bool | None:
+    """Whether the box takes a firmware upload over Modbus: a box whose info was read without the
+    vendor block (no hardware version) does not; ``None`` until its info has been read."""
+    if wallbox.info_read_at is None:
+        return None
+    return wallbox.firmware_over_modbus
+
+
+# What the page, the API and the docs say about the two functions of the vendor block (issue 13.8).
+SIMULATED_ONLY_NOTE = gettext_lazy(
+    "The firmware upload and the 50 -> 100 address move use a register block this project defines; the "
+    "published ENECTOR/AMTRON Modbus map has neither. They work with the simulated ENECTOR only. A real "
+    "box stays at the address it answers (50 from the factory) and gets its firmware through the vendor's "
+    "service (KOSTAL/MENNEKES); nothing is sent to a box that does not have the block."
+)
+
+
+def _adopt(wallbox: Wallbox, target: int, move_error: Exception, device: Device) -> str:
     """No box at 50: after a factory reset of the manager the box still answers at its old address."""
     candidates = [target] + ([energy.WALLBOX_ADDRESS] if target != energy.WALLBOX_ADDRESS else [])
     for address in candidates:
         if address != target and address in used_addresses(wallbox.interface, wallbox.pk):
             continue
         try:
-            info = _call(_driver().read_info, serial_config(wallbox.interface), address)
-        except (DeviceError, TimeoutError, OSError):
+            info = device("read_info", _params(wallbox.interface, address))
+        except jobs.DeviceJobError:
             continue
         wallbox.address = address
         wallbox.setup = Wallbox.Setup.DONE
@@ -425,22 +499,23 @@ def _adopt(wallbox: Wallbox, target: int, move_error: Exception) -> str:
     )  # fmt: skip
 
 
-def retry_setup(wallbox: Wallbox) -> str:
+def retry_setup(wallbox: Wallbox, device: Device | None = None) -> str:
     """Try the deferred address move of a pending box again; saves the outcome."""
     if not wallbox.is_pending:
         return _("%(name)s is already set up.") % {"name": wallbox.name}
+    device = device or _via_worker
     wallbox.setup = Wallbox.Setup.DONE  # so the move picks the promised address again
     target = wallbox.address
     try:
-        info = _call(_driver().move_address, serial_config(wallbox.interface), energy.WALLBOX_FACTORY_ADDRESS, target)
-    except (DeviceError, TimeoutError, OSError) as error:
+        info = device("move_address", _params(wallbox.interface, energy.WALLBOX_FACTORY_ADDRESS, to_address=target))
+    except jobs.DeviceJobError as error:
         wallbox.setup = Wallbox.Setup.PENDING
-        if _is_vehicle_plugged(error):
+        if error.plugged:
             message = _("A vehicle is still plugged in: the box is moved to %(address)d once it is unplugged.") % {
                 "address": target
             }
         else:
-            message = _("The box did not answer at address 50: %(error)s") % {"error": error or _("timed out")}
+            message = _("The box did not answer at address 50: %(error)s") % {"error": error}
         wallbox.setup_message = message[:300]
         Wallbox.objects.filter(pk=wallbox.pk).update(setup=wallbox.setup, setup_message=wallbox.setup_message)
         return message
@@ -453,18 +528,29 @@ def retry_setup(wallbox: Wallbox) -> str:
     }
 
 
-def remove(wallbox: Wallbox) -> str:
+def retry_setup_job(params: dict[str, Any], run: jobs.Runner, progress: jobs.Progress) -> dict[str, Any]:
+    """The cycle's automatic retry of a pending setup, as a job in the worker."""
+    box = Wallbox.objects.filter(pk=int(params["wallbox_id"])).first()
+    if box is None:
+        return {"message": "deleted"}
+    message = retry_setup(box, direct(run))
+    log.info("wallbox %s: %s", box.name, message)
+    return {"message": message, "pending": box.is_pending}
+
+
+def remove(wallbox: Wallbox, device: Device | None = None) -> str:
     """Delete a box, writing address 50 back first (WB-2). A box that does not answer is deleted
     anyway; the message says so (it then still answers at its old address)."""
+    device = device or _via_worker
     message = _("%(name)s has been deleted; it answers at address 50 again.") % {"name": wallbox.name}
     if not wallbox.is_pending:
         try:
-            _call(_driver().restore_factory_address, serial_config(wallbox.interface), wallbox.address)
-        except (DeviceError, TimeoutError, OSError) as error:
+            device("restore_factory_address", _params(wallbox.interface, wallbox.address))
+        except jobs.DeviceJobError as error:
             message = _(
                 "%(name)s has been deleted, but it did not answer (%(error)s): it still has address %(address)d. "
                 "Enter %(address)d if you set it up again."
-            ) % {"name": wallbox.name, "error": error or _("timed out"), "address": wallbox.address}
+            ) % {"name": wallbox.name, "error": error, "address": wallbox.address}
     wallbox.delete()
     return message
 
@@ -481,8 +567,12 @@ def check_firmware(data: bytes) -> None:
         )
 
 
+def firmware_image_key(wallbox_id: int) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:wallbox:firmware-image:{wallbox_id}"
+
+
 def firmware_progress(wallbox_id: int) -> dict[str, Any]:
-    """``{"state": idle|running|done|failed, "progress_pct": 0-100, "message": ...}``."""
+    """``{"state": idle|queued|running|done|failed, "progress_pct": 0-100, "message": ...}``."""
     raw = sync_redis().get(firmware_key(wallbox_id))
     if not raw:
         return {"state": "idle", "progress_pct": 0.0, "message": ""}
@@ -495,59 +585,66 @@ def _set_progress(wallbox_id: int, state: str, progress_pct: float, message: str
     sync_redis().set(firmware_key(wallbox_id), json.dumps(value), ex=PROGRESS_TTL_S)
 
 
-def start_firmware_update(wallbox: Wallbox, data: bytes) -> None:
-    """Validate the file and hand it to the box in the background; progress goes to Redis.
+def start_firmware_update(wallbox: Wallbox, data: bytes) -> dict[str, Any]:
+    """Validate the file and hand it to the worker, which transfers it to the box; progress goes
+    to Redis (:func:`firmware_progress`). Returns the progress as it stands.
 
-    Refused while an update of the same box runs. The driver writes the image, the box restarts,
-    then its firmware version is read again.
+    Refused while an update of the same box is queued or runs. The worker writes the image
+    through the line's owner (between the cycle's transactions), the box restarts, then its
+    firmware version is read again.
     """
     check_firmware(data)
+    if firmware_supported(wallbox) is False:
+        raise ValidationError(
+            {"firmware": [_("%(name)s has no firmware update over Modbus. %(note)s")
+                          % {"name": wallbox.name, "note": SIMULATED_ONLY_NOTE}]}
+        )  # fmt: skip
     if wallbox.is_pending:
         raise ValidationError({"firmware": [_("Finish the setup of %(name)s first.") % {"name": wallbox.name}]})
-    if firmware_progress(wallbox.pk)["state"] == "running":
+    if firmware_progress(wallbox.pk)["state"] in ("queued", "running"):
         raise ValidationError({"firmware": [_("A firmware update of %(name)s is running.") % {"name": wallbox.name}]})
-    _set_progress(wallbox.pk, "running", 0.0, _("Starting"))
-    thread = threading.Thread(
-        target=_run_firmware_update, args=(wallbox.pk, data), name=f"wallbox-firmware-{wallbox.pk}", daemon=True
-    )
-    thread.start()
+    sync_redis().set(firmware_image_key(wallbox.pk), data, ex=PROGRESS_TTL_S)
+    _set_progress(wallbox.pk, "queued", 0.0, _("Waiting for the worker"))
+    jobs.submit("wallbox.firmware", {"wallbox_id": wallbox.pk}, target=f"wallbox {wallbox.pk}")
+    return firmware_progress(wallbox.pk)
 
 
-def _run_firmware_update(wallbox_id: int, data: bytes) -> None:
-    from django.db import connection
-
+def firmware_job(params: dict[str, Any], run: jobs.Runner, progress: jobs.Progress) -> dict[str, Any]:
+    """The firmware upload in the worker: the image from Redis to the box, progress to Redis."""
+    wallbox_id = int(params["wallbox_id"])
     try:
-        wallbox = Wallbox.objects.get(pk=wallbox_id)
+        data = sync_redis().get(firmware_image_key(wallbox_id))
+        sync_redis().delete(firmware_image_key(wallbox_id))
+        wallbox = Wallbox.objects.filter(pk=wallbox_id).first()
+        if wallbox is None:
+            raise jobs.DeviceJobError(_("The wallbox has been deleted."))
+        if not data:
+            raise jobs.DeviceJobError(_("The uploaded file expired before the worker took it; upload it again."))
+        _set_progress(wallbox_id, "running", 0.0, _("Transferring"))
 
-        def progress(fraction: float) -> None:
+        def report(fraction: float) -> None:
             _set_progress(wallbox_id, "running", 100.0 * float(fraction), _("Transferring"))
+            progress(fraction, "transferring")
 
-        info = _call(
-            _driver().update_firmware,
-            serial_config(wallbox.interface),
-            wallbox.address,
-            data,
-            progress,
-            deadline_s=FIRMWARE_DEADLINE_S,
-        )
-        _store_info(wallbox, info)
-        Wallbox.objects.filter(pk=wallbox_id).update(
-            firmware_version=wallbox.firmware_version,
-            hardware_version=wallbox.hardware_version,
-            serial_number=wallbox.serial_number,
-            info_read_at=wallbox.info_read_at,
-        )
-        _set_progress(
-            wallbox_id,
-            "done",
-            100.0,
-            _("Updated and restarted; firmware %(version)s.") % {"version": wallbox.firmware_version or "?"},
-        )
-    except Exception as error:  # noqa: BLE001 - any failure must end as a message on the page, not a dead thread
+        info = perform("update_firmware", {**_params(wallbox.interface, wallbox.address), "data": data}, run, report)
+    except Exception as error:
         log.warning("firmware update of wallbox %s failed: %s", wallbox_id, error)
         _set_progress(wallbox_id, "failed", 0.0, _("The update failed: %(error)s") % {"error": error or "timeout"})
-    finally:
-        connection.close()
+        raise
+    _store_info(wallbox, info)
+    Wallbox.objects.filter(pk=wallbox_id).update(
+        firmware_version=wallbox.firmware_version,
+        hardware_version=wallbox.hardware_version,
+        serial_number=wallbox.serial_number,
+        info_read_at=wallbox.info_read_at,
+    )
+    _set_progress(
+        wallbox_id,
+        "done",
+        100.0,
+        _("Updated and restarted; firmware %(version)s.") % {"version": wallbox.firmware_version or "?"},
+    )
+    return {"firmware": wallbox.firmware_version}
 
 
 # --- live status -------------------------------------------------------------------------------------
@@ -723,6 +820,9 @@ class _Tracker:
     sessions: dict[str, _OpenSession | None] = field(default_factory=dict)
     last_flush: dt.datetime | None = None
     last_retry: dict[str, dt.datetime] = field(default_factory=dict)
+    # When the rows of pending boxes were last looked up (a setup may be due), and what they were.
+    pending_checked: dt.datetime | None = None
+    pending: dict[str, int] = field(default_factory=dict)  # box name: row id
 
 
 _trackers: dict[int, _Tracker] = {}
@@ -748,6 +848,10 @@ def _flush(session: _OpenSession, ended: dt.datetime | None = None) -> None:
     session.energy_wh = session.solar_wh = session.charging_s = 0.0
 
 
+def _has_energy(session: _OpenSession) -> bool:
+    return session.energy_wh > 0.0 or session.charging_s > 0.0
+
+
 def vehicle_text(session: _OpenSession | None, state: WallboxState, time_zone: str) -> str:
     """The vehicle as the log can name it: the one plugged in at the session's start, with its phases."""
     phases = sum(1 for current in state.phase_currents_a if current > 1.0)
@@ -761,75 +865,124 @@ def vehicle_text(session: _OpenSession | None, state: WallboxState, time_zone: s
 def record_cycle(plant_id: int, state: PlantState) -> None:
     """Keep charging sessions and the phase-switching log from the cycle's snapshots.
 
-    Called by the cycle after each snapshot (in the worker's thread, not the device loop).
-    Energy accumulates in memory and is written at least every minute and when a session ends.
-    A pending setup is retried here once its box reports no vehicle.
+    Called by the cycle after each snapshot (in the worker's thread, not the device loop). The
+    database is touched only when something happened: a session starts or ends, a phase switch,
+    the energy of an open session (written at most every minute and when it ends), and the look
+    for pending setups (at most every :data:`SETUP_RETRY_S`). A steady cycle makes no query. A
+    pending setup is retried, as a job, once its box reports no vehicle.
     """
     if not state.wallboxes:
         return
     with _trackers_lock:
         tracker = _trackers.setdefault(plant_id, _Tracker())
-    plant = plant_model()._default_manager.filter(pk=plant_id).first()
-    if plant is None:
-        return
-    time_zone = str(getattr(plant, "time_zone", "UTC"))
     elapsed_s = (state.timestamp - tracker.timestamp).total_seconds() if tracker.timestamp else 0.0
     fraction = solar_fraction(state)
-    boxes = {box.name: box for box in Wallbox.objects.filter(plant_id=plant_id)}
     flush_due = tracker.last_flush is None or (state.timestamp - tracker.last_flush).total_seconds() >= SESSION_FLUSH_S
-    with transaction.atomic():
-        for current in state.wallboxes:
-            if current.name not in tracker.sessions:
-                tracker.sessions[current.name] = _open_session(plant_id, current.name)
+    steps: list[tuple[WallboxState, BoxStep]] = []
+    for current in state.wallboxes:
+        if current.name not in tracker.sessions:
+            tracker.sessions[current.name] = _open_session(plant_id, current.name)  # once per box and worker
+        session = tracker.sessions[current.name]
+        previous = tracker.previous.get(current.name)
+        steps.append((current, box_step(previous, current, elapsed_s, fraction, session is not None)))
+        tracker.previous[current.name] = current
+    events = any(step.start_session or step.end_session or step.switched_to_phases for _, step in steps)
+    rows: dict[str, Wallbox] = {}
+    time_zone = "UTC"
+    if events:
+        rows = {box.name: box for box in Wallbox.objects.filter(plant_id=plant_id)}
+        plant = plant_model()._default_manager.filter(pk=plant_id).first()
+        time_zone = str(getattr(plant, "time_zone", "UTC"))
+    flushing = flush_due and any(session is not None and _has_energy(session) for session in tracker.sessions.values())
+    if events or flushing:
+        with transaction.atomic():
+            for current, step in steps:
+                _apply_step(plant_id, tracker, current, step, rows, time_zone, flush_due, state.timestamp)
+    else:
+        for current, step in steps:
             session = tracker.sessions[current.name]
-            previous = tracker.previous.get(current.name)
-            step = box_step(previous, current, elapsed_s, fraction, session is not None)
-            row = boxes.get(current.name)
-            if step.end_session and session is not None:
-                _flush(session, ended=state.timestamp)
-                tracker.sessions[current.name] = session = None
-            if step.start_session:
-                created = ChargingSession.objects.create(
-                    plant_id=plant_id, wallbox=row, wallbox_name=current.name, started=state.timestamp
-                )
-                tracker.sessions[current.name] = session = _OpenSession(created.pk, started=state.timestamp)
             if session is not None:
                 session.energy_wh += step.energy_wh
                 session.solar_wh += step.solar_wh
                 session.charging_s += step.charging_s
-                if flush_due:
-                    _flush(session)
-            if step.switched_to_phases is not None:
-                PhaseSwitchEvent.objects.create(
-                    plant_id=plant_id,
-                    wallbox=row,
-                    wallbox_name=current.name,
-                    time=state.timestamp,
-                    vehicle=vehicle_text(session, current, time_zone)[:100],
-                    phases=step.switched_to_phases,
-                )
-            tracker.previous[current.name] = current
     if flush_due:
         tracker.last_flush = state.timestamp
     tracker.timestamp = state.timestamp
-    _retry_pending(tracker, boxes.values(), state)
+    _retry_pending(plant_id, tracker, state)
 
 
-def _retry_pending(tracker: _Tracker, boxes: Iterable[Wallbox], state: PlantState) -> None:
-    for box in boxes:
-        if not box.is_pending:
-            continue
-        current = live_state(state, box.name)
-        if current is None or not current.status.online or current.vehicle_connected:
-            continue
-        last = tracker.last_retry.get(box.name)
-        if last is not None and (state.timestamp - last).total_seconds() < SETUP_RETRY_S:
+def _apply_step(
+    plant_id: int,
+    tracker: _Tracker,
+    current: WallboxState,
+    step: BoxStep,
+    rows: dict[str, Wallbox],
+    time_zone: str,
+    flush_due: bool,
+    at: dt.datetime,
+) -> None:
+    session = tracker.sessions[current.name]
+    row = rows.get(current.name)
+    if step.end_session and session is not None:
+        _flush(session, ended=at)
+        tracker.sessions[current.name] = session = None
+    if step.start_session:
+        started = at
+        row = row or Wallbox.objects.filter(plant_id=plant_id, name=current.name).first()
+        created = ChargingSession.objects.create(
+            plant_id=plant_id, wallbox=row, wallbox_name=current.name, started=started
+        )
+        tracker.sessions[current.name] = session = _OpenSession(created.pk, started=started)
+    if session is not None:
+        session.energy_wh += step.energy_wh
+        session.solar_wh += step.solar_wh
+        session.charging_s += step.charging_s
+        if flush_due and _has_energy(session):
+            _flush(session)
+    if step.switched_to_phases is not None:
+        PhaseSwitchEvent.objects.create(
+            plant_id=plant_id,
+            wallbox=row,
+            wallbox_name=current.name,
+            time=at,
+            vehicle=vehicle_text(session, current, time_zone)[:100],
+            phases=step.switched_to_phases,
+        )
+
+
+def _retry_pending(plant_id: int, tracker: _Tracker, state: PlantState) -> None:
+    """Send a setup retry (a job) for a pending box the cycle sees online without a vehicle."""
+    candidates = [
+        box
+        for box in state.wallboxes
+        if box.status.online
+        and not box.vehicle_connected
+        and (
+            (last := tracker.last_retry.get(box.name)) is None
+            or (state.timestamp - last).total_seconds() >= SETUP_RETRY_S
+        )
+    ]
+    if not candidates:
+        return
+    checked = tracker.pending_checked
+    if checked is None or (state.timestamp - checked).total_seconds() >= SETUP_RETRY_S:
+        tracker.pending = dict(
+            Wallbox.objects.filter(plant_id=plant_id, setup=Wallbox.Setup.PENDING).values_list("name", "pk")
+        )
+        tracker.pending_checked = state.timestamp
+    for box in candidates:
+        wallbox_id = tracker.pending.get(box.name)
+        if wallbox_id is None:
             continue
         tracker.last_retry[box.name] = state.timestamp
+        tracker.pending.pop(box.name)
+        tracker.pending_checked = None  # look again at the next chance: the job may have finished
         try:
-            log.info("wallbox %s: %s", box.name, retry_setup(box))
+            # A job on the default queue: the move's transactions wait for their turn on the
+            # line; the cycle does not wait for them.
+            jobs.submit("wallbox.retry_setup", {"wallbox_id": wallbox_id}, target=f"wallbox {wallbox_id}")
         except Exception:  # a failed retry must never stop the cycle's bookkeeping
-            log.warning("retrying the setup of wallbox %s failed", box.name, exc_info=True)
+            log.warning("sending the setup retry of wallbox %s failed", box.name, exc_info=True)
 
 
 def forget_plant(plant_id: int) -> None:

@@ -87,6 +87,7 @@ def overview(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
         "quota_text": format_power(load["quota_w"]),
         "mains": services.mains_settings_of(plant),
         "modbus_command": services.modbus_command(state),
+        "simulated_only_note": services.SIMULATED_ONLY_NOTE,
     }
     return render(request, "wallbox/overview.html", context)
 
@@ -286,7 +287,13 @@ def firmware(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResp
                 return JsonResponse(services.firmware_progress(box.pk), status=202)
             messages.info(request, _("The firmware is being transferred to %(name)s.") % {"name": box.name})
             return redirect("wallbox:firmware", pk=box.pk)
-    page = context | {"box": box, "form": form, "progress": services.firmware_progress(box.pk)}
+    page = context | {
+        "box": box,
+        "form": form,
+        "progress": services.firmware_progress(box.pk),
+        "supported": services.firmware_supported(box),
+        "simulated_only_note": services.SIMULATED_ONLY_NOTE,
+    }
     return render(request, "wallbox/firmware.html", page, status=400 if form.errors else 200)
 
 

@@ -40,21 +40,32 @@ def scenario_file(tmp_path: Path, wallboxes: list[dict[str, Any]]) -> str:
 
 def test_home_scenario_gives_the_first_plant_its_wallbox_set_up_and_reachable(settings: Any) -> None:
     base = free_port_block(1)
-    settings.RS485_A_DEVICE = f"socket://127.0.0.1:{base + 1}"
+    settings.RS485_B_DEVICE = f"socket://127.0.0.1:{base + 1}"
     output = bootstrap("--wallboxes-from", str(HOME), "--wallbox-port-base", str(base))
 
     plant = Plant.objects.get()
     assert is_option_active(plant, WALLBOX), "the wallbox menu shows at once"
     (box,) = Wallbox.objects.filter(plant=plant)
-    assert (box.name, box.type, box.interface, box.address, box.setup) == ("Carport", "enector_11", "A", 100, "done")
-    assert f"socket://127.0.0.1:{base + 1}: found there through KSEM_RS485_A" in output
-    line = SerialInterface.objects.get(name="A")
+    assert (box.name, box.type, box.interface, box.address, box.setup) == ("Carport", "enector_11", "B", 100, "done")
+    assert f"socket://127.0.0.1:{base + 1}: found there through KSEM_RS485_B" in output
+    line = SerialInterface.objects.get(name="B")
     assert (line.enabled, line.held_by) == (False, "wallbox Carport"), "the Modbus settings show the line as held"
+    # RS485 A keeps its factory preset, as the manual pre-configures it for the inverter.
+    a = SerialInterface.objects.get(name="A")
+    assert (a.enabled, a.held_by, a.preset, a.mode, a.address) == (True, "", "plenticore", "slave", 1)
+    assert (a.baudrate, a.bytesize, a.parity, a.stopbits) == (38400, 8, "N", 2)
 
     # The simulator of `make run` on the same port base answers the box where the row says it is.
-    with run_simulator_in_thread(scenario=load_scenario(HOME), wallbox_port_base=base):
-        read_info(box)
-    assert box.serial_number, "the box answered at RS485 A, address 100"
+    from ksem_site.celery import app
+    from plant import jobs  # noqa: F401 - the device-job task, run here as the worker would
+
+    app.conf.task_always_eager = True
+    try:
+        with run_simulator_in_thread(scenario=load_scenario(HOME), wallbox_port_base=base):
+            read_info(box)
+    finally:
+        app.conf.task_always_eager = False
+    assert box.serial_number, "the box answered at RS485 B, address 100"
 
 
 def test_a_second_run_changes_nothing(tmp_path: Path) -> None:
@@ -65,15 +76,15 @@ def test_a_second_run_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_port_base_defaults_to_the_meter_port_plus_nine(settings: Any) -> None:
-    settings.RS485_A_DEVICE = ""
+    settings.RS485_B_DEVICE = ""
     output = bootstrap("--meter-port", "16020", "--wallboxes-from", str(HOME))
-    assert "serves it on socket://127.0.0.1:16030: set KSEM_RS485_A=socket://127.0.0.1:16030" in output
+    assert "serves RS485 B on socket://127.0.0.1:16030: set KSEM_RS485_B=socket://127.0.0.1:16030" in output
 
 
-def test_two_boxes_take_rs485_a_and_b(tmp_path: Path) -> None:
-    path = scenario_file(tmp_path, [{"name": "east", "address": 100}, {"name": "west", "address": 101}])
-    bootstrap("--wallboxes-from", path, "--wallbox-port-base", "21000")
-    assert list(Wallbox.objects.values_list("name", "interface", "address")) == [("east", "A", 100), ("west", "B", 101)]
+def test_two_boxes_share_rs485_b(tmp_path: Path) -> None:
+    boxes = [{"name": "east", "address": 100, "line": "B"}, {"name": "west", "address": 101, "line": "B"}]
+    bootstrap("--wallboxes-from", scenario_file(tmp_path, boxes), "--wallbox-port-base", "21000")
+    assert list(Wallbox.objects.values_list("name", "interface", "address")) == [("east", "B", 100), ("west", "B", 101)]
 
 
 @pytest.mark.parametrize(
@@ -81,7 +92,8 @@ def test_two_boxes_take_rs485_a_and_b(tmp_path: Path) -> None:
     [
         ([], "lists no wallboxes"),
         ([{"name": "new"}], "wallboxes[0].address is 50"),
-        ([{"name": n, "address": 100} for n in ("a", "b", "c")], "lists 3 wallboxes"),
+        ([{"name": n, "address": 100} for n in ("a", "b")], "must name one line"),
+        ([{"name": n, "address": 100, "line": "B"} for n in ("a", "b")], "address 100 is also 'a'"),
         ([{"name": "x", "type": "enector_99"}], "unknown type 'enector_99'"),
     ],
 )

@@ -239,3 +239,14 @@ def test_a_car_plugged_in_beside_a_charging_one_counts_at_its_worst_until_its_ph
     end = rows[-1]
     assert charging(end, 1) and charging(end, 2), "both cars charge"
     assert abs(num(end, "wallbox_1_current_a") - num(end, "wallbox_2_current_a")) <= 0.2, "shared fairly"
+
+
+# --- two boxes on one RS485 line (MB-3, WB-14) -------------------------------------------------
+def test_two_boxes_on_one_line_both_charge_and_never_collide(tmp_path):
+    rows, summary = replay("wallbox-one-line.json", tmp_path)
+    both = [r for r in rows if charging(r, 1) and charging(r, 2)]
+    assert len(both) >= 0.5 * len(rows), "both boxes on line B charge"
+    assert num(rows[-1], "wallbox_1_w") > 10_000 and num(rows[-1], "wallbox_2_w") > 10_000
+    (line,) = summary["rs485"].values()
+    assert line["requests"] >= 2 * 7 * len(rows), "every cycle reads both boxes over the one line"
+    assert line["collisions"] == 0 and line["crc_errors"] == 0

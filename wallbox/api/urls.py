@@ -9,6 +9,7 @@ urlpatterns = [
     path("plants/<id:plant_id>/wallboxes/", views.WallboxListView.as_view(), name="api-plant-wallboxes"),
     path(BOX, views.WallboxDetailView.as_view(), name="api-plant-wallbox"),
     path(f"{BOX}/setup", views.WallboxSetupView.as_view(), name="api-plant-wallbox-setup"),
+    path(f"{BOX}/firmware", views.FirmwareView.as_view(), name="api-plant-wallbox-firmware"),
     path(f"{BOX}/charging", views.ChargingView.as_view(), name="api-plant-wallbox-charging"),
     path(f"{BOX}/pause", views.PauseView.as_view(paused=True), name="api-plant-wallbox-pause"),
     path(f"{BOX}/resume", views.PauseView.as_view(paused=False), name="api-plant-wallbox-resume"),

@@ -14,6 +14,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -113,6 +114,50 @@ class WallboxSetupView(APIView):
         message = services.retry_setup(box)
         data = WallboxSerializer(box, context={"plant": box.plant, "state": latest_state(box.plant)}).data
         return Response({**data, "message": message})
+
+
+class FirmwareView(APIView):
+    """Firmware upload (WB-13) with the page's roles (the installer's): ``GET`` the progress,
+    ``POST`` a file (multipart, field ``firmware``, at most 8 MB). The transfer runs as a job in the
+    worker; poll ``GET`` for ``state`` (idle, queued, running, done, failed), ``progress_pct`` and
+    ``message``. ``note`` says plainly that this works with the simulated box only (issue 13.8)."""
+
+    change_area = SETTINGS
+    parser_classes = [MultiPartParser, FormParser]
+
+    def _body(self, box: Wallbox) -> dict[str, Any]:
+        return {
+            **services.firmware_progress(box.pk),
+            "firmware_version": box.firmware_version,
+            "supported": services.firmware_supported(box),
+            "note": str(services.SIMULATED_ONLY_NOTE),
+        }
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, plant_id: int, wallbox_id: int) -> Response:
+        return Response(self._body(_box(plant_id, wallbox_id)))
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"firmware": {"type": "string", "format": "binary"}},
+            }
+        },
+        responses={202: dict, 400: dict},
+    )
+    def post(self, request: Request, plant_id: int, wallbox_id: int) -> Response:
+        box = _box(plant_id, wallbox_id)
+        upload = request.FILES.get("firmware")
+        if upload is None:
+            return Response({"firmware": ["Send the firmware file as multipart field 'firmware'."]}, status=400)
+        if upload.size is not None and upload.size > services.FIRMWARE_MAX_BYTES:
+            return Response({"firmware": ["The file is larger than 8 MB; that is no ENECTOR firmware."]}, status=400)
+        try:
+            services.start_firmware_update(box, upload.read())
+        except DjangoValidationError as error:
+            raise api_error(error) from error
+        return Response(self._body(box), status=status.HTTP_202_ACCEPTED)
 
 
 class ChargingView(APIView):

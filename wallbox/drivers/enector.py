@@ -33,19 +33,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import struct
 import time
 import zlib
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from energy.config import CHARGING_CURRENT_A, CHARGING_PHASES, MAX_TIMEOUT_S, SerialConfig, WallboxConfig
 from energy.devices import EVSE_CHARGING, DeviceError, WallboxReading
 from energy.state import Setpoint
 from wallbox import registers as reg
+from wallbox.drivers.bus import BusError, RtuBus, acquire_bus
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,14 @@ class VehiclePluggedIn(EnectorError):
     """The box refuses the change while a vehicle is plugged in: try again once it is unplugged."""
 
 
+class NoVendorBlock(EnectorError):
+    """The box has no register for its address or for a firmware update: a real ENECTOR/AMTRON.
+
+    The public register map has neither (the vendor block is this product's, implemented by the
+    simulated box); the product does not pretend: the caller says so and what to do instead.
+    """
+
+
 class ModbusExceptionReply(EnectorError):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
@@ -96,7 +105,9 @@ class WallboxInfo:
 
 # --- the connection ------------------------------------------------------------------------------
 class _Line:
-    """One Modbus RTU connection to one address on a line; errors become EnectorErrors."""
+    """One address on an RS485 line, through the line's one owner (:mod:`.bus`); errors become
+    EnectorErrors. The bus is taken on first use (inside the event loop that uses it) and given
+    back by :meth:`close`."""
 
     def __init__(self, serial: SerialConfig, address: int, timeout_s: float) -> None:
         if not serial.port:
@@ -107,87 +118,78 @@ class _Line:
         self.address = address
         self.timeout_s = min(timeout_s, MAX_TIMEOUT_S)
         self.serial = serial
-        # Made on first use, inside the event loop that uses it (pymodbus binds a client to it).
-        self._client: AsyncModbusSerialClient | None = None
+        self._bus: RtuBus | None = None
 
     @property
-    def client(self) -> AsyncModbusSerialClient:
-        if self._client is None:
-            serial = self.serial
-            self._client = AsyncModbusSerialClient(
-                serial.port,
-                baudrate=serial.baudrate,
-                bytesize=serial.bytesize,
-                parity=serial.parity,
-                stopbits=serial.stopbits,
-                timeout=self.timeout_s,
-                retries=0,
-                reconnect_delay=0,
-            )
-        return self._client
+    def bus(self) -> RtuBus:
+        if self._bus is None:
+            try:
+                self._bus = acquire_bus(self.serial)
+            except BusError as exc:
+                raise EnectorError(str(exc)) from None
+        return self._bus
 
     @property
     def connected(self) -> bool:
-        return self._client is not None and self._client.connected
-
-    async def connect(self) -> None:
-        if not self.client.connected and not await self.client.connect():
-            raise EnectorError(f"cannot open {self.serial.port}")
+        return self._bus is not None and self._bus.connected
 
     async def read(self, start: int, count: int) -> list[int]:
-        await self.connect()
-        response = await self.client.read_holding_registers(start, count=count, device_id=self.address)
+        response = await self.bus.transaction(
+            self.timeout_s, lambda client: client.read_holding_registers(start, count=count, device_id=self.address)
+        )
         if response.isError():
-            raise _exception(response, f"reading 0x{start:04X}-0x{start + count - 1:04X}")
+            raise _exception(response, self.where, f"reading 0x{start:04X}-0x{start + count - 1:04X}")
         words = list(response.registers)
         if len(words) != count:
-            raise EnectorError(f"answered {len(words)} registers for {count} at 0x{start:04X}")
+            raise EnectorError(f"{self.where} answered {len(words)} registers for {count} at 0x{start:04X}")
         return words
 
     async def write_one(self, address: int, word: int) -> None:
-        await self.connect()
-        response = await self.client.write_register(address, word, device_id=self.address)
+        response = await self.bus.transaction(
+            self.timeout_s, lambda client: client.write_register(address, word, device_id=self.address)
+        )
         if response.isError():
-            raise _exception(response, f"writing {word} to 0x{address:04X}")
+            raise _exception(response, self.where, f"writing {word} to 0x{address:04X}")
 
     async def write_many(self, address: int, words: list[int]) -> None:
-        await self.connect()
-        response = await self.client.write_registers(address, words, device_id=self.address)
+        response = await self.bus.transaction(
+            self.timeout_s, lambda client: client.write_registers(address, words, device_id=self.address)
+        )
         if response.isError():
-            raise _exception(response, f"writing {len(words)} registers at 0x{address:04X}")
+            raise _exception(response, self.where, f"writing {len(words)} registers at 0x{address:04X}")
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        bus, self._bus = self._bus, None
+        if bus is not None:
+            bus.release()
 
     async def guard(self, call: Callable[[], Coroutine[Any, Any, T]], deadline_s: float) -> T:
-        """Run ``call`` within ``deadline_s``; every failure is an EnectorError and closes the line."""
+        """Run ``call`` within ``deadline_s``; every failure is an EnectorError naming the line
+        and address. The line stays open for the other devices on it."""
         try:
             return await asyncio.wait_for(call(), timeout=deadline_s)
         except EnectorError:
-            self.close()
             raise
         except (TimeoutError, ModbusIOException):
-            lost = not self.connected
-            self.close()
-            if lost:
+            if self._bus is not None and not self._bus.connected:
+                self.close()
                 raise EnectorError(f"connection to {self.where} lost") from None
             raise EnectorError(f"no answer from {self.where} within {self.timeout_s:g} s") from None
-        except (ConnectionException, OSError) as exc:
+        except (ConnectionException, ConnectionError, OSError) as exc:
             self.close()
             raise EnectorError(f"connection to {self.where} lost ({exc})") from None
         except ModbusException as exc:
-            self.close()
             raise EnectorError(f"Modbus error from {self.where}: {exc}") from None
+        except (ValueError, struct.error, IndexError) as exc:  # a garbled answer pymodbus could not decode
+            raise EnectorError(f"garbled answer from {self.where}: {exc}") from None
 
 
-def _exception(response: Any, doing: str) -> EnectorError:
+def _exception(response: Any, where: str, doing: str) -> EnectorError:
     code = getattr(response, "exception_code", None)
     if code is None:
-        return EnectorError(f"answered with an error {doing}")
+        return EnectorError(f"{where} answered with an error {doing}")
     return ModbusExceptionReply(
-        code, f"answered Modbus exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')}) {doing}"
+        code, f"{where} answered Modbus exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')}) {doing}"
     )
 
 
@@ -410,7 +412,10 @@ async def move_address(
                     f"the box at {line.where} refused the new address while a vehicle is plugged in"
                 ) from None
             if exc.code == 2:
-                raise EnectorError(f"the box at {line.where} has no address register (vendor block)") from None
+                raise NoVendorBlock(
+                    f"the box at {line.where} has no register for its Modbus address (none is published for the "
+                    "ENECTOR/AMTRON; only the simulated box has this product's vendor block)"
+                ) from None
             raise
 
     await _with_line(serial, from_address, move, SETUP_TIMEOUT_S * 4)
@@ -441,6 +446,15 @@ async def update_firmware(
     chunk_bytes = reg.FIRMWARE_CHUNK_MAX_BYTES
 
     async def send(line: _Line) -> None:
+        try:
+            await line.read(reg.FIRMWARE_UPDATE_STATUS, 1)
+        except ModbusExceptionReply as exc:
+            if exc.code != 2:
+                raise
+            raise NoVendorBlock(
+                f"the box at {line.where} has no firmware update over Modbus (none is published for the "
+                "ENECTOR/AMTRON; only the simulated box has this product's vendor block): nothing was sent"
+            ) from None
         state = await line.read(reg.EVSE_STATE, 1)
         if state[0] == EVSE_CHARGING:
             raise EnectorError(f"the box at {line.where} is charging: pause it before a firmware update")
@@ -474,6 +488,7 @@ async def update_firmware(
 __all__ = [
     "EnectorError",
     "EnectorWallbox",
+    "NoVendorBlock",
     "VehiclePluggedIn",
     "WallboxInfo",
     "connect_wallbox",

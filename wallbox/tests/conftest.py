@@ -77,3 +77,16 @@ def _fresh_records() -> Iterator[None]:
     services._trackers.clear()
     yield
     services._trackers.clear()
+
+
+@pytest.fixture(autouse=True)
+def _jobs_run_here() -> Iterator[None]:
+    """Device jobs run in this process, as the worker would run them (the same task, the same
+    device loop and line owners), without a broker in between: Celery's eager mode."""
+    from ksem_site.celery import app
+    from plant import jobs  # noqa: F401 - registers the task
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before

@@ -3,6 +3,8 @@ change nothing, operators limited to the charging area."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.test import Client
 
@@ -140,3 +142,23 @@ def test_live_status_and_sessions(operator: Client, plant: Plant):
                                    ended=start + dt.timedelta(hours=1), energy_wh=8000, solar_wh=6000)  # fmt: skip
     sessions = operator.get(base(plant) + "/charging-sessions").json()["results"]
     assert (sessions[0]["duration_s"], sessions[0]["solar_share_pct"]) == (3600.0, 75.0)
+
+
+def test_firmware_upload_over_the_api_with_the_pages_roles(
+    installer: Client, operator: Client, plant: Plant, sim_factory
+):
+    from simulator.enector import firmware_image
+
+    sim_factory(a={"address": 100})
+    box = saved_box(plant, address=100)
+    url = base(plant) + f"/wallboxes/{box.pk}/firmware"
+    image = firmware_image("2025.40.1", b"x" * 2000)
+    assert operator.post(url, {"firmware": io.BytesIO(image)}).status_code == 403, "the installer's, as on the page"
+    assert installer.post(url, {}).json() == {"firmware": ["Send the firmware file as multipart field 'firmware'."]}
+    upload = io.BytesIO(image)
+    upload.name = "enector.bin"
+    response = installer.post(url, {"firmware": upload})
+    assert response.status_code == 202, response.json()
+    body = installer.get(url).json()
+    assert (body["state"], body["progress_pct"], body["firmware_version"]) == ("done", 100.0, "2025.40.1")
+    assert "simulated ENECTOR only" in body["note"]

@@ -276,3 +276,90 @@ def test_a_rejected_firmware_image_ends_as_a_failure_message(plant, sim_factory)
     assert progress["state"] == "failed" and "rejected the firmware image" in progress["message"]
     with pytest.raises(ValidationError):
         services.start_firmware_update(box, b"")
+
+
+def test_the_web_process_never_opens_the_line_a_setup_waits_for_the_worker(plant, sim_factory, monkeypatch):
+    """Without a worker to run the job, the setup fails with a message saying so, and nothing
+    reached the simulated line from this process."""
+    from ksem_site.celery import app
+
+    sim = sim_factory(a={"address": 50})
+    app.conf.task_always_eager = False  # the autouse fixture puts it back
+    monkeypatch.setattr(services, "SETUP_DEADLINE_S", 0.5)
+    with pytest.raises(ValidationError, match="is the worker running"):
+        services.set_up(Wallbox(plant=plant, name="new", interface="A"))
+    assert sim.line_counters()["a"]["requests"] == 0
+
+
+def test_a_setup_runs_as_a_recorded_job(plant, sim_factory):
+    from wallbox import jobs
+
+    sim_factory(a={"address": 50})
+    keys_before = set(services.sync_redis().scan_iter(jobs.job_key("*")))
+    box = Wallbox(plant=plant, name="new", interface="A")
+    services.set_up(box)
+    records = [jobs.read_job(k.decode().rsplit(":", 1)[1]) for k in services.sync_redis().scan_iter(jobs.job_key("*"))]
+    new = [r for r in records if r and jobs.job_key(r["id"]).encode() not in keys_before]
+    assert [(r["kind"], r["state"]) for r in new] == [("wallbox.device", "done")]
+    assert new[0]["result"]["address"] == 100 and box.address == 100
+
+
+@pytest.mark.django_db
+def test_a_steady_cycle_touches_no_database_only_changes_do(plant: Plant, django_assert_max_num_queries):
+    """Per-cycle bookkeeping writes only what changed: session start and end, a phase switch,
+    the open session's energy once a minute, the look for a due setup every 30 s."""
+    Wallbox.objects.create(plant=plant, name="carport", interface="A")
+    at = [T0 + dt.timedelta(seconds=s) for s in range(200)]
+    services.record_cycle(plant.pk, plant_state(plant.pk, at[0], box_state(power_w=3600, phases=3)))  # starts
+    services.record_cycle(plant.pk, plant_state(plant.pk, at[1], box_state(power_w=3600, phases=3)))
+    for second in range(2, 59):
+        with django_assert_max_num_queries(0):
+            services.record_cycle(plant.pk, plant_state(plant.pk, at[second], box_state(power_w=3600, phases=3)))
+    with django_assert_max_num_queries(3):  # the minute's energy, in one transaction
+        services.record_cycle(plant.pk, plant_state(plant.pk, at[60], box_state(power_w=3600, phases=3)))
+    with django_assert_max_num_queries(0):
+        services.record_cycle(plant.pk, plant_state(plant.pk, at[61], box_state(power_w=3600, phases=3)))
+    services.record_cycle(plant.pk, plant_state(plant.pk, at[62], box_state(power_w=3600, phases=1)))  # a switch
+    assert PhaseSwitchEvent.objects.filter(plant=plant).count() == 1
+    services.record_cycle(plant.pk, plant_state(plant.pk, at[63], box_state(connected=False, state=WALLBOX_NO_VEHICLE)))
+    session = ChargingSession.objects.get(plant=plant)
+    assert session.ended == at[63] and session.energy_wh == pytest.approx(62.0)  # 62 s at 3.6 kW
+
+
+# --- what only the simulated box can do (issue 13.8) ----------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_real_box_without_the_vendor_block_stays_at_50_and_says_why(plant, sim_factory):
+    sim = sim_factory(a={"vendor_block": False})
+    box = new_box(plant)
+    message = services.set_up(box)
+    box.save()
+    assert (box.address, box.setup) == (50, Wallbox.Setup.DONE)
+    assert "stays at address 50" in message and "simulated ENECTOR only" in message
+    assert sim.model.wallbox_address("a") == 50, "nothing pretended a move"
+    assert box.serial_number and box.firmware_over_modbus is False
+    # A second new box on that line would answer at 50 as well: refused, with what to do.
+    with pytest.raises(ValidationError, match="another box already uses 50"):
+        services.set_up(new_box(plant, name="second"))
+
+
+@pytest.mark.django_db
+def test_no_firmware_upload_is_offered_or_faked_for_a_box_without_the_block(plant, sim_factory):
+    sim_factory(a={"vendor_block": False})
+    box = new_box(plant)
+    services.set_up(box)
+    box.save()
+    with pytest.raises(ValidationError, match="no firmware update over Modbus"):
+        services.start_firmware_update(box, firmware_image("2025.40.1", b"x" * 300))
+    assert services.firmware_progress(box.pk)["state"] == "idle", "nothing was reported as running"
+
+
+@pytest.mark.django_db
+def test_a_firmware_job_on_a_box_without_the_block_fails_with_the_reason(plant, sim_factory):
+    """Info not read yet (the product could not know): the job finds out and says so, never 'done'."""
+    sim_factory(a={"vendor_block": False, "address": 100})
+    box = Wallbox.objects.create(plant=plant, name="Carport", interface="A", address=100)
+    services.start_firmware_update(box, firmware_image("2025.40.1", b"x" * 300))
+    progress = services.firmware_progress(box.pk)
+    assert progress["state"] == "failed" and "nothing was sent" in progress["message"]

@@ -6,10 +6,12 @@ installation) the first plant gets no meter: it is set in /admin/ to the real on
 simulator, ``--inverters-from`` gives the first plant the simulated plant's inverters, on the
 ports after the meter's, as the simulator serves them (``--inverter-port-base``).
 ``--wallboxes-from`` switches the wallbox option on and gives the first plant the scenario's
-simulated ENECTORs, already set up: box 1 on RS485 A, box 2 on RS485 B, each at the address
-the scenario gives it (100 for a box that is already set up). The simulator serves box N as
-Modbus RTU over TCP on ``--wallbox-port-base`` + N; the line is found through ``KSEM_RS485_A`` /
-``KSEM_RS485_B`` (``make run`` exports ``KSEM_RS485_A=socket://127.0.0.1:<port>``).
+simulated ENECTORs, already set up, all on RS485 B (as in the manual's wallbox examples: B is
+held by the wallboxes and disabled for Modbus, A keeps its factory preset for the inverter that
+reads the grid meter), each at the address the scenario gives it (100, 101, ... for boxes that
+are already set up). The simulator serves them on one line, Modbus RTU over TCP on
+``--wallbox-port-base`` + 1; the line is found through ``KSEM_RS485_B`` (``make run`` exports
+``KSEM_RS485_B=socket://127.0.0.1:<port>``).
 """
 
 from __future__ import annotations
@@ -121,16 +123,19 @@ def add_simulated_inverters(plant: Plant, scenario_path: str, host: str, port_ba
     return [inverter.name for inverter in scenario.inverters]
 
 
-# Simulated box N (1, 2) is the only box on its own RS485 line: A, then B.
-WALLBOX_INTERFACES = (Wallbox.Interface.A, Wallbox.Interface.B)
+# The simulated boxes share RS485 B, one line (the simulator's line 1, on the port base + 1).
+WALLBOX_INTERFACE = Wallbox.Interface.B
 SETTINGS_OF_INTERFACE = {Wallbox.Interface.A: "KSEM_RS485_A", Wallbox.Interface.B: "KSEM_RS485_B"}
+MAX_SIMULATED_BOXES = 16
 
 
 def add_simulated_wallboxes(plant: Plant, scenario_path: str, host: str, port_base: int) -> list[str]:
-    """Switch the wallbox option on and add the scenario's ENECTORs as boxes already set up.
+    """Switch the wallbox option on and add the scenario's ENECTORs as boxes already set up, all
+    on RS485 B.
 
     No setup run (the simulator may not be up yet): the scenario must have each box at its
-    final address already (``"address": 100``), as a box the manager moved before answers.
+    final address already (``"address": 100``), as a box the manager moved before answers, and
+    several boxes must name one line (``"line": "B"``) so the simulator serves them on one port.
     Returns what to print: each box and the serial line it needs.
     """
     try:
@@ -140,20 +145,32 @@ def add_simulated_wallboxes(plant: Plant, scenario_path: str, host: str, port_ba
     boxes = scenario.wallboxes
     if not boxes:
         raise CommandError(f"--wallboxes-from: {scenario_path} lists no wallboxes")
-    if len(boxes) > len(WALLBOX_INTERFACES):
+    if len(boxes) > MAX_SIMULATED_BOXES:
         raise CommandError(
-            f"--wallboxes-from: {scenario_path} lists {len(boxes)} wallboxes; "
-            f"the product has {len(WALLBOX_INTERFACES)} RS485 lines (A, B), one simulated box each"
+            f"--wallboxes-from: {scenario_path} lists {len(boxes)} wallboxes; one RS485 line takes at most "
+            f"{MAX_SIMULATED_BOXES}"
         )
+    if len({box.line for box in boxes}) > 1 or (len(boxes) > 1 and boxes[0].line is None):
+        raise CommandError(
+            f'--wallboxes-from: the wallboxes of {scenario_path} must name one line ("line": "B"): '
+            "the product has them all on RS485 B"
+        )
+    seen: dict[int, str] = {}
     for n, box in enumerate(boxes):
         if box.address == energy_config.WALLBOX_FACTORY_ADDRESS:
             raise CommandError(
                 f"--wallboxes-from: wallboxes[{n}].address is {box.address} (a new box before its setup); "
                 f"give it {energy_config.WALLBOX_ADDRESS}, the address of a box that is already set up"
             )
+        if seen.setdefault(box.address, box.name) != box.name:
+            raise CommandError(
+                f"--wallboxes-from: wallboxes[{n}].address {box.address} is also {seen[box.address]!r}'s"
+            )
     set_option(plant, WALLBOX, True)
     lines = []
-    for position, (box, interface) in enumerate(zip(boxes, WALLBOX_INTERFACES, strict=False), start=1):
+    interface = WALLBOX_INTERFACE
+    line = f"socket://{host}:{port_base + 1}"
+    for position, box in enumerate(boxes, start=1):
         Wallbox.objects.create(
             plant=plant,
             name=box.name,
@@ -163,16 +180,13 @@ def add_simulated_wallboxes(plant: Plant, scenario_path: str, host: str, port_ba
             rotation=box.rotation,
             position=position,
         )
-        line = f"socket://{host}:{port_base + position}"
-        found = rs485_ports().get(interface, "")
-        where = (
-            f"found there through {SETTINGS_OF_INTERFACE[interface]}"
-            if found == line
-            else f"set {SETTINGS_OF_INTERFACE[interface]}={line} for the manager to find it (now: {found or 'unset'})"
-        )
-        lines.append(
-            f"Added the simulated wallbox {box.name!r} on RS485 {interface}, address {box.address}; "
-            f"the simulator serves it on {line}: {where}."
-        )
+        lines.append(f"Added the simulated wallbox {box.name!r} on RS485 {interface}, address {box.address}.")
+    found = rs485_ports().get(interface, "")
+    where = (
+        f"found there through {SETTINGS_OF_INTERFACE[interface]}"
+        if found == line
+        else f"set {SETTINGS_OF_INTERFACE[interface]}={line} for the manager to find it (now: {found or 'unset'})"
+    )
+    lines.append(f"The simulator serves RS485 {interface} on {line}: {where}.")
     lines.append("Switched the wallbox option on.")
     return lines
