@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from energy.state import PlantState
 from plant import live, supervision
 from plant.models import Plant
+from plant.params import id_param
 from plant.services import current_plant, visible_plants
 
 
@@ -32,6 +33,8 @@ def device_status(request: HttpRequest) -> dict[str, Any]:
     """Always present, like the box's LED; details only for people who are logged in."""
     user = getattr(request, "user", None)
     signed_in = user is not None and user.is_authenticated
+    if not signed_in:  # a malformed ?plant= is refused on every page, the login page too (400)
+        id_param(request.GET, "plant")
     try:  # the LED of a login page is the first plant's; a person sees only a plant they may read
         plant = current_plant(request) if signed_in else Plant.objects.order_by("pk").first()
     except (PermissionDenied, BadRequest):  # this very page says why (403, 400)

@@ -433,7 +433,12 @@ def _limit_the_inverter(faults: Any) -> str:
         truth = faults.sim.model.inverter_outputs()[name]
         return bool(truth.limit_enabled and truth.limit_pct < 40)
 
-    wait_for(limited, 30.0, "the running stack to limit the inverter")
+    try:
+        wait_for(limited, 30.0, "the running stack to limit the inverter")
+    except AssertionError as exc:  # say what the product saw and decided
+        snap = faults.stack.snapshot(1) or {}
+        seen = {key: snap.get(key) for key in ("grid", "inverters", "controllers", "power_limitation")}
+        raise AssertionError(f"{exc}; the product's snapshot: {json.dumps(seen, default=str)[:3000]}") from None
     return name
 
 

@@ -146,6 +146,9 @@ class Faults:
         return self.stack.log().count(text)
 
 
+SUNNY_START = dt.datetime(2026, 6, 21, 12, 30, tzinfo=dt.UTC)  # 14:30 in Berlin, the house's EV load (10-14 h) over
+
+
 def fault_simulator(tmp: Path, port: int, inverter_base: int, start: dt.datetime | None = None) -> SimulatorHandle:
     """The fault stack's plant: the meter on ``port``, one inverter on ``inverter_base + 1`` (see
     FAULT_INVERTER), one wallbox on ``inverter_base + 2`` (FAULT_WALLBOX, RS485 A of the stack)."""
@@ -164,7 +167,8 @@ def fault_simulator(tmp: Path, port: int, inverter_base: int, start: dt.datetime
 def faults(tmp_path_factory) -> Iterator[Faults]:
     tmp = tmp_path_factory.mktemp("faults")
     sim_port, inverter_base = free_port(), free_port_block(2)
-    sim = fault_simulator(tmp, sim_port, inverter_base)
+    # A summer afternoon, whatever the hour CI runs: the fallback cases need feed-in to limit.
+    sim = fault_simulator(tmp, sim_port, inverter_base, start=SUNNY_START)
     redis_url = settings.REDIS_URL if long_form() and not settings.REDIS_EMBEDDED else None
     database_url, drop_database = private_database(tmp / "var", f"ksem_faults_{os.getpid()}")
     stack = SupervisedStack(

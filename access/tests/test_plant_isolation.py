@@ -69,6 +69,7 @@ P1_MARKERS = (P1_NAME, "Alpha-", "ALPHA-SN", "198.51.100.", "4242.4", "zed-alpha
 # logged in, and are still searched for plant 1's strings. Keyed by URL name (the API's "v1:"
 # namespace dropped) or, for an unnamed route, by its path.
 NO_PLANT_DATA = {
+    "licences": "the open-source components and their licences, the same for every device",
     "portal:login": "the login form",
     "portal:verify": "the two-factor code form of one's own login",
     "portal:logout": "ends one's own session",
@@ -256,6 +257,7 @@ def _value(name: str, path: str, world: dict[str, Any]) -> str:
         "inverter_id": one["roof"].pk,
         "wallbox_id": one["box"].pk,
         "token_id": world["token"].pk,
+        "person_id": world["zed"].pk,  # a person with a role on plant 1 only
         "direction": "purchase",
         "name": "A",
         "object_id": one["plant"].pk,
