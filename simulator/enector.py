@@ -49,6 +49,7 @@ from energy.config import NOMINAL_VOLTAGE_V, ROTATIONS, WALLBOX_LIMITS
 from energy.devices import EVSE_CHARGING, EVSE_IDLE, EVSE_PRECONDITIONS, EVSE_READY
 from simulator import noise
 from simulator.house import Phases
+from simulator.rtu_line import with_crc
 from simulator.scenario import CarScenario, WallboxScenario
 from simulator.server import Fault, FaultKind
 from wallbox import registers as reg
@@ -578,78 +579,7 @@ class EnectorRegisters:
         self.model.wallbox_write(self.name, start, words)
 
 
-# --- Modbus RTU ------------------------------------------------------------------------------
-def crc16(frame: bytes) -> int:
-    crc = 0xFFFF
-    for byte in frame:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
-
-
-def with_crc(frame: bytes) -> bytes:
-    return frame + struct.pack("<H", crc16(frame))
-
-
-# A partial frame older than this is line noise: a real line would have been silent 3.5 characters.
-FRAME_GAP_S = 0.5
-MAX_FRAME_BYTES = 256
-
-
-class RtuFramer:
-    """Cuts a byte stream into request frames; drops damaged bytes and resynchronises."""
-
-    def __init__(self) -> None:
-        self.buffer = bytearray()
-        self.last_s = 0.0
-        self.dropped = 0
-
-    def feed(self, data: bytes, now_s: float) -> list[bytes]:
-        if self.buffer and now_s - self.last_s > FRAME_GAP_S:
-            self.dropped += len(self.buffer)
-            self.buffer.clear()
-        self.last_s = now_s
-        self.buffer.extend(data)
-        frames = []
-        while len(self.buffer) >= 4:
-            length = self._expected_length()
-            if length is None:  # an unknown function: the whole burst is one frame, or noise to skip
-                if crc16(bytes(self.buffer[:-2])) == struct.unpack("<H", self.buffer[-2:])[0]:
-                    frames.append(bytes(self.buffer))
-                    self.buffer.clear()
-                else:
-                    self._drop_one()
-                continue
-            if length > MAX_FRAME_BYTES:
-                self._drop_one()
-                continue
-            if len(self.buffer) < length:
-                break
-            frame = bytes(self.buffer[:length])
-            if crc16(frame[:-2]) == struct.unpack("<H", frame[-2:])[0]:
-                frames.append(frame)
-                del self.buffer[:length]
-            else:
-                self._drop_one()
-        if len(self.buffer) > MAX_FRAME_BYTES:
-            self.dropped += len(self.buffer)
-            self.buffer.clear()
-        return frames
-
-    def _expected_length(self) -> int | None:
-        function = self.buffer[1]
-        if function in (3, 4, 6):
-            return 8
-        if function == 16:
-            return 9 + self.buffer[6] if len(self.buffer) >= 7 else MAX_FRAME_BYTES  # wait for the count
-        return None
-
-    def _drop_one(self) -> None:
-        del self.buffer[:1]
-        self.dropped += 1
-
-
+# --- Modbus RTU (framing, checksum and the line: simulator.rtu_line) --------------------------
 class RtuSlave:
     """Answers one request frame for a register source at its current address."""
 

@@ -195,7 +195,7 @@ class LineFramer:
         if function in (3, 4, 6):
             return 8
         if function == 16:
-            return 9 + self.buffer[6] if len(self.buffer) >= 7 else MAX_FRAME_BYTES + 1  # wait for the count
+            return 9 + self.buffer[6] if len(self.buffer) >= 7 else MAX_FRAME_BYTES  # wait for the count
         return None
 
     def _drop_one(self) -> None:

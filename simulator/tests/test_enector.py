@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from energy.devices import EVSE_CHARGING, EVSE_IDLE, EVSE_PRECONDITIONS, EVSE_READY
-from simulator.enector import ModbusReply, RtuFramer, crc16, with_crc
+from simulator.enector import ModbusReply
 from simulator.model import PlantModel
+from simulator.rtu_line import LineFramer, SerialSettings, crc16, with_crc
 from simulator.scenario import CarScenario, ScenarioError, scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
 from wallbox import registers as reg
@@ -263,12 +264,21 @@ def test_malformed_frames_do_not_kill_the_box(served: SimulatorHandle) -> None:
 
 
 def test_framer_finds_a_frame_after_noise() -> None:
-    framer = RtuFramer()
+    framer = LineFramer(SerialSettings().silence_s)
     frame = read_request(50, 0x0100, 22)
     assert framer.feed(b"\x32\x99" + frame[:5], 0.0) == []
     assert framer.feed(frame[5:], 0.01) == [frame]
     assert framer.feed(frame[:4], 0.02) == []
     assert framer.feed(frame[4:], 1.0) == []  # too late: the first half was line noise
+
+
+def test_framer_waits_for_a_write_split_before_its_byte_count() -> None:
+    """A serial server may pass a write request on in pieces: the head alone is no noise."""
+    framer = LineFramer(SerialSettings().silence_s)
+    frame = with_crc(bytes((100, 16, 0x0D, 0x05, 0, 2, 4, 0, 1, 0, 2)))
+    assert framer.feed(frame[:5], 0.0) == []
+    assert framer.feed(frame[5:], 0.01) == [frame]
+    assert framer.crc_errors == 0
     assert crc16(b"\x01\x03\x00\x00\x00\x01") == 0x0A84
 
 
