@@ -9,12 +9,14 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from portal import guard, roles, two_factor
 from portal.guard import Lockout
+from portal.models import Membership
 from portal.services import DEVICE_USERNAME
 
 
@@ -152,6 +154,13 @@ class RolesMixin:
     def role_fields(self) -> list[Any]:
         return [self[f"role_{plant.pk}"] for plant in self.plants]  # type: ignore[index]
 
+    def save_roles(self, person: Any) -> None:
+        for plant_id, role in self.chosen_roles().items():
+            if role:
+                Membership.objects.update_or_create(user=person, plant_id=plant_id, defaults={"role": role})
+            else:
+                Membership.objects.filter(user=person, plant_id=plant_id).delete()
+
 
 class PersonAddForm(RolesMixin, forms.Form):
     username = forms.CharField(
@@ -194,6 +203,15 @@ class PersonAddForm(RolesMixin, forms.Form):
             raise ValidationError(_("Give the person a role on at least one plant."), code="no_role")
         return cleaned
 
+    def save(self) -> Any:
+        """The new person with their roles (the page and the API both add people this way)."""
+        with transaction.atomic():
+            person = get_user_model().objects.create_user(
+                username=self.cleaned_data["username"], password=self.cleaned_data["password"]
+            )
+            self.save_roles(person)
+        return person
+
 
 class PersonEditForm(RolesMixin, forms.Form):
     new_password = forms.CharField(
@@ -221,3 +239,13 @@ class PersonEditForm(RolesMixin, forms.Form):
             except ValidationError as error:
                 self.add_error("new_password", error)
         return cleaned
+
+    def save(self) -> None:
+        """Roles, a new initial password, two-factor off: the page and the API both edit this way."""
+        with transaction.atomic():
+            self.save_roles(self.person)
+            if self.cleaned_data["new_password"]:
+                self.person.set_password(self.cleaned_data["new_password"])
+                self.person.save(update_fields=["password"])
+            if self.cleaned_data["turn_off_two_factor"]:
+                two_factor.disable(self.person)

@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, redirect_to_login
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -216,14 +215,6 @@ def people(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/people.html", {"rows": rows, "plants": plants, "may_manage": _manage(request)})
 
 
-def _save_roles(person: Any, chosen: dict[int, str]) -> None:
-    for plant_id, role in chosen.items():
-        if role:
-            Membership.objects.update_or_create(user=person, plant_id=plant_id, defaults={"role": role})
-        else:
-            Membership.objects.filter(user=person, plant_id=plant_id).delete()
-
-
 @never_cache
 @login_required
 @roles.require(roles.SETTINGS, plant_of=roles.whole_device)
@@ -231,11 +222,7 @@ def _save_roles(person: Any, chosen: dict[int, str]) -> None:
 def person_add(request: HttpRequest) -> HttpResponse:
     form = PersonAddForm(request.POST or None, plants=_plants())
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            person = get_user_model().objects.create_user(
-                username=form.cleaned_data["username"], password=form.cleaned_data["password"]
-            )
-            _save_roles(person, form.chosen_roles())
+        person = form.save()
         messages.success(request, _("%(name)s can log in now.") % {"name": person.get_username()})
         return redirect("portal:people")
     context = {"form": form, "may_manage": _manage(request)}
@@ -257,13 +244,7 @@ def person_edit(request: HttpRequest, pk: int) -> HttpResponse:
     initial = dict(Membership.objects.filter(user=person).values_list("plant_id", "role"))
     form = PersonEditForm(request.POST or None, person=person, plants=_plants(), initial_roles=initial)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            _save_roles(person, form.chosen_roles())
-            if form.cleaned_data["new_password"]:
-                person.set_password(form.cleaned_data["new_password"])
-                person.save(update_fields=["password"])
-            if form.cleaned_data["turn_off_two_factor"]:
-                two_factor.disable(person)
+        form.save()
         messages.success(request, _("%(name)s has been saved.") % {"name": person.get_username()})
         return redirect("portal:people")
     context = {"form": form, "person": person, "may_manage": _manage(request)}

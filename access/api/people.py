@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -122,20 +121,8 @@ class PeopleView(APIView):
         form = PersonAddForm(data, plants=plants)
         if not form.is_valid():
             return Response(_errors(form), status=status.HTTP_400_BAD_REQUEST)
-        with transaction.atomic():
-            person = get_user_model().objects.create_user(
-                username=form.cleaned_data["username"], password=form.cleaned_data["password"]
-            )
-            _save_roles(person, form.chosen_roles())
+        person = form.save()
         return Response(person_data(person), status=status.HTTP_201_CREATED)
-
-
-def _save_roles(person: Any, chosen: dict[int, str]) -> None:
-    for plant_id, role in chosen.items():
-        if role:
-            Membership.objects.update_or_create(user=person, plant_id=plant_id, defaults={"role": role})
-        else:
-            Membership.objects.filter(user=person, plant_id=plant_id).delete()
 
 
 class PersonView(APIView):
@@ -160,13 +147,7 @@ class PersonView(APIView):
         form = PersonEditForm(data, person=person, plants=plants, initial_roles=current)
         if not form.is_valid():
             return Response(_errors(form), status=status.HTTP_400_BAD_REQUEST)
-        with transaction.atomic():
-            _save_roles(person, form.chosen_roles())
-            if form.cleaned_data["new_password"]:
-                person.set_password(form.cleaned_data["new_password"])
-                person.save(update_fields=["password"])
-            if form.cleaned_data["turn_off_two_factor"]:
-                two_factor.disable(person)
+        form.save()
         return Response(person_data(person))
 
     @extend_schema(responses={204: None, 400: dict})
