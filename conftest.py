@@ -15,6 +15,7 @@ from django.test import Client
 from hypothesis import settings as hypothesis_settings
 
 from ksem_site.embedded_redis import server_args
+from tests.stack import Stack, free_port
 
 # Timing belongs in bench/: a busy CI machine must not fail a property test for being slow.
 hypothesis_settings.register_profile("ksem", deadline=None)
@@ -67,3 +68,16 @@ def user_client(client: Client, db: None) -> Client:
 
     client.force_login(get_user_model().objects.create_superuser("someone", password="Secret-Pass-1"))
     return client
+
+
+@pytest.fixture
+def web(django_db_setup: None, tmp_path: Path) -> Iterator[Stack]:
+    """Only the web process (pages, API, the live socket) against the test database: browser tests
+    publish the snapshots they need themselves."""
+    running = Stack(meter_port=free_port(), web_port=free_port(), logs=tmp_path)
+    running.start("web")
+    try:
+        running.wait_for(lambda: running.health()[0] in (200, 503), 30, "the web process to answer")
+        yield running
+    finally:
+        running.stop_all()

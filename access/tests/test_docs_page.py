@@ -5,13 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.test import Client
 
-from tests.stack import Stack, free_port
+from tests.stack import Stack
 
 
 def test_the_docs_page_allows_exactly_its_own_inline_style(installer_client: Client):
@@ -30,17 +28,6 @@ def test_the_docs_page_allows_exactly_its_own_inline_style(installer_client: Cli
 def test_other_pages_keep_the_site_policy(installer_client: Client):
     policy = installer_client.get("/api/schema/")["Content-Security-Policy"]
     assert "'nonce-" in policy and "sha256" not in policy
-
-
-@pytest.fixture
-def web(django_db_setup: None, tmp_path: Path) -> Iterator[Stack]:
-    running = Stack(meter_port=free_port(), web_port=free_port(), logs=tmp_path)
-    running.start("web")
-    try:
-        running.wait_for(lambda: running.health()[0] in (200, 503), 30, "the web process to answer")
-        yield running
-    finally:
-        running.stop_all()
 
 
 @pytest.mark.browser

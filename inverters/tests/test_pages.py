@@ -21,7 +21,7 @@ from plant.models import Plant
 from simulator.scenario import scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
 from tests.pages import by_testid, publish, text_of
-from tests.stack import Stack, free_port
+from tests.stack import Stack
 
 pytestmark = pytest.mark.django_db
 
@@ -239,18 +239,6 @@ def test_pages_speak_german(user_client: Client, plant: Plant):
     assert "Wechselrichter hinzufügen" in page
     page = user_client.get(reverse("inverters:power-settings")).content.decode()
     assert "Einspeisebegrenzung" in page
-
-
-@pytest.fixture
-def web(django_db_setup: None, tmp_path: Path) -> Iterator[Stack]:
-    """Only the web process, against the test database."""
-    running = Stack(meter_port=free_port(), web_port=free_port(), logs=tmp_path)
-    running.start("web")
-    try:
-        running.wait_for(lambda: running.health()[0] in (200, 503), 30, "the web process to answer")
-        yield running
-    finally:
-        running.stop_all()
 
 
 @pytest.mark.browser

@@ -36,7 +36,7 @@ from plant import live
 from plant.models import Plant
 from plant.overview import Share, consumption_sources
 from tests.pages import by_testid, publish, text_of
-from tests.stack import Stack, free_port
+from tests.stack import Stack
 
 pytestmark = pytest.mark.django_db
 
@@ -458,18 +458,6 @@ def test_overview_needs_login(client: Client, plant: Plant) -> None:
 
 
 # ---- in a real browser, against the web process -----------------------------------------------
-
-
-@pytest.fixture
-def web(django_db_setup: None, tmp_path: Path) -> Iterator[Stack]:
-    """Only the web process (pages and the live socket): the test publishes the snapshots itself."""
-    running = Stack(meter_port=free_port(), web_port=free_port(), logs=tmp_path)
-    running.start("web")
-    try:
-        running.wait_for(lambda: running.health()[0] in (200, 503), 30, "the web process to answer")
-        yield running
-    finally:
-        running.stop_all()
 
 
 def broadcast(state: PlantState) -> None:

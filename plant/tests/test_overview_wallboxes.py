@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from plant.models import Plant
 from plant.overview import consumption_sources, grid_to_battery_w
 from plant.tests.test_overview_page import broadcast, flow, meter_only_state, meter_reading, rows, session_cookie
 from tests.pages import publish, text_of
-from tests.stack import Stack, free_port
+from tests.stack import Stack
 
 NOW = dt.datetime(2026, 6, 1, 20, 0, 0, tzinfo=dt.UTC)
 
@@ -180,17 +179,6 @@ def test_the_grid_share_is_the_purchase_less_what_charges_the_battery(
 
 
 # ---- live, in a browser -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def web(django_db_setup: None, tmp_path: Path) -> Iterator[Stack]:
-    running = Stack(meter_port=free_port(), web_port=free_port(), logs=tmp_path)
-    running.start("web")
-    try:
-        running.wait_for(lambda: running.health()[0] in (200, 503), 30, "the web process to answer")
-        yield running
-    finally:
-        running.stop_all()
 
 
 def _text(page: Page, selector: str) -> str:

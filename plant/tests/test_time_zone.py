@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -22,7 +20,7 @@ from plant.models import Plant
 from plant.tests.test_dashboard_page import make_state
 from plant.tests.test_overview_page import broadcast, session_cookie
 from tests.pages import by_testid, publish, text_of
-from tests.stack import Stack, free_port
+from tests.stack import Stack
 
 ZONE = "Asia/Kolkata"
 AT = dt.datetime(2026, 6, 1, 12, 0, 5, tzinfo=dt.UTC)  # 17:30:05 in Kolkata
@@ -74,17 +72,6 @@ def test_the_api_answers_in_utc(user_client: Client, plant: Plant) -> None:
 
 
 # ---- in a browser in another zone --------------------------------------------------------------------
-
-
-@pytest.fixture
-def web(django_db_setup: None, tmp_path: Path) -> Iterator[Stack]:
-    running = Stack(meter_port=free_port(), web_port=free_port(), logs=tmp_path)
-    running.start("web")
-    try:
-        running.wait_for(lambda: running.health()[0] in (200, 503), 30, "the web process to answer")
-        yield running
-    finally:
-        running.stop_all()
 
 
 @pytest.mark.browser

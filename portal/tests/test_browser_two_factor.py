@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,18 +10,7 @@ from django_otp.oath import totp
 from playwright.sync_api import Page, sync_playwright
 
 from portal.services import reset_device_password
-from tests.stack import Stack, free_port
-
-
-@pytest.fixture
-def web(django_db_setup: None, tmp_path: Path) -> Iterator[Stack]:
-    running = Stack(meter_port=free_port(), web_port=free_port(), logs=tmp_path)
-    running.start("web")
-    try:
-        running.wait_for(lambda: running.health()[0] in (200, 503), 30, "the web process to answer")
-        yield running
-    finally:
-        running.stop_all()
+from tests.stack import Stack
 
 
 def app_code(secret_text: str, steps_ahead: int = 0) -> str:

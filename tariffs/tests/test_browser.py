@@ -20,20 +20,9 @@ from plant.models import Plant
 from tariffs import services
 from tariffs.models import EnergyHour, TariffVersion
 from tariffs.pricing import HOUR, buckets
-from tests.stack import Stack, free_port
+from tests.stack import Stack
 
 BERLIN = ZoneInfo("Europe/Berlin")
-
-
-@pytest.fixture
-def web(django_db_setup: None, tmp_path: Path) -> Iterator[Stack]:
-    running = Stack(meter_port=free_port(), web_port=free_port(), logs=tmp_path)
-    running.start("web")
-    try:
-        running.wait_for(lambda: running.health()[0] in (200, 503), 30, "the web process to answer")
-        yield running
-    finally:
-        running.stop_all()
 
 
 @pytest.fixture

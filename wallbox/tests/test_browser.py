@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from energy import config as energy
 from energy.state import DeviceStatus, WallboxState
 from plant.models import Plant
 from plant.options import WALLBOX, set_option
-from tests.stack import Stack, free_port
+from tests.stack import Stack
 from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox
 from wallbox.tests.test_pages import publish_box
 
@@ -27,17 +26,6 @@ CHARGING_1P = WallboxState(
     mode="power", configured_mode="power", phases=1, power_w=3680.0, vehicle_connected=True,
     phase_currents_a=(16.0, 0.0, 0.0),
 )  # fmt: skip
-
-
-@pytest.fixture
-def web(django_db_setup: None, tmp_path: Path) -> Iterator[Stack]:
-    running = Stack(meter_port=free_port(), web_port=free_port(), logs=tmp_path)
-    running.start("web")
-    try:
-        running.wait_for(lambda: running.health()[0] in (200, 503), 30, "the web process to answer")
-        yield running
-    finally:
-        running.stop_all()
 
 
 @pytest.fixture
