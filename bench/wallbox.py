@@ -52,8 +52,8 @@ def main() -> None:
     parser.add_argument("--hold-s", type=float, default=3.0, help="seconds the load stays on")
     args = parser.parse_args()
     box_port = free_port()
-    # The product finds the box on RS485 A: behind a serial server at the simulator's port.
-    os.environ["KSEM_RS485_A"] = f"socket://127.0.0.1:{box_port}"
+    # The product finds the box on RS485 B: behind a serial server at the simulator's port.
+    os.environ["KSEM_RS485_B"] = f"socket://127.0.0.1:{box_port}"
     with django_env("wallbox") as var_dir:
         from energy.config import WALLBOX_ADDRESS
         from meter.models import Meter
@@ -86,7 +86,7 @@ def main() -> None:
             Meter.objects.create(plant=plant, port=sim.port)
             set_option(plant, WALLBOX)
             MainsSettings.objects.create(plant=plant, phases=3, fuse_l1_a=FUSE_A, fuse_l2_a=FUSE_A, fuse_l3_a=FUSE_A)
-            Wallbox.objects.create(plant=plant, name=BOX, type="enector_11", interface="A", address=WALLBOX_ADDRESS)
+            Wallbox.objects.create(plant=plant, name=BOX, type="enector_11", interface="B", address=WALLBOX_ADDRESS)
             env = dict(os.environ, DJANGO_SETTINGS_MODULE="ksem_site.settings", PYTHONUNBUFFERED="1")
             logs = var_dir / "logs"
             logs.mkdir()

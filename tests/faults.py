@@ -96,7 +96,7 @@ class SupervisedStack:
     modbus_port: int = field(default_factory=free_port)
     modbus_tls_port: int = field(default_factory=free_port)
     redis_url: str | None = None  # None: the stack's own embedded Redis
-    rs485_a: str = ""  # the line behind RS485 A (``socket://host:port`` of a simulated wallbox)
+    rs485_b: str = ""  # the line behind RS485 B (``socket://host:port`` of a simulated wallbox)
     prefix: str = field(default_factory=lambda: f"faults{os.getpid()}")
     process: subprocess.Popen[bytes] | None = None
 
@@ -116,8 +116,8 @@ class SupervisedStack:
         )
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
-        if self.rs485_a:
-            env["KSEM_RS485_A"] = self.rs485_a
+        if self.rs485_b:
+            env["KSEM_RS485_B"] = self.rs485_b
         return env
 
     def manage(self, *args: str) -> str:
@@ -447,7 +447,7 @@ def _inverter_at_its_own_fallback(faults: Any, name: str) -> bool:
     return not truth.limit_enabled and truth.limit_pct == FAULT_INVERTER["fallback_limit_pct"]
 
 
-# An ENECTOR on RS485 A (RTU over TCP to the simulator, as behind a serial server). It falls
+# An ENECTOR on RS485 B, as in the manual's wallbox examples (RTU over TCP to the simulator, as behind a serial server). It falls
 # back to 6 A when no heartbeat came for 10 s; the product keeps it locked, so a car that
 # charges means the box is on its own.
 FAULT_WALLBOX_FALLBACK_A = 6
@@ -470,7 +470,7 @@ def _lock_the_wallbox(faults: Any) -> str:
         "from plant.models import Plant; from plant.options import WALLBOX, set_option; "
         "from wallbox.models import Wallbox; plant = Plant.objects.get(pk=1); set_option(plant, WALLBOX); "
         f"Wallbox.objects.update_or_create(plant=plant, name={name!r}, "
-        "defaults={'type': 'enector_11', 'interface': 'A', 'address': 100, 'mode': 'lock'})",
+        "defaults={'type': 'enector_11', 'interface': 'B', 'address': 100, 'mode': 'lock'})",
     )
     faults.sim.model.plug_car(name, CarScenario(phases=3, capacity_wh=500_000.0))
 

@@ -176,7 +176,7 @@ def faults(tmp_path_factory) -> Iterator[Faults]:
         tmp / "stack.log",
         database_url,
         redis_url=redis_url,
-        rs485_a=f"socket://127.0.0.1:{inverter_base + 2}",
+        rs485_b=f"socket://127.0.0.1:{inverter_base + 2}",
     )
     try:
         password = stack.bootstrap(sim_port, inverters_from=tmp / "plant.json", inverter_port_base=inverter_base)

@@ -72,7 +72,7 @@ def wallbox_stack(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory
     base = free_port_block(2)
     running = WallboxStack(meter_port=free_port(), web_port=free_port(), logs=logs, scenario=scenario)
     running.port_base, running.modbus_port, running.tls_port = base, free_port(), free_port()
-    running.extra_env = {"KSEM_RS485_A": f"socket://127.0.0.1:{base + 1}", "KSEM_RS485_B": ""}
+    running.extra_env = {"KSEM_RS485_A": "", "KSEM_RS485_B": f"socket://127.0.0.1:{base + 1}"}
     try:
         for name in ("simulator", "worker", "beat", "web"):
             running.start(name)
@@ -100,7 +100,7 @@ def test_lock_over_tls_stops_charging_within_two_cycles_and_release_resumes_the_
     plant = Plant.objects.create(name="Carport plant", time_zone="Europe/Berlin")
     Meter.objects.create(plant=plant, port=stack.meter_port, timeout_s=0.5)
     set_option(plant, WALLBOX)
-    Wallbox.objects.create(plant=plant, name="Carport", interface="A", mode=Wallbox.Mode.POWER)
+    Wallbox.objects.create(plant=plant, name="Carport", interface="B", mode=Wallbox.Mode.POWER)
     ModbusSettings.objects.update_or_create(pk=1, defaults={"plant": plant, "slave_enabled": True, "tls_enabled": True})
     cert, key = _certificate(tmp_path)
     stack.start("modbus")
