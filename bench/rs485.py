@@ -26,10 +26,10 @@ from energy.counters import CounterState
 from energy.state import Setpoint
 from plant.cycle import PlantRuntime
 from plant.testing import RecordingPublisher
+from rtubus.bus import open_buses
 from simulator.scenario import scenario_from_dict
 from simulator.testing import run_simulator_in_thread
 from wallbox.drivers import connect_wallbox, move_address, read_info
-from wallbox.drivers.bus import open_buses
 
 BOXES = 4
 CAR = {"plug": "00:00:00", "phases": 3, "max_current_a": 16, "capacity_wh": 500_000}

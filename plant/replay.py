@@ -80,9 +80,11 @@ def plant_config(replay: ReplayScenario, scenario: Scenario, simulator: Simulato
             name=inverter.name,
             type=inverter.type,
             max_ac_w=inverter.max_ac_w,
-            host=simulator.host,
+            host=simulator.host if inverter.line is None else "",
             port=simulator.port_of(inverter.name),
-            unit_id=71,
+            # On a simulated RS485 line: its address there, at the line's 57600 8N2, on the line's bus.
+            unit_id=71 if inverter.line is None else inverter.address,
+            serial=None if inverter.line is None else simulated_line(simulator, inverter.name),
             timeout_s=DEVICE_TIMEOUT_S,
             battery=HouseBatteryConfig(
                 type="simulated",
@@ -140,15 +142,18 @@ def plant_config(replay: ReplayScenario, scenario: Scenario, simulator: Simulato
     )
 
 
+def simulated_line(simulator: Simulator, device: str) -> SerialConfig:
+    """The simulated RS485 line ``device`` hangs on, as RTU over TCP, at the ENECTOR's 57600 8N2."""
+    return SerialConfig(port=f"socket://{simulator.host}:{simulator.port_of(device)}", baudrate=57600, stopbits=2)
+
+
 def wallbox_config(box: WallboxScenario, settings: WallboxSettings, simulator: Simulator) -> WallboxConfig:
     """A simulated box: the ENECTOR's line (57600 8N2) as RTU over TCP to its device server."""
     name = box.name
     return WallboxConfig(
         name=name,
         type=box.type,
-        serial=SerialConfig(
-            port=f"socket://{simulator.host}:{simulator.port_of(name)}", baudrate=57600, parity="N", stopbits=2
-        ),
+        serial=simulated_line(simulator, name),
         address=box.address,
         rotation=box.rotation,
         phase_usage=settings.phase_usage,

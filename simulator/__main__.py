@@ -201,12 +201,14 @@ async def _serve(simulator: Simulator, faults: dict[str, Fault] | None = None, f
         model.now.isoformat(timespec="seconds"),
     )
     for name in model.inverter_names:
+        inverter = model.inverter_config(name)
         log.info(
-            "inverter %r (%s) listening on %s:%d",
+            "inverter %r (%s) listening on %s:%d%s",
             name,
-            model.inverter_config(name).type,
+            inverter.type,
             simulator.host,
             simulator.ports[name],
+            f", Modbus RTU on line {inverter.line} at address {inverter.address}" if inverter.line else "",
         )
     for name in model.wallbox_names:
         pty = simulator.pty_paths.get(name)

@@ -43,7 +43,7 @@ import time
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from energy.config import NOMINAL_VOLTAGE_V, ROTATIONS, WALLBOX_LIMITS
 from energy.devices import EVSE_CHARGING, EVSE_IDLE, EVSE_PRECONDITIONS, EVSE_READY
@@ -580,10 +580,24 @@ class EnectorRegisters:
 
 
 # --- Modbus RTU (framing, checksum and the line: simulator.rtu_line) --------------------------
+class SlaveRegisters(Protocol):
+    """What :class:`RtuSlave` answers for: a box's registers, or any source on a line
+    (:mod:`simulator.line_slave`); ``read``/``write`` raise :class:`ModbusReply` to refuse."""
+
+    name: str
+
+    @property
+    def address(self) -> int: ...
+
+    def read(self, start: int, count: int) -> list[int]: ...
+
+    def write(self, start: int, words: Sequence[int]) -> None: ...
+
+
 class RtuSlave:
     """Answers one request frame for a register source at its current address."""
 
-    def __init__(self, source: EnectorRegisters) -> None:
+    def __init__(self, source: SlaveRegisters) -> None:
         self.source = source
         self.fault = Fault()
 
@@ -598,7 +612,7 @@ class RtuSlave:
         try:
             pdu = self._pdu(function, frame[2:-2])
         except ModbusReply as exc:
-            log.info("wallbox %s: exception %d: %s", self.source.name, exc.code, exc)
+            log.info("%s: exception %d: %s", self.source.name, exc.code, exc)
             pdu = bytes((function | 0x80, exc.code))
         return with_crc(bytes((unit,)) + pdu)
 

@@ -4,9 +4,12 @@ Each device server (the grid meter, one per inverter, one per wallbox; later the
 box) is started and stopped together and reads the same :class:`PlantModel`. Inverter N of the
 scenario (counted from 1) listens on ``inverter_port_base + N``. Wallboxes hang on simulated RS485
 lines (:mod:`simulator.rtu_line`): boxes that name one ``line`` share it, a box without one has a
-line of its own; line N (in the order of its first box) speaks Modbus RTU over TCP on
-``wallbox_port_base + N`` (0 = any free port) and, with ``wallbox_pty``, also on a pty
-(:attr:`Simulator.pty_paths`). ``line_time_scale`` scales the lines' byte time (1.0: real time at
+line of its own; an inverter naming a ``line`` answers there at its ``address`` instead of on a
+TCP port, and ``sdm630_line`` puts the SDM630 on a line (at address 1) the same way. Line N (in
+the order of its first device, boxes first) speaks Modbus RTU over TCP on ``wallbox_port_base + N``
+(0 = any free port) and, with ``wallbox_pty``, also on a pty (:attr:`Simulator.pty_paths`). Every
+line runs at the ENECTOR's 57600 8N2 (its byte time); the devices on it answer whatever settings
+the master uses, as nothing of the serial settings travels over RTU-over-TCP. ``line_time_scale`` scales the lines' byte time (1.0: real time at
 the baud rate; a stepped replay shrinks it).
 
 Time runs in one of two ways: the 200 ms clock (``clock=True``) advances the model by the wall
@@ -26,11 +29,13 @@ from typing import Protocol
 
 from pymodbus.framer import FramerType
 
+from meter import sdm630
 from simulator.enector import EnectorRegisters, RtuSlave
 from simulator.grid_meter import METER_UNIT_IDS, GridMeterRegisters
 from simulator.inverters import register_source
+from simulator.line_slave import line_slave
 from simulator.model import PlantModel
-from simulator.rtu_line import DeviceFault, LineCounters, RtuLineServer, lines_of
+from simulator.rtu_line import DeviceFault, LineCounters, LineDevice, RtuLineServer, lines_of
 from simulator.sdm630 import Sdm630Registers
 from simulator.server import Fault, ModbusDeviceServer
 from simulator.state_file import save_state
@@ -72,6 +77,7 @@ class Simulator:
         wallbox_port_base: int = DEFAULT_WALLBOX_PORT_BASE,
         wallbox_pty: bool = False,
         line_time_scale: float = 1.0,
+        sdm630_line: str | None = None,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be greater than 0, got {speed}")
@@ -87,27 +93,48 @@ class Simulator:
             ModbusDeviceServer("meter", GridMeterRegisters(model), host=host, port=meter_port, unit_ids=METER_UNIT_IDS)
         )
         for number, name in enumerate(model.inverter_names, start=1):
+            if model.inverter_config(name).line is not None:
+                continue  # on an RS485 line, below
             source = register_source(model, name)
             port = inverter_port_base + number if inverter_port_base else 0
             self.add_server(ModbusDeviceServer(name, source, host=host, port=port, unit_ids=source.unit_ids))
-        # RS485 lines: boxes naming one line share it (one port, one wire); a box without a line
-        # has one of its own, named after it. Line N (in order of its first box) is on base + N.
+        # RS485 lines: devices naming one line share it (one port, one wire), the boxes first, then
+        # the inverters and the SDM630 on a line; a box without a line has one of its own, named
+        # after it. Line N (in order of its first device) is on base + N.
         self.line_of: dict[str, str] = {}
-        grouped = lines_of([(name, model.wallbox_config(name).line) for name in model.wallbox_names])
-        for number, (line, names) in enumerate(grouped.items(), start=1):
+        devices: dict[str, tuple[int, LineDevice]] = {}
+        placed: list[tuple[str, str | None]] = []
+        for name in model.wallbox_names:
+            devices[name] = (model.wallbox_address(name), RtuSlave(EnectorRegisters(model, name)))
+            placed.append((name, model.wallbox_config(name).line))
+        for name in model.inverter_names:
+            inverter = model.inverter_config(name)
+            if inverter.line is not None:
+                devices[name] = (inverter.address, line_slave(name, register_source(model, name), inverter.address))
+                placed.append((name, inverter.line))
+        if sdm630_line is not None:
+            if sdm630_port is not None:
+                raise ValueError("the SDM630 is either on a line (sdm630_line) or on a port of its own (sdm630_port)")
+            devices["sdm630"] = (sdm630.UNIT_ID, line_slave("sdm630", Sdm630Registers(model), sdm630.UNIT_ID))
+            placed.append(("sdm630", sdm630_line))
+        for number, (line, names) in enumerate(lines_of(placed).items(), start=1):
             addresses: dict[int, str] = {}
             for name in names:
-                other = addresses.setdefault(model.wallbox_address(name), name)
+                address = devices[name][0]
+                other = addresses.setdefault(address, name)
                 if other != name:
-                    raise ValueError(
-                        f"wallboxes {other!r} and {name!r} both answer at address "
-                        f"{model.wallbox_address(name)} on line {line}"
-                    )
+                    raise ValueError(f"{other!r} and {name!r} both answer at address {address} on line {line}")
                 self.line_of[name] = line
             port = wallbox_port_base + number if wallbox_port_base else 0
-            devices = {name: RtuSlave(EnectorRegisters(model, name)) for name in names}
             self.add_server(
-                RtuLineServer(line, devices, host=host, port=port, pty=wallbox_pty, time_scale=line_time_scale)
+                RtuLineServer(
+                    line,
+                    {name: devices[name][1] for name in names},
+                    host=host,
+                    port=port,
+                    pty=wallbox_pty,
+                    time_scale=line_time_scale,
+                )
             )
         if sdm630_port is not None:  # the grid meter also as an SDM630, RTU over TCP (0 = any free port)
             sdm = Sdm630Registers(model)
@@ -128,15 +155,15 @@ class Simulator:
 
     @property
     def ports(self) -> dict[str, int]:
-        """{device name: bound port}: "meter", every inverter, every RS485 line and every wallbox
-        by its name (the port of its line)."""
+        """{device name: bound port}: "meter", every inverter, every RS485 line and every device
+        on a line (box, inverter, "sdm630") by its name (the port of its line)."""
         ports = {name: server.port for name, server in self.servers.items()}
         ports.update({box: self.servers[line].port for box, line in self.line_of.items()})
         return ports
 
     @property
     def pty_paths(self) -> dict[str, str]:
-        """{wallbox name: the pty device node of its line} (with ``wallbox_pty``)."""
+        """{device on a line (box, inverter, "sdm630"): the pty device node of its line} (with ``wallbox_pty``)."""
         paths = {}
         for box, line in self.line_of.items():
             server = self.servers[line]

@@ -33,7 +33,9 @@ PLENTICORE BI and PIKO MP plus take one, and a PLENTICORE BI needs one and has n
 ``pv_peak_w`` defaults to ``max_ac_w`` (0 for a PLENTICORE BI); ``watchdog_s`` (default 30) is
 how long a written setpoint lasts without a refresh, after which the inverter runs at its own
 ``fallback_limit_pct`` (default 100: no limit); ``modbus_battery_control`` (default true)
-is a PLENTICORE's register 1080 = 2, without which it ignores battery setpoints.
+is a PLENTICORE's register 1080 = 2, without which it ignores battery setpoints. ``line``
+(e.g. "B") puts the inverter on that simulated RS485 line, beside the boxes naming it, where it
+answers Modbus RTU at ``address`` (default 1); without ``line`` it has a Modbus TCP server.
 **With inverters listed, the scenario-level ``pv_peak_w`` and ``battery`` are not simulated**:
 the inverters' PV arrays and batteries are the plant's, under the same sun and clouds.
 
@@ -122,6 +124,10 @@ class InverterScenario:
     # inverter for a lost energy manager (100 = none).
     fallback_limit_pct: float = 100.0
     modbus_battery_control: bool = True
+    # The RS485 line the inverter hangs on ("A", "B", ...), shared with the boxes and inverters
+    # naming the same line, where it answers at ``address``. None: Modbus TCP, a server of its own.
+    line: str | None = None
+    address: int = 1
 
 
 MAX_INVERTERS = 5
@@ -352,6 +358,18 @@ def _inverter_battery(key: str, value: Any) -> BatteryConfig | None:
     return _battery(key, value)
 
 
+def _address(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 247:
+        raise ScenarioError(f"{key}: must be a Modbus address 1..247, got {value!r}")
+    return value
+
+
+def _line(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 20 or not value.replace("_", "").isalnum():
+        raise ScenarioError(f'{key}: must be a line name such as "A" or "B" (letters, digits, _), got {value!r}')
+    return value
+
+
 _INVERTER = {
     "name": _name,
     "type": _inverter_type,
@@ -361,6 +379,8 @@ _INVERTER = {
     "watchdog_s": _number(above=0),
     "fallback_limit_pct": _number(0, 100),
     "modbus_battery_control": _flag,
+    "line": _line,
+    "address": _address,
 }
 
 
@@ -374,6 +394,8 @@ def _inverter(key: str, value: Any) -> InverterScenario:
     fields.setdefault("pv_peak_w", 0.0 if kind == PLENTICORE_BI else max_ac_w)
     if fields.get("battery") is not None and kind not in BATTERY_INVERTER_TYPES:
         raise ScenarioError(f"{key}.battery: a {kind} inverter has no battery input")
+    if "address" in fields and "line" not in fields:
+        raise ScenarioError(f"{key}.address: only with a line (an inverter without one answers over Modbus TCP)")
     if kind == PLENTICORE_BI:
         if fields.get("battery") is None:
             raise ScenarioError(f"{key}.battery: a plenticore_bi is a battery inverter and needs a battery")
@@ -457,18 +479,6 @@ def _rotation(key: str, value: Any) -> str:
     if value not in ROTATIONS:
         raise ScenarioError(f"{key}: unknown rotation {value!r} (known: {', '.join(ROTATIONS)})")
     return str(value)
-
-
-def _address(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 247:
-        raise ScenarioError(f"{key}: must be a Modbus address 1..247, got {value!r}")
-    return value
-
-
-def _line(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= 20 or not value.replace("_", "").isalnum():
-        raise ScenarioError(f'{key}: must be a line name such as "A" or "B" (letters, digits, _), got {value!r}')
-    return value
 
 
 def _fallback_current(key: str, value: Any) -> int:

@@ -108,6 +108,7 @@ def run_simulator_in_thread(
     wallbox_port_base: int = 0,
     wallbox_pty: bool = False,
     line_time_scale: float = 1.0,
+    sdm630_line: str | None = None,
 ) -> SimulatorHandle:
     """Start a simulator on ``host:port`` (0 = a free port, see ``handle.port``) and return its handle.
 
@@ -118,7 +119,9 @@ def run_simulator_in_thread(
     port, see ``handle.ports["sdm630"]``).
     Wallboxes speak Modbus RTU over TCP on ``wallbox_port_base + N`` (default 0: free ports, see
     ``handle.ports[name]``); ``wallbox_pty=True`` also serves each on a pty
-    (``handle.pty_paths[name]``, a serial device node for pyserial).
+    (``handle.pty_paths[name]``, a serial device node for pyserial). An inverter whose scenario
+    names a ``line`` answers on that line; ``sdm630_line`` puts the SDM630 on a line too
+    (``handle.ports["sdm630"]`` is then the line's port).
     """
     scenario = scenario or Scenario()
     moment = start or scenario.start or dt.datetime.now(dt.UTC)
@@ -136,6 +139,7 @@ def run_simulator_in_thread(
         wallbox_port_base=wallbox_port_base,
         wallbox_pty=wallbox_pty,
         line_time_scale=line_time_scale,
+        sdm630_line=sdm630_line,
     )
     ready = threading.Event()
     outcome: dict[str, Any] = {}

@@ -1,9 +1,11 @@
 """What every inverter driver shares: the connection, the error messages, and when to write.
 
-One persistent connection per inverter (Modbus TCP, or RTU on an RS485 line when
-``config.serial`` is set), owned by the device event loop. Every failure becomes an
-:class:`InverterError` with a message for people; the connection is closed then, and the next
-call reconnects. A whole read, write or identify is bounded by a few timeouts, so one slow
+One persistent connection per inverter over Modbus TCP, owned by the device event loop; on an
+RS485 line (``config.serial`` set) every request is one transaction on the line's one bus
+(:mod:`rtubus.bus`), shared with whatever else hangs on that line (wallboxes, the SDM630, other
+inverters), with this inverter's timeout. Every failure becomes an :class:`InverterError` with a
+message for people; the connection is closed (the line given back) then, and the next call
+reconnects. A whole read, write or identify is bounded by a few timeouts, so one slow
 inverter never holds up the cycle for longer than that.
 
 Writes follow the watchdog of the inverter: a setpoint is written when its value changes and
@@ -15,16 +17,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from energy.config import ACTIVE_POWER_LIMIT_PCT, BATTERY_POWER_W, MAX_TIMEOUT_S, InverterConfig
 from energy.devices import DeviceError, WireWatch, failure_text, guarded
 from energy.state import Setpoint
+from rtubus.bus import BusError, PortUnavailable, RtuBus, acquire_bus
 
 log = logging.getLogger(__name__)
 
@@ -74,21 +77,11 @@ class ModbusInverter:
         self._clock = clock
         self._written: dict[str, _Written] = {}
         self._watch = WireWatch()
-        serial = config.serial
-        self._client: AsyncModbusTcpClient | AsyncModbusSerialClient
-        if serial is not None:
-            self.where = serial.port
-            self._client = AsyncModbusSerialClient(
-                serial.port,
-                baudrate=serial.baudrate,
-                bytesize=serial.bytesize,
-                parity=serial.parity,
-                stopbits=serial.stopbits,
-                timeout=self.timeout_s,
-                retries=0,
-                reconnect_delay=0,
-                trace_packet=self._watch,
-            )
+        self._serial = config.serial
+        self._bus: RtuBus | None = None  # on RS485: the line's bus, taken on first use
+        self._client: AsyncModbusTcpClient | None = None
+        if self._serial is not None:
+            self.where = self._serial.port
         else:
             self.where = f"{config.host}:{config.port}"
             # reconnect_delay=0: no background reconnect loop; the next call reconnects.
@@ -122,8 +115,18 @@ class ModbusInverter:
         return await self._guard(self._identify)
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
+        bus, self._bus = self._bus, None
+        if bus is not None:
+            bus.release()  # the line stays open for the other devices on it
         self._on_disconnect()
+
+    @property
+    def connected(self) -> bool:
+        if self._client is not None:
+            return bool(self._client.connected)
+        return self._bus is not None and self._bus.connected
 
     # --- for subclasses ------------------------------------------------------------------------
     async def _read(self) -> Any:
@@ -147,13 +150,26 @@ class ModbusInverter:
     def _on_disconnect(self) -> None:
         """Forget what was learnt about the connected device."""
 
-    async def _connect(self) -> None:
-        if not self._client.connected and not await self._client.connect():
-            raise InverterError(f"cannot connect to {self.where}")
+    async def _request(self, call: Callable[[Any], Awaitable[T]]) -> T:
+        """One request and its answer: on the TCP connection, or as one transaction on the line."""
+        if self._serial is None:
+            assert self._client is not None
+            if not self._client.connected and not await self._client.connect():
+                raise InverterError(f"cannot connect to {self.where}")
+            return await call(self._client)
+        if self._bus is None:
+            try:
+                self._bus = acquire_bus(self._serial)
+            except BusError as exc:
+                raise InverterError(str(exc)) from None
+        try:
+            return await self._bus.transaction(self.timeout_s, call, watch=self._watch)
+        except PortUnavailable:
+            raise InverterError(f"cannot connect to {self.where}") from None
 
     async def _read_registers(self, start: int, count: int) -> list[int]:
-        await self._connect()
-        response = await self._client.read_holding_registers(start, count=count, device_id=self.config.unit_id)
+        unit = self.config.unit_id
+        response = await self._request(lambda client: client.read_holding_registers(start, count=count, device_id=unit))
         if response.isError():
             raise InverterError(self._exception_text(response, f"reading {start}-{start + count - 1}"))
         words = list(response.registers)
@@ -163,15 +179,15 @@ class ModbusInverter:
 
     async def _write_register(self, address: int, word: int) -> None:
         """FC06: KOSTAL's 533 and SunSpec's model 123 take nothing else."""
-        await self._connect()
-        response = await self._client.write_register(address, word, device_id=self.config.unit_id)
+        unit = self.config.unit_id
+        response = await self._request(lambda client: client.write_register(address, word, device_id=unit))
         if response.isError():
             raise InverterError(self._exception_text(response, f"writing {word} to {address}"))
 
     async def _write_registers(self, address: int, words: list[int]) -> None:
         """FC16."""
-        await self._connect()
-        response = await self._client.write_registers(address, words, device_id=self.config.unit_id)
+        unit = self.config.unit_id
+        response = await self._request(lambda client: client.write_registers(address, words, device_id=unit))
         if response.isError():
             raise InverterError(self._exception_text(response, f"writing {len(words)} registers at {address}"))
 
@@ -190,7 +206,7 @@ class ModbusInverter:
         connected: list[bool] = []
 
         def close() -> None:
-            connected.append(bool(self._client.connected))
+            connected.append(self.connected)
             self.close()
 
         try:

@@ -250,3 +250,22 @@ def test_two_boxes_on_one_line_both_charge_and_never_collide(tmp_path):
     (line,) = summary["rs485"].values()
     assert line["requests"] >= 2 * 7 * len(rows), "every cycle reads both boxes over the one line"
     assert line["collisions"] == 0 and line["crc_errors"] == 0
+
+
+def test_an_inverter_on_the_boxes_line_is_read_over_it_in_the_replay(tmp_path: Path) -> None:
+    """An inverter scenario naming the boxes' line: the product reaches it as Modbus RTU on that
+    line through the line's one bus, and the line counts no collision."""
+    source = json.loads((SCENARIOS / "wallbox-one-line.json").read_text(encoding="utf-8"))
+    source.update(
+        start="2025-06-21T10:00:00+00:00",
+        hours=0.02,
+        inverters=[{"name": "mp", "type": "piko_mp_plus", "max_ac_w": 5000, "line": "B", "address": 1}],
+    )
+    for box in source["wallboxes"]:
+        box["cars"][0]["plug"] = "00:00:00"  # plugged in all day
+    rows, summary = replay(source, tmp_path)
+    assert all(row["inverter_1_online"] == "1" for row in rows), "the inverter answers on the shared line"
+    assert num(rows[-1], "inverter_1_w") > 0
+    assert all(charging(row, 1) for row in rows[-10:]), "the box on the same line charges"
+    (line,) = summary["rs485"].values()
+    assert line["collisions"] == 0 and line["crc_errors"] == 0

@@ -142,6 +142,18 @@ def test_two_boxes_at_one_address_on_one_line_are_refused() -> None:
         run_simulator_in_thread(scenario=scenario, start=START, clock=False)
 
 
+def test_an_inverter_and_a_box_at_one_address_on_one_line_are_refused() -> None:
+    scenario = scenario_from_dict(
+        {
+            "battery": None,
+            "wallboxes": [{"name": "a", "line": "A", "address": 1}],
+            "inverters": [{"name": "mp", "type": "piko_mp_plus", "line": "A"}],
+        }
+    )
+    with pytest.raises(ValueError, match="'a' and 'mp' both answer at address 1 on line A"):
+        run_simulator_in_thread(scenario=scenario, start=START, clock=False)
+
+
 def test_a_line_name_is_checked() -> None:
     from simulator.scenario import ScenarioError
 

@@ -59,6 +59,12 @@ def test_full_scenario_file(tmp_path: Path) -> None:
             "overlap",
         ),
         ([1, 2], "scenario"),
+        (
+            {"inverters": [{"name": "mp", "type": "piko_mp_plus", "address": 3}]},
+            "inverters[0].address: only with a line",
+        ),
+        ({"inverters": [{"name": "mp", "type": "piko_mp_plus", "line": "B", "address": 0}]}, "inverters[0].address"),
+        ({"inverters": [{"name": "mp", "type": "piko_mp_plus", "line": "B/2"}]}, "inverters[0].line"),
     ],
 )
 def test_bad_values_name_the_key(data: Any, key: str) -> None:

@@ -45,8 +45,8 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from energy.config import CHARGING_CURRENT_A, CHARGING_PHASES, MAX_TIMEOUT_S, SerialConfig, WallboxConfig
 from energy.devices import EVSE_CHARGING, DeviceError, WallboxReading
 from energy.state import Setpoint
+from rtubus.bus import BusError, RtuBus, acquire_bus
 from wallbox import registers as reg
-from wallbox.drivers.bus import BusError, RtuBus, acquire_bus
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class WallboxInfo:
 
 # --- the connection ------------------------------------------------------------------------------
 class _Line:
-    """One address on an RS485 line, through the line's one owner (:mod:`.bus`); errors become
+    """One address on an RS485 line, through the line's one owner (:mod:`rtubus.bus`); errors become
     EnectorErrors. The bus is taken on first use (inside the event loop that uses it) and given
     back by :meth:`close`."""
 

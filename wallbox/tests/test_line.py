@@ -18,10 +18,10 @@ from energy.counters import CounterState
 from energy.state import Setpoint
 from plant.cycle import PlantRuntime
 from plant.testing import RecordingPublisher
+from rtubus.bus import acquire_bus, open_buses
 from simulator.scenario import scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
 from wallbox.drivers import connect_wallbox
-from wallbox.drivers.bus import acquire_bus, open_buses
 
 START = dt.datetime(2025, 6, 21, 10, 0, tzinfo=dt.UTC)
 NAMES = ("a", "b", "c")

@@ -2,10 +2,12 @@
 
 An RS485 line is one pair of wires. Only one request may be on it at a time, and the answer
 must come back before the next request goes out; two clients on one port (two boxes read at
-once, or a setup job beside the cycle) talk over each other. So, per event loop, each serial
-port has exactly one :class:`RtuBus`: one pymodbus client and a FIFO lock. A transaction (one
-request and its answer) holds the lock; a device's read of several requests lets the other
-devices' requests in between, so nobody waits for more than the transaction in progress.
+once, an inverter beside a box, a setup job beside the cycle) talk over each other. So, per
+event loop, each serial port has exactly one :class:`RtuBus`: one pymodbus client and a FIFO
+lock. A transaction (one request and its answer) holds the lock; a device's read of several
+requests lets the other devices' requests in between, so nobody waits for more than the
+transaction in progress. Every RTU driver uses it: the ENECTOR, the inverters on RS485 and the
+SDM630 meter.
 
 * **Per-device timeouts.** Each transaction carries the timeout of the device it asks; a box
   that does not answer costs the line that timeout and nothing more (its driver then gives up
@@ -16,8 +18,10 @@ devices' requests in between, so nobody waits for more than the transaction in p
   stop bits); a device that wants others is refused with a message naming both.
 * **Life.** :func:`acquire_bus` hands out the port's bus (opening it on first use) and counts its
   users; :meth:`RtuBus.release` closes the port when the last user is gone. The cycle's drivers,
-  setup, detection and firmware jobs all acquire the same bus, because they run in the worker's
-  one device loop (see docs/architecture.md, "RS485 lines").
+  setup, detection and firmware jobs all acquire the same bus when they run in the same event
+  loop, the worker's one device loop (see docs/architecture.md, "RS485 lines").
+* **What came back.** A transaction may pass a ``watch`` (a pymodbus ``trace_packet`` hook such
+  as :class:`energy.devices.WireWatch`); it sees the bytes of that transaction only.
 """
 
 from __future__ import annotations
@@ -38,6 +42,13 @@ QUIET_AFTER_TIMEOUT_S = 0.05
 
 class BusError(Exception):
     """The line cannot be used as asked (settings differ, nothing configured)."""
+
+
+class PortUnavailable(ConnectionError):
+    """The serial port (or the serial server behind a ``socket://`` URL) cannot be opened."""
+
+
+Trace = Callable[[bool, bytes], bytes]
 
 
 @dataclass
@@ -65,6 +76,7 @@ class RtuBus:
         self._client: AsyncModbusSerialClient | None = None
         self._lock = asyncio.Lock()
         self._quiet_until = 0.0
+        self._watch: Trace | None = None
         self.users = 0
         self.stats = BusStats(opened_s=time.monotonic())
 
@@ -87,14 +99,26 @@ class RtuBus:
             timeout=timeout_s,
             retries=0,
             reconnect_delay=0,
+            trace_packet=self._trace,
         )
 
-    async def transaction(self, timeout_s: float, call: Callable[[AsyncModbusSerialClient], Awaitable[T]]) -> T:
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        watch = self._watch
+        return data if watch is None else watch(sending, data)
+
+    async def transaction(
+        self,
+        timeout_s: float,
+        call: Callable[[AsyncModbusSerialClient], Awaitable[T]],
+        *,
+        watch: Trace | None = None,
+    ) -> T:
         """Run one request/answer on the line with the asking device's ``timeout_s``.
 
-        Raises what pymodbus raises (``ConnectionException``, ``ModbusIOException`` on a timeout);
-        the caller turns that into its device's error. A lost connection is closed here, so the
-        next transaction opens the port again.
+        Raises what pymodbus raises (``ConnectionException``, ``ModbusIOException`` on a timeout)
+        and :class:`PortUnavailable` when the port cannot be opened; the caller turns that into
+        its device's error. A lost connection is closed here, so the next transaction opens the
+        port again. ``watch`` sees the bytes sent and received in this transaction.
         """
         asked = time.monotonic()
         async with self._lock:
@@ -108,9 +132,10 @@ class RtuBus:
             client = self._client
             if not client.connected and not await client.connect():
                 self._close_client()
-                raise ConnectionError(f"cannot open {self.port}")
+                raise PortUnavailable(f"cannot open {self.port}")
             client.ctx.comm_params.timeout_connect = timeout_s
             ok = False
+            self._watch = watch
             try:
                 result = await call(client)
                 ok = True
@@ -124,6 +149,7 @@ class RtuBus:
                     self._close_client()
                 raise
             finally:
+                self._watch = None
                 self.stats.transactions += 1
                 self.stats.failed += 0 if ok else 1
                 self.stats.busy_s += time.monotonic() - started
