@@ -34,21 +34,17 @@ from simulator.testing import SimulatorHandle, run_simulator_in_thread
 from tests.pages import text_of
 from tests.stack import Stack, free_port, free_port_block
 
-SCENARIO = {
-    "battery": None,
-    "wallbox": None,
-    "inverters": [
-        {"name": "roof", "type": "plenticore", "max_ac_w": 10_000, "pv_peak_w": 9_000},
-        {"name": "carport", "type": "piko_iq", "max_ac_w": 5_500, "pv_peak_w": 5_000},
-    ],
-}
+INVERTERS = [
+    {"name": "roof", "type": "plenticore", "max_ac_w": 10_000, "pv_peak_w": 9_000},
+    {"name": "carport", "type": "piko_iq", "max_ac_w": 5_500, "pv_peak_w": 5_000},
+]
+SCENARIO = {"battery": None, "wallbox": None, "inverters": INVERTERS}
 SEED = 1  # run_simulator_in_thread's default: the serial numbers follow from it
 
 
 @pytest.fixture(autouse=True)
-def _jobs_run_here() -> Iterator[None]:
+def _jobs_run_here() -> None:
     """Overrides the package's eager mode: here the jobs go through the broker to a real worker."""
-    yield
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +52,7 @@ def simulator_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int
     """The scenario as a file (what ``bootstrap --inverters-from`` reads) and a port base for it."""
     scenario = tmp_path_factory.mktemp("scenario") / "scenario.json"
     scenario.write_text(json.dumps(SCENARIO))
-    return scenario, free_port_block(len(SCENARIO["inverters"]))
+    return scenario, free_port_block(len(INVERTERS))
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +120,7 @@ def test_adding_an_inverter_is_detected_by_the_worker_and_its_info_stored(
     installer: Client, plant: Plant, simulator: SimulatorHandle, start_worker, no_driver_here
 ):
     worker_pid = start_worker()
-    response = installer.post(
-        "/inverters/add/", form_data(name="Carport", port=simulator.ports["carport"])
-    )
+    response = installer.post("/inverters/add/", form_data(name="Carport", port=simulator.ports["carport"]))
     assert response.status_code == 302, text_of(response.content.decode(), "form-error")
     inverter = Inverter.objects.get(name="Carport")
     assert inverter.serial_number == serial_number(SEED, "carport")
@@ -162,9 +156,7 @@ def test_without_a_worker_adding_is_refused_saying_so_and_nothing_is_saved(
     installer: Client, plant: Plant, simulator: SimulatorHandle, monkeypatch: pytest.MonkeyPatch, no_driver_here
 ):
     monkeypatch.setattr(detection, "PICKUP_S", 0.5)  # how long the worker may take to pick a job up
-    response = installer.post(
-        "/inverters/add/", form_data(port=simulator.ports["carport"], timeout_s="0.1")
-    )
+    response = installer.post("/inverters/add/", form_data(port=simulator.ports["carport"], timeout_s="0.1"))
     assert response.status_code == 200
     assert "is the worker running?" in text_of(response.content.decode(), "form-error")
     answer = installer.post(
