@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
+from playwright.sync_api import sync_playwright
 
 import devicejobs
 from inverters import detection
@@ -243,3 +245,36 @@ def test_read_device_info_again_runs_in_the_worker_and_reports_its_outcome(
 )
 def test_background_reads_back_off_after_failures(failures: int, pause_s: float):
     assert detection.retry_delay_s(failures) == pause_s
+
+
+@pytest.mark.browser
+def test_the_button_reads_the_info_again_and_the_page_shows_it(
+    web: Stack, plant: Plant, installer: Client, simulator: SimulatorHandle, start_worker, tmp_path: Path
+):
+    # Made before the browser starts: its driver runs an event loop in this thread.
+    roof = Inverter.objects.create(
+        plant=plant, name="roof", type="plenticore", max_ac_w=10_000, host="127.0.0.1", port=simulator.ports["roof"],
+        serial_number="OLD", detected_at=timezone.now(),
+    )  # fmt: skip
+    start_worker()
+    cookie = {"name": settings.SESSION_COOKIE_NAME, "value": installer.cookies[settings.SESSION_COOKIE_NAME].value,
+              "url": web.base_url}  # fmt: skip
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            context = browser.new_context(locale="en-GB")
+            context.add_cookies([cookie])  # type: ignore[list-item]
+            page = context.new_page()
+            page.goto(web.base_url + "/inverters/")
+            page.click(f"[data-testid=inverter-info-{roof.pk}] summary")
+            assert page.text_content(f"[data-testid=inverter-serial-{roof.pk}]") == "OLD"
+            page.click(f"[data-testid=read-info-{roof.pk}] button")
+            page.wait_for_selector(f"[data-testid=inverter-info-job-{roof.pk}][data-state=done]", timeout=30_000)
+            assert page.text_content(f"[data-testid=inverter-serial-{roof.pk}]") == serial_number(SEED, "roof")
+            assert "KOSTAL PLENTICORE" in (page.text_content(f"[data-testid=inverter-product-{roof.pk}]") or "")
+            assert "has been read" in (page.text_content(f"[data-testid=inverter-info-job-{roof.pk}]") or "")
+            page.screenshot(path=tmp_path / "inverter-info-read.png", full_page=True)
+        finally:
+            browser.close()

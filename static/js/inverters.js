@@ -29,7 +29,10 @@
       fill("serial", info.serial);
       fill("hardware", info.hardware);
       fill("software", info.software);
-      fill("detected", info.detected_at ? new Date(info.detected_at).toLocaleString() : "");
+      fill("product", [info.vendor, info.product].filter(Boolean).join(" "));
+      const zone = document.body.dataset.timeZone || undefined;
+      const when = info.detected_at ? new Date(info.detected_at) : null;
+      fill("detected", when ? when.toLocaleString(undefined, { dateStyle: "short", timeStyle: "short", timeZone: zone }) : "");
       const pending = document.querySelector("[data-testid=inverter-info-pending-" + id + "]");
       if (pending) pending.hidden = true;
     }
