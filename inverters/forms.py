@@ -1,7 +1,8 @@
 """Forms of the inverter pages and of the plant's power settings.
 
 Every form runs the same rules as the API (``inverters.services``); an inverter form also runs
-detection, so a device that does not answer is never saved (INV-2).
+detection (``inverters.detection``: a job in the worker, waited for), so a device that does not
+answer is never saved (INV-2).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from inverters import services
+from inverters import detection, services
 from inverters.models import Battery, Inverter, PowerSettings
 
 
@@ -64,8 +65,8 @@ class InverterForm(forms.ModelForm[Inverter]):
             self.add_error(None, error)
             return
         try:
-            services.detect_and_store(self.instance)
-        except services.DetectionError as error:
+            detection.detect_and_store(self.instance)  # a job in the worker; this waits for it
+        except detection.DetectionError as error:
             self.add_error(None, error)
 
     def save(self, commit: bool = True) -> Inverter:

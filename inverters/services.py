@@ -2,30 +2,25 @@
 
 * the rules that span devices and settings (INV-3, INV-4, MET-6), raised as Django
   ``ValidationError`` naming the field, so forms and the API report the same messages;
-* detection (INV-2): a device is saved only if it answers;
+* the settings the drivers and the cycle get for an inverter (:func:`inverter_config`);
 * the live status of each inverter, read from the plant's latest snapshot.
 
-Pages and the API talk to devices only through :func:`detect_inverter`; the drivers (and
-pymodbus) are imported when a detection runs, not when a page module is imported.
+Detection and device info (INV-2) are :mod:`inverters.detection`: jobs the worker runs. Nothing
+here talks to a device.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from energy.config import HOME_POSITION, HouseBatteryConfig, InverterConfig, SerialConfig
-from energy.devices import DeviceError
-from energy.state import DeviceInfo, PlantState
+from energy.state import PlantState
 from inverters.batteries import battery_for
 from inverters.models import Battery, Inverter, PowerSettings, validate_host
 from inverters.types import INVERTER_TYPES
@@ -39,14 +34,6 @@ RS485_PRESETS: dict[str, dict[str, Any]] = {
 }
 RS485_DEFAULT_PRESET: dict[str, Any] = {"baudrate": 38400, "bytesize": 8, "parity": "N", "stopbits": 2}
 DEFAULT_RS485_PORTS = {"A": "/dev/ttyUSB0", "B": "/dev/ttyUSB1"}
-# Extra time for detection beyond the device timeout: identification takes a few reads.
-_DETECTION_READS = 4
-# How the drivers' errors begin when nothing (or nothing in time) came back.
-_NO_ANSWER = ("cannot connect", "no answer", "connection to")
-
-
-class DetectionError(ValidationError):
-    """The device did not answer (or not as the chosen type); the message says which and why."""
 
 
 # --- types and power classes -----------------------------------------------------------------
@@ -301,7 +288,7 @@ def check_power_settings(power: PowerSettings) -> None:
         raise ValidationError(errors)
 
 
-# --- detection (INV-2) --------------------------------------------------------------------------
+# --- the settings the drivers get --------------------------------------------------------------------------
 
 
 def rs485_ports() -> dict[str, str]:
@@ -356,106 +343,6 @@ def battery_config(inverter: Inverter) -> HouseBatteryConfig | None:
             max_discharge_w=float(inverter.max_ac_w),
         )
     return None
-
-
-def describe_address(config: InverterConfig) -> str:
-    if config.serial is not None:
-        return f"{config.serial.port} address {config.unit_id}"
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    return f"{host}:{config.port}"
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g}"
-
-
-async def _identify(config: InverterConfig) -> DeviceInfo:
-    from inverters.drivers import connect_inverter  # loads pymodbus: only when a detection runs
-
-    device: Any = connect_inverter(config)  # an inverter driver: Device plus identify()
-    try:
-        info: DeviceInfo = await device.identify()
-        return info
-    finally:
-        device.close()
-
-
-def _run(config: InverterConfig, deadline_s: float) -> DeviceInfo:
-    return asyncio.run(asyncio.wait_for(_identify(config), deadline_s))
-
-
-def detect_inverter(config: InverterConfig) -> DeviceInfo:
-    """Ask the device who it is; :class:`DetectionError` with a message for people if it does not answer.
-
-    Runs in a fresh event loop (in a helper thread when the caller already runs one).
-    """
-    where = describe_address(config)
-    deadline_s = config.timeout_s * _DETECTION_READS + 0.5
-    try:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return _run(config, deadline_s)
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(_run, config, deadline_s).result()
-    except TimeoutError as error:
-        raise DetectionError(
-            _("No answer from %(where)s within %(timeout)s s.")
-            % {"where": where, "timeout": _seconds(config.timeout_s)}
-        ) from error
-    except NotImplementedError as error:
-        raise DetectionError(_("No driver for this inverter type yet: %(error)s") % {"error": error}) from error
-    except DeviceError as error:
-        params = {"where": where, "timeout": _seconds(config.timeout_s), "error": error}
-        if str(error).lower().startswith(_NO_ANSWER):
-            raise DetectionError(_("No answer from %(where)s within %(timeout)s s: %(error)s") % params) from error
-        params["type"] = Inverter.Type(config.type).label if config.type in Inverter.Type.values else config.type
-        raise DetectionError(_("%(where)s answered, but not as a %(type)s: %(error)s") % params) from error
-    except Exception as error:  # a driver's bug must not become a server error on the settings page
-        raise DetectionError(
-            _("Detecting the device at %(where)s failed: %(error)s") % {"where": where, "error": error}
-        ) from error
-
-
-def _version(value: Any) -> str:
-    """A version as people read it: text as reported, a number (major * 100 + minor) as "2.15"."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value // 100}.{value % 100:02d}" if value else ""
-    return str(value or "")
-
-
-def store_device_info(inverter: Inverter, info: DeviceInfo) -> None:
-    """Copy what detection learnt onto the inverter (saved by the caller).
-
-    Takes version texts (``hardware``/``software``) where the driver reports them, else the
-    numeric versions of :class:`~energy.state.DeviceInfo`.
-    """
-    values = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else {}
-    hardware = values.get("hardware") or values.get("product_version")
-    software = values.get("software") or values.get("firmware_version")
-    inverter.serial_number = str(values.get("serial", ""))[:64]
-    inverter.hardware_version = _version(hardware)[:64]
-    inverter.software_version = _version(software)[:64]
-    inverter.vendor = str(values.get("vendor", ""))[:64]
-    inverter.product = str(values.get("product", ""))[:64]
-    inverter.detected_at = timezone.now()
-
-
-CONNECTION_FIELDS = ("type", "host", "port", "unit_id", "interface", "address", "timeout_s")
-
-
-def needs_detection(inverter: Inverter) -> bool:
-    """A new device, or one whose type or address changed, must answer before it is saved."""
-    if inverter.pk is None:
-        return True
-    stored = Inverter.objects.filter(pk=inverter.pk).values(*CONNECTION_FIELDS).first()
-    return stored is None or any(stored[name] != getattr(inverter, name) for name in CONNECTION_FIELDS)
-
-
-def detect_and_store(inverter: Inverter) -> None:
-    """Detection for a validated inverter; raises :class:`DetectionError`, stores the info on success."""
-    if needs_detection(inverter):
-        store_device_info(inverter, detect_inverter(inverter_config(inverter)))
 
 
 def next_position(plant: Any) -> int:

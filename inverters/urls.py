@@ -10,5 +10,6 @@ urlpatterns = [
     path("<int:pk>/", views.inverter_edit, name="edit"),
     path("<int:pk>/delete/", views.inverter_delete, name="delete"),
     path("<int:pk>/battery/", views.battery_edit, name="battery"),
+    path("<int:pk>/info/", views.device_info, name="info"),
     path("power-settings/", views.power_settings, name="power-settings"),
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from energy.state import PlantState
-from inverters import services
+from inverters import detection, services
 from inverters.forms import BatteryForm, InverterForm, PowerSettingsForm
 from inverters.models import Battery, Inverter
 from plant.presentation import format_power, live_page_context, safe_read_state
@@ -42,6 +42,7 @@ def _rows(plant: Any, state: PlantState | None) -> list[dict[str, Any]]:
                 "inverter": inverter,
                 "power_text": format_power(inverter.max_ac_w),
                 "battery": getattr(inverter, "battery", None),
+                "info_job": detection.info_job(inverter),
                 **services.live_status(state, inverter.name),
             }
         )
@@ -56,6 +57,13 @@ def inverter_list(request: HttpRequest) -> HttpResponse:
     context |= {
         "rows": rows,
         "can_add": len(rows) < services.MAX_INVERTERS,
+        "may_change": bool(plant) and roles.may_change(request.user, plant, roles.SETTINGS),
+        "info_texts": {
+            "queued": _("Waiting for the worker…"),
+            "running": _("Reading the device info…"),
+            "done": _("The device info has been read."),
+            "failed": _("Reading the device info failed:"),
+        },
         "max_inverters": services.MAX_INVERTERS,
     }
     return render(request, "inverters/list.html", context)
@@ -126,6 +134,36 @@ def battery_edit(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("inverters:list")
     context = live_page_context(request) | {"form": form, "inverter": inverter, "battery": battery}
     return render(request, "inverters/battery.html", context)
+
+
+def _info_answer(inverter: Inverter) -> dict[str, Any]:
+    return {"info": detection.info_of(inverter), "job": detection.info_job(inverter)}
+
+
+@login_required
+@roles.require(roles.SETTINGS, plant_of=_inverter_plant)
+@require_http_methods(["GET", "POST"])
+def device_info(request: HttpRequest, pk: int) -> HttpResponse:
+    """``POST``: read the device info again (a job in the worker); ``GET``: the info and that job, for the page's script.
+
+    A ``POST`` from the page's script (``Accept: application/json``) answers 202 with the job to
+    poll; without the script it returns to the list, which shows the job's state.
+    """
+    inverter = roles.plant_object_or_404(Inverter, request.user, pk=pk)
+    if request.method == "POST":
+        try:
+            detection.request_info(inverter)
+        except detection.SEND_ERRORS as error:  # Redis or the broker down: say so instead of a server error
+            text = _("The info read could not be handed to the worker (%(error)s).") % {"error": error}
+            if "application/json" in request.headers.get("Accept", ""):
+                return JsonResponse({"error": text}, status=503)
+            messages.error(request, text)
+            return redirect("inverters:list")
+        if "application/json" in request.headers.get("Accept", ""):
+            return JsonResponse(_info_answer(inverter), status=202)
+        messages.info(request, _("The worker reads the device info of %(name)s.") % {"name": inverter.name})
+        return redirect("inverters:list")
+    return JsonResponse(_info_answer(inverter))
 
 
 def _back(request: HttpRequest) -> str:

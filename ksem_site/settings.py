@@ -211,6 +211,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": CYCLE_INTERVAL_S, "queue": "realtime"},
     },
     "purge old meter logs": {"task": "meter.tasks.purge_old_logs", "schedule": 3600.0},
+    # Device info for inverters that have none (bootstrapped, shipped, last read failed): INV-2.
+    "inverter device info": {
+        "task": "inverters.tasks.read_missing_info",
+        "schedule": 30.0,
+        "options": {"expires": 30.0, "queue": "default"},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

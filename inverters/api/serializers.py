@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from inverters import services
+from inverters import detection, services
 from inverters.models import Battery, Inverter, PowerSettings
 
 
@@ -55,14 +55,7 @@ class InverterSerializer(serializers.ModelSerializer[Inverter]):
         extra_kwargs = {"position": {"required": False}}
 
     def get_info(self, inverter: Inverter) -> dict[str, Any]:
-        return {
-            "serial": inverter.serial_number,
-            "hardware": inverter.hardware_version,
-            "software": inverter.software_version,
-            "vendor": inverter.vendor,
-            "product": inverter.product,
-            "detected_at": inverter.detected_at.isoformat() if inverter.detected_at else None,
-        }
+        return detection.info_of(inverter)
 
     def _status(self, inverter: Inverter) -> dict[str, str]:
         return services.live_status(self.context.get("state"), inverter.name)
@@ -92,7 +85,7 @@ class InverterSerializer(serializers.ModelSerializer[Inverter]):
                 )
         try:
             services.check_inverter(candidate)
-            services.detect_and_store(candidate)
+            detection.detect_and_store(candidate)
         except DjangoValidationError as error:
             raise api_error(error) from error
         self.candidate = candidate

@@ -10,5 +10,10 @@ urlpatterns = [
         views.InverterDetailView.as_view(),
         name="api-plant-inverter",
     ),
+    path(
+        "plants/<id:plant_id>/inverters/<id:inverter_id>/info",
+        views.InverterInfoView.as_view(),
+        name="api-plant-inverter-info",
+    ),
     path("plants/<id:plant_id>/power-settings", views.PowerSettingsView.as_view(), name="api-plant-power-settings"),
 ]

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from inverters import services
+from inverters import detection, services
 from inverters.api.serializers import InverterSerializer, PowerSettingsSerializer
 from inverters.models import Inverter
 from inverters.views import latest_state
@@ -77,6 +77,31 @@ class InverterDetailView(APIView):
     def delete(self, request: Request, plant_id: int, inverter_id: int) -> Response:
         self._inverter(plant_id, inverter_id).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InverterInfoView(APIView):
+    """The inverter's device info (INV-2) and its latest info job. ``POST`` reads it again: a job in
+    the worker, answered 202 at once; poll ``GET`` until ``job.state`` is ``done`` or ``failed``."""
+
+    def _answer(self, inverter: Inverter) -> dict[str, Any]:
+        return {"info": detection.info_of(inverter), "job": detection.info_job(inverter)}
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, plant_id: int, inverter_id: int) -> Response:
+        inverter = get_object_or_404(Inverter, pk=inverter_id, plant_id=plant_id)
+        return Response(self._answer(inverter))
+
+    @extend_schema(request=None, responses={202: dict, 503: dict})
+    def post(self, request: Request, plant_id: int, inverter_id: int) -> Response:
+        inverter = get_object_or_404(Inverter, pk=inverter_id, plant_id=plant_id)
+        try:
+            detection.request_info(inverter)
+        except detection.SEND_ERRORS as error:  # Redis or the broker down: say so, never a server error
+            return Response(
+                {"detail": f"The info read could not be handed to the worker ({error})."},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return Response(self._answer(inverter), status=status.HTTP_202_ACCEPTED)
 
 
 class PowerSettingsView(APIView):
