@@ -52,6 +52,9 @@ SOLAR_PLUS = "solar_plus"
 TIME_MODE = "time_mode"
 CHARGING_MODES = (LOCK, POWER, SOLAR_PURE, SOLAR_PLUS, TIME_MODE)
 HOURLY_MODES = (LOCK, POWER, SOLAR_PURE, SOLAR_PLUS)
+# WB-7: the modes with a house battery setting of their own (Lock charges nothing; Time Mode uses
+# the setting of the mode it gives each hour).
+BATTERY_USE_MODES = (POWER, SOLAR_PURE, SOLAR_PLUS)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # Phase usage (WB-4): standard = up to three phases, single = 1-phase, auto = switch as PV allows.
@@ -190,6 +193,26 @@ class SolarPlusSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BatteryUse:
+    """WB-7, per charging mode: ``True`` lets the vehicle drain the house battery down to its
+    minimum SoC; ``False`` keeps the battery out of charging except to bridge the cloud hysteresis
+    (see ``wallbox.control``)."""
+
+    power: bool = False
+    solar_pure: bool = False
+    solar_plus: bool = False
+
+    @classmethod
+    def every_mode(cls, use: bool) -> BatteryUse:
+        """The same setting in all three modes (the one checkbox of older settings)."""
+        return cls(power=use, solar_pure=use, solar_plus=use)
+
+    def in_mode(self, mode: str) -> bool:
+        """The setting of ``mode`` (an hourly mode, as Time Mode resolves it); Lock uses nothing."""
+        return bool(getattr(self, mode)) if mode in BATTERY_USE_MODES else False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WallboxConfig:
     """One ENECTOR on an RS485 line (``serial.port`` a device or ``socket://host:port``).
 
@@ -204,7 +227,7 @@ class WallboxConfig:
     rotation: str = "L1L2L3"
     phase_usage: str = PHASES_STANDARD
     mode: str = POWER
-    battery_use: bool = False
+    battery_use: BatteryUse = field(default_factory=BatteryUse)
     min_current_a: float = 6.0
     solar_plus: SolarPlusSettings = field(default_factory=SolarPlusSettings)
     time_mode: tuple[tuple[str, ...], ...] = tuple((POWER,) * 24 for _ in WEEKDAYS)

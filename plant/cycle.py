@@ -266,6 +266,9 @@ class PlantRuntime:
             devices=(*(inv.status for inv in inverter_states), *(box.status for box in wallbox_states)),
             inverters=inverter_states,
             wallboxes=wallbox_states,
+            # The battery as read, with no limits yet: the wallbox modes ask what it can still
+            # discharge (WB-7); the limits of this cycle are added at publish.
+            battery=self._battery_state(inverter_states, ()),
             feed_in_limit_w=self.config.feed_in_limit.limit_w if self.config.feed_in_limit.enabled else None,
             messages=self._messages(),
             wallbox_command=self.config.wallbox_command if self.config.wallboxes else None,

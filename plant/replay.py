@@ -158,7 +158,7 @@ def wallbox_config(box: WallboxScenario, settings: WallboxSettings, simulator: S
         rotation=box.rotation,
         phase_usage=settings.phase_usage,
         mode=settings.mode,
-        battery_use=settings.battery_use,
+        battery_use=settings.battery_use_per_mode(),
         min_current_a=settings.min_current_a,
         solar_plus=SolarPlusSettings(
             start_power=settings.solar_plus.start_power,

@@ -18,12 +18,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from energy.config import (
+    BATTERY_USE_MODES,
     CHARGING_MODES,
     HOURLY_MODES,
     PHASE_USAGES,
     POWER,
     SOLAR_PLUS_STARTS,
     WEEKDAYS,
+    BatteryUse,
 )
 from simulator.scenario import Scenario, ScenarioError, scenario_from_dict
 from simulator.server import FaultKind
@@ -142,13 +144,25 @@ class TimeMode(_Strict):
         return tuple(tuple(getattr(self, day) or (POWER,) * 24) for day in WEEKDAYS)
 
 
+class BatteryUsePerMode(_Strict):
+    """WB-7 per mode; a mode left out does not use the battery."""
+
+    power: bool = False
+    solar_pure: bool = False
+    solar_plus: bool = False
+
+
 class WallboxSettings(_Strict):
-    """The product's settings of one wallbox (same order as the scenario's ``wallboxes``)."""
+    """The product's settings of one wallbox (same order as the scenario's ``wallboxes``).
+
+    ``battery_use``: ``true``/``false`` for every mode, or one value per mode
+    (``{"power": false, "solar_pure": true, "solar_plus": true}``).
+    """
 
     mode: str = POWER
     phase_usage: str = "standard"
     min_current_a: Annotated[float, Field(ge=6, le=16)] = 6.0
-    battery_use: bool = False
+    battery_use: BatteryUsePerMode = Field(default_factory=BatteryUsePerMode)
     solar_plus: SolarPlus = Field(default_factory=SolarPlus)
     time_mode: TimeMode | None = None
     manual_pause: bool = False
@@ -157,6 +171,21 @@ class WallboxSettings(_Strict):
     @classmethod
     def _known_mode(cls, value: str) -> str:
         return _mode(value, CHARGING_MODES)
+
+    @field_validator("battery_use", mode="before")
+    @classmethod
+    def _every_mode(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return dict.fromkeys(BATTERY_USE_MODES, value)
+        if not isinstance(value, dict):
+            raise ValueError(
+                f"expected true, false or one value per mode ({', '.join(BATTERY_USE_MODES)}), got {value!r}"
+            )
+        return value
+
+    def battery_use_per_mode(self) -> BatteryUse:
+        use = self.battery_use
+        return BatteryUse(power=use.power, solar_pure=use.solar_pure, solar_plus=use.solar_plus)
 
     @field_validator("phase_usage")
     @classmethod

@@ -9,7 +9,14 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from wallbox.forms import MainsForm, WallboxEditForm
-from wallbox.models import ChargingSession, MainsSettings, PhaseSwitchEvent, TimeModeSchedule, Wallbox
+from wallbox.models import (
+    BATTERY_USE_FIELDS,
+    ChargingSession,
+    MainsSettings,
+    PhaseSwitchEvent,
+    TimeModeSchedule,
+    Wallbox,
+)
 
 
 class TimeModeInline(admin.StackedInline[TimeModeSchedule, Wallbox]):
@@ -21,7 +28,13 @@ class TimeModeInline(admin.StackedInline[TimeModeSchedule, Wallbox]):
 
 class WallboxAdminForm(WallboxEditForm):
     class Meta(WallboxEditForm.Meta):
-        fields = [*WallboxEditForm.Meta.fields, "mode", "battery_use", "solar_plus_start", "solar_plus_min_share_pct"]
+        fields = [
+            *WallboxEditForm.Meta.fields,
+            "mode",
+            *BATTERY_USE_FIELDS,
+            "solar_plus_start",
+            "solar_plus_min_share_pct",
+        ]
 
 
 @admin.register(Wallbox)

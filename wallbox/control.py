@@ -29,9 +29,13 @@ Surplus (what the solar modes may give to cars)
 - ``+ cars``: what the solar-mode cars draw now is surplus they already use. Cars charging in
   Power mode (or held by Lock/pause) are not added: their draw is load like the house.
 
-With ``battery_use`` (WB-7 "use it") a box may in addition draw what the battery can still
-discharge (its discharge limit, else its maximum) while the battery is above its minimum SoC;
-then a solar mode never stops for lack of PV until the battery reaches its minimum.
+House battery (WB-7, one setting per mode, :mod:`wallbox.battery`)
+------------------------------------------------------------------
+Where the mode in force uses the battery ("use it"), a box may in addition draw what the battery
+can still discharge (its discharge limit, else its maximum) while the battery is above its
+minimum SoC; then a solar mode never stops for lack of PV until the battery reaches its minimum.
+Where it does not, ``WallboxModes`` bounds the discharge of the battery the product manages so
+that the box's draw is not covered by it, except while its cloud hysteresis runs.
 
 Main fuse (WB-8)
 ----------------
@@ -92,6 +96,7 @@ from energy.config import (
 )
 from energy.control import ACTIVE, IDLE, LIMITING, OFF, Controller, Decision, Inputs
 from energy.state import WALLBOX_CHARGING, Limit, PlantState, Setpoint, Timer, WallboxCommand, WallboxState
+from wallbox.battery import KeptOut, battery_power_of, discharge_bound, managed_battery, uses_battery
 from wallbox.policy import Capacity, Share, fair_currents, floor_step, share_power
 
 V = NOMINAL_VOLTAGE_V
@@ -211,9 +216,12 @@ def grid_phases(box: WallboxConfig, phases: int, config: PlantConfig) -> tuple[i
 
 
 def battery_power_w(state: PlantState) -> float:
+    """All house batteries together (the energy flow), else the one the product knows."""
+    if state.flow.battery_power_w is not None:
+        return state.flow.battery_power_w
     if state.battery is not None and state.battery.power_w is not None:
         return state.battery.power_w
-    return state.flow.battery_power_w or 0.0
+    return 0.0
 
 
 def grid_power_w(state: PlantState) -> float | None:
@@ -223,7 +231,9 @@ def grid_power_w(state: PlantState) -> float | None:
 
 
 def battery_headroom_w(state: PlantState, config: PlantConfig) -> float:
-    """What the house battery could still discharge for a car (WB-7 "use it"); 0 at min SoC."""
+    """What the house battery may discharge in all (WB-7 "use it"): its discharge limit, else
+    its maximum; 0 at its minimum SoC. The surplus already counts what it discharges now (a
+    discharging battery lowers it), so this is added in full, not less its present power."""
     battery = state.battery
     if battery is None or battery.soc_pct is None or not battery.status.online:
         return 0.0
@@ -231,7 +241,7 @@ def battery_headroom_w(state: PlantState, config: PlantConfig) -> float:
     if battery.soc_pct <= min_soc:
         return 0.0
     limit = battery.discharge_limit_w if battery.discharge_limit_w is not None else battery.max_discharge_w
-    return max(0.0, limit + (battery.power_w or 0.0))
+    return max(0.0, limit)
 
 
 def _at(memory: Mapping[str, Any], key: str) -> dt.datetime | None:
@@ -481,6 +491,11 @@ class _Solar:
     vehicle: int = 3  # phases the car charges on when offered three
     phase_cap: int = 3  # phases the guards allow (1 when they leave room for one only)
 
+    @property
+    def battery(self) -> bool:
+        """WB-7: the setting of the mode in force lets the car drain the house battery."""
+        return uses_battery(self.box, self.mode)
+
     def used(self, phases: int) -> int:
         """Phases the car draws on with the box switched to ``phases``."""
         return min(phases, self.vehicle)
@@ -513,6 +528,7 @@ class WallboxModes:
         command = command_in_force(config, now)
         limit_a = command.current_limit_a if command is not None else None
         commanded: set[str] = set()
+        modes: dict[str, str] = {}  # the mode in force of every box with a vehicle
         for box in config.wallboxes:
             st = states.get(box.name)
             m = dict(memory_before.get(box.name, {}))
@@ -537,6 +553,7 @@ class WallboxModes:
                 summary.append(f"{box.name}: no vehicle")
                 continue
             m["mode"] = mode
+            modes[box.name] = mode
             if box.manual_pause:
                 memory[box.name] = _stopped(m)
                 requests.append(_current(box.name, 0.0, "paused by user"))
@@ -592,6 +609,9 @@ class WallboxModes:
             self._solar(inputs, config, solar, requests, timers, summary)
             for item in solar:
                 memory[item.box.name] = item.memory
+        battery_limit = self._battery_bound(inputs, config, modes, solar)
+        if battery_limit is not None:
+            summary.append(battery_limit.reason)
         if commanded:
             # Every request for a box under the command says so; a guard that cuts one later
             # replaces the reason with its own.
@@ -605,11 +625,31 @@ class WallboxModes:
         charging = any(s.quantity == CHARGING_CURRENT_A and s.value > 0 for s in requests)
         return Decision(
             requests=tuple(requests),
+            limits=(battery_limit,) if battery_limit is not None else (),
             memory={"boxes": memory},
             state=ACTIVE if charging else IDLE,
             reason="; ".join(summary),
             timers=tuple(timers),
         )
+
+    @staticmethod
+    def _battery_bound(
+        inputs: Inputs, config: PlantConfig, modes: Mapping[str, str], solar: Sequence[_Solar]
+    ) -> Limit | None:
+        """WB-7 "do not use it": the managed battery covers no box whose mode in force keeps it
+        out, except a solar box inside its cloud hysteresis (the battery bridges those minutes)."""
+        device = managed_battery(inputs.requests)
+        grid = grid_power_w(inputs.state)
+        if device is None or grid is None:
+            return None  # no battery the product moves this cycle: nothing to bound
+        bridging = {item.box.name for item in solar if item.short and item.memory.get("on")}
+        states = box_states(inputs.state)
+        kept_out = [
+            KeptOut(box.name, modes[box.name], draw_w(states.get(box.name)))
+            for box in config.wallboxes
+            if box.name in modes and box.name not in bridging and not uses_battery(box, modes[box.name])
+        ]
+        return discharge_bound(device, grid, battery_power_of(inputs.state, device), kept_out)
 
     @staticmethod
     def _power_phases(
@@ -653,7 +693,8 @@ class WallboxModes:
         names = {item.box.name for item in boxes}
         cars = sum(draw_w(st) for st in state.wallboxes if st.name in names)
         surplus = (-grid + battery_power_w(state) + cars) if grid is not None else 0.0
-        battery_left = battery_headroom_w(state, config)
+        # What the house lacks from PV comes out of the battery first; the rest may go to cars.
+        battery_left = max(0.0, battery_headroom_w(state, config) + min(surplus, 0.0))
         budget = surplus
         # Charging boxes keep their place (the longest charging first), then the waiting ones.
         running = sorted((b for b in boxes if b.memory.get("on")), key=lambda b: str(b.memory.get("since", "")))
@@ -665,7 +706,7 @@ class WallboxModes:
                 item.held = True
                 item.phases = int(m.get("phases") or fixed_phases(box, config))
                 continue
-            own_budget = budget + (battery_left if box.battery_use else 0.0)
+            own_budget = max(budget, 0.0) + battery_left if item.battery else budget
             item.budget_w = own_budget
             if m.get("on"):
                 item.phases = int(m.get("phases") or fixed_phases(box, config))
@@ -698,7 +739,7 @@ class WallboxModes:
             # grid covers the rest, which leaves the surplus below zero for the boxes after it.
             from_surplus = min(item.floor_w, max(budget, 0.0))
             rest = item.floor_w - from_surplus
-            if box.battery_use:
+            if item.battery:
                 from_battery = min(rest, battery_left)
                 battery_left -= from_battery
                 rest -= from_battery
@@ -711,7 +752,7 @@ class WallboxModes:
             sum(b.p_min(b.phases) if b.idle else b.floor_w for b in on) + max(budget, 0.0),
         )
         left_w = max(budget, 0.0) - sum(powers[b.box.name] - b.floor_w for b in on if not b.idle)
-        users = [b for b in on if b.box.battery_use]
+        users = [b for b in on if b.battery]
         if users and battery_left > 0:
             more = share_power(
                 {b.box.name: powers[b.box.name] for b in users},
@@ -831,9 +872,11 @@ class WallboxModes:
         auto = switchable(box, config)
         current = floor_step(item.power_w / (item.used(phases) * V))
         current = max(item.min_a, min(item.cap_a, current))
-        reason = f"{label}: surplus {kw(max(item.budget_w, 0.0))}"
+        # WB-7 "use it": the budget includes what the house battery may give.
+        available = "surplus and house battery" if item.battery else "surplus"
+        reason = f"{label}: {available} {kw(max(item.budget_w, 0.0))}"
         if item.mode == SOLAR_PLUS and item.power_w <= item.floor_w + EPSILON:
-            reason = f"{label}: start power {kw(item.floor_w)}, surplus {kw(max(item.budget_w, 0.0))}"
+            reason = f"{label}: start power {kw(item.floor_w)}, {available} {kw(max(item.budget_w, 0.0))}"
         if item.short:
             since = _elapsed(m, "short_since", now)
             if since is None:

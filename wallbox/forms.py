@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from energy.config import WALLBOX_LIMITS
 from wallbox import services
-from wallbox.models import MainsSettings, Wallbox
+from wallbox.models import BATTERY_USE_FIELDS, MainsSettings, Wallbox
 
 
 def _check_rules(form: forms.ModelForm[Wallbox]) -> None:
@@ -68,11 +68,18 @@ class WallboxEditForm(forms.ModelForm[Wallbox]):
 
 
 class ChargingForm(forms.ModelForm[Wallbox]):
-    """Mode, house battery use and the Solar Plus settings (operators may change these)."""
+    """Mode, house battery use per mode and the Solar Plus settings (operators may change these)."""
 
     class Meta:
         model = Wallbox
-        fields = ["mode", "battery_use", "solar_plus_start", "solar_plus_min_share_pct"]
+        fields = ["mode", *BATTERY_USE_FIELDS, "solar_plus_start", "solar_plus_min_share_pct"]
+        # Shown together under "Use the house battery", with one explanation for all three.
+        labels = {
+            "battery_use_power": _("in Power Mode"),
+            "battery_use_solar_pure": _("in Solar Pure Mode"),
+            "battery_use_solar_plus": _("in Solar Plus Mode"),
+        }
+        help_texts = dict.fromkeys(BATTERY_USE_FIELDS, "")
         widgets = {
             "mode": forms.RadioSelect,
             "solar_plus_start": forms.RadioSelect,

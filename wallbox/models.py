@@ -20,6 +20,8 @@ MIN_CURRENT_A = 6.0
 MAX_MIN_CURRENT_A = 16.0
 MAX_FUSE_A = 1000.0
 MAX_UNBALANCE_VA = 100_000.0
+# WB-7: the house battery setting of each mode that has one (energy.BATTERY_USE_MODES).
+BATTERY_USE_FIELDS = tuple(f"battery_use_{mode}" for mode in energy.BATTERY_USE_MODES)
 
 
 def default_time_mode() -> list[list[str]]:
@@ -104,10 +106,22 @@ class Wallbox(models.Model):
         _("phases used"), max_length=8, choices=PhaseUsage.choices, default=PhaseUsage.STANDARD
     )
     mode = models.CharField(_("charging mode"), max_length=12, choices=Mode.choices, default=Mode.POWER)
-    battery_use = models.BooleanField(
-        _("use the house battery"),
+    # WB-7, one setting per mode: on, the vehicle may drain the house battery down to its minimum
+    # SoC; off, the battery only bridges the cloud hysteresis. Time Mode uses each hour's mode's.
+    battery_use_power = models.BooleanField(
+        _("use the house battery in Power Mode"),
         default=False,
         help_text=_("On: the vehicle may drain the house battery down to its minimum SoC."),
+    )
+    battery_use_solar_pure = models.BooleanField(
+        _("use the house battery in Solar Pure Mode"),
+        default=False,
+        help_text=_("On: charging does not stop for lack of PV until the house battery reaches its minimum SoC."),
+    )
+    battery_use_solar_plus = models.BooleanField(
+        _("use the house battery in Solar Plus Mode"),
+        default=False,
+        help_text=_("On: charging does not stop for lack of PV until the house battery reaches its minimum SoC."),
     )
     min_current_a = models.FloatField(
         _("minimum charging current (A)"),
@@ -147,6 +161,15 @@ class Wallbox(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def battery_use(self) -> energy.BatteryUse:
+        """The three WB-7 settings, as the cycle reads them."""
+        return energy.BatteryUse(
+            power=self.battery_use_power,
+            solar_pure=self.battery_use_solar_pure,
+            solar_plus=self.battery_use_solar_plus,
+        )
 
     @property
     def max_phases(self) -> int:

@@ -269,3 +269,43 @@ def test_an_inverter_on_the_boxes_line_is_read_over_it_in_the_replay(tmp_path: P
     assert all(charging(row, 1) for row in rows[-10:]), "the box on the same line charges"
     (line,) = summary["rs485"].values()
     assert line["collisions"] == 0 and line["crc_errors"] == 0
+
+
+# --- house battery use per mode (WB-7) ----------------------------------------------------------
+def test_time_mode_keeps_the_battery_out_of_power_and_drains_it_in_solar_pure_at_night(tmp_path):
+    """A night in Time Mode: Power until 23:00 with the battery not used, then Solar Pure with it
+    used. A PIKO MP plus battery under battery management (minimum SoC 10 %), no PV."""
+    rows, _ = replay("wallbox-battery-night.json", tmp_path)
+    switch = dt.datetime(2025, 6, 20, 21, 0, tzinfo=dt.UTC)  # 23:00 local
+    power = [r for r in rows if when(r) < switch][5:]  # the car's first seconds aside
+    solar = [r for r in rows if when(r) >= switch]
+    assert {r["wallbox_1_mode"] for r in power} == {"power"} and {r["wallbox_1_mode"] for r in solar} == {"solar_pure"}
+    # Power, battery not used: the car charges at 16 A from the grid, the battery covers the house.
+    assert all(num(r, "ev_w") > 10_000 for r in power)
+    assert all(num(r, "battery_w") >= -(num(r, "house_w") + 150) for r in power), "no battery power for the car"
+    assert num(power[-1], "battery_soc_pct") >= 42.0
+    # Solar Pure, battery used: it keeps charging with no PV at all, from the battery, down to 10 %.
+    drained = [r for r in solar if charging(r) and num(r, "battery_w") < -4_000]
+    assert len(drained) >= 0.5 * 9 * 60 / 2, "about 9 minutes from the battery"
+    bought = [r for r in drained[3:] if num(r, "grid_w") > 200]
+    assert not bought, [(r["time"], r["grid_w"]) for r in bought[:5]]
+    assert "house battery" in drained[-1]["wallbox_1_reason"]
+    empty = next(k for k, r in enumerate(solar) if num(r, "battery_soc_pct") <= 10.05)
+    assert all(r in drained for r in solar[5 : empty - 5]), "charged from the battery until its minimum"
+    # At the minimum: 5 minutes of hysteresis at the minimum current (from the grid), then a pause.
+    after = solar[empty + 5 :]
+    assert all(num(r, "battery_w") > -100 for r in after), "the battery stops at its minimum SoC"
+    stopped = next(r for r in after if num(r, "ev_w") < 50)
+    assert 300 - 10 <= (when(stopped) - when(solar[empty])).total_seconds() <= 300 + 30
+    assert num(rows[-1], "battery_soc_pct") >= 9.9 and num(rows[-1], "ev_w") < 50
+
+
+def test_the_old_single_battery_setting_uses_the_battery_in_every_mode(tmp_path):
+    data = json.loads((SCENARIOS / "wallbox-battery-night.json").read_text())
+    data["hours"] = 0.2
+    data["product"]["wallboxes"][0]["battery_use"] = True
+    rows, _ = replay(data, tmp_path)
+    power = rows[10:]
+    assert {r["wallbox_1_mode"] for r in power} == {"power"}
+    # Power mode with the battery used: it discharges at its maximum into the car.
+    assert all(num(r, "battery_w") < -5_900 for r in power[5:])

@@ -15,7 +15,7 @@ from rest_framework.settings import api_settings
 from energy.config import HOURLY_MODES, WALLBOX_LIMITS, WEEKDAYS
 from energy.state import WallboxState
 from wallbox import services
-from wallbox.models import ChargingSession, MainsSettings, PhaseSwitchEvent, Wallbox
+from wallbox.models import BATTERY_USE_FIELDS, ChargingSession, MainsSettings, PhaseSwitchEvent, Wallbox
 
 _LIVE = TypeAdapter(WallboxState)
 
@@ -51,12 +51,12 @@ class WallboxSerializer(serializers.ModelSerializer[Wallbox]):
         model = Wallbox
         fields = [
             "id", "name", "type", "type_label", "interface", "address", "bus_address", "setup", "setup_message",
-            "rotation", "phase_usage", "min_current_a", "mode", "battery_use", "solar_plus_start",
+            "rotation", "phase_usage", "min_current_a", "mode", *BATTERY_USE_FIELDS, "solar_plus_start",
             "solar_plus_min_share_pct", "manual_pause", "position", "info", "status", "error", "live",
             "modbus_command",
         ]  # fmt: skip
         read_only_fields = [
-            "address", "setup", "setup_message", "mode", "battery_use", "solar_plus_start",
+            "address", "setup", "setup_message", "mode", *BATTERY_USE_FIELDS, "solar_plus_start",
             "solar_plus_min_share_pct", "manual_pause",
         ]  # fmt: skip
         extra_kwargs = {"position": {"required": False}}
@@ -118,12 +118,29 @@ class WallboxSerializer(serializers.ModelSerializer[Wallbox]):
 
 
 class ChargingSerializer(serializers.ModelSerializer[Wallbox]):
-    """Mode (WB-5), house battery use (WB-7), Solar Plus start power and minimum solar share."""
+    """Mode (WB-5), house battery use per mode (WB-7), Solar Plus start power and minimum solar share.
+
+    ``battery_use`` (write only) is the one checkbox of older clients: it sets all three
+    ``battery_use_*`` at once; a ``battery_use_*`` given beside it wins for its mode.
+    """
+
+    battery_use = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        help_text="Older clients: the same house battery setting for Power, Solar Pure and Solar Plus.",
+    )
 
     class Meta:
         model = Wallbox
-        fields = ["mode", "battery_use", "solar_plus_start", "solar_plus_min_share_pct", "manual_pause"]
+        fields = ["mode", *BATTERY_USE_FIELDS, "battery_use", "solar_plus_start", "solar_plus_min_share_pct",
+                  "manual_pause"]  # fmt: skip
         read_only_fields = ["manual_pause"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "battery_use" in attrs:
+            every = attrs.pop("battery_use")
+            attrs = {**dict.fromkeys(BATTERY_USE_FIELDS, every), **attrs}
+        return attrs
 
 
 class TimeModeSerializer(serializers.Serializer[Any]):

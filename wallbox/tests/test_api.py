@@ -8,9 +8,10 @@ import io
 import pytest
 from django.test import Client
 
+from energy.config import BatteryUse
 from plant.models import Plant
 from plant.options import WALLBOX, set_option
-from wallbox.models import ChargingSession, MainsSettings, TimeModeSchedule, Wallbox
+from wallbox.models import BATTERY_USE_FIELDS, ChargingSession, MainsSettings, TimeModeSchedule, Wallbox
 
 pytestmark = pytest.mark.django_db
 
@@ -71,9 +72,10 @@ def test_patch_settings_errors_name_the_field(installer: Client, plant: Plant):
 def test_operator_changes_mode_pause_and_time_mode_but_not_settings(operator: Client, plant: Plant):
     box = saved_box(plant)
     url = f"{base(plant)}/wallboxes/{box.pk}"
-    changed = operator.patch(url + "/charging", {"mode": "solar_pure", "battery_use": True},
+    changed = operator.patch(url + "/charging", {"mode": "solar_pure", "battery_use_solar_pure": True},
                              content_type="application/json")  # fmt: skip
     assert changed.status_code == 200 and changed.json()["mode"] == "solar_pure"
+    assert changed.json()["battery_use_solar_pure"] is True and changed.json()["battery_use_power"] is False
     assert operator.post(url + "/pause").json()["manual_pause"] is True
     assert operator.post(url + "/resume").json()["manual_pause"] is False
     week = [["lock"] * 8 + ["power"] * 16] * 7
@@ -84,6 +86,27 @@ def test_operator_changes_mode_pause_and_time_mode_but_not_settings(operator: Cl
     box.refresh_from_db()
     assert (box.name, box.mode) == ("Carport", "solar_pure")
     assert not MainsSettings.objects.exists()
+
+
+def test_the_house_battery_setting_per_mode_and_the_old_single_one(operator: Client, plant: Plant):
+    box = saved_box(plant)
+    url = f"{base(plant)}/wallboxes/{box.pk}/charging"
+    shown = operator.get(url).json()
+    assert {k: shown[k] for k in BATTERY_USE_FIELDS} == dict.fromkeys(BATTERY_USE_FIELDS, False)
+    assert "battery_use" not in shown
+    # An older client's one checkbox sets all three; a mode's own field beside it wins.
+    old = operator.patch(url, {"battery_use": True, "battery_use_power": False}, content_type="application/json")
+    assert old.status_code == 200
+    assert {k: old.json()[k] for k in BATTERY_USE_FIELDS} == {
+        "battery_use_power": False, "battery_use_solar_pure": True, "battery_use_solar_plus": True,
+    }  # fmt: skip
+    box.refresh_from_db()
+    assert box.battery_use == BatteryUse(power=False, solar_pure=True, solar_plus=True)
+    listed = operator.get(f"{base(plant)}/wallboxes/{box.pk}").json()
+    assert (listed["battery_use_power"], listed["battery_use_solar_plus"]) == (False, True)
+    bad = operator.patch(url, {"battery_use_solar_plus": "maybe"}, content_type="application/json")
+    assert bad.status_code == 400 and "battery_use_solar_plus" in bad.json()
+    assert Wallbox.objects.get().battery_use_solar_plus is True
 
 
 @pytest.mark.parametrize(

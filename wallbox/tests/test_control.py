@@ -26,6 +26,7 @@ from energy.config import (
     SOLAR_PURE,
     TIME_MODE,
     WALLBOX_COMMAND_TIMEOUT_S,
+    BatteryUse,
     GridOperatorLimits,
     MainsConfig,
     PlantConfig,
@@ -362,7 +363,7 @@ def test_battery_use_keeps_solar_charging_until_the_battery_reaches_its_minimum(
         soc_pct=60,
     )
     # The model's battery does not move; what counts is that the controller may use 8 kW of it.
-    p = plant(box(mode=SOLAR_PURE, battery_use=True), battery=battery)
+    p = plant(box(mode=SOLAR_PURE, battery_use=BatteryUse(solar_pure=True)), battery=battery)
     p.pv_w = 6_000 + 6 * V
     p.run(120)
     p.pv_w = 0

@@ -4,12 +4,14 @@ Time Mode, mains, firmware, sessions and the phase-switching log; operators chan
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from energy.config import BatteryUse
 from energy.state import (
     WALLBOX_PAUSED,
     DeviceStatus,
@@ -203,15 +205,32 @@ def test_operator_pauses_and_restarts_charging(operator: Client, plant: Plant):
 
 def test_operator_chooses_solar_plus_with_start_power_and_share(operator: Client, plant: Plant):
     box = saved_box(plant)
-    data = {"mode": "solar_plus", "battery_use": "on", "solar_plus_start": "50", "solar_plus_min_share_pct": "60"}
+    data = {"mode": "solar_plus", "battery_use_solar_plus": "on", "solar_plus_start": "50",
+            "solar_plus_min_share_pct": "60"}  # fmt: skip
     assert operator.post(f"/wallbox/{box.pk}/", data).status_code == 302
     box.refresh_from_db()
-    assert (box.mode, box.battery_use, box.solar_plus_start, box.solar_plus_min_share_pct) == (
+    assert (box.mode, box.battery_use_solar_plus, box.solar_plus_start, box.solar_plus_min_share_pct) == (
         "solar_plus", True, "50", 60.0,
     )  # fmt: skip
     page = operator.get(f"/wallbox/{box.pk}/").content.decode()
     assert "5.52 kW" in text_of(page, "solar-plus-values")  # 50 % of 11 kW for a 3-phase vehicle
     assert "3.31 kW" in text_of(page, "solar-plus-values")  # 60 % of it as surplus before it starts
+
+
+def test_the_house_battery_setting_of_each_mode_is_stored_shown_and_reaches_the_cycle(operator: Client, plant: Plant):
+    box = saved_box(plant)
+    data = {"mode": "time_mode", "battery_use_power": "on", "battery_use_solar_plus": "on",
+            "solar_plus_start": "min", "solar_plus_min_share_pct": "50"}  # fmt: skip
+    assert operator.post(f"/wallbox/{box.pk}/", data).status_code == 302
+    box.refresh_from_db()
+    assert (box.battery_use_power, box.battery_use_solar_pure, box.battery_use_solar_plus) == (True, False, True)
+    assert services.wallbox_configs(plant)[0].battery_use == BatteryUse(power=True, solar_pure=False, solar_plus=True)
+    page = operator.get(f"/wallbox/{box.pk}/").content.decode()
+    section = text_of(page, "battery-use")
+    for label in ("Use the house battery", "in Power Mode", "in Solar Pure Mode", "in Solar Plus Mode"):
+        assert label in section
+    checked = re.findall(r'name="(battery_use_\w+)"[^>]*checked', page)
+    assert sorted(checked) == ["battery_use_power", "battery_use_solar_plus"]
 
 
 def test_a_bad_charging_setting_names_the_field_and_changes_nothing(operator: Client, plant: Plant):
