@@ -84,6 +84,7 @@ class DeviceInfo:
     vendor: str = ""
     product: str = ""
     serial: str = ""
+    hardware: str = ""  # as the device reports it (KOSTAL's map: register 36, shown in hex)
     measuring_interval_ms: int = 1000
 
 

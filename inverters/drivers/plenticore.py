@@ -74,13 +74,16 @@ class PlenticoreInverter(ModbusInverter):
         for block in registers.IDENTITY_BLOCKS:
             image |= await self._block(block)
         values = registers.decode(
-            image, ["article_number", "serial_number", "software_version", "product_name", "power_class"], order
+            image,
+            ["article_number", "serial_number", "hardware_version", "software_version", "product_name", "power_class"],
+            order,
         )
         product = " ".join(str(values[n]) for n in ("product_name", "power_class") if values[n])
         return DeviceInfo(
             vendor="KOSTAL",
             product=product,
             serial=str(values["serial_number"]),
+            hardware=f"0x{int(values['hardware_version']):04X}" if values["hardware_version"] else "",
             firmware_version=firmware_number(str(values["software_version"])),
         )
 

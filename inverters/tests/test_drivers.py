@@ -123,6 +123,19 @@ async def test_identify_names_vendor_product_and_serial(
     assert info.serial.startswith("SIM") and len(info.serial) == 10
 
 
+async def test_identify_reports_the_hardware_version_of_kostals_own_map(sim: SimulatorHandle) -> None:
+    """INV-2: PLENTICORE and PIKO IQ show their hardware version (register 36, in hex as KOSTAL
+    prints it); SunSpec's common model has no such point, so those show none."""
+    versions = {}
+    for name in ("roof south", "east", "garage"):
+        driver = connect_inverter(config_for(sim, name))
+        try:
+            versions[name] = (await driver.identify()).hardware
+        finally:
+            driver.close()
+    assert versions == {"roof south": "0x0200", "east": "0x0200", "garage": ""}
+
+
 @pytest.mark.parametrize("name", ["east", "garage", "shed"])
 async def test_a_written_limit_settles_and_the_grid_meter_sees_it(sim: SimulatorHandle, name: str) -> None:
     meter = KsemTcpMeter(KsemTcpConfig(sim.host, sim.port, timeout_s=1.0))

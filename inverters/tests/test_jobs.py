@@ -191,6 +191,7 @@ def test_bootstrapped_inverters_get_their_info_from_the_worker_and_show_it(
     page = installer.get("/inverters/").content.decode()
     assert text_of(page, f"inverter-serial-{roof.pk}") == serial_number(SEED, "roof")
     assert text_of(page, f"inverter-software-{roof.pk}") == roof.software_version != ""
+    assert text_of(page, f"inverter-hardware-{roof.pk}") == "0x0200"  # register 36 of the simulated box
     assert "KOSTAL" in page
     carport = Inverter.objects.get(name="carport")
     info = installer.get(f"/api/plants/{plant.pk}/inverters/{carport.pk}").json()["info"]
