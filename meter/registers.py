@@ -272,8 +272,11 @@ def encode_device_info(info: DeviceInfo) -> dict[int, int]:
 
 def decode_device_info(image: Mapping[int, int]) -> DeviceInfo:
     values = unpack(PNP_SPECS, image)
+    # Only what the plug-and-play block carries; other fields (a hardware version) keep their defaults.
     kwargs = {
-        f.name: (int(values[f.name]) if f.type == "int" else values[f.name]) for f in dataclasses.fields(DeviceInfo)
+        f.name: (int(values[f.name]) if f.type == "int" else values[f.name])
+        for f in dataclasses.fields(DeviceInfo)
+        if f.name in values
     }
     return DeviceInfo(**kwargs)  # type: ignore[arg-type]
 
