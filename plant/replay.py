@@ -301,7 +301,11 @@ class Replay:
                 items.append(_Scheduled(at, partial(self.model.set_cloud, event.cloud or 0.0, until=until)))
             elif kind == "fault":
                 fault = Fault.parse(event.fault or "none", event.delay_s)
-                items.append(_Scheduled(at, partial(self.simulator.set_fault, fault, event.device or "meter")))
+                device = event.device or "meter"
+                items.append(_Scheduled(at, partial(self.simulator.set_fault, fault, device)))
+                if event.duration_s is not None:
+                    end = at + dt.timedelta(seconds=event.duration_s)
+                    items.append(_Scheduled(end, partial(self.simulator.set_fault, Fault.parse("none"), device)))
             else:
                 name = "lpc_w" if kind == "lpc_w" else "lpp_w"
                 value = getattr(event, name)

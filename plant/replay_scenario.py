@@ -236,6 +236,11 @@ class Event(_Strict):
             raise ValueError("a cloud event needs for_s")
         if "fault" in data and "device" not in data:
             raise ValueError("a fault event needs device")
+        # A key that an event kind does not take is refused by name, never ignored.
+        takes = {"for_s": ("cloud",), "duration_s": ("fault", "lpc_w", "lpp_w"), "delay_s": ("fault",)}
+        for key, kinds_taking in takes.items():
+            if key in data and kinds[0] not in kinds_taking:
+                raise ValueError(f"{key} is for {' and '.join(kinds_taking)} events, not {kinds[0]}")
         return data
 
     @property

@@ -149,6 +149,16 @@ def test_same_scenario_and_seed_give_the_same_trace(tmp_path):
             "events[0]: an event has exactly one of",
             id="two kinds in one event",
         ),
+        pytest.param(
+            {"events": [{"at": "11:00", "cloud": 0.5, "for_s": 60, "duration_s": 60}]},
+            "events[0]: duration_s is for fault and lpc_w and lpp_w events, not cloud",
+            id="a key the kind does not take",
+        ),
+        pytest.param(
+            {"events": [{"at": "11:00", "lpc_w": 4000, "for_s": 60}]},
+            "events[0]: for_s is for cloud events, not lpc_w",
+            id="for_s on a limit",
+        ),
     ],
 )
 def test_a_bad_scenario_is_refused_naming_the_key(change, message):

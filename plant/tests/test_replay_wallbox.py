@@ -54,14 +54,21 @@ def surplus_w(row: dict[str, str]) -> float:
 
 
 def edges(rows: Rows, n: int = 1) -> tuple[list[int], list[int]]:
-    """Row indexes where box ``n`` started and stopped drawing current (simulator truth)."""
+    """Row indexes where box ``n`` started and stopped drawing current, as the box reported it.
+
+    A cycle in which the product could not read the box (an empty cell: a reply lost on a busy
+    machine) is no edge: the box keeps the state it last reported."""
     starts, stops = [], []
-    for k, (before, row) in enumerate(itertools.pairwise(rows), start=1):
-        was, now = num(before, f"wallbox_{n}_w") > 50.0, num(row, f"wallbox_{n}_w") > 50.0
-        if now and not was:
+    was = False
+    for k, row in enumerate(rows):
+        if row[f"wallbox_{n}_w"] == "":
+            continue
+        now = num(row, f"wallbox_{n}_w") > 50.0
+        if now and not was and k > 0:
             starts.append(k)
         elif was and not now:
             stops.append(k)
+        was = now
     return starts, stops
 
 
@@ -269,6 +276,32 @@ def test_an_inverter_on_the_boxes_line_is_read_over_it_in_the_replay(tmp_path: P
     assert all(charging(row, 1) for row in rows[-10:]), "the box on the same line charges"
     (line,) = summary["rs485"].values()
     assert line["collisions"] == 0 and line["crc_errors"] == 0
+
+
+def test_a_box_that_drops_off_the_bus_for_seconds_keeps_the_car_charging_and_is_read_again(tmp_path: Path) -> None:
+    """The box's port goes away for 5 s while a car charges in Power mode (a lost reply, a
+    reconnecting adapter). The product commands nothing it cannot send, so the car charges on at
+    the current it had; the box is read again once it answers, and the outage is no stop."""
+    source = json.loads((SCENARIOS / "wallbox-one-line.json").read_text(encoding="utf-8"))
+    box = source["wallboxes"][0]
+    del box["line"]  # alone on its own port: offline closes it
+    box["cars"][0]["plug"] = "00:00:00"
+    source.update(
+        hours=0.05,
+        wallboxes=[box],
+        product={"mains": {"phases": 3, "fuse_a": 63}, "wallboxes": [{"mode": "power"}]},
+        events=[{"at": "21:01:00", "device": "left", "fault": "offline", "duration_s": 5}],
+    )
+    rows, _ = replay(source, tmp_path)
+    out = [k for k, r in enumerate(rows) if r["wallbox_1_reason"].startswith("offline")]
+    assert out, "the outage is seen"
+    assert out[-1] - out[0] + 1 == len(out) and len(out) <= 15, "one outage, over soon after the port is back"
+    charged = next(k for k, r in enumerate(rows) if num(r, "ev_w") > 10_000)
+    assert charged < out[0]
+    assert all(num(r, "ev_w") > 10_000 for r in rows[charged:]), "the car never stopped"
+    assert all(charging(r) for r in rows[out[-1] + 1 :]), "read again, charging"
+    starts, stops = edges(rows)
+    assert not stops and all(k < out[0] for k in starts), "an unreadable box is neither a stop nor a start"
 
 
 # --- house battery use per mode (WB-7) ----------------------------------------------------------
