@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.test import Client
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update")
@@ -27,6 +27,14 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def page_as(browser: Browser, cookie: Mapping[str, str], **options: Any) -> Page:
+    """A new page in a new context (``options``: viewport, locale, time zone) that carries ``cookie``,
+    the session of a logged-in person (:func:`session_cookie_of`)."""
+    context = browser.new_context(**options)
+    context.add_cookies([dict(cookie)])  # type: ignore[list-item]
+    return context.new_page()
 
 
 def session_cookie_of(client: Client, base_url: str) -> dict[str, str]:

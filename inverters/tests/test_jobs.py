@@ -31,7 +31,7 @@ from portal.models import Membership
 from simulator.inverters import serial_number
 from simulator.scenario import scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
-from tests.browser import chromium, session_cookie_of
+from tests.browser import chromium, page_as, session_cookie_of
 from tests.pages import text_of
 from tests.stack import Stack, free_port, free_port_block
 
@@ -259,9 +259,7 @@ def test_the_button_reads_the_info_again_and_the_page_shows_it(
     start_worker()
     cookie = session_cookie_of(installer, web.base_url)
     with chromium() as browser:
-        context = browser.new_context(locale="en-GB")
-        context.add_cookies([cookie])  # type: ignore[list-item]
-        page = context.new_page()
+        page = page_as(browser, cookie, locale="en-GB")
         page.goto(web.base_url + "/inverters/")
         page.click(f"[data-testid=inverter-info-{roof.pk}] summary")
         assert page.text_content(f"[data-testid=inverter-serial-{roof.pk}]") == "OLD"

@@ -18,7 +18,7 @@ from inverters.tests.test_api import closed_port
 from plant.models import Plant
 from simulator.scenario import scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
-from tests.browser import chromium, session_cookie_of
+from tests.browser import chromium, page_as, session_cookie_of
 from tests.pages import by_testid, publish, text_of
 from tests.stack import Stack
 
@@ -250,9 +250,7 @@ def test_add_form_fills_in_the_power_and_shows_the_fields_of_the_type(web: Stack
     client.force_login(get_user_model().objects.create_user("installer", password="Secret-Pass-1"))
     cookie = session_cookie_of(client, web.base_url)
     with chromium() as browser:
-        context = browser.new_context(locale="en-GB")
-        context.add_cookies([cookie])  # type: ignore[list-item]
-        page = context.new_page()
+        page = page_as(browser, cookie, locale="en-GB")
         page.goto(web.base_url + reverse("inverters:add"))
 
         page.select_option("[name=type]", "piko_mp_plus")

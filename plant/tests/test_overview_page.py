@@ -33,7 +33,7 @@ from inverters.models import Inverter
 from plant import live
 from plant.models import Plant
 from plant.overview import Share, consumption_sources
-from tests.browser import chromium, session_cookie_of
+from tests.browser import chromium, page_as, session_cookie_of
 from tests.pages import by_testid, publish, text_of
 from tests.stack import Stack
 
@@ -486,9 +486,7 @@ def test_open_overview_follows_live_snapshots(web: Stack, tmp_path: Path) -> Non
     publish(state)
     cookie = session_cookie(web.base_url)
     with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-        context.add_cookies([cookie])  # type: ignore[list-item]
-        page = context.new_page()
+        page = page_as(browser, cookie, viewport={"width": 1280, "height": 900}, locale="en-GB")
         page.goto(web.base_url + reverse("plant:overview"))
         page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=10_000)
         garage = page.locator('[data-testid=inverter-row][data-name="Garage"]')

@@ -24,7 +24,7 @@ from energy.state import DeviceStatus, EnergyFlow, FlowSummary, PlantState, Wall
 from plant.models import Plant
 from plant.overview import consumption_sources, grid_to_battery_w
 from plant.tests.test_overview_page import broadcast, flow, meter_only_state, meter_reading, rows, session_cookie
-from tests.browser import chromium
+from tests.browser import chromium, page_as
 from tests.pages import publish, text_of
 from tests.stack import Stack
 
@@ -194,9 +194,7 @@ def test_the_wallbox_rows_follow_live_snapshots(web: Stack, tmp_path: Path) -> N
     publish(first)
     cookie = session_cookie(web.base_url)
     with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-        context.add_cookies([cookie])  # type: ignore[list-item]
-        page = context.new_page()
+        page = page_as(browser, cookie, viewport={"width": 1280, "height": 900}, locale="en-GB")
         page.goto(web.base_url + reverse("plant:overview"))
         page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=10_000)
         row = '[data-testid=wallbox-row][data-name="Carport"]'

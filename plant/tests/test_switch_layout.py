@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from plant.models import Plant
 from plant.tests.test_overview_page import session_cookie
-from tests.browser import chromium
+from tests.browser import chromium, page_as
 from tests.stack import Stack
 
 
@@ -21,9 +21,7 @@ def test_each_switch_sits_beside_its_words(web: Stack, width: int, tmp_path: Pat
     Plant.objects.create(name="Home", time_zone="Europe/Berlin")
     cookie = session_cookie(web.base_url)
     with chromium() as browser:
-        context = browser.new_context(viewport={"width": width, "height": 900}, locale="en-GB")
-        context.add_cookies([cookie])  # type: ignore[list-item]
-        page = context.new_page()
+        page = page_as(browser, cookie, viewport={"width": width, "height": 900}, locale="en-GB")
         page.goto(web.base_url + reverse("plant:overview"))
         switches = page.locator("label.switch")
         assert switches.count() >= 2, "the overview's settings have the feed-in and battery switches"

@@ -18,7 +18,7 @@ from access.models import AccessToken
 from plant.models import Plant
 from plant.tests.test_dashboard_page import make_state
 from plant.tests.test_overview_page import broadcast, session_cookie
-from tests.browser import chromium
+from tests.browser import chromium, page_as
 from tests.pages import by_testid, publish, text_of
 from tests.stack import Stack
 
@@ -82,9 +82,7 @@ def test_live_times_follow_the_plants_zone_not_the_browsers(web: Stack) -> None:
     publish(first)
     cookie = session_cookie(web.base_url)
     with chromium() as browser:
-        context = browser.new_context(locale="en-US", timezone_id="America/New_York")
-        context.add_cookies([cookie])  # type: ignore[list-item]
-        page = context.new_page()
+        page = page_as(browser, cookie, locale="en-US", timezone_id="America/New_York")
         page.goto(web.base_url + reverse("plant:dashboard"))
         page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=10_000)
         time = "[data-testid=last-update] [data-role=time]"

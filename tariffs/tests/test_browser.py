@@ -19,7 +19,7 @@ from plant.models import Plant
 from tariffs import services
 from tariffs.models import EnergyHour, TariffVersion
 from tariffs.pricing import HOUR, buckets
-from tests.browser import chromium, session_cookie_of
+from tests.browser import chromium, page_as, session_cookie_of
 from tests.stack import Stack
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -39,9 +39,7 @@ def page(web: Stack, plant: Plant) -> Iterator[Page]:
     client.force_login(get_user_model().objects.create_superuser("viewer", password="Secret-Pass-1"))
     cookie = session_cookie_of(client, web.base_url)
     with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-        context.add_cookies([cookie])  # type: ignore[list-item]
-        yield context.new_page()
+        yield page_as(browser, cookie, viewport={"width": 1280, "height": 900}, locale="en-GB")
 
 
 def a_year_of_history(plant: Plant) -> None:

@@ -16,7 +16,7 @@ from energy import config as energy
 from energy.state import DeviceStatus, WallboxState
 from plant.models import Plant
 from plant.options import WALLBOX, set_option
-from tests.browser import chromium, session_cookie_of
+from tests.browser import chromium, page_as, session_cookie_of
 from tests.stack import Stack
 from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox
 from wallbox.tests.test_pages import publish_box
@@ -41,11 +41,9 @@ def box(web: Stack, transactional_db: None) -> Wallbox:
 def page(web: Stack, box: Wallbox) -> Iterator[Page]:
     client = Client()
     client.force_login(get_user_model().objects.create_superuser("installer2", password="Secret-Pass-1"))
-    cookie: Any = session_cookie_of(client, web.base_url)
+    cookie = session_cookie_of(client, web.base_url)
     with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-        context.add_cookies([cookie])
-        yield context.new_page()
+        yield page_as(browser, cookie, viewport={"width": 1280, "height": 900}, locale="en-GB")
 
 
 def cell(page: Page, day: int, hour: int) -> Any:
