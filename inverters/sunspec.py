@@ -19,11 +19,28 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-SUNSPEC_BASE = 40000
-SUNS_MARKER = (0x5375, 0x6E53)  # "SunS"
-END_MODEL_ID = 0xFFFF
+from energy.sunspec import (
+    END_MODEL_ID as END_MODEL_ID,
+)
+from energy.sunspec import (
+    SUNS_MARKER,
+    SUNSPEC_BASE,
+    ModelLayout,
+    Point,
+    Value,
+    chain_image,
+    fit_scale_factors,
+    model_words,
+    scale_value,
+    split32,
+    string_words,
+    sunssf_words,
+)
+from energy.sunspec import (
+    chain_length as chain_length,
+)
+
 MAX_READ_COUNT = 123
 
 NOT_IMPLEMENTED = {
@@ -47,47 +64,6 @@ ENABLED = 1
 DISABLED = 0
 STORAGE_CHARGE_LIMIT = 1  # bit 0: InWRte applies
 STORAGE_DISCHARGE_LIMIT = 2  # bit 1: OutWRte applies
-
-Value = float | str | None  # None: the device does not provide this point
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    name: str
-    dtype: str  # uint16, int16, enum16, bitfield16, sunssf, count, pad, acc32, uint32, bitfield32, string
-    size: int = 1
-    scale_factor: str | None = None
-    writable: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ModelLayout:
-    model_id: int
-    points: tuple[Point, ...]  # the body, after the ID and L registers
-
-    @property
-    def length(self) -> int:
-        return sum(point.size for point in self.points)
-
-    @property
-    def size(self) -> int:
-        """Registers including the ID and L header."""
-        return self.length + 2
-
-    def offset(self, name: str) -> int:
-        """Offset of a point from the model's ID register."""
-        offset = 2
-        for point in self.points:
-            if point.name == name:
-                return offset
-            offset += point.size
-        raise KeyError(f"model {self.model_id} has no point {name!r}")
-
-    def point(self, name: str) -> Point:
-        for point in self.points:
-            if point.name == name:
-                return point
-        raise KeyError(f"model {self.model_id} has no point {name!r}")
 
 
 def _p(name: str, dtype: str, size: int = 1, sf: str | None = None, rw: bool = False) -> Point:
@@ -372,62 +348,33 @@ _RANGES = {"int16": (-0x7FFF, 0x7FFF), "uint16": (0, 0xFFFE), "acc32": (0, 0xFFF
 
 def choose_scale_factors(layout: ModelLayout, values: Mapping[str, Value]) -> dict[str, int]:
     """Per scale-factor point: the preferred factor, coarsened until every member fits its type."""
-    members: dict[str, list[tuple[str, float]]] = {}
-    for point in layout.points:
-        value = values.get(point.name)
-        if point.scale_factor and isinstance(value, int | float):
-            members.setdefault(point.scale_factor, []).append((point.dtype, float(value)))
-    factors: dict[str, int] = {}
-    for point in layout.points:
-        if point.dtype != "sunssf":
-            continue
-        if isinstance(fixed := values.get(point.name), int | float):
-            factors[point.name] = int(fixed)
-            continue
-        factor = PREFERRED_SCALE_FACTORS.get(point.name, 0)
-        while factor < 10 and any(
-            not _RANGES.get(dtype, (-0x7FFF, 0xFFFE))[0]
-            <= round(value / 10.0**factor)
-            <= _RANGES.get(dtype, (-0x7FFF, 0xFFFE))[1]
-            for dtype, value in members.get(point.name, [])
-        ):
-            factor += 1
-        factors[point.name] = factor
-    return factors
+    return fit_scale_factors(
+        layout, values, PREFERRED_SCALE_FACTORS, _RANGES, other_range=(-0x7FFF, 0xFFFE), max_factor=10
+    )
 
 
 def encode_point(point: Point, value: Value, factors: Mapping[str, int]) -> list[int]:
     """The words of one point; ``None`` gives the not-implemented value."""
     if point.dtype == "string":
-        raw = ("" if value is None else str(value)).encode("ascii", "replace")[: point.size * 2]
-        return list(struct.unpack(f">{point.size}H", raw.ljust(point.size * 2, b"\0")))
+        return string_words("" if value is None else str(value), point.size)
     if point.dtype == "sunssf":
-        return [factors.get(point.name, 0) & 0xFFFF]
+        return sunssf_words(point, factors)
     if value is None:
         if point.size == 2:
-            return _split32(NOT_IMPLEMENTED_32[point.dtype])
+            return split32(NOT_IMPLEMENTED_32[point.dtype])
         return [NOT_IMPLEMENTED[point.dtype]]
     if isinstance(value, str):
         raise ValueError(f"{point.name}: expected a number, got {value!r}")
-    scaled = round(value / 10.0 ** factors[point.scale_factor]) if point.scale_factor else round(value)
     low, high = _RANGES.get(point.dtype, (0, 0xFFFF if point.size == 1 else 0xFFFF_FFFF))
-    scaled = max(low, min(high, scaled))
+    scaled = max(low, min(high, scale_value(point, value, factors)))
     if point.size == 2:
-        return _split32(scaled & 0xFFFF_FFFF)
+        return split32(scaled & 0xFFFF_FFFF)
     return [scaled & 0xFFFF]
-
-
-def _split32(value: int) -> list[int]:
-    return [(value >> 16) & 0xFFFF, value & 0xFFFF]
 
 
 def encode_model(layout: ModelLayout, values: Mapping[str, Value]) -> list[int]:
     """ID, L and body of one model. A value for a scale-factor point fixes that factor."""
-    factors = choose_scale_factors(layout, values)
-    words = [layout.model_id, layout.length]
-    for point in layout.points:
-        words += encode_point(point, values.get(point.name), factors)
-    return words
+    return model_words(layout, values, choose_scale_factors(layout, values), encode_point)
 
 
 def model_addresses(layouts: Sequence[ModelLayout], base: int = SUNSPEC_BASE) -> dict[int, int]:
@@ -440,18 +387,9 @@ def model_addresses(layouts: Sequence[ModelLayout], base: int = SUNSPEC_BASE) ->
     return addresses
 
 
-def chain_length(layouts: Sequence[ModelLayout]) -> int:
-    """Registers from the marker to the end model inclusive."""
-    return len(SUNS_MARKER) + sum(layout.size for layout in layouts) + 2
-
-
 def encode_chain(models: Sequence[tuple[ModelLayout, Mapping[str, Value]]], base: int = SUNSPEC_BASE) -> dict[int, int]:
     """{address: word} of the whole chain: marker, models, end model."""
-    words: list[int] = [*SUNS_MARKER]
-    for layout, values in models:
-        words += encode_model(layout, values)
-    words += [END_MODEL_ID, 0]
-    return {base + index: word for index, word in enumerate(words)}
+    return chain_image((encode_model(layout, values) for layout, values in models), base)
 
 
 def _signed(word: int) -> int:

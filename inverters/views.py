@@ -56,6 +56,7 @@ def inverter_list(request: HttpRequest) -> HttpResponse:
     rows = _rows(plant, context["state"]) if plant else []
     context |= {
         "rows": rows,
+        "columns": [_("Name"), _("Type"), _("Max. AC power"), _("Address"), _("Status")],
         "can_add": len(rows) < services.MAX_INVERTERS,
         "may_change": bool(plant) and roles.may_change(request.user, plant, roles.SETTINGS),
         "info_texts": {

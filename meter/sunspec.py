@@ -10,48 +10,30 @@ Clients are expected to walk the model chain rather than hard-code addresses.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from energy.state import DeviceInfo, EnergyCounters, MeterReading
+from energy.sunspec import (
+    SUNS_MARKER,
+    SUNSPEC_BASE,
+    ModelLayout,
+    Point,
+    Value,
+    chain_image,
+    fit_scale_factors,
+    model_words,
+    scale_value,
+    split32,
+    string_words,
+    sunssf_words,
+)
 
-SUNSPEC_BASE = 40000
-SUNS_MARKER = (0x5375, 0x6E53)  # "SunS"
-END_MODEL_ID = 0xFFFF
 NOT_IMPLEMENTED_INT16 = 0x8000
 # The KSEM's value for energies it does not count (SunSpec itself would say 0).
 NOT_IMPLEMENTED_ACC32 = 0x8000_0000
 PAD_VALUE = 0x8000
 INT16_MAX = 0x7FFF
 ACC32_MODULUS = 1 << 32  # accumulators roll over
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    name: str
-    dtype: str  # uint16, int16, sunssf, acc32, bitfield32, string, pad
-    size: int = 1
-    scale_factor: str | None = None  # name of the sunssf point that scales this one
-
-
-@dataclass(frozen=True, slots=True)
-class ModelLayout:
-    model_id: int
-    points: tuple[Point, ...]  # the body, after the ID and L registers
-
-    @property
-    def length(self) -> int:
-        return sum(point.size for point in self.points)
-
-    def offset(self, name: str) -> int:
-        """Offset of a point from the model's ID register, as in the SunSpec model tables."""
-        offset = 2
-        for point in self.points:
-            if point.name == name:
-                return offset
-            offset += point.size
-        raise KeyError(name)
 
 
 COMMON_MODEL = ModelLayout(
@@ -115,8 +97,6 @@ PREFERRED_SCALE_FACTORS: Mapping[str, int] = {
 }
 
 SUNSPEC_LENGTH = len(SUNS_MARKER) + 2 + COMMON_MODEL.length + 2 + WYE_METER_MODEL.length + 2
-
-Value = float | str | None  # None: the meter does not provide this point
 
 
 def _phase_values(prefix: str, total: float, phases: tuple[float, float, float]) -> dict[str, Value]:
@@ -192,71 +172,43 @@ def common_values(info: DeviceInfo, device_address: int) -> dict[str, Value]:
 
 def choose_scale_factors(layout: ModelLayout, values: Mapping[str, Value]) -> dict[str, int]:
     """Per group, the preferred scale factor, coarsened until every int16 value fits."""
-    members: dict[str, list[float]] = {}
-    for point in layout.points:
-        value = values.get(point.name)
-        if point.scale_factor and point.dtype == "int16" and isinstance(value, int | float):
-            members.setdefault(point.scale_factor, []).append(abs(float(value)))
-    factors: dict[str, int] = {}
-    for point in layout.points:
-        if point.dtype != "sunssf":
-            continue
-        factor = PREFERRED_SCALE_FACTORS.get(point.name, 0)
-        largest = max(members.get(point.name, [0.0]))
-        while round(largest / 10.0**factor) > INT16_MAX:
-            factor += 1
-        factors[point.name] = factor
-    return factors
-
-
-def _string_words(text: str, size: int) -> list[int]:
-    raw = text.encode("ascii", "replace")[: size * 2].ljust(size * 2, b"\0")
-    return list(struct.unpack(f">{size}H", raw))
+    return fit_scale_factors(layout, values, PREFERRED_SCALE_FACTORS, {"int16": (-INT16_MAX, INT16_MAX)})
 
 
 def _point_words(point: Point, value: Value, factors: Mapping[str, int]) -> list[int]:
     if point.dtype == "pad":
         return [PAD_VALUE]
     if point.dtype == "sunssf":
-        return [factors[point.name] & 0xFFFF]
+        return sunssf_words(point, factors)
     if point.dtype == "string":
-        return _string_words("" if value is None else str(value), point.size)
+        return string_words("" if value is None else str(value), point.size)
     if value is None:
-        return [NOT_IMPLEMENTED_INT16] if point.size == 1 else _split32(NOT_IMPLEMENTED_ACC32)
+        return [NOT_IMPLEMENTED_INT16] if point.size == 1 else split32(NOT_IMPLEMENTED_ACC32)
     if isinstance(value, str):
         raise TypeError(f"{point.name}: expected a number, got {value!r}")
-    scaled = round(value / 10.0 ** factors[point.scale_factor]) if point.scale_factor else round(value)
+    scaled = scale_value(point, value, factors)
     if point.dtype == "int16":
         return [max(-INT16_MAX, min(INT16_MAX, scaled)) & 0xFFFF]
     if point.dtype == "acc32":
-        return _split32(max(scaled, 0) % ACC32_MODULUS)
+        return split32(max(scaled, 0) % ACC32_MODULUS)
     if point.dtype == "bitfield32":
-        return _split32(scaled & 0xFFFF_FFFF)
+        return split32(scaled & 0xFFFF_FFFF)
     return [scaled & 0xFFFF]
-
-
-def _split32(value: int) -> list[int]:
-    return [(value >> 16) & 0xFFFF, value & 0xFFFF]
 
 
 def encode_model(layout: ModelLayout, values: Mapping[str, Value]) -> list[int]:
     """ID, L and body of one model."""
-    factors = choose_scale_factors(layout, values)
-    words = [layout.model_id, layout.length]
-    for point in layout.points:
-        words += _point_words(point, values.get(point.name), factors)
-    return words
+    return model_words(layout, values, choose_scale_factors(layout, values), _point_words)
 
 
 def encode_sunspec(
     reading: MeterReading, info: DeviceInfo, base: int = SUNSPEC_BASE, device_address: int = 1
 ) -> dict[int, int]:
     """Register image {address: word} of the whole SunSpec chain starting at ``base``."""
-    words = [
-        *SUNS_MARKER,
-        *encode_model(COMMON_MODEL, common_values(info, device_address)),
-        *encode_model(WYE_METER_MODEL, meter_values(reading)),
-        END_MODEL_ID,
-        0,
-    ]
-    return {base + index: word for index, word in enumerate(words)}
+    return chain_image(
+        (
+            encode_model(COMMON_MODEL, common_values(info, device_address)),
+            encode_model(WYE_METER_MODEL, meter_values(reading)),
+        ),
+        base,
+    )

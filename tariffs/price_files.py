@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
+from energy.csvtext import csv_text
 from tariffs.pricing import PricePoint
 
 COLUMNS = ("start", "end", "price")
@@ -154,8 +155,4 @@ def parse_json(data: Any) -> list[PricePoint]:
 
 
 def to_csv(points: Sequence[PricePoint]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows((p.start.isoformat(), p.end.isoformat(), str(p.price)) for p in points)
-    return out.getvalue()
+    return csv_text(COLUMNS, [(p.start.isoformat(), p.end.isoformat(), str(p.price)) for p in points])

@@ -44,6 +44,7 @@ from plant.models import Plant
 from plant.supervision import CRASH_COUNT
 from simulator.scenario import load_scenario, scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
+from tests.browser import chromium
 from tests.faults import (
     FALLBACK_CASES,
     FAULT_INVERTER,
@@ -261,20 +262,14 @@ async def _watch_socket(faults: Faults, events: list[tuple[Any, ...]], stop: thr
 @pytest.mark.stack
 @pytest.mark.browser
 def test_web_killed_with_a_websocket_client_and_a_browser_connected(faults: Faults):
-    from playwright.sync_api import sync_playwright
-
     stack = faults.stack
     stack.wait_healthy(timeout_s=10)
     events: list[tuple[Any, ...]] = []
     stop = threading.Event()
     client = threading.Thread(target=asyncio.run, args=(_watch_socket(faults, events, stop),), daemon=True)
     client.start()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )  # fmt: skip
-        try:
+    try:
+        with chromium() as browser:
             page = browser.new_page()
             page.goto(stack.base_url + "/")
             page.fill("input[type=password]", faults.password)
@@ -296,10 +291,9 @@ def test_web_killed_with_a_websocket_client_and_a_browser_connected(faults: Faul
             assert any(e[0] == "closed" for e in events), "the client saw the connection drop"
             # The page says what is wrong, then reconnects by itself (1, 2, 4 s backoff).
             page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=15_000)
-        finally:
-            browser.close()
-            stop.set()
-            client.join(5)
+    finally:
+        stop.set()
+        client.join(5)
     stack.wait_healthy(timeout_s=10)
     assert faults.lines("exited: web (terminated by SIGKILL; not expected)") == 1
 

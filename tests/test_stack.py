@@ -16,12 +16,13 @@ from collections.abc import Iterator
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
 from portal.services import DEVICE_USERNAME
+from tests.browser import chromium
 from tests.stack import Stack
 
 pytestmark = pytest.mark.stack
@@ -88,16 +89,8 @@ async def _receive_raw(stack: Stack) -> None:
 @pytest.fixture
 def page(stack: Stack) -> Iterator[Page]:
     """A fresh headless Chromium page (Debian's chromium; Playwright never downloads a browser)."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser.new_page()
 
 
 def log_in(page: Page, stack: Stack, password: str) -> None:

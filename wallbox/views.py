@@ -82,6 +82,7 @@ def overview(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     load = services.phase_load(state, services.mains_config(plant))
     context |= {
         "rows": [_row(box, state) for box in boxes],
+        "columns": [_("Name"), _("Type"), _("Address"), _("Phases"), _("Status"), _("Charging")],
         "load": load,
         "charging_text": format_power(load["charging_w"]),
         "quota_text": format_power(load["quota_w"]),

@@ -9,6 +9,7 @@ import re
 import pytest
 from django.test import Client
 
+from tests.browser import chromium
 from tests.stack import Stack
 
 
@@ -33,30 +34,20 @@ def test_other_pages_keep_the_site_policy(installer_client: Client):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_swagger_ui_renders_in_chromium_without_a_csp_complaint(web: Stack) -> None:
-    from playwright.sync_api import sync_playwright
-
     from portal.services import reset_device_password
 
     password = reset_device_password()  # before the browser: its driver runs an event loop in this thread
     base_url = f"http://127.0.0.1:{web.web_port}"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        try:
-            page = browser.new_context(locale="en-GB").new_page()
-            console: list[str] = []
-            page.on("console", lambda message: console.append(message.text))
-            page.goto(base_url + "/login/")
-            page.fill("input[type=password]", password)
-            page.click("[data-testid=login-submit]")
-            page.wait_for_load_state()
-            page.goto(base_url + "/api/docs/")
-            page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
-            body_margin = page.evaluate("getComputedStyle(document.body).margin")
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_context(locale="en-GB").new_page()
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        page.goto(base_url + "/login/")
+        page.fill("input[type=password]", password)
+        page.click("[data-testid=login-submit]")
+        page.wait_for_load_state()
+        page.goto(base_url + "/api/docs/")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
+        body_margin = page.evaluate("getComputedStyle(document.body).margin")
     assert [text for text in console if "Content Security Policy" in text] == []
     assert body_margin == "0px", "the inline style applied"

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from energy.config import ACTIVE_POWER_LIMIT_PCT, BATTERY_POWER_W, MAX_TIMEOUT_S, InverterConfig
-from energy.devices import DeviceError, WireWatch, failure_text, guarded
+from energy.devices import DeviceError, WireWatch
 from energy.state import Setpoint
 from rtubus.bus import BusError, PortUnavailable, RtuBus, acquire_bus
+from rtubus.guard import guarded_modbus
 
 log = logging.getLogger(__name__)
 
@@ -209,29 +209,18 @@ class ModbusInverter:
             connected.append(self.connected)
             self.close()
 
-        try:
-            return await guarded(
-                call(),
-                timeout_s=self.timeout_s,
-                deadline_s=self.deadline_s,
-                where=self.where,
-                watch=self._watch,
-                error=InverterError,
-                on_failure=close,
-            )
-        except InverterError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, TimeoutError | ModbusIOException):
-                # A request cut short by the peer closing the connection ends the same way as
-                # one that timed out; the state of the connection tells them apart.
-                if connected and not connected[0] and not self._watch.received:
-                    raise InverterError(f"connection to {self.where} lost") from None
-                raise InverterError(failure_text(TimeoutError(), timeout_s=self.timeout_s, watch=self._watch)) from None
-            if isinstance(cause, ConnectionException):
-                raise InverterError(f"connection to {self.where} lost") from None
-            if isinstance(cause, ModbusException):
-                raise InverterError(f"Modbus error: {cause}") from None
-            raise
+        # A request cut short by the peer closing the connection ends the same way as one that
+        # timed out; the state of the connection tells them apart.
+        return await guarded_modbus(
+            call(),
+            timeout_s=self.timeout_s,
+            deadline_s=self.deadline_s,
+            where=self.where,
+            watch=self._watch,
+            error=InverterError,
+            on_failure=close,
+            lost=lambda: bool(connected) and not connected[0] and not self._watch.received,
+        )
 
     async def _write(self, setpoints: Sequence[Setpoint]) -> None:
         wanted = {s.quantity: float(s.value) for s in setpoints if s.quantity in self.quantities}

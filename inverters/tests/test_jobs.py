@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
-from playwright.sync_api import sync_playwright
 
 import devicejobs
 from inverters import detection
@@ -33,6 +31,7 @@ from portal.models import Membership
 from simulator.inverters import serial_number
 from simulator.scenario import scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
+from tests.browser import chromium, page_as, session_cookie_of
 from tests.pages import text_of
 from tests.stack import Stack, free_port, free_port_block
 
@@ -258,24 +257,15 @@ def test_the_button_reads_the_info_again_and_the_page_shows_it(
         serial_number="OLD", detected_at=timezone.now(),
     )  # fmt: skip
     start_worker()
-    cookie = {"name": settings.SESSION_COOKIE_NAME, "value": installer.cookies[settings.SESSION_COOKIE_NAME].value,
-              "url": web.base_url}  # fmt: skip
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            context = browser.new_context(locale="en-GB")
-            context.add_cookies([cookie])  # type: ignore[list-item]
-            page = context.new_page()
-            page.goto(web.base_url + "/inverters/")
-            page.click(f"[data-testid=inverter-info-{roof.pk}] summary")
-            assert page.text_content(f"[data-testid=inverter-serial-{roof.pk}]") == "OLD"
-            page.click(f"[data-testid=read-info-{roof.pk}] button")
-            page.wait_for_selector(f"[data-testid=inverter-info-job-{roof.pk}][data-state=done]", timeout=30_000)
-            assert page.text_content(f"[data-testid=inverter-serial-{roof.pk}]") == serial_number(SEED, "roof")
-            assert "KOSTAL PLENTICORE" in (page.text_content(f"[data-testid=inverter-product-{roof.pk}]") or "")
-            assert "has been read" in (page.text_content(f"[data-testid=inverter-info-job-{roof.pk}]") or "")
-            page.screenshot(path=tmp_path / "inverter-info-read.png", full_page=True)
-        finally:
-            browser.close()
+    cookie = session_cookie_of(installer, web.base_url)
+    with chromium() as browser:
+        page = page_as(browser, cookie, locale="en-GB")
+        page.goto(web.base_url + "/inverters/")
+        page.click(f"[data-testid=inverter-info-{roof.pk}] summary")
+        assert page.text_content(f"[data-testid=inverter-serial-{roof.pk}]") == "OLD"
+        page.click(f"[data-testid=read-info-{roof.pk}] button")
+        page.wait_for_selector(f"[data-testid=inverter-info-job-{roof.pk}][data-state=done]", timeout=30_000)
+        assert page.text_content(f"[data-testid=inverter-serial-{roof.pk}]") == serial_number(SEED, "roof")
+        assert "KOSTAL PLENTICORE" in (page.text_content(f"[data-testid=inverter-product-{roof.pk}]") or "")
+        assert "has been read" in (page.text_content(f"[data-testid=inverter-info-job-{roof.pk}]") or "")
+        page.screenshot(path=tmp_path / "inverter-info-read.png", full_page=True)

@@ -8,11 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
-from playwright.sync_api import sync_playwright
 
 from energy.state import DeviceStatus, EnergyCounters, EnergyFlow, InverterState, PlantState
 from inverters.models import Battery, Inverter, PowerSettings
@@ -20,6 +18,7 @@ from inverters.tests.test_api import closed_port
 from plant.models import Plant
 from simulator.scenario import scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
+from tests.browser import chromium, page_as, session_cookie_of
 from tests.pages import by_testid, publish, text_of
 from tests.stack import Stack
 
@@ -249,42 +248,33 @@ def test_add_form_fills_in_the_power_and_shows_the_fields_of_the_type(web: Stack
                     serial_number="90411ABC", software_version="2.15")  # fmt: skip
     client = Client()
     client.force_login(get_user_model().objects.create_user("installer", password="Secret-Pass-1"))
-    cookie = {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-              "url": web.base_url}  # fmt: skip
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            context = browser.new_context(locale="en-GB")
-            context.add_cookies([cookie])  # type: ignore[list-item]
-            page = context.new_page()
-            page.goto(web.base_url + reverse("inverters:add"))
+    cookie = session_cookie_of(client, web.base_url)
+    with chromium() as browser:
+        page = page_as(browser, cookie, locale="en-GB")
+        page.goto(web.base_url + reverse("inverters:add"))
 
-            page.select_option("[name=type]", "piko_mp_plus")
-            assert page.is_visible("fieldset[data-connection=rs485]")
-            assert page.is_hidden("fieldset[data-connection=tcp]")
-            offered = page.eval_on_selector_all("[name=power_class] option", "os => os.map(o => o.value)")
-            assert offered == ["", "1.5-2", "2.0-2", "2.5-2", "3.0-2", "3.6-2", "4.2-2", "4.6-2", "5.0-2"]
-            page.select_option("[name=power_class]", "3.6-2")
-            assert page.input_value("[name=max_ac_w]") == "3600"
+        page.select_option("[name=type]", "piko_mp_plus")
+        assert page.is_visible("fieldset[data-connection=rs485]")
+        assert page.is_hidden("fieldset[data-connection=tcp]")
+        offered = page.eval_on_selector_all("[name=power_class] option", "os => os.map(o => o.value)")
+        assert offered == ["", "1.5-2", "2.0-2", "2.5-2", "3.0-2", "3.6-2", "4.2-2", "4.6-2", "5.0-2"]
+        page.select_option("[name=power_class]", "3.6-2")
+        assert page.input_value("[name=max_ac_w]") == "3600"
 
-            page.select_option("[name=type]", "piko_ci")
-            assert page.is_visible("[data-testid=piko-ci-note]")
-            assert page.is_visible("fieldset[data-connection=tcp]")
-            assert page.is_hidden("[data-battery-option]"), "a PIKO CI has no battery input"
-            assert page.input_value("[name=max_ac_w]") == "", "3.6-2 is no PIKO CI class"
-            page.select_option("[name=power_class]", "30")
-            assert page.input_value("[name=max_ac_w]") == "30000"
-            page.screenshot(path=tmp_path / "inverter-form.png", full_page=True)
+        page.select_option("[name=type]", "piko_ci")
+        assert page.is_visible("[data-testid=piko-ci-note]")
+        assert page.is_visible("fieldset[data-connection=tcp]")
+        assert page.is_hidden("[data-battery-option]"), "a PIKO CI has no battery input"
+        assert page.input_value("[name=max_ac_w]") == "", "3.6-2 is no PIKO CI class"
+        page.select_option("[name=power_class]", "30")
+        assert page.input_value("[name=max_ac_w]") == "30000"
+        page.screenshot(path=tmp_path / "inverter-form.png", full_page=True)
 
-            page.goto(web.base_url + reverse("inverters:list"))
-            assert page.is_hidden(f"[data-testid=inverter-serial-{roof.pk}]"), "behind the info button"
-            page.click(f"[data-testid=inverter-info-{roof.pk}] summary")
-            assert page.text_content(f"[data-testid=inverter-serial-{roof.pk}]") == "90411ABC"
-            page.screenshot(path=tmp_path / "inverter-list.png", full_page=True)
-        finally:
-            browser.close()
+        page.goto(web.base_url + reverse("inverters:list"))
+        assert page.is_hidden(f"[data-testid=inverter-serial-{roof.pk}]"), "behind the info button"
+        page.click(f"[data-testid=inverter-info-{roof.pk}] summary")
+        assert page.text_content(f"[data-testid=inverter-serial-{roof.pk}]") == "90411ABC"
+        page.screenshot(path=tmp_path / "inverter-list.png", full_page=True)
 
 
 def test_admin_applies_the_same_rules_and_detection(client: Client, plant: Plant):

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from energy.config import KsemTcpConfig
-from energy.devices import DeviceError, WireWatch, failure_text, guarded
+from energy.devices import DeviceError, WireWatch
 from energy.state import FlowSummary, MeterReading, Setpoint
 from meter import registers
+from rtubus.guard import guarded_modbus
 
 # One read is a connect plus a handful of requests, each bounded by the timeout; the whole read
 # gets this many timeouts before it counts as no answer.
@@ -45,25 +45,15 @@ async def read_within_deadline(
     """One meter read bounded by READ_DEADLINE_TIMEOUTS timeouts; every failure (pymodbus' own,
     or a decode error on a garbled answer) becomes a ``MeterError`` for people and closes the
     connection, so the next read reconnects."""
-    try:
-        return await guarded(
-            read,
-            timeout_s=timeout_s,
-            deadline_s=timeout_s * READ_DEADLINE_TIMEOUTS,
-            where=where,
-            watch=watch,
-            error=MeterError,
-            on_failure=close,
-        )
-    except MeterError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, ModbusIOException):  # pymodbus gave up waiting: a timeout
-            raise MeterError(failure_text(TimeoutError(), timeout_s=timeout_s, watch=watch)) from None
-        if isinstance(cause, ConnectionException):
-            raise MeterError(f"connection to {where} lost") from None
-        if isinstance(cause, ModbusException):
-            raise MeterError(f"Modbus error: {cause}") from None
-        raise
+    return await guarded_modbus(
+        read,
+        timeout_s=timeout_s,
+        deadline_s=timeout_s * READ_DEADLINE_TIMEOUTS,
+        where=where,
+        watch=watch,
+        error=MeterError,
+        on_failure=close,
+    )
 
 
 def check_plausible(reading: MeterReading) -> None:

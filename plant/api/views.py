@@ -33,7 +33,7 @@ from access.rest import errors
 from energy import snapshot
 from meter.services import ENERGY_FIELDS, LOG_FIELDS, energy_records, meter_log
 from plant import live
-from plant.api.renderers import CsvRenderer
+from plant.api.renderers import LogCsvRenderer
 from plant.health import check_health
 from plant.models import Plant
 from plant.services import visible_plants
@@ -324,7 +324,7 @@ class EnergyQuerySerializer(serializers.Serializer[dict[str, int]]):
 class LogTableView(APIView):
     """A plant's log over a validated time window, as JSON or (``?format=csv``) as a CSV file."""
 
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, LogCsvRenderer]
     query_serializer: type[serializers.Serializer[dict[str, int]]]
     csv_rows_key: str
     csv_columns: tuple[str, ...]

@@ -11,12 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.test.html import Element, parse_html
 from django.urls import reverse
-from playwright.sync_api import sync_playwright
 
 from energy.state import (
     BatteryState,
@@ -35,6 +33,7 @@ from inverters.models import Inverter
 from plant import live
 from plant.models import Plant
 from plant.overview import Share, consumption_sources
+from tests.browser import chromium, page_as, session_cookie_of
 from tests.pages import by_testid, publish, text_of
 from tests.stack import Stack
 
@@ -474,8 +473,7 @@ def broadcast(state: PlantState) -> None:
 def session_cookie(base_url: str) -> dict[str, str]:
     client = Client()
     client.force_login(get_user_model().objects.create_superuser("viewer", password="Secret-Pass-1"))
-    return {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-            "url": base_url}  # fmt: skip
+    return session_cookie_of(client, base_url)
 
 
 @pytest.mark.browser
@@ -487,74 +485,64 @@ def test_open_overview_follows_live_snapshots(web: Stack, tmp_path: Path) -> Non
     save_inverters(plant, state)
     publish(state)
     cookie = session_cookie(web.base_url)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+    with chromium() as browser:
+        page = page_as(browser, cookie, viewport={"width": 1280, "height": 900}, locale="en-GB")
+        page.goto(web.base_url + reverse("plant:overview"))
+        page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=10_000)
+        garage = page.locator('[data-testid=inverter-row][data-name="Garage"]')
+        assert garage.get_attribute("data-online") == "true"
+        page.screenshot(path=tmp_path / "overview-desktop.png", full_page=True)
+
+        # The next cycle: the Garage inverter stops answering, the house draws more, the limit is released.
+        garage_down = dataclasses.replace(
+            state.inverters[1],
+            status=DeviceStatus(name="Garage", online=False, offline_since=NOW, error="no answer within 1.0 s"),
+            ac_power_w=None,
         )
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-            context.add_cookies([cookie])  # type: ignore[list-item]
-            page = context.new_page()
-            page.goto(web.base_url + reverse("plant:overview"))
-            page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=10_000)
-            garage = page.locator('[data-testid=inverter-row][data-name="Garage"]')
-            assert garage.get_attribute("data-online") == "true"
-            page.screenshot(path=tmp_path / "overview-desktop.png", full_page=True)
-
-            # The next cycle: the Garage inverter stops answering, the house draws more, the limit is released.
-            garage_down = dataclasses.replace(
-                state.inverters[1],
-                status=DeviceStatus(name="Garage", online=False, offline_since=NOW, error="no answer within 1.0 s"),
-                ac_power_w=None,
+        broadcast(
+            dataclasses.replace(
+                state,
+                sequence=state.sequence + 1,
+                timestamp=dt.datetime.now(dt.UTC),
+                inverters=(state.inverters[0], garage_down, state.inverters[2]),
+                flow=flow(grid=2_000.0, pv=5_000.0, battery=-1_000.0, house=8_000.0, soc=60.0),
+                battery=dataclasses.replace(state.battery, power_w=-1_000.0, soc_pct=60.0),
+                setpoints=(),
+                feed_in_limit_w=None,
+                controllers=(ControllerStatus(name="feed_in_limitation", state="off", reason="switched off"),),
             )
-            broadcast(
-                dataclasses.replace(
-                    state,
-                    sequence=state.sequence + 1,
-                    timestamp=dt.datetime.now(dt.UTC),
-                    inverters=(state.inverters[0], garage_down, state.inverters[2]),
-                    flow=flow(grid=2_000.0, pv=5_000.0, battery=-1_000.0, house=8_000.0, soc=60.0),
-                    battery=dataclasses.replace(state.battery, power_w=-1_000.0, soc_pct=60.0),
-                    setpoints=(),
-                    feed_in_limit_w=None,
-                    controllers=(ControllerStatus(name="feed_in_limitation", state="off", reason="switched off"),),
-                )
-            )
+        )
 
-            page.locator('[data-testid=inverter-row][data-name="Garage"][data-online=false]').wait_for(timeout=10_000)
-            garage_text = " ".join((garage.text_content() or "").split())
-            assert "Error" in garage_text and "no answer within 1.0 s" in garage_text
-            assert "is-error" in (garage.get_attribute("class") or "")
-            # The other sections followed the same snapshot, with the server's formatting rules.
-            assert page.text_content("[data-testid=house-consumption]") == "8.00 kW"
-            pv_share = " ".join((page.text_content("[data-testid=source-pv]") or "").split())
-            assert pv_share == "PV 5.00 kW 63 %"
-            assert page.text_content("[data-testid=source-battery] [data-role=pct]") == "13 %"
-            assert page.text_content("[data-testid=limitation-status]") == "Off"
-            assert page.text_content("[data-testid=limitation-setpoint]") == "–"
-            assert page.is_hidden("[data-testid=limitation-reason]")
-            assert page.text_content("[data-testid=battery-state]") == "Discharging"
-            feed_in = page.locator('[data-testid=controller-row][data-name="feed_in_limitation"]')
-            assert " ".join((feed_in.text_content() or "").split()) == "Feed-in limitation Off switched off"
-            assert page.locator("[data-testid=controller-row]").count() == 1, "a controller that stopped reporting goes"
-            assert page.is_hidden("[data-testid=battery-controller]")
+        page.locator('[data-testid=inverter-row][data-name="Garage"][data-online=false]').wait_for(timeout=10_000)
+        garage_text = " ".join((garage.text_content() or "").split())
+        assert "Error" in garage_text and "no answer within 1.0 s" in garage_text
+        assert "is-error" in (garage.get_attribute("class") or "")
+        # The other sections followed the same snapshot, with the server's formatting rules.
+        assert page.text_content("[data-testid=house-consumption]") == "8.00 kW"
+        pv_share = " ".join((page.text_content("[data-testid=source-pv]") or "").split())
+        assert pv_share == "PV 5.00 kW 63 %"
+        assert page.text_content("[data-testid=source-battery] [data-role=pct]") == "13 %"
+        assert page.text_content("[data-testid=limitation-status]") == "Off"
+        assert page.text_content("[data-testid=limitation-setpoint]") == "–"
+        assert page.is_hidden("[data-testid=limitation-reason]")
+        assert page.text_content("[data-testid=battery-state]") == "Discharging"
+        feed_in = page.locator('[data-testid=controller-row][data-name="feed_in_limitation"]')
+        assert " ".join((feed_in.text_content() or "").split()) == "Feed-in limitation Off switched off"
+        assert page.locator("[data-testid=controller-row]").count() == 1, "a controller that stopped reporting goes"
+        assert page.is_hidden("[data-testid=battery-controller]")
 
-            # The settings' calculator shows the limit in the other unit while typing (generator power 45.5 kW).
-            page.check('[name=limit_mode][value="w"]')
-            page.fill("[name=limit_value]", "9100")
-            assert page.text_content("[data-testid=limit-calculator]") == "= 20 % of generator power"
-            page.check('[name=limit_mode][value="pct"]')
-            page.fill("[name=limit_value]", "50")
-            assert page.text_content("[data-testid=limit-calculator]") == "= 22.75 kW"
-            page.screenshot(path=tmp_path / "overview-desktop-after.png", full_page=True)
-            page.set_viewport_size({"width": 390, "height": 844})
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0, "no sideways scrolling on a phone"
-            page.screenshot(path=tmp_path / "overview-phone.png", full_page=True)
-            for n, section in enumerate(("consumption", "inverters", "controllers")):
-                page.locator(f"[data-section={section}]").scroll_into_view_if_needed()
-                page.screenshot(path=tmp_path / f"overview-phone-{n}-{section}.png")
-        finally:
-            browser.close()
+        # The settings' calculator shows the limit in the other unit while typing (generator power 45.5 kW).
+        page.check('[name=limit_mode][value="w"]')
+        page.fill("[name=limit_value]", "9100")
+        assert page.text_content("[data-testid=limit-calculator]") == "= 20 % of generator power"
+        page.check('[name=limit_mode][value="pct"]')
+        page.fill("[name=limit_value]", "50")
+        assert page.text_content("[data-testid=limit-calculator]") == "= 22.75 kW"
+        page.screenshot(path=tmp_path / "overview-desktop-after.png", full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, "no sideways scrolling on a phone"
+        page.screenshot(path=tmp_path / "overview-phone.png", full_page=True)
+        for n, section in enumerate(("consumption", "inverters", "controllers")):
+            page.locator(f"[data-section={section}]").scroll_into_view_if_needed()
+            page.screenshot(path=tmp_path / f"overview-phone-{n}-{section}.png")

@@ -17,13 +17,14 @@ from django.test import Client
 from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from energy.flow import compute_flow
 from energy.state import DeviceStatus, EnergyFlow, FlowSummary, PlantState, WallboxState
 from plant.models import Plant
 from plant.overview import consumption_sources, grid_to_battery_w
 from plant.tests.test_overview_page import broadcast, flow, meter_only_state, meter_reading, rows, session_cookie
+from tests.browser import chromium, page_as
 from tests.pages import publish, text_of
 from tests.stack import Stack
 
@@ -192,39 +193,25 @@ def test_the_wallbox_rows_follow_live_snapshots(web: Stack, tmp_path: Path) -> N
     first = charging_at_night(plant, carport())
     publish(first)
     cookie = session_cookie(web.base_url)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-            context.add_cookies([cookie])  # type: ignore[list-item]
-            page = context.new_page()
-            page.goto(web.base_url + reverse("plant:overview"))
-            page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=10_000)
-            row = '[data-testid=wallbox-row][data-name="Carport"]'
-            # The script rendered the first snapshot exactly as the server did.
-            assert (
-                _text(page, row) == "Carport Charging Power mode: maximum current 5 (charging) 11.00 kW 7.35 kWh 2:05 h"
-            )
-            assert _text(page, "[data-testid=source-grid]") == "Grid 11.04 kW 97 %"
+    with chromium() as browser:
+        page = page_as(browser, cookie, viewport={"width": 1280, "height": 900}, locale="en-GB")
+        page.goto(web.base_url + reverse("plant:overview"))
+        page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=10_000)
+        row = '[data-testid=wallbox-row][data-name="Carport"]'
+        # The script rendered the first snapshot exactly as the server did.
+        assert _text(page, row) == "Carport Charging Power mode: maximum current 5 (charging) 11.00 kW 7.35 kWh 2:05 h"
+        assert _text(page, "[data-testid=source-grid]") == "Grid 11.04 kW 97 %"
 
-            # The car is full: the box stops, a second box appears.
-            done = carport(state="paused", power_w=0.0, status_code=4, session_energy_wh=9_870.0,
-                           session_duration_s=3 * 3600 + 1, reason="")  # fmt: skip
-            shed = carport(name="Shed", state="no_vehicle", power_w=0.0, vehicle_connected=False, status_code=1,
-                           session_energy_wh=None, session_duration_s=None, reason="")  # fmt: skip
-            second = charging_at_night(plant, done, shed)
-            broadcast(dataclasses.replace(second, sequence=first.sequence + 1, timestamp=dt.datetime.now(dt.UTC)))
+        # The car is full: the box stops, a second box appears.
+        done = carport(state="paused", power_w=0.0, status_code=4, session_energy_wh=9_870.0,
+                       session_duration_s=3 * 3600 + 1, reason="")  # fmt: skip
+        shed = carport(name="Shed", state="no_vehicle", power_w=0.0, vehicle_connected=False, status_code=1,
+                       session_energy_wh=None, session_duration_s=None, reason="")  # fmt: skip
+        second = charging_at_night(plant, done, shed)
+        broadcast(dataclasses.replace(second, sequence=first.sequence + 1, timestamp=dt.datetime.now(dt.UTC)))
 
-            page.locator(f"{row}[data-state=paused]").wait_for(timeout=10_000)
-            assert _text(page, row) == "Carport Paused 4 (ready to charge) 0 W 9.87 kWh 3:00 h"
-            assert (
-                _text(page, '[data-testid=wallbox-row][data-name="Shed"]') == "Shed No vehicle 1 (no vehicle) 0 W – –"
-            )
-            assert _text(page, "[data-testid=wallbox-consumption]") == "0 W"
-            page.screenshot(path=tmp_path / "overview-wallboxes.png", full_page=True)
-        finally:
-            browser.close()
+        page.locator(f"{row}[data-state=paused]").wait_for(timeout=10_000)
+        assert _text(page, row) == "Carport Paused 4 (ready to charge) 0 W 9.87 kWh 3:00 h"
+        assert _text(page, '[data-testid=wallbox-row][data-name="Shed"]') == "Shed No vehicle 1 (no vehicle) 0 W – –"
+        assert _text(page, "[data-testid=wallbox-consumption]") == "0 W"
+        page.screenshot(path=tmp_path / "overview-wallboxes.png", full_page=True)

@@ -13,12 +13,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
-from playwright.sync_api import sync_playwright
 
 from access.models import AccessToken
 from plant.models import Plant
 from plant.tests.test_dashboard_page import make_state
 from plant.tests.test_overview_page import broadcast, session_cookie
+from tests.browser import chromium, page_as
 from tests.pages import by_testid, publish, text_of
 from tests.stack import Stack
 
@@ -81,24 +81,14 @@ def test_live_times_follow_the_plants_zone_not_the_browsers(web: Stack) -> None:
     first = make_state(plant, timestamp=AT)
     publish(first)
     cookie = session_cookie(web.base_url)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        try:
-            context = browser.new_context(locale="en-US", timezone_id="America/New_York")
-            context.add_cookies([cookie])  # type: ignore[list-item]
-            page = context.new_page()
-            page.goto(web.base_url + reverse("plant:dashboard"))
-            page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=10_000)
-            time = "[data-testid=last-update] [data-role=time]"
-            # The script re-rendered the first snapshot: the same text as the server's.
-            assert page.text_content(time) == "06/01/2026 17:30:05"
-            later = dataclasses.replace(first, sequence=first.sequence + 1, timestamp=AT + dt.timedelta(hours=7))
-            broadcast(later)
-            page.locator(f'{time}:text("06/02/2026 00:30:05")').wait_for(timeout=10_000)
-            assert page.text_content("[data-testid=time-zone]") == f"Times in {ZONE}"
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = page_as(browser, cookie, locale="en-US", timezone_id="America/New_York")
+        page.goto(web.base_url + reverse("plant:dashboard"))
+        page.locator("[data-testid=connection-status][data-state=live]").wait_for(timeout=10_000)
+        time = "[data-testid=last-update] [data-role=time]"
+        # The script re-rendered the first snapshot: the same text as the server's.
+        assert page.text_content(time) == "06/01/2026 17:30:05"
+        later = dataclasses.replace(first, sequence=first.sequence + 1, timestamp=AT + dt.timedelta(hours=7))
+        broadcast(later)
+        page.locator(f'{time}:text("06/02/2026 00:30:05")').wait_for(timeout=10_000)
+        assert page.text_content("[data-testid=time-zone]") == f"Times in {ZONE}"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from django_otp.oath import totp
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from portal.services import reset_device_password
+from tests.browser import chromium
 from tests.stack import Stack
 
 
@@ -31,37 +32,29 @@ def log_in(page: Page, base_url: str, password: str) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_enrol_totp_and_log_in_with_it(web: Stack, tmp_path: Path) -> None:
     password = reset_device_password()  # before the browser: its driver runs an event loop in this thread
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        try:
-            page = browser.new_context(locale="en-GB").new_page()
-            log_in(page, web.base_url, password)
-            page.click("[data-testid=menu-profile]")
-            page.click("[data-testid=two-factor-link]")
-            assert page.locator("[data-testid=totp-qr] svg").is_visible(), "the QR code is drawn"
-            secret = (page.text_content("[data-testid=totp-secret]") or "").strip()
-            page.fill("input[name=code]", app_code(secret))
-            page.click("[data-testid=confirm-totp]")
-            codes = page.locator("[data-testid=backup-codes] code").all_text_contents()
-            assert len(codes) == 10
-            page.screenshot(path=tmp_path / "backup-codes.png", full_page=True)
-            page.click("[data-testid=backup-codes-done]")
-            assert page.get_attribute("[data-testid=two-factor-state]", "data-state") == "on"
-            page.click("[data-testid=logout]")
-            page.wait_for_load_state()
+    with chromium() as browser:
+        page = browser.new_context(locale="en-GB").new_page()
+        log_in(page, web.base_url, password)
+        page.click("[data-testid=menu-profile]")
+        page.click("[data-testid=two-factor-link]")
+        assert page.locator("[data-testid=totp-qr] svg").is_visible(), "the QR code is drawn"
+        secret = (page.text_content("[data-testid=totp-secret]") or "").strip()
+        page.fill("input[name=code]", app_code(secret))
+        page.click("[data-testid=confirm-totp]")
+        codes = page.locator("[data-testid=backup-codes] code").all_text_contents()
+        assert len(codes) == 10
+        page.screenshot(path=tmp_path / "backup-codes.png", full_page=True)
+        page.click("[data-testid=backup-codes-done]")
+        assert page.get_attribute("[data-testid=two-factor-state]", "data-state") == "on"
+        page.click("[data-testid=logout]")
+        page.wait_for_load_state()
 
-            log_in(page, web.base_url, password)
-            assert "/login/code/" in page.url, "the password alone is not enough now"
-            page.goto(web.base_url + "/")
-            assert "/login/code/" in page.url
-            page.fill("input[name=code]", app_code(secret, 1))
-            page.click("[data-testid=verify-submit]")
-            page.wait_for_load_state()
-            assert page.url.rstrip("/") == web.base_url
-            assert page.locator("[data-testid=menu-profile]").is_visible()
-        finally:
-            browser.close()
+        log_in(page, web.base_url, password)
+        assert "/login/code/" in page.url, "the password alone is not enough now"
+        page.goto(web.base_url + "/")
+        assert "/login/code/" in page.url
+        page.fill("input[name=code]", app_code(secret, 1))
+        page.click("[data-testid=verify-submit]")
+        page.wait_for_load_state()
+        assert page.url.rstrip("/") == web.base_url
+        assert page.locator("[data-testid=menu-profile]").is_visible()

@@ -10,16 +10,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from plant.models import Plant
 from tariffs import services
 from tariffs.models import EnergyHour, TariffVersion
 from tariffs.pricing import HOUR, buckets
+from tests.browser import chromium, page_as, session_cookie_of
 from tests.stack import Stack
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -37,20 +37,9 @@ def plant(web: Stack, transactional_db: None) -> Plant:
 def page(web: Stack, plant: Plant) -> Iterator[Page]:
     client = Client()
     client.force_login(get_user_model().objects.create_superuser("viewer", password="Secret-Pass-1"))
-    cookie = {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-              "url": web.base_url}  # fmt: skip
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-            context.add_cookies([cookie])  # type: ignore[list-item]
-            yield context.new_page()
-        finally:
-            browser.close()
+    cookie = session_cookie_of(client, web.base_url)
+    with chromium() as browser:
+        yield page_as(browser, cookie, viewport={"width": 1280, "height": 900}, locale="en-GB")
 
 
 def a_year_of_history(plant: Plant) -> None:

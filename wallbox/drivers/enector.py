@@ -33,19 +33,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import struct
 import time
 import zlib
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
-
 from energy.config import CHARGING_CURRENT_A, CHARGING_PHASES, MAX_TIMEOUT_S, SerialConfig, WallboxConfig
 from energy.devices import EVSE_CHARGING, DeviceError, WallboxReading
 from energy.state import Setpoint
 from rtubus.bus import BusError, RtuBus, acquire_bus
+from rtubus.guard import Failure, modbus_failure
 from wallbox import registers as reg
 
 log = logging.getLogger(__name__)
@@ -170,18 +168,21 @@ class _Line:
             return await asyncio.wait_for(call(), timeout=deadline_s)
         except EnectorError:
             raise
-        except (TimeoutError, ModbusIOException):
-            if self._bus is not None and not self._bus.connected:
+        except Exception as exc:
+            failure = modbus_failure(exc)
+            if failure is Failure.NO_ANSWER:
+                if self._bus is not None and not self._bus.connected:
+                    self.close()
+                    raise EnectorError(f"connection to {self.where} lost") from None
+                raise EnectorError(f"no answer from {self.where} within {self.timeout_s:g} s") from None
+            if failure in (Failure.LOST, Failure.FAILED):
                 self.close()
-                raise EnectorError(f"connection to {self.where} lost") from None
-            raise EnectorError(f"no answer from {self.where} within {self.timeout_s:g} s") from None
-        except (ConnectionException, ConnectionError, OSError) as exc:
-            self.close()
-            raise EnectorError(f"connection to {self.where} lost ({exc})") from None
-        except ModbusException as exc:
-            raise EnectorError(f"Modbus error from {self.where}: {exc}") from None
-        except (ValueError, struct.error, IndexError) as exc:  # a garbled answer pymodbus could not decode
-            raise EnectorError(f"garbled answer from {self.where}: {exc}") from None
+                raise EnectorError(f"connection to {self.where} lost ({exc})") from None
+            if failure is Failure.MODBUS:
+                raise EnectorError(f"Modbus error from {self.where}: {exc}") from None
+            if failure is Failure.GARBLED:  # a garbled answer pymodbus could not decode
+                raise EnectorError(f"garbled answer from {self.where}: {exc}") from None
+            raise
 
 
 def _exception(response: Any, where: str, doing: str) -> EnectorError:

@@ -8,15 +8,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from energy import config as energy
 from energy.state import DeviceStatus, WallboxState
 from plant.models import Plant
 from plant.options import WALLBOX, set_option
+from tests.browser import chromium, page_as, session_cookie_of
 from tests.stack import Stack
 from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox
 from wallbox.tests.test_pages import publish_box
@@ -41,20 +41,9 @@ def box(web: Stack, transactional_db: None) -> Wallbox:
 def page(web: Stack, box: Wallbox) -> Iterator[Page]:
     client = Client()
     client.force_login(get_user_model().objects.create_superuser("installer2", password="Secret-Pass-1"))
-    cookie: Any = {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                   "url": web.base_url}  # fmt: skip
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-            context.add_cookies([cookie])
-            yield context.new_page()
-        finally:
-            browser.close()
+    cookie = session_cookie_of(client, web.base_url)
+    with chromium() as browser:
+        yield page_as(browser, cookie, viewport={"width": 1280, "height": 900}, locale="en-GB")
 
 
 def cell(page: Page, day: int, hour: int) -> Any:
