@@ -18,6 +18,7 @@ from django.test.html import Element, parse_html
 from django.urls import reverse
 from playwright.sync_api import sync_playwright
 
+import redisconn
 from energy.state import (
     BatteryState,
     ControllerStatus,
@@ -383,7 +384,7 @@ def test_a_snapshot_that_does_not_validate_counts_as_missing(
     user_client: Client, plant: Plant, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = {"plant_id": plant.pk, "timestamp": "yesterday", "flow": {"grid_power_w": "lots"}}
-    live.sync_redis().set(live.state_key(plant.pk), json.dumps(broken))
+    redisconn.sync_redis().set(live.state_key(plant.pk), json.dumps(broken))
 
     first = overview(user_client)
     overview(user_client)
