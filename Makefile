@@ -28,9 +28,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# With the simulator the first plant gets the simulated plant's devices (bootstrap_simulated,
+# replay/); without it (a real installation) plain bootstrap, which knows nothing of the simulator.
+SIMULATED_DEVICES := --inverters-from simulator/scenarios/home.json --inverter-port-base $(KSEM_INVERTER_PORT_BASE) --wallboxes-from simulator/scenarios/home.json --wallbox-port-base $(KSEM_WALLBOX_PORT_BASE)
+BOOTSTRAP = $(if $(filter off false 0 no,$(shell echo '$(KSEM_SIMULATOR)' | tr A-Z a-z)),bootstrap,bootstrap_simulated $(SIMULATED_DEVICES))
+
 run: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap --meter-port $(KSEM_METER_PORT) --inverters-from simulator/scenarios/home.json --inverter-port-base $(KSEM_INVERTER_PORT_BASE) --wallboxes-from simulator/scenarios/home.json --wallbox-port-base $(KSEM_WALLBOX_PORT_BASE) --web-url http://127.0.0.1:$(KSEM_WEB_PORT)
+	$(PY) manage.py $(BOOTSTRAP) --meter-port $(KSEM_METER_PORT) --web-url http://127.0.0.1:$(KSEM_WEB_PORT)
 	@echo "Starting the stack on http://127.0.0.1:$(KSEM_WEB_PORT) under supervisord (Ctrl-C stops everything)"
 	$(PY) -m ksem_site.supervisor || test $$? -eq 130
 

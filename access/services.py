@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import functools
 import hashlib
 import hmac
 import logging
@@ -34,6 +33,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+import redisconn
 from access.models import AccessToken
 
 TOKEN_PATTERN = re.compile(r"^ksem_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$")
@@ -168,9 +168,8 @@ def generation_key() -> str:
     return f"{settings.REDIS_KEY_PREFIX}:access:token-generation"
 
 
-@functools.cache
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2.0, socket_connect_timeout=2.0)
+    return redisconn.sync_redis()
 
 
 def _bump_generation() -> None:

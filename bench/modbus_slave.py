@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redisconn
 from bench.common import django_env, summary, write_result
 
 CLIENTS = 20
@@ -215,7 +216,7 @@ def tcp_and_tls(seconds: float) -> dict[str, Any]:
             while not stop.is_set():
                 sequence += 1
                 state = make_state(sequence, power_w=1000.0 + sequence, plant_id=plant.pk)
-                live.sync_redis().set(live.state_key(plant.pk), snapshot.to_json(state))
+                redisconn.sync_redis().set(live.state_key(plant.pk), snapshot.to_json(state))
                 stop.wait(1.0)
 
         publisher = threading.Thread(target=publish, daemon=True)

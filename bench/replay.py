@@ -21,8 +21,8 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=1.0)
     args = parser.parse_args()
     with django_env("replay"), tempfile.TemporaryDirectory(prefix="ksem-replay-") as out:
-        from plant.replay import Replay
-        from plant.replay_scenario import load_replay_scenario
+        from replay.engine import Replay
+        from replay.scenario import load_replay_scenario
 
         replay, scenario = load_replay_scenario(SCENARIO)
         started = time.perf_counter()

@@ -36,6 +36,8 @@ from typing import Any
 import redis
 from django.conf import settings
 
+import redisconn
+
 log = logging.getLogger(__name__)
 
 Runner = Callable[[Coroutine[Any, Any, Any], float], Any]
@@ -99,9 +101,8 @@ def handler_for(kind: str) -> Handler | None:
 
 
 def sync_redis() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-    )
+    """A new client for each call (as always here), with the jobs' short timeout."""
+    return redisconn.connect(REDIS_TIMEOUT_S)
 
 
 def job_key(job_id: str) -> str:

@@ -19,7 +19,7 @@ from energy.state import PlantState
 from inverters import detection, services
 from inverters.forms import BatteryForm, InverterForm, PowerSettingsForm
 from inverters.models import Battery, Inverter
-from plant.presentation import format_power, live_page_context, safe_read_state
+from pages.presentation import format_power, live_page_context, safe_read_state
 from portal import roles
 
 

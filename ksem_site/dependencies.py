@@ -44,10 +44,9 @@ def _describe_redis(url: str) -> str:
 
 
 def check_redis() -> None:
-    import redis
-    from django.conf import settings
+    import redisconn
 
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2.0, socket_connect_timeout=2.0)
+    client = redisconn.connect(2.0)
     try:
         client.ping()
     finally:

@@ -7,7 +7,7 @@
   size their bars with them, and an attribute cannot load a script.
 - ``Cache-Control: no-store`` on everything answered to a logged-in person or a bearer token, so
   a shared browser's back button or a proxy cannot show measurement data after a logout.
-- A :class:`plant.params.BadQueryParameter` raised by a page or the API becomes a 400 that
+- A :class:`pages.params.BadQueryParameter` raised by a page or the API becomes a 400 that
   names the parameter: JSON under ``/api/``, a short page elsewhere.
 """
 
@@ -22,7 +22,7 @@ from django.utils.deprecation import MiddlewareMixin
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from plant.params import BadQueryParameter
+from pages.params import BadQueryParameter
 
 CSP_HEADER = "Content-Security-Policy"
 

@@ -118,6 +118,8 @@ INSTALLED_APPS = [
     "smartgrid",
     "portal",
     "access",
+    # The replay and the simulated first start (bootstrap_simulated): above product and simulator.
+    "replay",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from energy.state import MeterReading, PlantState
 from meter import ct, services
-from plant.presentation import current_plant, format_number, live_page_context
+from pages.presentation import current_plant, format_number, live_page_context
 from portal import roles
 
 PHASES = ("L1", "L2", "L3")

@@ -14,7 +14,6 @@ it and a test holds the two together).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 from dataclasses import asdict
@@ -29,6 +28,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+import redisconn
 from energy.config import WALLBOX_COMMAND_TIMEOUT_S
 from energy.state import DeviceInfo, WallboxCommand
 from modbus import registermap, rtu, tls, wallbox_control
@@ -62,11 +62,8 @@ def master_status_key() -> str:
     return _key("modbus", "master-status")
 
 
-@functools.cache
 def sync_redis() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-    )
+    return redisconn.sync_redis(REDIS_TIMEOUT_S)
 
 
 # --- the served plant and the product's identity --------------------------------------------
@@ -335,7 +332,7 @@ class ServiceBackend:
 
     async def read_snapshot(self, plant_id: int) -> bytes | None:
         if self._redis is None:
-            self._redis = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=1.0, socket_connect_timeout=1.0)
+            self._redis = redisconn.async_redis(1.0)
         try:
             raw = await self._redis.get(snapshot_key(plant_id))
         except redis.RedisError as exc:

@@ -20,7 +20,7 @@ from modbus import registermap, services
 from modbus.forms import ImportForm, MasterSettingsForm, MasterTargetForm, SerialInterfaceForm, SlaveSettingsForm
 from modbus.models import INTERVAL_CHOICES_S, MAX_TARGETS, ClientCertificate, MasterTarget, SerialInterface
 from modbus.wallbox_control import WallboxControls
-from plant.presentation import live_page_context, safe_read_state
+from pages.presentation import live_page_context, safe_read_state
 from portal import roles
 
 

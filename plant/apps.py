@@ -6,7 +6,10 @@ class PlantConfig(AppConfig):
 
     def ready(self) -> None:
         """Every saved or deleted setting the cycle loads announces itself, so the cycle right
-        after the save uses it (issue 13.9: not seconds later)."""
+        after the save uses it (issue 13.9: not seconds later).
+
+        And the portal learns which plant a request is about: the device apps' views ask
+        ``portal.roles``, which sits below plant/ and so is handed the resolver from here."""
         from django.db import transaction
         from django.db.models.signals import post_delete, post_save
 
@@ -14,7 +17,11 @@ class PlantConfig(AppConfig):
         from meter.models import Meter
         from plant import live
         from plant.models import Plant, PlantOption
+        from plant.services import current_plant
+        from portal import roles
         from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox
+
+        roles.use_request_plant(current_plant)
 
         def changed(**_kwargs: object) -> None:
             # After the commit: a worker that reloads at once must find the new rows.

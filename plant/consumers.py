@@ -30,9 +30,10 @@ from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+import redisconn
+from pages.params import checked_id
 from plant import live
 from plant.models import Plant
-from plant.params import checked_id
 from portal.sockets import refusal as socket_refusal
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class PlantLiveConsumer(AsyncWebsocketConsumer):
         self.group = live.group_name(self.plant_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        redis = live.async_redis()
+        redis = redisconn.async_redis()
         try:
             raw = await redis.get(live.state_key(self.plant_id))
         finally:

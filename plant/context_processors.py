@@ -12,9 +12,9 @@ from django.utils.formats import get_format
 from django.utils.translation import gettext as _
 
 from energy.state import PlantState
+from pages.params import id_param
 from plant import live, supervision
 from plant.models import Plant
-from plant.params import id_param
 from plant.services import current_plant, visible_plants
 
 

@@ -22,7 +22,7 @@ from energy.state import (
     WallboxState,
 )
 from inverters.types import INVERTER_TYPES
-from plant.presentation import IDLE_POWER_W, format_energy_kwh, format_number, format_power
+from pages.presentation import IDLE_POWER_W, format_energy_kwh, format_number, format_power
 
 # The setpoint quantity of an inverter's active-power limit, in % of its maximum AC output.
 LIMIT_QUANTITY = "active_power_limit_pct"

@@ -8,8 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from pages.params import checked_id, id_param
 from plant.models import Plant
-from plant.params import checked_id, id_param
 from portal import roles
 
 SESSION_PLANT_KEY = "plant_id"

@@ -12,6 +12,7 @@ from celery.signals import worker_shutdown
 from django.conf import settings
 from redis.exceptions import LockError
 
+import redisconn
 from plant import jobs as _jobs  # noqa: F401 - registers plant.jobs.device_job with the worker
 from plant import live, services, worker
 from plant.runtime import stop_device_loop
@@ -62,7 +63,7 @@ def tick() -> int:
 @shared_task(ignore_result=True)
 def run_cycle(plant_id: int) -> bool:
     """Run one cycle unless the previous cycle of this plant still runs. Returns whether it ran."""
-    client = live.sync_redis()
+    client = redisconn.sync_redis()
     key = live.lock_key(plant_id)
     lock = client.lock(key, timeout=LOCK_TTL_S, blocking=False)
     if not lock.acquire(token=_lock_token()):

@@ -1,8 +1,8 @@
-"""The dashboard (PL-3) and the plant overview (PL-2). Formatting and live context shared with other pages: ``plant.presentation``.
+"""The dashboard (PL-3) and the plant overview (PL-2). Formatting and live context shared with other pages: ``pages.presentation``.
 
 Pages are rendered once on the server from the latest snapshot in Redis, so they are meaningful
 before the websocket connects (and readable without JavaScript); the page's script then keeps
-them current from ``ws/plants/<id>/live/``. Formatting rules in ``plant.presentation`` and ``static/js/live.js``
+them current from ``ws/plants/<id>/live/``. Formatting rules in ``pages.presentation`` and ``static/js/live.js``
 must stay the same, or values would jump when the first live message arrives.
 """
 
@@ -19,10 +19,10 @@ from django.utils.translation import gettext as _
 
 from energy.state import PlantState
 from inverters.forms import PowerSettingsForm
+from pages.presentation import IDLE_POWER_W, format_energy_kwh, format_number, format_power, live_page_context
 from plant.models import Plant
 from plant.overview import overview as plant_overview
 from plant.overview import overview_labels
-from plant.presentation import IDLE_POWER_W, format_energy_kwh, format_number, format_power, live_page_context
 
 
 def flow_direction(node: str, power_w: float | None) -> str:

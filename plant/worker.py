@@ -17,6 +17,7 @@ from typing import Any
 import redis
 from django.utils import timezone
 
+import redisconn
 from energy.averaging import IntervalAverager
 from energy.config import PlantConfig
 from energy.counters import CounterState
@@ -64,7 +65,7 @@ def _fresh_inputs(plant_id: int) -> tuple[Any, Any]:
     ``_UNKNOWN`` while Redis does not answer (the time-based reload and the command's own
     expiry then hold)."""
     try:
-        generation, command = live.sync_redis().mget(
+        generation, command = redisconn.sync_redis().mget(
             live.config_generation_key(), modbus_services.wallbox_command_key(plant_id)
         )
     except redis.RedisError:

@@ -28,7 +28,7 @@ import redis
 from django.conf import settings
 from django.http import HttpRequest
 
-from plant import live
+import redisconn
 
 log = logging.getLogger(__name__)
 
@@ -94,20 +94,24 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
 
 
+def _failures_key(name: str) -> str:
+    return redisconn.key("login-failures", name)
+
+
 def _client_key(client: str) -> str:
-    return live.login_failures_key(f"client:{client}")
+    return _failures_key(f"client:{client}")
 
 
 def _account_key(username: str) -> str:
-    return live.login_failures_key(f"account:{_digest(username)}")
+    return _failures_key(f"account:{_digest(username)}")
 
 
 def _slot_key(username: str, fresh: bool) -> str:
-    return live.login_failures_key(f"slot:{'fresh' if fresh else 'suspect'}:{_digest(username)}")
+    return _failures_key(f"slot:{'fresh' if fresh else 'suspect'}:{_digest(username)}")
 
 
 def _known_key(username: str, client: str) -> str:
-    return live.login_failures_key(f"known:{_digest(username)}:{_digest(client)}")
+    return _failures_key(f"known:{_digest(username)}:{_digest(client)}")
 
 
 def account_delay_s(failures: int) -> float:
@@ -137,7 +141,7 @@ def locked_out(client: str | None, username: str | None) -> Lockout | None:
     guesses get one check per delay); one that is refused by the delay counts against its address.
     """
     try:
-        store = live.sync_redis()
+        store = redisconn.sync_redis()
         if client:
             lockout = _client_lockout(store, client)
             if lockout is not None:
@@ -171,7 +175,7 @@ def _count(store: redis.Redis, key: str, allowed: int) -> None:
 def record_failure(client: str | None, username: str | None) -> None:
     """Count one wrong password or code for the address and the account."""
     try:
-        store = live.sync_redis()
+        store = redisconn.sync_redis()
         if client:
             _count(store, _client_key(client), int(settings.LOGIN_FAILURES_ALLOWED))
         if username:
@@ -187,7 +191,7 @@ def clear_failures(client: str | None, username: str | None) -> None:
     """A right password: the address's count goes, and the address is known to the account from
     now on. The account's count stays: it measures guessing from elsewhere, not the owner."""
     try:
-        store = live.sync_redis()
+        store = redisconn.sync_redis()
         if client:
             store.delete(_client_key(client))
         if username:  # the owner's own check does not hold the fresh addresses' slot

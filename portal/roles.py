@@ -149,7 +149,7 @@ def may_change(user: Any, plant: Any, area: str) -> bool:
 
 
 def use_request_plant(resolver: Callable[[HttpRequest], Any]) -> None:
-    """How ``require`` finds the plant a request is about (set once by the portal app)."""
+    """How ``require`` finds the plant a request is about (set once at start-up by plant's AppConfig.ready())."""
     global _request_plant
     _request_plant = resolver
 

@@ -23,8 +23,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from access.limits import PRICE_FILE, body_limit
-from plant.params import int_param
-from plant.presentation import format_number, live_page_context, safe_read_state
+from pages.params import int_param
+from pages.presentation import format_number, live_page_context, safe_read_state
 from portal import roles
 from tariffs import pricing, services
 from tariffs.forms import ContractForm, PriceFileForm, PriceSourceForm, TariffVersionForm, encode_grid

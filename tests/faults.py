@@ -129,7 +129,7 @@ class SupervisedStack:
         return done.stdout
 
     def bootstrap(self, meter_port: int, inverters_from: Path | None = None, inverter_port_base: int = 0) -> str:
-        """migrate + bootstrap as ``make run`` does (the plant's meter at ``meter_port``, the
+        """migrate + bootstrap_simulated as ``make run`` does (the plant's meter at ``meter_port``, the
         scenario's inverters on ``inverter_port_base`` + N); the password."""
         self.var_dir.mkdir(parents=True, exist_ok=True)
         self.manage("migrate", "--noinput")
@@ -138,7 +138,7 @@ class SupervisedStack:
             if inverters_from
             else []
         )
-        output = self.manage("bootstrap", "--meter", "--meter-port", str(meter_port), *extra)
+        output = self.manage("bootstrap_simulated", "--meter", "--meter-port", str(meter_port), *extra)
         marker = "Initial device password (shown only now):"
         return next(line.split(marker)[1].strip() for line in output.splitlines() if marker in line)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from django.test.html import Element, parse_html
 
+import redisconn
 from energy import snapshot
 from energy.state import PlantState
 from plant import live
@@ -38,4 +39,4 @@ def text_of(page: str, testid: str) -> str:
 
 def publish(state: PlantState) -> None:
     """Put a snapshot where the cycle would, so pages render it."""
-    live.sync_redis().set(live.state_key(state.plant_id), json.dumps(snapshot.to_data(state)))
+    redisconn.sync_redis().set(live.state_key(state.plant_id), json.dumps(snapshot.to_data(state)))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import json
 import logging
 import threading
@@ -27,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
@@ -35,6 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+import redisconn
 from energy import config as energy
 from energy.config import MainsConfig, SerialConfig, SolarPlusSettings, WallboxConfig
 from energy.devices import DeviceError
@@ -92,13 +91,6 @@ def plant_model() -> type[models.Model]:
 
 
 # --- redis ---------------------------------------------------------------------------------------
-
-
-@functools.cache
-def sync_redis() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-    )
 
 
 def firmware_key(wallbox_id: int) -> str:
@@ -573,7 +565,7 @@ def firmware_image_key(wallbox_id: int) -> str:
 
 def firmware_progress(wallbox_id: int) -> dict[str, Any]:
     """``{"state": idle|queued|running|done|failed, "progress_pct": 0-100, "message": ...}``."""
-    raw = sync_redis().get(firmware_key(wallbox_id))
+    raw = redisconn.sync_redis(REDIS_TIMEOUT_S).get(firmware_key(wallbox_id))
     if not raw:
         return {"state": "idle", "progress_pct": 0.0, "message": ""}
     data: dict[str, Any] = json.loads(raw)
@@ -582,7 +574,7 @@ def firmware_progress(wallbox_id: int) -> dict[str, Any]:
 
 def _set_progress(wallbox_id: int, state: str, progress_pct: float, message: str = "") -> None:
     value = {"state": state, "progress_pct": round(max(0.0, min(100.0, progress_pct)), 1), "message": message}
-    sync_redis().set(firmware_key(wallbox_id), json.dumps(value), ex=PROGRESS_TTL_S)
+    redisconn.sync_redis(REDIS_TIMEOUT_S).set(firmware_key(wallbox_id), json.dumps(value), ex=PROGRESS_TTL_S)
 
 
 def start_firmware_update(wallbox: Wallbox, data: bytes) -> dict[str, Any]:
@@ -603,7 +595,7 @@ def start_firmware_update(wallbox: Wallbox, data: bytes) -> dict[str, Any]:
         raise ValidationError({"firmware": [_("Finish the setup of %(name)s first.") % {"name": wallbox.name}]})
     if firmware_progress(wallbox.pk)["state"] in ("queued", "running"):
         raise ValidationError({"firmware": [_("A firmware update of %(name)s is running.") % {"name": wallbox.name}]})
-    sync_redis().set(firmware_image_key(wallbox.pk), data, ex=PROGRESS_TTL_S)
+    redisconn.sync_redis(REDIS_TIMEOUT_S).set(firmware_image_key(wallbox.pk), data, ex=PROGRESS_TTL_S)
     _set_progress(wallbox.pk, "queued", 0.0, _("Waiting for the worker"))
     jobs.submit("wallbox.firmware", {"wallbox_id": wallbox.pk}, target=f"wallbox {wallbox.pk}")
     return firmware_progress(wallbox.pk)
@@ -613,8 +605,8 @@ def firmware_job(params: dict[str, Any], run: jobs.Runner, progress: jobs.Progre
     """The firmware upload in the worker: the image from Redis to the box, progress to Redis."""
     wallbox_id = int(params["wallbox_id"])
     try:
-        data = sync_redis().get(firmware_image_key(wallbox_id))
-        sync_redis().delete(firmware_image_key(wallbox_id))
+        data = redisconn.sync_redis(REDIS_TIMEOUT_S).get(firmware_image_key(wallbox_id))
+        redisconn.sync_redis(REDIS_TIMEOUT_S).delete(firmware_image_key(wallbox_id))
         wallbox = Wallbox.objects.filter(pk=wallbox_id).first()
         if wallbox is None:
             raise jobs.DeviceJobError(_("The wallbox has been deleted."))

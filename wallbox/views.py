@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from access.limits import FIRMWARE, body_limit
 from energy import config as energy
 from energy.state import PlantState
-from plant.presentation import format_energy_kwh, format_power, live_page_context, safe_read_state
+from pages.presentation import format_energy_kwh, format_power, live_page_context, safe_read_state
 from portal.roles import CHARGING, SETTINGS, may_change, plant_object_or_404
 from wallbox import services
 from wallbox.forms import ChargingForm, FirmwareForm, MainsForm, TimeModeForm, WallboxAddForm, WallboxEditForm

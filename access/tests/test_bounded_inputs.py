@@ -12,9 +12,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+import redisconn
 from access.limits import PRICE_FILE
 from access.parsers import MAX_JSON_DEPTH, too_deep
-from plant import live
 from plant.models import Plant
 from tariffs import services
 from tariffs.models import DynamicPrice
@@ -160,10 +160,10 @@ def test_a_price_file_is_parsed_in_bounded_memory(content: bytes, message: str, 
 @pytest.fixture
 def redis_down(settings: Any) -> Iterator[None]:
     """The live store at a port where nothing listens: real refused connections."""
-    live.sync_redis.cache_clear()
+    redisconn.sync_redis.cache_clear()
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     yield
-    live.sync_redis.cache_clear()
+    redisconn.sync_redis.cache_clear()
 
 
 def test_plant_state_is_503_with_retry_after_while_redis_is_down(

@@ -25,9 +25,9 @@ from inverters import detection
 from inverters.models import Inverter
 from inverters.tests.test_api import closed_port
 from inverters.tests.test_pages import form_data
-from plant.management.commands.bootstrap import add_simulated_inverters
 from plant.models import Plant
 from portal.models import Membership
+from replay.management.commands.bootstrap_simulated import add_simulated_inverters
 from simulator.inverters import serial_number
 from simulator.scenario import scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread

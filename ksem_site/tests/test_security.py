@@ -12,8 +12,8 @@ from django.test import Client, override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pages.params import MAX_ID, BadQueryParameter, choice_param, id_param, int_param, parse_int
 from plant.models import Plant
-from plant.params import MAX_ID, BadQueryParameter, choice_param, id_param, int_param, parse_int
 
 pytestmark = pytest.mark.django_db
 

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+import redisconn
 from energy import snapshot
 from modbus import services
 from modbus.models import ClientCertificate, MasterTarget, SerialInterface
@@ -151,7 +152,7 @@ def test_export_import_round_trip_and_bad_files_change_nothing(user_client):
 def test_page_shows_the_map_as_served_now_and_imports_with_a_message(user_client):
     plant = Plant.objects.create(name="Home")
     state = make_state(plant_id=plant.pk)
-    live.sync_redis().set(live.state_key(plant.pk), snapshot.to_json(state))
+    redisconn.sync_redis().set(live.state_key(plant.pk), snapshot.to_json(state))
     page = user_client.get(reverse("modbus:settings"))
     assert page.status_code == 200
     html = page.content.decode()
@@ -200,7 +201,7 @@ async def test_tls_trust_through_the_api_with_the_real_backend(tmp_path):
         modbus_settings.save()
         client = Client()
         client.force_login(get_user_model().objects.create_user("installer", password="Secret-Pass-1"))
-        live.sync_redis().set(live.state_key(plant.pk), snapshot.to_json(make_state(plant_id=plant.pk)))
+        redisconn.sync_redis().set(live.state_key(plant.pk), snapshot.to_json(make_state(plant_id=plant.pk)))
         return client, plant.pk
 
     client, _plant_id = await asyncio.to_thread(setup)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import pytest
 from pymodbus.client import ModbusTcpClient
 
+import redisconn
 from energy import snapshot
 from meter import registers
 from modbus.models import MasterTarget, ModbusSettings
@@ -33,7 +34,7 @@ from tests.stack import ROOT, child_env, free_port
 def test_serve_modbus_serves_the_first_active_plant_and_stops_on_sigterm(tmp_path):
     plant = Plant.objects.create(name="served")
     state = make_state(plant_id=plant.pk)
-    live.sync_redis().set(live.state_key(plant.pk), snapshot.to_json(state))
+    redisconn.sync_redis().set(live.state_key(plant.pk), snapshot.to_json(state))
     port = free_port()
     log = (tmp_path / "serve_modbus.log").open("wb")
     process = subprocess.Popen(
@@ -102,7 +103,7 @@ def _tls_socket(context: ssl.SSLContext, port: int) -> socket.socket:
 
 def _publish_forever(plant_id: int, stop: threading.Event) -> None:
     """A new snapshot every 50 ms, so the master pushes (and its tasks are busy) all the time."""
-    redis = live.sync_redis()
+    redis = redisconn.sync_redis()
     sequence = 1
     while not stop.wait(0.05):
         sequence += 1
@@ -118,7 +119,7 @@ def test_sigterm_stops_serve_modbus_within_5_s_whatever_its_clients_are_doing(tm
     context = client_context(cert, key)
     stop_publishing = threading.Event()
     publisher = threading.Thread(target=_publish_forever, args=(plant.pk, stop_publishing), daemon=True)
-    live.sync_redis().set(live.state_key(plant.pk), snapshot.to_json(make_state(plant_id=plant.pk)))
+    redisconn.sync_redis().set(live.state_key(plant.pk), snapshot.to_json(make_state(plant_id=plant.pk)))
     publisher.start()
     try:
         for run in range(6):

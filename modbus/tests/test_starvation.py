@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+import redisconn
 from energy import snapshot
 from modbus.tests.conftest import make_state
 from modbus.tests.serving import connect, is_closed, read_grid, read_request, serve_modbus
@@ -72,7 +73,7 @@ def flood(port: int, count: int, held: list[socket.socket]) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_200_idle_connections_from_several_addresses_do_not_starve_a_poller(tmp_path):
     plant = Plant.objects.create(name="served")
-    live.sync_redis().set(live.state_key(plant.pk), snapshot.to_json(make_state(plant_id=plant.pk)))
+    redisconn.sync_redis().set(live.state_key(plant.pk), snapshot.to_json(make_state(plant_id=plant.pk)))
     held: list[socket.socket] = []
     with serve_modbus(tmp_path, KSEM_HEALTH_MAX_AGE_S="3600") as served:
         served.wait_serving()

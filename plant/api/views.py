@@ -28,6 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import redisconn
 from access import services as access
 from access.rest import errors
 from energy import snapshot
@@ -143,7 +144,7 @@ class PlantStateView(APIView):
     @extend_schema(responses={200: dict, **errors(404, 503)})
     def get(self, request: Request, plant_id: int) -> Response | HttpResponse:
         plant = get_object_or_404(Plant, pk=plant_id)
-        stored = live.sync_redis().get(live.state_key(plant.pk))
+        stored = redisconn.sync_redis().get(live.state_key(plant.pk))
         raw = stored.encode() if isinstance(stored, str) else stored
         cached = _state_bodies.get(plant.pk)
         if raw and cached is not None and cached.raw == raw:
@@ -259,7 +260,7 @@ class StateFastPath:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = live.async_redis()
+            client = self._clients[loop] = redisconn.async_redis()
         return client
 
     def _learning(self, send: Send, kind: tuple[bytes, ...], plant_id: int) -> Send:

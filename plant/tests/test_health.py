@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+import redisconn
 from energy.state import DeviceStatus, EnergyCounters, EnergyFlow, PlantState
 from plant import live
 from plant.models import Plant
@@ -64,7 +65,7 @@ def test_health_names_an_offline_meter_and_since_when(client: Client, plant: Pla
 
 def test_a_snapshot_that_does_not_validate_is_no_cycle(client: Client, plant: Plant) -> None:
     live.mark_tick()
-    live.sync_redis().set(live.state_key(plant.pk), b'{"plant_id": "not a number"}')
+    redisconn.sync_redis().set(live.state_key(plant.pk), b'{"plant_id": "not a number"}')
 
     response = client.get("/api/health")
 

@@ -16,6 +16,7 @@ from django.test import Client
 from django.test.html import Element, parse_html
 from django.urls import reverse
 
+import redisconn
 from energy.state import (
     BatteryState,
     ControllerStatus,
@@ -382,7 +383,7 @@ def test_a_snapshot_that_does_not_validate_counts_as_missing(
     user_client: Client, plant: Plant, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = {"plant_id": plant.pk, "timestamp": "yesterday", "flow": {"grid_power_w": "lots"}}
-    live.sync_redis().set(live.state_key(plant.pk), json.dumps(broken))
+    redisconn.sync_redis().set(live.state_key(plant.pk), json.dumps(broken))
 
     first = overview(user_client)
     overview(user_client)

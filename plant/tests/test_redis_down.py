@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from django.test import Client
 
-from plant import live
+import redisconn
 from plant.models import Plant
 from tests.pages import by_testid
 from tests.stack import free_port
@@ -18,10 +18,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def redis_down(settings) -> Iterator[None]:
     """Point the live store at a port where nothing listens: real refused connections."""
-    live.sync_redis.cache_clear()
+    redisconn.sync_redis.cache_clear()
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     yield
-    live.sync_redis.cache_clear()
+    redisconn.sync_redis.cache_clear()
 
 
 def test_health_is_503_and_names_redis(client: Client, redis_down: None):

@@ -8,6 +8,7 @@ import json
 import pytest
 from django.conf import settings
 
+import redisconn
 from plant import live
 from plant.models import Plant
 from plant.tasks import tick
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def queued_cycles() -> list[dict]:
     """The run_cycle messages waiting in the real broker's realtime queue."""
-    raw = live.sync_redis().lrange(f"{settings.REDIS_KEY_PREFIX}:celery:realtime", 0, -1)
+    raw = redisconn.sync_redis().lrange(f"{settings.REDIS_KEY_PREFIX}:celery:realtime", 0, -1)
     headers = [json.loads(message)["headers"] for message in raw]
     return [h for h in headers if h["task"] == "plant.tasks.run_cycle"]
 

@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+import redisconn
 from energy.state import DeviceStatus, EnergyCounters, EnergyFlow, PlantState
 from meter.models import EnergyRecord
 from plant.models import Plant
@@ -125,7 +126,7 @@ def test_without_a_snapshot_the_records_count_up_to_the_last_one(
 ) -> None:
     from plant import live
 
-    live.sync_redis().delete(live.state_key(plant.pk))
+    redisconn.sync_redis().delete(live.state_key(plant.pk))
     body = costs(user_client, plant, period="day", date=today["day"].isoformat())
     assert body["energy_kwh"] == kwh(100.0 * today["intervals"])
 

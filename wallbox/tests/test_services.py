@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
+import redisconn
 from energy.state import (
     WALLBOX_CHARGING,
     WALLBOX_NO_VEHICLE,
@@ -295,10 +296,13 @@ def test_a_setup_runs_as_a_recorded_job(plant, sim_factory):
     from wallbox import jobs
 
     sim_factory(a={"address": 50})
-    keys_before = set(services.sync_redis().scan_iter(jobs.job_key("*")))
+    keys_before = set(redisconn.sync_redis(services.REDIS_TIMEOUT_S).scan_iter(jobs.job_key("*")))
     box = Wallbox(plant=plant, name="new", interface="A")
     services.set_up(box)
-    records = [jobs.read_job(k.decode().rsplit(":", 1)[1]) for k in services.sync_redis().scan_iter(jobs.job_key("*"))]
+    records = [
+        jobs.read_job(k.decode().rsplit(":", 1)[1])
+        for k in redisconn.sync_redis(services.REDIS_TIMEOUT_S).scan_iter(jobs.job_key("*"))
+    ]
     new = [r for r in records if r and jobs.job_key(r["id"]).encode() not in keys_before]
     assert [(r["kind"], r["state"]) for r in new] == [("wallbox.device", "done")]
     assert new[0]["result"]["address"] == 100 and box.address == 100

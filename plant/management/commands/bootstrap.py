@@ -2,16 +2,11 @@
 
 Idempotent: run on every ``make run``; it only creates what is missing and prints the
 initial device password only the one time it is created. With ``KSEM_SIMULATOR=off`` (a real
-installation) the first plant gets no meter: it is set in /admin/ to the real one. With the
-simulator, ``--inverters-from`` gives the first plant the simulated plant's inverters, on the
-ports after the meter's, as the simulator serves them (``--inverter-port-base``).
-``--wallboxes-from`` switches the wallbox option on and gives the first plant the scenario's
-simulated ENECTORs, already set up, all on RS485 B (as in the manual's wallbox examples: B is
-held by the wallboxes and disabled for Modbus, A keeps its factory preset for the inverter that
-reads the grid meter), each at the address the scenario gives it (100, 101, ... for boxes that
-are already set up). The simulator serves them on one line, Modbus RTU over TCP on
-``--wallbox-port-base`` + 1; the line is found through ``KSEM_RS485_B`` (``make run`` exports
-``KSEM_RS485_B=socket://127.0.0.1:<port>``).
+installation) the first plant gets no meter: it is set in /admin/ to the real one.
+
+It knows nothing of the simulator: a development start that wants the simulated plant's
+inverters and wallboxes runs ``bootstrap_simulated`` (replay/), which extends this command
+through :meth:`Command.add_devices`.
 """
 
 from __future__ import annotations
@@ -20,18 +15,12 @@ import argparse
 import os
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from energy import config as energy_config
-from inverters.models import Inverter
 from meter.models import Meter
 from plant.models import Plant
-from plant.options import WALLBOX, set_option
 from portal.services import ensure_device_user
-from simulator.scenario import ScenarioError, load_scenario
-from wallbox.models import Wallbox
-from wallbox.services import rs485_ports
 
 
 class Command(BaseCommand):
@@ -47,29 +36,6 @@ class Command(BaseCommand):
             default=os.environ.get("KSEM_SIMULATOR", "on").strip().lower() not in {"off", "false", "0", "no"},
             help="give the first plant a meter at --meter-host:--meter-port (default: yes, no when KSEM_SIMULATOR=off)",
         )
-        parser.add_argument(
-            "--inverters-from",
-            metavar="SCENARIO",
-            help="simulator scenario file whose inverters the first plant gets (with --meter only)",
-        )
-        parser.add_argument(
-            "--inverter-port-base",
-            type=int,
-            default=None,
-            help="inverter N of the scenario answers on this port + N (default: the meter port)",
-        )
-        parser.add_argument(
-            "--wallboxes-from",
-            metavar="SCENARIO",
-            help="simulator scenario file whose wallboxes the first plant gets, set up (with --meter only); "
-            "switches the wallbox option on",
-        )
-        parser.add_argument(
-            "--wallbox-port-base",
-            type=int,
-            default=None,
-            help="wallbox N of the scenario answers on this port + N (default: the meter port + 9)",
-        )
         parser.add_argument("--web-url", default="http://127.0.0.1:8000", help="where people log in (printed)")
 
     @transaction.atomic
@@ -83,15 +49,7 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"Created plant {plant.name!r} with its meter at {options['meter_host']}:{options['meter_port']}."
                 )
-                if options["inverters_from"]:
-                    base = options["inverter_port_base"] or options["meter_port"]
-                    names = add_simulated_inverters(plant, options["inverters_from"], options["meter_host"], base)
-                    self.stdout.write(f"Added the simulated inverters: {', '.join(names)}.")
-                if options["wallboxes_from"]:
-                    base = options["wallbox_port_base"]
-                    base = options["meter_port"] + 9 if base is None else base
-                    for line in add_simulated_wallboxes(plant, options["wallboxes_from"], options["meter_host"], base):
-                        self.stdout.write(line)
+                self.add_devices(plant, options)
         password = ensure_device_user()
         if password:
             line = "=" * 60
@@ -100,93 +58,6 @@ class Command(BaseCommand):
                 f"  Log in at {options['web_url']} . A new one: python manage.py device_password --reset\n{line}"
             )
 
-
-def add_simulated_inverters(plant: Plant, scenario_path: str, host: str, port_base: int) -> list[str]:
-    """The inverters of a simulator scenario, as the simulator serves them. Trusted like the rest
-    of bootstrap: no detection (the simulator may not be up yet)."""
-    try:
-        scenario = load_scenario(scenario_path)
-    except ScenarioError as exc:
-        raise CommandError(f"--inverters-from: {exc}") from None
-    for position, simulated in enumerate(scenario.inverters, start=1):
-        Inverter.objects.create(
-            plant=plant,
-            name=simulated.name,
-            type=simulated.type,
-            max_ac_w=simulated.max_ac_w,
-            with_battery=simulated.battery is not None,
-            host=host,
-            port=port_base + position,
-            unit_id=71,
-            position=position,
-        )
-    return [inverter.name for inverter in scenario.inverters]
-
-
-# The simulated boxes share RS485 B, one line (the simulator's line 1, on the port base + 1).
-WALLBOX_INTERFACE = Wallbox.Interface.B
-SETTINGS_OF_INTERFACE = {Wallbox.Interface.A: "KSEM_RS485_A", Wallbox.Interface.B: "KSEM_RS485_B"}
-MAX_SIMULATED_BOXES = 16
-
-
-def add_simulated_wallboxes(plant: Plant, scenario_path: str, host: str, port_base: int) -> list[str]:
-    """Switch the wallbox option on and add the scenario's ENECTORs as boxes already set up, all
-    on RS485 B.
-
-    No setup run (the simulator may not be up yet): the scenario must have each box at its
-    final address already (``"address": 100``), as a box the manager moved before answers, and
-    several boxes must name one line (``"line": "B"``) so the simulator serves them on one port.
-    Returns what to print: each box and the serial line it needs.
-    """
-    try:
-        scenario = load_scenario(scenario_path)
-    except ScenarioError as exc:
-        raise CommandError(f"--wallboxes-from: {exc}") from None
-    boxes = scenario.wallboxes
-    if not boxes:
-        raise CommandError(f"--wallboxes-from: {scenario_path} lists no wallboxes")
-    if len(boxes) > MAX_SIMULATED_BOXES:
-        raise CommandError(
-            f"--wallboxes-from: {scenario_path} lists {len(boxes)} wallboxes; one RS485 line takes at most "
-            f"{MAX_SIMULATED_BOXES}"
-        )
-    if len({box.line for box in boxes}) > 1 or (len(boxes) > 1 and boxes[0].line is None):
-        raise CommandError(
-            f'--wallboxes-from: the wallboxes of {scenario_path} must name one line ("line": "B"): '
-            "the product has them all on RS485 B"
-        )
-    seen: dict[int, str] = {}
-    for n, box in enumerate(boxes):
-        if box.address == energy_config.WALLBOX_FACTORY_ADDRESS:
-            raise CommandError(
-                f"--wallboxes-from: wallboxes[{n}].address is {box.address} (a new box before its setup); "
-                f"give it {energy_config.WALLBOX_ADDRESS}, the address of a box that is already set up"
-            )
-        if seen.setdefault(box.address, box.name) != box.name:
-            raise CommandError(
-                f"--wallboxes-from: wallboxes[{n}].address {box.address} is also {seen[box.address]!r}'s"
-            )
-    set_option(plant, WALLBOX, True)
-    lines = []
-    interface = WALLBOX_INTERFACE
-    line = f"socket://{host}:{port_base + 1}"
-    for position, box in enumerate(boxes, start=1):
-        Wallbox.objects.create(
-            plant=plant,
-            name=box.name,
-            type=box.type,
-            interface=interface,
-            address=box.address,
-            rotation=box.rotation,
-            position=position,
-        )
-        lines.append(f"Added the simulated wallbox {box.name!r} on RS485 {interface}, address {box.address}.")
-    found = rs485_ports().get(interface, "")
-    where = (
-        f"found there through {SETTINGS_OF_INTERFACE[interface]}"
-        if found == line
-        else f"set {SETTINGS_OF_INTERFACE[interface]}={line} for the manager to find it (now: {found or 'unset'})"
-    )
-    lines.append(f"The simulator serves RS485 {interface} on {line}: {where}.")
-    lines.append("Switched the wallbox option on.")
-    return lines
+    def add_devices(self, plant: Plant, options: dict[str, Any]) -> None:
+        """More devices for a new plant with a meter: none here (``bootstrap_simulated`` adds the
+        simulator's)."""

@@ -14,8 +14,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from plant.controllers import POLICIES
-from plant.replay import Replay, print_summary
-from plant.replay_scenario import ReplayError, load_replay_scenario
+from replay.engine import Replay, print_summary
+from replay.scenario import ReplayError, load_replay_scenario
 
 
 class Command(BaseCommand):

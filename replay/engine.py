@@ -45,7 +45,7 @@ from energy.state import PlantState
 from inverters.drivers import connect_inverter
 from plant.controllers import POLICIES, controllers_for
 from plant.cycle import PlantRuntime
-from plant.replay_scenario import ReplayScenario, WallboxSettings, event_time
+from replay.scenario import ReplayScenario, WallboxSettings, event_time
 from simulator.model import PlantModel
 from simulator.runner import Simulator
 from simulator.scenario import Scenario, WallboxScenario

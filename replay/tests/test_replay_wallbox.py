@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from plant.replay import Replay
-from plant.replay_scenario import load_replay_scenario, parse_scenario
+from replay.engine import Replay
+from replay.scenario import load_replay_scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "simulator" / "scenarios"

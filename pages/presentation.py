@@ -15,9 +15,8 @@ from django.utils.translation import gettext as _
 
 from energy import snapshot
 from energy.state import PlantState
-from plant.live import read_state
-from plant.models import Plant
-from plant.services import current_plant
+from portal.roles import request_plant
+from redisconn.snapshots import read_state
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +51,13 @@ def format_energy_kwh(energy_wh: float | None) -> str:
     return "–" if energy_wh is None else f"{format_number(energy_wh / 1000, 2)} kWh"
 
 
-def safe_read_state(plant: Plant | None) -> tuple[PlantState | None, bool]:
+def current_plant(request: HttpRequest) -> Any:
+    """The plant the page is about (``plant.services.current_plant``, handed to the portal at
+    start-up): a ``plant.models.Plant`` or None."""
+    return request_plant(request)
+
+
+def safe_read_state(plant: Any) -> tuple[PlantState | None, bool]:
     """The latest snapshot and whether the live store answered; a Redis outage must not break the page."""
     if plant is None:
         return None, True

@@ -1,4 +1,4 @@
-"""``manage.py bootstrap`` as ``make run`` calls it: the first plant with the simulated plant's
+"""``manage.py bootstrap_simulated`` as ``make run`` calls it: the first plant with the simulated plant's
 wallboxes, already set up on the lines the simulator serves, and the wallbox option on."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ HOME = Path(__file__).resolve().parents[2] / "simulator" / "scenarios" / "home.j
 
 def bootstrap(*args: str) -> str:
     out = io.StringIO()
-    call_command("bootstrap", "--meter", *args, stdout=out)
+    call_command("bootstrap_simulated", "--meter", *args, stdout=out)
     return out.getvalue()
 
 
@@ -107,6 +107,6 @@ def test_a_scenario_that_cannot_be_set_up_is_refused_and_creates_nothing(
 
 def test_without_a_meter_no_wallboxes_are_added() -> None:
     out = io.StringIO()
-    call_command("bootstrap", "--no-meter", "--wallboxes-from", str(HOME), stdout=out)
+    call_command("bootstrap_simulated", "--no-meter", "--wallboxes-from", str(HOME), stdout=out)
     plant = Plant.objects.get()
     assert not Wallbox.objects.exists() and not is_option_active(plant, WALLBOX)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from plant.replay import Replay
-from plant.replay_scenario import ReplayError, load_replay_scenario, parse_scenario
+from replay.engine import Replay
+from replay.scenario import ReplayError, load_replay_scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "simulator" / "scenarios"
