@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from energy.control import Controller
 from inverters.control import BatteryManagement, FeedInLimitation, GridOperatorLimits
-from wallbox.control import EvccPvReference, WallboxGuards, WallboxModes
+from wallbox.evcc_reference import EvccPvReference
+from wallbox.guards import WallboxGuards
+from wallbox.modes import WallboxModes
 
 PRODUCT = "product"
 EVCC = "evcc"

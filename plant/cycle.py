@@ -50,7 +50,7 @@ from energy.state import (
 from energy.status import StatusTracker
 from meter.drivers import meter_driver
 from meter.drivers.ksem_tcp import MeterSample
-from wallbox.control import ACTIVE_CURRENT_A, command_in_force, mode_in_force
+from wallbox.common import ACTIVE_CURRENT_A, command_in_force, mode_in_force
 
 log = logging.getLogger(__name__)
 
