@@ -8,10 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from energy.config import (
-    CHARGING_CURRENT_A,
-    PlantConfig,
-)
+from energy.config import CHARGING_CURRENT_A, PlantConfig
 from energy.control import ACTIVE, IDLE, OFF, Controller, Decision, Inputs
 from energy.state import Setpoint, Timer
 from wallbox.common import (

@@ -37,14 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from energy import wording
-from energy.config import (
-    CHARGING_CURRENT_A,
-    CHARGING_PHASES,
-    GRID_POSITION,
-    LOCK,
-    PlantConfig,
-    WallboxConfig,
-)
+from energy.config import CHARGING_CURRENT_A, CHARGING_PHASES, GRID_POSITION, LOCK, PlantConfig, WallboxConfig
 from energy.control import ACTIVE, IDLE, LIMITING, OFF, Decision, Inputs
 from energy.state import WALLBOX_CHARGING, Limit, WallboxState
 from wallbox.common import (

@@ -30,11 +30,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from energy.config import (
-    SOLAR_PLUS,
-    PlantConfig,
-    WallboxConfig,
-)
+from energy.config import SOLAR_PLUS, PlantConfig, WallboxConfig
 from energy.control import Inputs
 from energy.state import WALLBOX_CHARGING, Setpoint, Timer, WallboxState
 from wallbox.battery import uses_battery

@@ -30,8 +30,8 @@ from plant.models import Plant
 from plant.options import WALLBOX, set_option
 from portal.services import ensure_device_user
 from simulator.scenario import ScenarioError, load_scenario
+from wallbox.configs import rs485_ports
 from wallbox.models import Wallbox
-from wallbox.services import rs485_ports
 
 
 class Command(BaseCommand):
