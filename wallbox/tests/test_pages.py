@@ -25,7 +25,7 @@ from energy.state import (
 )
 from plant.models import Plant
 from plant.options import WALLBOX, set_option
-from simulator.enector import firmware_image
+from simulator.enector_firmware import firmware_image
 from tests.pages import by_testid, publish, text_of
 from wallbox import configs
 from wallbox.models import ChargingSession, MainsSettings, PhaseSwitchEvent, TimeModeSchedule, Wallbox

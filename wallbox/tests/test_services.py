@@ -23,7 +23,7 @@ from energy.state import (
     WallboxState,
 )
 from plant.models import Plant
-from simulator.enector import firmware_image
+from simulator.enector_firmware import firmware_image
 from simulator.testing import SimulatorHandle
 from wallbox import configs, firmware, history, rules, setup
 from wallbox.models import ChargingSession, PhaseSwitchEvent, Wallbox
