@@ -196,7 +196,7 @@ class SolarPlusSettings:
 class BatteryUse:
     """WB-7, per charging mode: ``True`` lets the vehicle drain the house battery down to its
     minimum SoC; ``False`` keeps the battery out of charging except to bridge the cloud hysteresis
-    (see ``wallbox.control``)."""
+    (see ``wallbox.modes`` and ``wallbox.solar``)."""
 
     power: bool = False
     solar_pure: bool = False

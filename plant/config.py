@@ -15,7 +15,7 @@ from inverters.models import Inverter
 from inverters.services import inverter_config, power_settings_of
 from meter.models import Meter
 from plant.models import Plant
-from wallbox.services import mains_config, wallbox_configs
+from wallbox.configs import mains_config, wallbox_configs
 
 
 class PlantNotFound(Exception):

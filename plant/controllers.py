@@ -4,20 +4,16 @@ unbalanced load > feed-in limitation > battery > wallbox modes).
 One explicit tuple: nothing registers itself by being imported. A higher controller bounds
 what the ones after it may ask (see :mod:`energy.control`).
 
-``controllers_for("evcc")`` is the same tuple with the wallbox modes replaced by a reference
-implementation of evcc's documented PV mode, so that a replay can compare the two on the same
-sun and house (``manage.py replay --policy evcc``).
+The replay's yardstick, evcc's PV mode in place of the wallbox modes, is no product feature: it
+lives beside the replay (:mod:`replay.policies`).
 """
 
 from __future__ import annotations
 
 from energy.control import Controller
 from inverters.control import BatteryManagement, FeedInLimitation, GridOperatorLimits
-from wallbox.control import EvccPvReference, WallboxGuards, WallboxModes
-
-PRODUCT = "product"
-EVCC = "evcc"
-POLICIES = (PRODUCT, EVCC)
+from wallbox.guards import WallboxGuards
+from wallbox.modes import WallboxModes
 
 CONTROLLERS: tuple[Controller, ...] = (
     GridOperatorLimits(),
@@ -26,12 +22,3 @@ CONTROLLERS: tuple[Controller, ...] = (
     BatteryManagement(),
     WallboxModes(),
 )
-# evcc's documented PV mode in place of the wallbox modes; the guards stay.
-EVCC_CONTROLLERS: tuple[Controller, ...] = (*CONTROLLERS[:-1], EvccPvReference())
-
-
-def controllers_for(policy: str = PRODUCT) -> tuple[Controller, ...]:
-    """The controller tuple of a policy: the product's own, or evcc's PV mode for the wallboxes."""
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r} (one of {', '.join(POLICIES)})")
-    return EVCC_CONTROLLERS if policy == EVCC else CONTROLLERS

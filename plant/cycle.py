@@ -20,37 +20,28 @@ from typing import Any, Protocol, TypeVar
 from energy import counters
 from energy.config import (
     BATTERY_POWER_W,
-    CHARGING_CURRENT_A,
-    CHARGING_PHASES,
-    ROTATIONS,
     InverterConfig,
     PlantConfig,
     WallboxConfig,
 )
 from energy.control import Bound, Controller, ControlLoop
-from energy.devices import EVSE_ERROR, Device, DeviceError, InverterReading, WallboxReading, guarded
+from energy.devices import Device, DeviceError, InverterReading, WallboxReading, guarded
 from energy.flow import compute_flow
 from energy.state import (
-    WALLBOX_CHARGING,
-    WALLBOX_ERROR,
-    WALLBOX_NO_VEHICLE,
-    WALLBOX_PAUSED,
-    WALLBOX_WAITING,
     BatteryState,
-    ControllerStatus,
     FlowSummary,
     InverterState,
     Limit,
     PlantState,
     Setpoint,
-    Timer,
     WallboxCommand,
     WallboxState,
 )
 from energy.status import StatusTracker
 from meter.drivers import meter_driver
 from meter.drivers.ksem_tcp import MeterSample
-from wallbox.control import ACTIVE_CURRENT_A, command_in_force, mode_in_force
+from plant.boxstate import BoxRuntime, controlled, wallbox_state
+from wallbox.common import command_in_force, mode_in_force
 
 log = logging.getLogger(__name__)
 
@@ -91,37 +82,6 @@ def default_wallbox_factory(config: Any) -> Device[WallboxReading]:
     return connect_wallbox(config)
 
 
-def grid_phase_currents(reading: WallboxReading, rotation: str) -> tuple[float, float, float]:
-    """The box's L1..L3 currents placed on the grid phases its L1..L3 are wired to."""
-    grid = [0.0, 0.0, 0.0]
-    for box_phase, grid_phase in enumerate(ROTATIONS[rotation]):
-        grid[grid_phase] += reading.phase_currents_a[box_phase]
-    return (grid[0], grid[1], grid[2])
-
-
-def _vehicle_phases(box: _Wallbox, reading: WallboxReading) -> int | None:
-    """How many phases the car charges on when its box offers all of its phases, learnt per
-    plug-in from the box's detection register and from the phases seen drawing over 1 A.
-
-    A box switched to one phase shows every car on one phase, so what it detected while on one
-    phase says nothing about the car, unless it is three (a car seen on three phases uses three).
-    """
-    if not reading.vehicle_connected:
-        box.vehicle_phases, box.one_phase_since_plug = None, False
-        return None
-    drawing = sum(current > ACTIVE_CURRENT_A for current in reading.phase_currents_a)
-    detected = reading.detected_vehicle_phases or 0
-    offers_all = box.config.max_phases == 3 and reading.switched_phases == 3
-    box.one_phase_since_plug = box.one_phase_since_plug or not offers_all
-    trusted = offers_all and (drawing > 0 or not box.one_phase_since_plug)
-    seen = max(drawing, detected) if trusted else 0
-    if drawing == 3 or detected == 3:
-        seen = 3
-    if seen:
-        box.vehicle_phases = max(box.vehicle_phases or 0, min(seen, 3))
-    return box.vehicle_phases
-
-
 def _connection(config: WallboxConfig) -> tuple[object, ...]:
     """What the driver's connection depends on; other settings change without reconnecting."""
     return (config.type, config.serial, config.address, config.timeout_s)
@@ -139,17 +99,6 @@ class _Inverter:
     config: InverterConfig
     device: Device[InverterReading]
     status: StatusTracker
-
-
-@dataclass
-class _Wallbox:
-    config: WallboxConfig
-    device: Device[WallboxReading]
-    status: StatusTracker
-    # The phases the plugged-in car charges on when offered all of the box's phases (learnt),
-    # and whether the box was on one phase since the car was plugged in.
-    vehicle_phases: int | None = None
-    one_phase_since_plug: bool = False
 
 
 class PlantRuntime:
@@ -175,7 +124,7 @@ class PlantRuntime:
         self.inverters: dict[str, _Inverter] = {}
         self._build_inverters(config)
         self._wallbox_factory = wallbox_factory or default_wallbox_factory
-        self.wallboxes: dict[str, _Wallbox] = {}
+        self.wallboxes: dict[str, BoxRuntime] = {}
         self._build_wallboxes(config)
         self.sequence = 0
 
@@ -203,7 +152,7 @@ class PlantRuntime:
             if name in self.wallboxes:
                 self.wallboxes[name].config = box_config  # mode, rotation, ...: no reconnect
             else:
-                self.wallboxes[name] = _Wallbox(box_config, self._wallbox_factory(box_config), StatusTracker(name))
+                self.wallboxes[name] = BoxRuntime(box_config, self._wallbox_factory(box_config), StatusTracker(name))
 
     def set_wallbox_command(self, command: WallboxCommand | None) -> None:
         """The Modbus client's wallbox command (MB-2), read fresh before each cycle."""
@@ -284,7 +233,7 @@ class PlantRuntime:
         state = dataclasses.replace(
             state,
             battery=self._battery_state(inverter_states, outcome.limits),
-            wallboxes=tuple(_controlled(box, outcome.setpoints, outcome.statuses) for box in wallbox_states),
+            wallboxes=tuple(controlled(box, outcome.setpoints, outcome.statuses) for box in wallbox_states),
             setpoints=outcome.setpoints,
             controllers=outcome.statuses,
             cycle_duration_s=time.perf_counter() - started,
@@ -331,48 +280,8 @@ class PlantRuntime:
     def _wallbox_state(self, name: str, reading: WallboxReading | None, now: dt.datetime) -> WallboxState:
         """The box as read, before the controllers decide (they see this)."""
         box = self.wallboxes[name]
-        config = box.config
-        mode, _ = mode_in_force(config, self.config.time_zone, now, command_in_force(self.config, now))
-        status = box.status.status
-        if reading is None:
-            return WallboxState(
-                name=name,
-                type=config.type,
-                status=status,
-                state=WALLBOX_ERROR,
-                mode=mode,
-                configured_mode=config.mode,
-                reason=f"offline: {status.error}" if status.error else "offline",
-            )
-        if reading.evse_state == EVSE_ERROR or reading.error_code:
-            state = WALLBOX_ERROR
-        elif not reading.vehicle_connected:
-            state = WALLBOX_NO_VEHICLE
-        elif reading.charging:
-            state = WALLBOX_CHARGING
-        elif reading.released:
-            state = WALLBOX_WAITING
-        else:
-            state = WALLBOX_PAUSED
-        return WallboxState(
-            name=name,
-            type=config.type,
-            status=status,
-            state=state,
-            mode=mode,
-            configured_mode=config.mode,
-            phases=reading.switched_phases,
-            current_a=reading.current_limit_a,
-            phase_currents_a=grid_phase_currents(reading, config.rotation),
-            power_w=reading.power_w,
-            vehicle_connected=reading.vehicle_connected,
-            vehicle_phases=_vehicle_phases(box, reading),
-            session_energy_wh=reading.session_energy_wh,
-            error_code=reading.error_code,
-            reason=f"error {reading.error_code}" if reading.error_code else "",
-            status_code=reading.evse_state,
-            session_duration_s=reading.session_duration_s if reading.vehicle_connected else None,
-        )
+        mode, _ = mode_in_force(box.config, self.config.time_zone, now, command_in_force(self.config, now))
+        return wallbox_state(box, reading, mode)
 
     def _flow_summary(
         self,
@@ -435,13 +344,13 @@ class PlantRuntime:
 
     async def _act(self, setpoints: Sequence[Setpoint], now: dt.datetime) -> None:
         writes = []
-        targets: list[tuple[str, _Inverter | _Wallbox]] = [*self.inverters.items(), *self.wallboxes.items()]
+        targets: list[tuple[str, _Inverter | BoxRuntime]] = [*self.inverters.items(), *self.wallboxes.items()]
         for name, target in targets:
             mine = [s for s in setpoints if s.device == name]
             writes.append(self._write(target, mine, now))
         await asyncio.gather(*writes)
 
-    async def _write(self, target: _Inverter | _Wallbox, setpoints: list[Setpoint], now: dt.datetime) -> None:
+    async def _write(self, target: _Inverter | BoxRuntime, setpoints: list[Setpoint], now: dt.datetime) -> None:
         if not target.status.status.online:
             return
         try:
@@ -477,31 +386,3 @@ async def _guarded_read(
         return None
     status.ok(now)
     return reading
-
-
-def _controlled(box: WallboxState, setpoints: Sequence[Setpoint], statuses: Sequence[ControllerStatus]) -> WallboxState:
-    """The box with what the controllers decided for it: the current and phases written this
-    cycle, a pause and its reason, and the timers that run for it."""
-    current = next((s for s in setpoints if s.device == box.name and s.quantity == CHARGING_CURRENT_A), None)
-    phases = next((s for s in setpoints if s.device == box.name and s.quantity == CHARGING_PHASES), None)
-    timers = tuple(
-        Timer(name=timer.name.removeprefix(f"{box.name}: "), seconds_left=timer.seconds_left)
-        for status in statuses
-        for timer in status.timers
-        if timer.name.startswith(f"{box.name}: ")
-    )
-    if current is None or box.state in (WALLBOX_ERROR, WALLBOX_NO_VEHICLE):
-        return dataclasses.replace(box, timers=timers) if timers else box
-    state = box.state
-    if current.value <= 0.0:
-        state = WALLBOX_PAUSED
-    elif state == WALLBOX_PAUSED:
-        state = WALLBOX_WAITING  # released this cycle; the car starts drawing in a moment
-    return dataclasses.replace(
-        box,
-        state=state,
-        current_a=current.value,
-        phases=int(phases.value) if phases is not None else box.phases,
-        reason=current.reason,
-        timers=timers,
-    )

@@ -29,7 +29,7 @@ from plant.config import load_config
 from plant.cycle import PlantRuntime
 from plant.models import Plant
 from plant.runtime import device_loop
-from wallbox import services as wallbox_services
+from wallbox import history as wallbox_history
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
     if result.state.wallboxes:
         try:
             # Charging sessions and the phase-switching log (WB-3, WB-12).
-            wallbox_services.record_cycle(plant_id, result.state)
+            wallbox_history.record_cycle(plant_id, result.state)
         except Exception:  # bookkeeping must never stop the control cycle
             log.exception("recording the wallboxes of plant %s", plant_id)
     return result.state
@@ -136,7 +136,7 @@ def _close(plant_id: int, entry: _Entry) -> None:
     if entry.runtime.counter_state.last_raw and Plant.objects.filter(pk=plant_id).exists():
         meter_services.save_counters(plant_id, entry.runtime.counter_state)
     try:
-        wallbox_services.forget_plant(plant_id)
+        wallbox_history.forget_plant(plant_id)
     except Exception:
         log.exception("closing the charging sessions of plant %s", plant_id)
     try:

@@ -43,8 +43,8 @@ from energy.config import (
 from energy.counters import CounterState
 from energy.state import PlantState
 from inverters.drivers import connect_inverter
-from plant.controllers import POLICIES, controllers_for
 from plant.cycle import PlantRuntime
+from replay.policies import POLICIES, controllers_for
 from replay.scenario import ReplayScenario, WallboxSettings, event_time
 from simulator.model import PlantModel
 from simulator.runner import Simulator

@@ -1,4 +1,5 @@
-"""A simulated KOSTAL ENECTOR (WB-15): the box, the vehicles at it, and its Modbus RTU server.
+"""A simulated KOSTAL ENECTOR (WB-15): the box and the vehicles at it (its Modbus RTU server is
+:mod:`simulator.enector_rtu`).
 
 The box (:class:`SimEnector`) holds what the energy manager wrote (release, current limit,
 requested phases, the time of the last heartbeat) and derives everything else from that, the
@@ -24,40 +25,31 @@ vehicle plugged in and the simulated time (:meth:`SimEnector.at`):
 * The vendor block of :mod:`wallbox.registers` (defined by this product, not by MENNEKES): the
   box's Modbus address (50 from the factory; changed only while no vehicle is plugged in,
   answered at the old address, then effective) and a firmware update (begin, chunks, commit
-  with CRC-32; the image's first line ``ENECTOR-FW <version>`` names the new version).
+  with CRC-32; the image's first line ``ENECTOR-FW <version>`` names the new version;
+  :mod:`simulator.enector_firmware`).
 
-:class:`EnectorRegisters` turns the box into register reads and writes; :class:`RtuSlave` answers
-RTU request frames for it, only at the box's current address (which changes at run time), silent
-for other addresses as a device on a shared line must be. The line itself (several boxes on one
-port, byte time at the baud rate, collisions, CRC errors, faults per device) is
-:mod:`simulator.rtu_line`.
+A write the box refuses raises :class:`ModbusReply` with the exception code it answers.
+:mod:`simulator.enector_rtu` turns the box into register reads and writes and answers RTU request
+frames for it; the line itself (several boxes on one port, byte time at the baud rate,
+collisions, CRC errors, faults per device) is :mod:`simulator.rtu_line`.
 """
 
 from __future__ import annotations
 
 import collections
 import datetime as dt
-import logging
-import struct
 import time
-import zlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from energy.config import NOMINAL_VOLTAGE_V, ROTATIONS, WALLBOX_LIMITS
 from energy.devices import EVSE_CHARGING, EVSE_IDLE, EVSE_PRECONDITIONS, EVSE_READY
 from simulator import noise
+from simulator.enector_firmware import FirmwareUpdate, add_chunk, committed_version
+from simulator.enector_rtu import DEVICE_BUSY, ILLEGAL_ADDRESS, ILLEGAL_VALUE, ModbusReply
 from simulator.house import Phases
-from simulator.rtu_line import with_crc
 from simulator.scenario import CarScenario, WallboxScenario
-from simulator.server import Fault, FaultKind
 from wallbox import registers as reg
-
-if TYPE_CHECKING:
-    from simulator.model import PlantModel
-
-log = logging.getLogger(__name__)
 
 HEARTBEAT_TIMEOUT_S = 10.0
 MIN_CURRENT_A = 6.0
@@ -69,17 +61,6 @@ LAYOUT_VERSION = 0x0103
 # CP states (register 0x0108) as boxes report them.
 CP_A, CP_B, CP_C = 10, 11, 28
 SessionKey = tuple[object, ...]
-
-
-class ModbusReply(Exception):
-    """A request the box answers with a Modbus exception ``code``."""
-
-    def __init__(self, code: int, why: str) -> None:
-        super().__init__(why)
-        self.code = code
-
-
-ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE, DEVICE_FAILURE, DEVICE_BUSY = 1, 2, 3, 4, 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,14 +126,6 @@ class WriteRecord:
     words: tuple[int, ...]
 
 
-@dataclass(slots=True)
-class _FirmwareUpdate:
-    status: int = reg.FW_IDLE
-    size: int = 0
-    crc32: int = 0
-    data: bytearray = field(default_factory=bytearray)
-
-
 class SimEnector:
     """One box; :class:`simulator.model.PlantModel` owns it and calls it under its lock."""
 
@@ -186,7 +159,7 @@ class SimEnector:
         self.serial = f"ENE{int(index * 10_000_000):07d}"
         self.firmware = FIRMWARE_VERSION
         self.hardware = HARDWARE_VERSION
-        self._update = _FirmwareUpdate()
+        self._update = FirmwareUpdate()
         self.writes: collections.deque[WriteRecord] = collections.deque(maxlen=2000)
         self.write_count = 0
 
@@ -477,173 +450,30 @@ class SimEnector:
     def _firmware_control(self, t_s: float, word: int, plugged: bool) -> None:
         update = self._update
         if word == reg.FW_ABORT:
-            self._update = _FirmwareUpdate()
+            self._update = FirmwareUpdate()
         elif word == reg.FW_BEGIN:
             if self.at(t_s).evse_state == EVSE_CHARGING:
                 raise ModbusReply(DEVICE_BUSY, "no firmware update while charging")
             if update.size <= 0:
                 raise ModbusReply(ILLEGAL_VALUE, "write the image size before 'begin'")
-            self._update = _FirmwareUpdate(status=reg.FW_RECEIVING, size=update.size)
+            self._update = FirmwareUpdate(status=reg.FW_RECEIVING, size=update.size)
         elif word == reg.FW_COMMIT:
             if update.status != reg.FW_RECEIVING:
                 raise ModbusReply(ILLEGAL_VALUE, "no update under way")
-            version = _image_version(bytes(update.data))
-            problem = None
-            if len(update.data) != update.size:
-                problem = f"received {len(update.data)} of {update.size} bytes"
-            elif zlib.crc32(update.data) != update.crc32:
-                problem = "CRC-32 mismatch"
-            elif version is None:
-                problem = "not an ENECTOR firmware image"
-            if problem is not None or version is None:
-                update.status = reg.FW_FAILED
-                raise ModbusReply(ILLEGAL_VALUE, f"firmware rejected: {problem}")
-            self.firmware = version
+            self.firmware = committed_version(update)
             update.status, update.data = reg.FW_INSTALLED, bytearray()
             self._restart()
         else:
             raise ModbusReply(ILLEGAL_VALUE, f"firmware control {word} is not 0, 1 or 2")
 
     def _firmware_chunk(self, words: Sequence[int]) -> None:
-        update = self._update
-        if update.status != reg.FW_RECEIVING:
-            raise ModbusReply(ILLEGAL_VALUE, "no firmware update under way")
-        try:
-            chunk = reg.decode_bytes(words)
-        except ValueError as exc:
-            raise ModbusReply(ILLEGAL_VALUE, str(exc)) from None
-        if len(update.data) + len(chunk) > update.size:
-            raise ModbusReply(ILLEGAL_VALUE, "more bytes than the announced size")
-        update.data.extend(chunk)
+        add_chunk(self._update, words)
 
 
 def _flag(word: int, name: str) -> int:
     if word not in (0, 1):
         raise ModbusReply(ILLEGAL_VALUE, f"{name} must be 0 or 1, got {word}")
     return word
-
-
-def _image_version(data: bytes) -> str | None:
-    if not data.startswith(reg.FIRMWARE_MAGIC):
-        return None
-    line = data[len(reg.FIRMWARE_MAGIC) :].split(b"\n", 1)[0]
-    try:
-        version = line.decode("ascii").strip()
-    except UnicodeDecodeError:
-        return None
-    return version[:16] if version and version.isprintable() else None
-
-
-def firmware_image(version: str, payload: bytes = b"") -> bytes:
-    """An image the simulated box accepts (for tests and demonstrations)."""
-    return reg.FIRMWARE_MAGIC + version.encode("ascii") + b"\n" + payload
-
-
-# --- registers over the model ---------------------------------------------------------------
-class EnectorRegisters:
-    """The box named ``name`` of the model, as register reads and writes."""
-
-    def __init__(self, model: PlantModel, name: str) -> None:
-        self.model = model
-        self.name = name
-        self._revision = -1
-        self._image: Mapping[int, int] = {}
-
-    @property
-    def address(self) -> int:
-        return self.model.wallbox_address(self.name)
-
-    def _vendor_block_missing(self, start: int, count: int) -> bool:
-        vendor = range(reg.VENDOR_BLOCK_START, reg.FIRMWARE_CHUNK + 1)
-        wanted = range(start, start + count)
-        overlaps = wanted.start < vendor.stop and vendor.start < wanted.stop
-        return overlaps and not self.model.wallbox_config(self.name).vendor_block
-
-    def read(self, start: int, count: int) -> list[int]:
-        if (
-            not 1 <= count <= reg.MAX_READ_COUNT
-            or not reg.is_readable(start, count)
-            or self._vendor_block_missing(start, count)
-        ):
-            raise ModbusReply(ILLEGAL_ADDRESS, f"no registers {start:#06x}+{count}")
-        revision = self.model.revision
-        if revision != self._revision:
-            self._image = self.model.wallbox_image(self.name)
-            self._revision = self.model.revision
-        image = self._image
-        return [image.get(start + i, 0) for i in range(count)]
-
-    def write(self, start: int, words: Sequence[int]) -> None:
-        if self._vendor_block_missing(start, len(words)):
-            raise ModbusReply(ILLEGAL_ADDRESS, f"no registers {start:#06x}+{len(words)}")
-        self.model.wallbox_write(self.name, start, words)
-
-
-# --- Modbus RTU (framing, checksum and the line: simulator.rtu_line) --------------------------
-class SlaveRegisters(Protocol):
-    """What :class:`RtuSlave` answers for: a box's registers, or any source on a line
-    (:mod:`simulator.line_slave`); ``read``/``write`` raise :class:`ModbusReply` to refuse."""
-
-    name: str
-
-    @property
-    def address(self) -> int: ...
-
-    def read(self, start: int, count: int) -> list[int]: ...
-
-    def write(self, start: int, words: Sequence[int]) -> None: ...
-
-
-class RtuSlave:
-    """Answers one request frame for a register source at its current address."""
-
-    def __init__(self, source: SlaveRegisters) -> None:
-        self.source = source
-        self.fault = Fault()
-
-    @property
-    def address(self) -> int:
-        return self.source.address
-
-    def answer(self, frame: bytes) -> bytes | None:
-        unit, function = frame[0], frame[1]
-        if unit != self.source.address:
-            return None  # another device on the line (or a broadcast, which gets no answer)
-        try:
-            pdu = self._pdu(function, frame[2:-2])
-        except ModbusReply as exc:
-            log.info("%s: exception %d: %s", self.source.name, exc.code, exc)
-            pdu = bytes((function | 0x80, exc.code))
-        return with_crc(bytes((unit,)) + pdu)
-
-    def _pdu(self, function: int, data: bytes) -> bytes:
-        fault = self.fault.kind
-        if function in (3, 4):
-            if len(data) != 4:
-                raise ModbusReply(ILLEGAL_VALUE, "a read takes start and count")
-            start, count = struct.unpack(">HH", data)
-            if fault is FaultKind.EXCEPTION:
-                raise ModbusReply(DEVICE_FAILURE, "fault injected")
-            words = self.source.read(start, count)
-            if fault is FaultKind.GARBAGE:
-                words = words[: len(words) // 2] if len(words) > 1 else [*words, 0xFFFF]
-            return bytes((function, 2 * len(words))) + struct.pack(f">{len(words)}H", *words)
-        if function == 6:
-            if len(data) != 4:
-                raise ModbusReply(ILLEGAL_VALUE, "a single write takes address and value")
-            address, value = struct.unpack(">HH", data)
-            self.source.write(address, [value])
-            return bytes((function,)) + data
-        if function == 16:
-            if len(data) < 5:
-                raise ModbusReply(ILLEGAL_VALUE, "a short multiple write")
-            address, count, byte_count = struct.unpack(">HHB", data[:5])
-            values = data[5:]
-            if not 1 <= count <= reg.MAX_WRITE_COUNT or byte_count != 2 * count or len(values) != byte_count:
-                raise ModbusReply(ILLEGAL_VALUE, f"{count} registers in {byte_count} bytes do not fit")
-            self.source.write(address, list(struct.unpack(f">{count}H", values)))
-            return bytes((function,)) + data[:4]
-        raise ModbusReply(ILLEGAL_FUNCTION, f"function {function} is not supported")
 
 
 _SERIAL = noise.channel_id("wallbox.serial")

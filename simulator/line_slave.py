@@ -3,7 +3,7 @@
 An inverter's register block (:mod:`simulator.inverters`) or the SDM630 (:mod:`simulator.sdm630`)
 is a :class:`simulator.server.RegisterSource`, normally served by a Modbus server of its own.
 :class:`SourceOnLine` puts one on a multi-drop line (:mod:`simulator.rtu_line`) instead: it
-answers RTU request frames at its one address only (through :class:`simulator.enector.RtuSlave`,
+answers RTU request frames at its one address only (through :class:`simulator.enector_rtu.RtuSlave`,
 which frames every device on a line), silent for the other addresses, as the other devices on the
 line are for its own. Reads (FC03/FC04) outside its ranges and writes it does not take are
 answered with exception 2, a refused value with exception 3, as its own server answers them.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from simulator.enector import ILLEGAL_ADDRESS, ILLEGAL_VALUE, ModbusReply, RtuSlave
+from simulator.enector_rtu import ILLEGAL_ADDRESS, ILLEGAL_VALUE, ModbusReply, RtuSlave
 from simulator.server import RegisterSource
 
 MAX_READ_COUNT = 125  # the Modbus limit of one read

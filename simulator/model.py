@@ -501,7 +501,7 @@ class PlantModel:
             return box.image(self._t_s, now, (voltages[0], voltages[1], voltages[2]))
 
     def wallbox_write(self, name: str, address: int, words: Sequence[int]) -> None:
-        """A register write reaching the box now; ``simulator.enector.ModbusReply`` if refused."""
+        """A register write reaching the box now; ``simulator.enector_rtu.ModbusReply`` if refused."""
         with self._lock:
             box = self._box(name)
             self._change(lambda: box.write(self._t_s, address, words))

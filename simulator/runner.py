@@ -30,7 +30,7 @@ from typing import Protocol
 from pymodbus.framer import FramerType
 
 from meter import sdm630
-from simulator.enector import EnectorRegisters, RtuSlave
+from simulator.enector_rtu import EnectorRegisters, RtuSlave
 from simulator.grid_meter import METER_UNIT_IDS, GridMeterRegisters
 from simulator.inverters import register_source
 from simulator.line_slave import line_slave

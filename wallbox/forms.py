@@ -1,4 +1,4 @@
-"""Forms of the wallbox pages; every one runs the same rules as the API (``wallbox.services``)."""
+"""Forms of the wallbox pages; every one runs the same rules as the API (``wallbox.rules``)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from energy.config import WALLBOX_LIMITS
-from wallbox import services
+from wallbox import firmware, rules, setup
 from wallbox.models import BATTERY_USE_FIELDS, MainsSettings, Wallbox
 
 
 def _check_rules(form: forms.ModelForm[Wallbox]) -> None:
-    """Runs ``services.check_wallbox`` after the model's own validation."""
+    """Runs ``rules.check_wallbox`` after the model's own validation."""
     if form.errors:
         return
     try:
-        services.check_wallbox(form.instance)
+        rules.check_wallbox(form.instance)
     except ValidationError as error:
         form.add_error(None, error)
 
@@ -44,13 +44,13 @@ class WallboxAddForm(forms.ModelForm[Wallbox]):
         if self.errors:
             return
         try:
-            self.setup_message = services.set_up(self.instance)
+            self.setup_message = setup.set_up(self.instance)
         except ValidationError as error:
             self.add_error(None, error)
 
     def save(self, commit: bool = True) -> Wallbox:
         if self.instance.pk is None:
-            self.instance.position = services.next_position(self.instance.plant)
+            self.instance.position = rules.next_position(self.instance.plant)
         return super().save(commit)
 
 
@@ -94,7 +94,7 @@ class TimeModeForm(forms.Form):
 
     def clean_days(self) -> list[list[str]]:
         try:
-            return services.parse_time_mode(self.cleaned_data["days"])
+            return rules.parse_time_mode(self.cleaned_data["days"])
         except ValidationError as error:
             raise ValidationError(error.messages) from error
 
@@ -109,7 +109,7 @@ class MainsForm(forms.ModelForm[MainsSettings]):
         super()._post_clean()  # type: ignore[misc]
         if not self.errors:
             try:
-                services.check_mains(self.instance)
+                rules.check_mains(self.instance)
             except ValidationError as error:
                 self.add_error(None, error)
 
@@ -119,11 +119,11 @@ class FirmwareForm(forms.Form):
 
     def clean_firmware(self) -> bytes:
         upload = self.cleaned_data["firmware"]
-        if upload.size is not None and upload.size > services.FIRMWARE_MAX_BYTES:
+        if upload.size is not None and upload.size > firmware.FIRMWARE_MAX_BYTES:
             raise ValidationError(_("The file is larger than 8 MB; that is no ENECTOR firmware."))
         data: bytes = upload.read()
         try:
-            services.check_firmware(data)
+            firmware.check_firmware(data)
         except ValidationError as error:
             raise ValidationError(error.messages) from error
         return data

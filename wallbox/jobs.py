@@ -3,8 +3,8 @@
 Setup (the 50 -> 100 address move), the retries of a pending setup, reading a box's info,
 writing 50 back on delete and the firmware upload are jobs of the generic machinery
 (:mod:`devicejobs`: the record in Redis, ``submit``/``read_job``, the worker's ``execute``). This
-module names the wallbox's kinds and their handlers in :mod:`wallbox.services`, the one module
-that loads the driver, and keeps the names the services use.
+module names the wallbox's kinds and their handlers in :mod:`wallbox.device_jobs`, the one module
+that loads the driver (imported by the worker alone), and keeps the names the services use.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ __all__ = [
 DEVICE_DEADLINE_S = 10.0
 FIRMWARE_DEADLINE_S = 30 * 60.0
 KINDS = {
-    "wallbox.device": "wallbox.services:device_job",
-    "wallbox.retry_setup": "wallbox.services:retry_setup_job",
-    "wallbox.firmware": "wallbox.services:firmware_job",
+    "wallbox.device": "wallbox.device_jobs:device_job",
+    "wallbox.retry_setup": "wallbox.device_jobs:retry_setup_job",
+    "wallbox.firmware": "wallbox.device_jobs:firmware_job",
 }
 
 

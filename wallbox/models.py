@@ -2,7 +2,7 @@
 the phase-switching log (WB-2..WB-13).
 
 The rules that span several rows (a free address on the line, what a single-phase type may do)
-live in ``wallbox.services`` so pages, admin and API apply the same ones.
+live in ``wallbox.rules`` so pages, admin and API apply the same ones.
 """
 
 from __future__ import annotations

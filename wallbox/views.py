@@ -27,7 +27,8 @@ from energy import config as energy
 from energy.state import PlantState
 from pages.presentation import format_energy_kwh, format_power, live_page_context, safe_read_state
 from portal.roles import CHARGING, SETTINGS, may_change, plant_object_or_404
-from wallbox import services
+from wallbox import configs, history, rules, setup, snapshot
+from wallbox import firmware as firmware_updates  # the page is called firmware
 from wallbox.forms import ChargingForm, FirmwareForm, MainsForm, TimeModeForm, WallboxAddForm, WallboxEditForm
 from wallbox.models import ChargingSession, Wallbox
 
@@ -41,7 +42,7 @@ def wallbox_page(view: View) -> View:
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         context = live_page_context(request)
-        if not services.option_active(context["plant"]):
+        if not configs.option_active(context["plant"]):
             raise Http404(_("The wallbox functions are not activated for this plant."))
         context["may_change_settings"] = may_change(request.user, context["plant"], SETTINGS)
         context["may_change_charging"] = may_change(request.user, context["plant"], CHARGING)
@@ -65,13 +66,13 @@ def _box(request: HttpRequest, context: dict[str, Any], pk: int) -> Wallbox:
 
 
 def _row(box: Wallbox, state: PlantState | None) -> dict[str, Any]:
-    live = services.live_state(state, box.name)
+    live = snapshot.live_state(state, box.name)
     return {
         "box": box,
         "live": live,
         "power_text": format_power(live.power_w if live else None),
         "energy_text": format_energy_kwh(live.session_energy_wh if live else None),
-        **services.live_status(state, box.name),
+        **snapshot.live_status(state, box.name),
     }
 
 
@@ -79,16 +80,16 @@ def _row(box: Wallbox, state: PlantState | None) -> dict[str, Any]:
 def overview(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     plant, state = context["plant"], context["state"]
     boxes = list(Wallbox.objects.filter(plant=plant).order_by("position", "pk"))
-    load = services.phase_load(state, services.mains_config(plant))
+    load = snapshot.phase_load(state, configs.mains_config(plant))
     context |= {
         "rows": [_row(box, state) for box in boxes],
         "columns": [_("Name"), _("Type"), _("Address"), _("Phases"), _("Status"), _("Charging")],
         "load": load,
         "charging_text": format_power(load["charging_w"]),
         "quota_text": format_power(load["quota_w"]),
-        "mains": services.mains_settings_of(plant),
-        "modbus_command": services.modbus_command(state),
-        "simulated_only_note": services.SIMULATED_ONLY_NOTE,
+        "mains": configs.mains_settings_of(plant),
+        "modbus_command": snapshot.modbus_command(state),
+        "simulated_only_note": firmware_updates.SIMULATED_ONLY_NOTE,
     }
     return render(request, "wallbox/overview.html", context)
 
@@ -136,7 +137,7 @@ def delete(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpRespon
     box = _box(request, context, pk)
     _require(request, context, SETTINGS)
     if request.method == "POST":
-        message = services.remove(box)
+        message = setup.remove(box)
         (messages.success if "answers at address 50" in message else messages.warning)(request, message)
         return redirect("wallbox:overview")
     return render(request, "wallbox/delete.html", context | {"box": box})
@@ -147,7 +148,7 @@ def delete(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpRespon
 def retry_setup(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:
     box = _box(request, context, pk)
     _require(request, context, SETTINGS)
-    message = services.retry_setup(box)
+    message = setup.retry_setup(box)
     (messages.info if box.is_pending else messages.success)(request, message)
     return redirect("wallbox:overview")
 
@@ -158,7 +159,7 @@ def refresh_info(request: HttpRequest, context: dict[str, Any], pk: int) -> Http
     box = _box(request, context, pk)
     _require(request, context, SETTINGS)
     try:
-        services.read_info(box)
+        setup.read_info(box)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -169,8 +170,8 @@ def refresh_info(request: HttpRequest, context: dict[str, Any], pk: int) -> Http
 
 def _charging_context(context: dict[str, Any], box: Wallbox, form: ChargingForm | None = None) -> dict[str, Any]:
     state = context["state"]
-    live = services.live_state(state, box.name)
-    days = services.time_mode_of(box)
+    live = snapshot.live_state(state, box.name)
+    days = configs.time_mode_of(box)
     now = timezone.now()
     return context | {
         "box": box,
@@ -178,13 +179,13 @@ def _charging_context(context: dict[str, Any], box: Wallbox, form: ChargingForm 
         "live": live,
         "timers": [{"name": t.name, "seconds_left": round(t.seconds_left)} for t in (live.timers if live else ())],
         "form": form or ChargingForm(instance=box),
-        "time_mode_form": TimeModeForm(initial={"days": services.format_time_mode(days)}),
+        "time_mode_form": TimeModeForm(initial={"days": rules.format_time_mode(days)}),
         "days": days,
         "weekday_names": [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")],
         "hours": range(24),
         "hourly_modes": [(value, Wallbox.Mode(value).label) for value in energy.HOURLY_MODES],
-        "mode_now": services.mode_in_force(box, now, context["plant"].time_zone),
-        "modbus_command": services.modbus_command(state, now),
+        "mode_now": snapshot.mode_in_force(box, now, context["plant"].time_zone),
+        "modbus_command": snapshot.modbus_command(state, now),
         "vehicle_range": _vehicle_range(box),
     }
 
@@ -230,7 +231,7 @@ def pause(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpRespons
     box = _box(request, context, pk)
     _require(request, context, CHARGING)
     paused = request.POST.get("action") != "resume"
-    services.set_manual_pause(box, paused)
+    rules.set_manual_pause(box, paused)
     if paused:
         messages.success(request, _("Charging at %(name)s is paused until you restart it.") % {"name": box.name})
     else:
@@ -245,7 +246,7 @@ def time_mode(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpRes
     _require(request, context, CHARGING)
     form = TimeModeForm(request.POST)
     if form.is_valid():
-        services.save_time_mode(box, form.cleaned_data["days"])
+        rules.save_time_mode(box, form.cleaned_data["days"])
         messages.success(request, _("The Time Mode week of %(name)s has been saved.") % {"name": box.name})
         return redirect("wallbox:charging", pk=box.pk)
     page = _charging_context(context, box)
@@ -258,7 +259,7 @@ def time_mode(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpRes
 def mains(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     if request.method == "POST":
         _require(request, context, SETTINGS)
-    form = MainsForm(request.POST or None, instance=services.mains_settings_of(context["plant"]))
+    form = MainsForm(request.POST or None, instance=configs.mains_settings_of(context["plant"]))
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, _("The mains connection has been saved."))
@@ -277,7 +278,7 @@ def firmware(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResp
     if request.method == "POST":
         if form.is_valid():
             try:
-                services.start_firmware_update(box, form.cleaned_data["firmware"])
+                firmware_updates.start_firmware_update(box, form.cleaned_data["firmware"])
             except ValidationError as error:
                 form.add_error("firmware", error.messages)
         if form.errors:
@@ -285,15 +286,15 @@ def firmware(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResp
                 return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
         else:
             if wants_json:
-                return JsonResponse(services.firmware_progress(box.pk), status=202)
+                return JsonResponse(firmware_updates.firmware_progress(box.pk), status=202)
             messages.info(request, _("The firmware is being transferred to %(name)s.") % {"name": box.name})
             return redirect("wallbox:firmware", pk=box.pk)
     page = context | {
         "box": box,
         "form": form,
-        "progress": services.firmware_progress(box.pk),
-        "supported": services.firmware_supported(box),
-        "simulated_only_note": services.SIMULATED_ONLY_NOTE,
+        "progress": firmware_updates.firmware_progress(box.pk),
+        "supported": firmware_updates.firmware_supported(box),
+        "simulated_only_note": firmware_updates.SIMULATED_ONLY_NOTE,
     }
     return render(request, "wallbox/firmware.html", page, status=400 if form.errors else 200)
 
@@ -301,7 +302,7 @@ def firmware(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResp
 @wallbox_page
 def firmware_progress(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:
     box = _box(request, context, pk)
-    return JsonResponse(services.firmware_progress(box.pk))
+    return JsonResponse(firmware_updates.firmware_progress(box.pk))
 
 
 @wallbox_page
@@ -326,7 +327,7 @@ def _duration(seconds: float | None) -> str:
 
 @wallbox_page
 def phase_log(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
-    response = HttpResponse(services.phase_log_text(context["plant"]), content_type="text/plain; charset=utf-8")
+    response = HttpResponse(history.phase_log_text(context["plant"]), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="phase_switching_log.txt"'
     return response
 

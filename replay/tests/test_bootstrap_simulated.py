@@ -19,7 +19,7 @@ from simulator.scenario import load_scenario
 from simulator.testing import run_simulator_in_thread
 from tests.stack import free_port_block
 from wallbox.models import Wallbox
-from wallbox.services import read_info
+from wallbox.setup import read_info
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from energy.devices import EVSE_CHARGING, EVSE_IDLE, EVSE_PRECONDITIONS, EVSE_READY
-from simulator.enector import ModbusReply
+from simulator.enector_rtu import ModbusReply
 from simulator.model import PlantModel
 from simulator.rtu_line import LineFramer, SerialSettings, crc16, with_crc
 from simulator.scenario import CarScenario, ScenarioError, scenario_from_dict

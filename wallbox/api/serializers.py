@@ -1,5 +1,5 @@
 """Wallboxes, their charging settings, Time Mode, the mains connection, sessions and phase switches
-as the API shows and accepts them; the rules are ``wallbox.services``'."""
+as the API shows and accepts them; the rules are ``wallbox.rules``'."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rest_framework.settings import api_settings
 
 from energy.config import HOURLY_MODES, WALLBOX_LIMITS, WEEKDAYS
 from energy.state import WallboxState
-from wallbox import services
+from wallbox import rules, setup, snapshot
 from wallbox.models import BATTERY_USE_FIELDS, ChargingSession, MainsSettings, PhaseSwitchEvent, Wallbox
 
 _LIVE = TypeAdapter(WallboxState)
@@ -70,20 +70,20 @@ class WallboxSerializer(serializers.ModelSerializer[Wallbox]):
         }
 
     def get_status(self, box: Wallbox) -> str:
-        return "pending" if box.is_pending else services.live_status(self.context.get("state"), box.name)["status"]
+        return "pending" if box.is_pending else snapshot.live_status(self.context.get("state"), box.name)["status"]
 
     def get_error(self, box: Wallbox) -> str:
-        return services.live_status(self.context.get("state"), box.name)["error"]
+        return snapshot.live_status(self.context.get("state"), box.name)["error"]
 
     def get_modbus_command(self, box: Wallbox) -> dict[str, Any] | None:
         """The last command of a Modbus client (MB-2; it applies to every box of the plant):
         ``mode``, ``register_mode``, ``current_limit_a``, ``written_at``, ``age_s``, ``expires_at``,
         ``expires_in_s``, ``in_force``, ``timeout_s``; null if no client has written one."""
-        return services.modbus_command(self.context.get("state"))
+        return snapshot.modbus_command(self.context.get("state"))
 
     def get_live(self, box: Wallbox) -> dict[str, Any] | None:
         """The box as the last cycle saw it: state, power, phases, the reason and running timers."""
-        live = services.live_state(self.context.get("state"), box.name)
+        live = snapshot.live_state(self.context.get("state"), box.name)
         return None if live is None else _LIVE.dump_python(live, mode="json")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -97,9 +97,9 @@ class WallboxSerializer(serializers.ModelSerializer[Wallbox]):
         if self.instance is None and candidate.type in WALLBOX_LIMITS and candidate.max_phases == 1:
             candidate.phase_usage = Wallbox.PhaseUsage.SINGLE
         try:
-            services.check_wallbox(candidate)
+            rules.check_wallbox(candidate)
             if self.instance is None:
-                self.setup_message = services.set_up(candidate)
+                self.setup_message = setup.set_up(candidate)
         except DjangoValidationError as error:
             raise api_error(error) from error
         self.candidate = candidate
@@ -108,7 +108,7 @@ class WallboxSerializer(serializers.ModelSerializer[Wallbox]):
     def create(self, validated_data: dict[str, Any]) -> Wallbox:
         box = self.candidate
         if "position" not in validated_data:
-            box.position = services.next_position(box.plant)
+            box.position = rules.next_position(box.plant)
         box.save()
         return box
 

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.roles import CHARGING, SETTINGS
-from wallbox import services
+from wallbox import configs, firmware, rules, setup
 from wallbox.api.serializers import (
     ChargingSerializer,
     MainsSerializer,
@@ -35,8 +35,8 @@ from wallbox.views import latest_state
 
 
 def _plant(plant_id: int) -> Any:
-    plant = get_object_or_404(services.plant_model(), pk=plant_id)
-    if not services.option_active(plant):
+    plant = get_object_or_404(configs.plant_model(), pk=plant_id)
+    if not configs.option_active(plant):
         raise Http404("The wallbox functions are not activated for this plant.")
     return plant
 
@@ -100,7 +100,7 @@ class WallboxDetailView(APIView):
 
     @extend_schema(responses={200: dict})
     def delete(self, request: Request, plant_id: int, wallbox_id: int) -> Response:
-        return Response({"message": services.remove(_box(plant_id, wallbox_id))})
+        return Response({"message": setup.remove(_box(plant_id, wallbox_id))})
 
 
 class WallboxSetupView(APIView):
@@ -111,7 +111,7 @@ class WallboxSetupView(APIView):
     @extend_schema(request=None, responses={200: WallboxSerializer})
     def post(self, request: Request, plant_id: int, wallbox_id: int) -> Response:
         box = _box(plant_id, wallbox_id)
-        message = services.retry_setup(box)
+        message = setup.retry_setup(box)
         data = WallboxSerializer(box, context={"plant": box.plant, "state": latest_state(box.plant)}).data
         return Response({**data, "message": message})
 
@@ -127,10 +127,10 @@ class FirmwareView(APIView):
 
     def _body(self, box: Wallbox) -> dict[str, Any]:
         return {
-            **services.firmware_progress(box.pk),
+            **firmware.firmware_progress(box.pk),
             "firmware_version": box.firmware_version,
-            "supported": services.firmware_supported(box),
-            "note": str(services.SIMULATED_ONLY_NOTE),
+            "supported": firmware.firmware_supported(box),
+            "note": str(firmware.SIMULATED_ONLY_NOTE),
         }
 
     @extend_schema(responses={200: dict})
@@ -151,10 +151,10 @@ class FirmwareView(APIView):
         upload = request.FILES.get("firmware")
         if upload is None:
             return Response({"firmware": ["Send the firmware file as multipart field 'firmware'."]}, status=400)
-        if upload.size is not None and upload.size > services.FIRMWARE_MAX_BYTES:
+        if upload.size is not None and upload.size > firmware.FIRMWARE_MAX_BYTES:
             return Response({"firmware": ["The file is larger than 8 MB; that is no ENECTOR firmware."]}, status=400)
         try:
-            services.start_firmware_update(box, upload.read())
+            firmware.start_firmware_update(box, upload.read())
         except DjangoValidationError as error:
             raise api_error(error) from error
         return Response(self._body(box), status=status.HTTP_202_ACCEPTED)
@@ -188,7 +188,7 @@ class PauseView(APIView):
     @extend_schema(request=None, responses={200: ChargingSerializer})
     def post(self, request: Request, plant_id: int, wallbox_id: int) -> Response:
         box = _box(plant_id, wallbox_id)
-        services.set_manual_pause(box, self.paused)
+        rules.set_manual_pause(box, self.paused)
         return Response(ChargingSerializer(box).data)
 
 
@@ -199,7 +199,7 @@ class TimeModeView(APIView):
 
     @extend_schema(responses=TimeModeSerializer)
     def get(self, request: Request, plant_id: int, wallbox_id: int) -> Response:
-        return Response({"days": services.time_mode_of(_box(plant_id, wallbox_id))})
+        return Response({"days": configs.time_mode_of(_box(plant_id, wallbox_id))})
 
     @extend_schema(request=TimeModeSerializer, responses={200: TimeModeSerializer, 400: dict})
     def put(self, request: Request, plant_id: int, wallbox_id: int) -> Response:
@@ -207,10 +207,10 @@ class TimeModeView(APIView):
         serializer = TimeModeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            services.save_time_mode(box, serializer.validated_data["days"])
+            rules.save_time_mode(box, serializer.validated_data["days"])
         except DjangoValidationError as error:
             raise api_error(error) from error
-        return Response({"days": services.time_mode_of(box)})
+        return Response({"days": configs.time_mode_of(box)})
 
 
 class MainsView(APIView):
@@ -220,11 +220,11 @@ class MainsView(APIView):
 
     @extend_schema(responses=MainsSerializer)
     def get(self, request: Request, plant_id: int) -> Response:
-        return Response(MainsSerializer(services.mains_settings_of(_plant(plant_id))).data)
+        return Response(MainsSerializer(configs.mains_settings_of(_plant(plant_id))).data)
 
     @extend_schema(request=MainsSerializer, responses={200: MainsSerializer, 400: dict})
     def put(self, request: Request, plant_id: int) -> Response:
-        serializer = MainsSerializer(services.mains_settings_of(_plant(plant_id)), data=request.data, partial=True)
+        serializer = MainsSerializer(configs.mains_settings_of(_plant(plant_id)), data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         mains = serializer.save()
         return Response(MainsSerializer(mains).data)

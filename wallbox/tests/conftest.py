@@ -72,11 +72,11 @@ def sim_factory(settings: Any) -> Iterator[Callable[..., SimulatorHandle]]:
 @pytest.fixture(autouse=True)
 def _fresh_records() -> Iterator[None]:
     """The cycle's in-memory session records are per worker process; each test starts without any."""
-    from wallbox import services
+    from wallbox import history
 
-    services._trackers.clear()
+    history._trackers.clear()
     yield
-    services._trackers.clear()
+    history._trackers.clear()
 
 
 @pytest.fixture(autouse=True)

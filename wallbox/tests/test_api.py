@@ -170,7 +170,7 @@ def test_live_status_and_sessions(operator: Client, plant: Plant):
 def test_firmware_upload_over_the_api_with_the_pages_roles(
     installer: Client, operator: Client, plant: Plant, sim_factory
 ):
-    from simulator.enector import firmware_image
+    from simulator.enector_firmware import firmware_image
 
     sim_factory(a={"address": 100})
     box = saved_box(plant, address=100)

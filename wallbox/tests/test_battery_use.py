@@ -48,7 +48,8 @@ from energy.state import (
 )
 from inverters.control import BatteryManagement
 from wallbox.battery import KeptOut, discharge_bound, uses_battery
-from wallbox.control import WallboxModes, mode_in_force
+from wallbox.common import mode_in_force
+from wallbox.modes import WallboxModes
 
 V = 230.0
 # Friday 20 June 2025, 22:30 in Berlin (CEST).

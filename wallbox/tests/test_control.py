@@ -49,21 +49,20 @@ from energy.state import (
     WallboxCommand,
     WallboxState,
 )
-from wallbox.control import (
+from replay.evcc import REFERENCE_CONTROLLERS, EvccPvReference
+from wallbox.common import (
     HYSTERESIS_S,
     IDLE_AFTER_S,
     PHASE_CHECK_S,
-    REFERENCE_CONTROLLERS,
     RESUME_S,
     START_DELAY_S,
-    WALLBOX_CONTROLLERS,
-    EvccPvReference,
-    WallboxGuards,
     command_in_force,
     fuse_margin,
     mode_in_force,
     timers_for,
 )
+from wallbox.control import WALLBOX_CONTROLLERS
+from wallbox.guards import WallboxGuards
 from wallbox.policy import Capacity, fair_currents, max_min_fair, share_power
 
 V = 230.0

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from energy.config import CHARGING_CURRENT_A, CHARGING_PHASES, ENECTOR_7_4, WallboxConfig
 from energy.devices import EVSE_CHARGING, EVSE_IDLE, EVSE_PRECONDITIONS, WallboxReading
 from energy.state import Setpoint
-from simulator.enector import WallboxTruth, firmware_image
+from simulator.enector import WallboxTruth
+from simulator.enector_firmware import firmware_image
 from simulator.scenario import scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
 from wallbox import registers as reg

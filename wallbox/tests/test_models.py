@@ -16,7 +16,7 @@ from modbus.services import serial_interfaces
 from plant.config import load_config
 from plant.models import Plant
 from plant.options import WALLBOX, is_option_active, set_option
-from wallbox import services
+from wallbox import rules, snapshot
 from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox, validate_time_mode
 
 WEEKS = st.lists(st.lists(st.sampled_from(HOURLY_MODES), min_size=24, max_size=24), min_size=7, max_size=7)
@@ -25,7 +25,7 @@ WEEKS = st.lists(st.lists(st.sampled_from(HOURLY_MODES), min_size=24, max_size=2
 @given(WEEKS)
 def test_every_week_of_hourly_modes_is_valid_and_survives_the_editor_format(week):
     validate_time_mode(week)
-    assert services.parse_time_mode(services.format_time_mode(week)) == week
+    assert rules.parse_time_mode(rules.format_time_mode(week)) == week
 
 
 @pytest.mark.parametrize(
@@ -92,11 +92,11 @@ def test_mode_in_force_follows_the_plants_local_time_across_dst(plant: Plant):
     week[6][3] = "solar_pure"
     TimeModeSchedule.objects.create(wallbox=box, days=week)
     # 2026-03-29 is the spring-forward Sunday in Berlin: 01:00 UTC is 03:00 CEST.
-    assert services.mode_in_force(box, dt.datetime(2026, 3, 29, 1, 0, tzinfo=dt.UTC), "Europe/Berlin") == "solar_pure"
+    assert snapshot.mode_in_force(box, dt.datetime(2026, 3, 29, 1, 0, tzinfo=dt.UTC), "Europe/Berlin") == "solar_pure"
     # 2026-10-25 falls back: 00:30 UTC is 02:30 CEST, 01:30 UTC is 02:30 CET; both are the 02:00 hour.
     for utc_hour in (0, 1):
         moment = dt.datetime(2026, 10, 25, utc_hour, 30, tzinfo=dt.UTC)
-        assert services.mode_in_force(box, moment, "Europe/Berlin") == "lock"
+        assert snapshot.mode_in_force(box, moment, "Europe/Berlin") == "lock"
 
 
 @pytest.mark.django_db

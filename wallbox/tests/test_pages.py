@@ -25,9 +25,9 @@ from energy.state import (
 )
 from plant.models import Plant
 from plant.options import WALLBOX, set_option
-from simulator.enector import firmware_image
+from simulator.enector_firmware import firmware_image
 from tests.pages import by_testid, publish, text_of
-from wallbox import services
+from wallbox import configs
 from wallbox.models import ChargingSession, MainsSettings, PhaseSwitchEvent, TimeModeSchedule, Wallbox
 from wallbox.tests.conftest import CAR_3P
 
@@ -196,7 +196,7 @@ def test_operator_pauses_and_restarts_charging(operator: Client, plant: Plant):
     box = saved_box(plant)
     operator.post(f"/wallbox/{box.pk}/pause/", {"action": "pause"})
     assert Wallbox.objects.get().manual_pause
-    assert services.wallbox_configs(plant)[0].manual_pause
+    assert configs.wallbox_configs(plant)[0].manual_pause
     page = operator.get(f"/wallbox/{box.pk}/").content.decode()
     assert "Paused by hand" in text_of(page, "paused-by-user")
     operator.post(f"/wallbox/{box.pk}/pause/", {"action": "resume"})
@@ -224,7 +224,7 @@ def test_the_house_battery_setting_of_each_mode_is_stored_shown_and_reaches_the_
     assert operator.post(f"/wallbox/{box.pk}/", data).status_code == 302
     box.refresh_from_db()
     assert (box.battery_use_power, box.battery_use_solar_pure, box.battery_use_solar_plus) == (True, False, True)
-    assert services.wallbox_configs(plant)[0].battery_use == BatteryUse(power=True, solar_pure=False, solar_plus=True)
+    assert configs.wallbox_configs(plant)[0].battery_use == BatteryUse(power=True, solar_pure=False, solar_plus=True)
     page = operator.get(f"/wallbox/{box.pk}/").content.decode()
     section = text_of(page, "battery-use")
     for label in ("Use the house battery", "in Power Mode", "in Solar Pure Mode", "in Solar Plus Mode"):
@@ -283,7 +283,7 @@ def test_overview_shows_charging_power_quota_phase_load_and_unbalance(installer:
 def test_installer_sets_the_mains_and_a_bad_value_changes_nothing(installer: Client, plant: Plant):
     data = {"phases": "3", "fuse_l1_a": "35", "fuse_l2_a": "35", "fuse_l3_a": "50", "unbalance_limit_va": "4600"}
     assert installer.post("/wallbox/settings/", data).status_code == 302
-    assert services.mains_config(plant).fuse_a == 35.0
+    assert configs.mains_config(plant).fuse_a == 35.0
     page = installer.post("/wallbox/settings/", data | {"fuse_l1_a": "0", "phases": "2"}).content.decode()
     assert "greater than or equal to 6" in text_of(page, "error-fuse_l1_a")
     assert "not one of the available choices" in text_of(page, "error-phases")

@@ -26,8 +26,8 @@ from plant.management.commands import bootstrap
 from plant.models import Plant
 from plant.options import WALLBOX, set_option
 from simulator.scenario import ScenarioError, load_scenario
+from wallbox.configs import rs485_ports
 from wallbox.models import Wallbox
-from wallbox.services import rs485_ports
 
 
 class Command(bootstrap.Command):

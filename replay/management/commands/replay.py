@@ -13,8 +13,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from plant.controllers import POLICIES
 from replay.engine import Replay, print_summary
+from replay.policies import POLICIES
 from replay.scenario import ReplayError, load_replay_scenario
 
 

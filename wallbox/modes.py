@@ -1,0 +1,231 @@
+"""``WallboxModes``: WB-5 modes (Lock, Power, Solar Pure, Solar Plus, Time Mode), WB-7 battery
+use, WB-4 phases in Power mode, a Modbus client's command (MB-2). It requests a current and a
+phase count for every configured box, each with its reason; the boxes in a solar mode share the
+surplus in :mod:`wallbox.solar`.
+
+House battery (WB-7, one setting per mode, :mod:`wallbox.battery`)
+------------------------------------------------------------------
+Where the mode in force does not use the battery, ``WallboxModes`` bounds the discharge of the
+battery the product manages so that the box's draw is not covered by it, except while its cloud
+hysteresis runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from energy.config import (
+    CHARGING_CURRENT_A,
+    CHARGING_PHASES,
+    LOCK,
+    POWER,
+    SOLAR_PLUS,
+    PlantConfig,
+    SolarPlusSettings,
+    WallboxConfig,
+)
+from energy.control import ACTIVE, IDLE, OFF, Decision, Inputs
+from energy.state import Limit, Setpoint, Timer
+from wallbox.battery import KeptOut, battery_power_of, discharge_bound, managed_battery, uses_battery
+from wallbox.common import (
+    EPSILON,
+    MODBUS_CLIENT,
+    NOT_COMMANDED,
+    PHASE_CHECK_S,
+    box_states,
+    clock,
+    command_in_force,
+    current_request,
+    draw_w,
+    elapsed_s,
+    fixed_phases,
+    grid_power_w,
+    min_current,
+    mode_in_force,
+    phases_request,
+    switchable,
+    timer_name,
+    vehicle_phases,
+)
+from wallbox.solar import SolarBox, distribute_surplus
+
+
+class WallboxModes:
+    """WB-5 modes (Lock, Power, Solar Pure, Solar Plus, Time Mode), WB-6 cloud hysteresis, WB-7
+    battery use, WB-4 automatic phases, WB-10 minimum current, WB-14 sharing the surplus."""
+
+    name = "wallbox_modes"
+
+    def decide(self, inputs: Inputs) -> Decision:
+        config: PlantConfig = inputs.settings
+        if not config.wallboxes:
+            return Decision(state=OFF, reason="no wallbox")
+        now = inputs.now
+        states = box_states(inputs.state)
+        memory_before: Mapping[str, Any] = inputs.memory.get("boxes", {})
+        memory: dict[str, dict[str, Any]] = {}
+        requests: list[Setpoint] = []
+        timers: list[Timer] = []
+        summary: list[str] = []
+        solar: list[SolarBox] = []
+        command = command_in_force(config, now)
+        limit_a = command.current_limit_a if command is not None else None
+        commanded: set[str] = set()
+        modes: dict[str, str] = {}  # the mode in force of every box with a vehicle
+        for box in config.wallboxes:
+            st = states.get(box.name)
+            m = dict(memory_before.get(box.name, {}))
+            mode, scheduled = mode_in_force(box, config.time_zone, now, command)
+            by_schedule = " (Time Mode)" if scheduled else ""
+            if command is not None:
+                # MB-2: the Modbus client's request, below the guards' bounds, above the mode.
+                commanded.add(box.name)
+                if command.mode == SOLAR_PLUS:
+                    # "hybrid": the minimum current from the grid, the surplus on top.
+                    box = dataclasses.replace(
+                        box, solar_plus=SolarPlusSettings(start_power="min", min_solar_share_pct=0)
+                    )
+            if st is None or not st.status.online:
+                memory[box.name] = m
+                requests.append(current_request(box.name, 0.0, "wallbox offline"))
+                summary.append(f"{box.name}: offline")
+                continue
+            if not st.vehicle_connected:
+                memory[box.name] = {}
+                requests.append(current_request(box.name, 0.0, "no vehicle"))
+                summary.append(f"{box.name}: no vehicle")
+                continue
+            m["mode"] = mode
+            modes[box.name] = mode
+            if box.manual_pause:
+                memory[box.name] = _stopped(m)
+                requests.append(current_request(box.name, 0.0, "paused by user"))
+                summary.append(f"{box.name}: paused by user")
+                continue
+            if mode == LOCK:
+                memory[box.name] = _stopped(m)
+                requests.append(current_request(box.name, 0.0, f"locked{by_schedule}"))
+                summary.append(f"{box.name}: locked{by_schedule}")
+                continue
+            if limit_a is not None and limit_a < min_current(box) - EPSILON:
+                memory[box.name] = _stopped(m)
+                reason = f"current limit {limit_a:.1f} A is below the minimum current {min_current(box):.0f} A"
+                requests.append(current_request(box.name, 0.0, reason))
+                summary.append(f"{box.name}: {reason}")
+                continue
+            if mode == POWER:
+                reason = f"Power mode{by_schedule}: maximum current"
+                wanted_a = box.max_current_a
+                if limit_a is not None and limit_a < wanted_a:
+                    wanted_a, reason = limit_a, f"Power mode: current limit {limit_a:.1f} A"
+                phases = fixed_phases(box, config)
+                if switchable(box, config):
+                    phases, reason = self._power_phases(inputs, box, m, reason, timers)
+                if not m.get("on"):
+                    m.update(on=True, since=now.isoformat())
+                m.update(phases=phases)
+                for key in ("short_since", "paused_at", "enough_since"):
+                    m.pop(key, None)
+                memory[box.name] = m
+                requests += [current_request(box.name, wanted_a, reason), phases_request(box.name, phases, reason)]
+                summary.append(f"{box.name}: Power mode")
+                continue
+            bound = inputs.bound(box.name, CHARGING_CURRENT_A).max_value
+            cap_a = box.max_current_a if bound is None else min(box.max_current_a, bound)
+            if limit_a is not None:
+                cap_a = min(cap_a, limit_a)
+            phase_bound = inputs.bound(box.name, CHARGING_PHASES).max_value
+            solar.append(
+                SolarBox(
+                    box,
+                    st,
+                    mode,
+                    scheduled,
+                    m,
+                    cap_a,
+                    min_current(box),
+                    vehicle=vehicle_phases(st),
+                    phase_cap=1 if phase_bound is not None and phase_bound < 3 else 3,
+                )
+            )
+        if solar:
+            distribute_surplus(inputs, config, solar, requests, timers, summary)
+            for item in solar:
+                memory[item.box.name] = item.memory
+        battery_limit = self._battery_bound(inputs, config, modes, solar)
+        if battery_limit is not None:
+            summary.append(battery_limit.reason)
+        if commanded:
+            # Every request for a box under the command says so; a guard that cuts one later
+            # replaces the reason with its own.
+            requests = [
+                dataclasses.replace(r, reason=f"{MODBUS_CLIENT}: {r.reason}")
+                if r.device in commanded and r.reason not in NOT_COMMANDED
+                else r
+                for r in requests
+            ]
+            summary = [f"{MODBUS_CLIENT}: {line}" if line.split(":")[0] in commanded else line for line in summary]
+        charging = any(s.quantity == CHARGING_CURRENT_A and s.value > 0 for s in requests)
+        return Decision(
+            requests=tuple(requests),
+            limits=(battery_limit,) if battery_limit is not None else (),
+            memory={"boxes": memory},
+            state=ACTIVE if charging else IDLE,
+            reason="; ".join(summary),
+            timers=tuple(timers),
+        )
+
+    @staticmethod
+    def _battery_bound(
+        inputs: Inputs, config: PlantConfig, modes: Mapping[str, str], solar: Sequence[SolarBox]
+    ) -> Limit | None:
+        """WB-7 "do not use it": the managed battery covers no box whose mode in force keeps it
+        out, except a solar box inside its cloud hysteresis (the battery bridges those minutes)."""
+        device = managed_battery(inputs.requests)
+        grid = grid_power_w(inputs.state)
+        if device is None or grid is None:
+            return None  # no battery the product moves this cycle: nothing to bound
+        bridging = {item.box.name for item in solar if item.short and item.memory.get("on")}
+        states = box_states(inputs.state)
+        kept_out = [
+            KeptOut(box.name, modes[box.name], draw_w(states.get(box.name)))
+            for box in config.wallboxes
+            if box.name in modes and box.name not in bridging and not uses_battery(box, modes[box.name])
+        ]
+        return discharge_bound(device, grid, battery_power_of(inputs.state, device), kept_out)
+
+    @staticmethod
+    def _power_phases(
+        inputs: Inputs, box: WallboxConfig, m: dict[str, Any], reason: str, timers: list[Timer]
+    ) -> tuple[int, str]:
+        """WB-4 in Power mode with automatic phase usage: three phases, one while the guards
+        leave room for one only, back to three at a 15-minute check the guards let pass."""
+        now, name = inputs.now, box.name
+        bound = inputs.bound(name, CHARGING_PHASES)
+        phases = 1 if int(m.get("phases") or 3) == 1 else 3
+        if bound.max_value is not None and bound.max_value < 3:
+            # The 15 minutes to the next check run from the last cycle held to one phase.
+            m["checked_at"] = now.isoformat()
+            timers.append(Timer(name=timer_name(name, "3-phase check"), seconds_left=PHASE_CHECK_S))
+            return 1, f"{reason}, {bound.max_reason}"
+        if phases == 3:
+            return 3, reason
+        checked = elapsed_s(m, "checked_at", now)
+        if checked is None:
+            m["checked_at"] = now.isoformat()
+            checked = 0.0
+        if checked >= PHASE_CHECK_S:
+            m["checked_at"] = now.isoformat()
+            return 3, f"{reason}, switching to 3 phases"
+        left = PHASE_CHECK_S - checked
+        timers.append(Timer(name=timer_name(name, "3-phase check"), seconds_left=left))
+        return 1, f"{reason} on 1 phase, 3-phase check in {clock(left)}"
+
+
+def _stopped(m: dict[str, Any]) -> dict[str, Any]:
+    """Memory of a box a person stopped (Lock, pause): no hysteresis, no resume wait."""
+    for key in ("on", "since", "short_since", "paused_at", "enough_since", "why"):
+        m.pop(key, None)
+    return m

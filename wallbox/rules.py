@@ -1,0 +1,137 @@
+"""The rules that span rows (addresses on a line, single-phase types, the mains connection, Time
+Mode), raised as Django ``ValidationError`` naming the field, so that forms and the API report the
+same messages; and the small edits the pages make (Time Mode, manual pause)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models
+from django.utils.translation import gettext as _
+
+from energy import config as energy
+from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox, validate_time_mode
+
+# Boxes on one line get 100, 101, ... (WB-2).
+MAX_BOXES_PER_LINE = 16
+
+
+def _add(errors: dict[str, list[str]], name: str, message: str) -> None:
+    errors.setdefault(name, []).append(message)
+
+
+def used_addresses(interface: str, exclude_pk: int | None = None) -> set[int]:
+    """Addresses on a line taken by set-up boxes and promised to pending ones."""
+    boxes = Wallbox.objects.filter(interface=interface)
+    if exclude_pk is not None:
+        boxes = boxes.exclude(pk=exclude_pk)
+    return set(boxes.values_list("address", flat=True))
+
+
+def next_address(interface: str, exclude_pk: int | None = None) -> int | None:
+    used = used_addresses(interface, exclude_pk)
+    for address in range(energy.WALLBOX_ADDRESS, energy.WALLBOX_ADDRESS + MAX_BOXES_PER_LINE):
+        if address not in used:
+            return address
+    return None
+
+
+def check_wallbox(wallbox: Wallbox) -> None:
+    """Refuse a box that breaks a rule, naming the field (``__all__`` for line-wide rules)."""
+    errors: dict[str, list[str]] = {}
+    others = Wallbox.objects.filter(plant=wallbox.plant).exclude(pk=wallbox.pk) if wallbox.plant.pk else None
+    if others is not None and others.filter(name=wallbox.name).exists():
+        _add(errors, "name", _("This plant already has a wallbox named %(name)s.") % {"name": wallbox.name})
+    if wallbox.type not in energy.WALLBOX_TYPES:
+        _add(errors, "type", _("%(type)s is not a wallbox type this manager knows.") % {"type": wallbox.type})
+    elif wallbox.max_phases == 1 and wallbox.phase_usage != Wallbox.PhaseUsage.SINGLE:
+        _add(
+            errors,
+            "phase_usage",
+            _("A %(type)s charges on one phase only: choose single-phase.")
+            % {"type": Wallbox.Type(wallbox.type).label},
+        )
+    if wallbox.interface not in Wallbox.Interface.values:
+        _add(errors, "interface", _("Choose RS485 A or RS485 B."))
+    else:
+        line = Wallbox.objects.filter(interface=wallbox.interface).exclude(pk=wallbox.pk)
+        moved = wallbox.pk is not None and _stored(wallbox, "interface") != wallbox.interface
+        if moved and line.filter(address=wallbox.address).exists():
+            _add(
+                errors,
+                "interface",
+                _("Address %(address)d on RS485 %(interface)s is already used by another wallbox.")
+                % {"address": wallbox.address, "interface": wallbox.interface},
+            )
+        elif not wallbox.pk:
+            if line.filter(setup=Wallbox.Setup.PENDING).exists():
+                _add(
+                    errors,
+                    "interface",
+                    _("Another new wallbox on RS485 %(interface)s still waits for its setup at address 50; "
+                      "add this one once that is done, so only one box answers at 50.")
+                    % {"interface": wallbox.interface},
+                )  # fmt: skip
+            elif next_address(wallbox.interface, wallbox.pk) is None:
+                _add(
+                    errors,
+                    "interface",
+                    _("RS485 %(interface)s has no free wallbox address left.") % {"interface": wallbox.interface},
+                )
+    if not energy.ROTATIONS.get(wallbox.rotation):
+        _add(errors, "rotation", _("Choose one of the phase rotations L1/L2/L3, L2/L3/L1, L3/L1/L2."))
+    if errors:
+        raise ValidationError(errors)
+
+
+def _stored(wallbox: Wallbox, name: str) -> Any:
+    return Wallbox.objects.filter(pk=wallbox.pk).values_list(name, flat=True).first() if wallbox.pk else None
+
+
+def check_mains(mains: MainsSettings) -> None:
+    errors: dict[str, list[str]] = {}
+    if mains.phases not in (1, 3):
+        _add(errors, "phases", _("A mains connection has 1 or 3 phases."))
+    if errors:
+        raise ValidationError(errors)
+
+
+def parse_time_mode(text: str) -> list[list[str]]:
+    """The editor's grid (seven ``;``-separated weekdays of 24 ``,``-separated modes) as Time Mode days."""
+    days = [day.split(",") for day in (text or "").strip().split(";")]
+    try:
+        validate_time_mode(days)
+    except ValidationError as error:
+        raise ValidationError({"days": error.messages}) from error
+    return days
+
+
+def format_time_mode(days: list[list[str]]) -> str:
+    return ";".join(",".join(day) for day in days)
+
+
+def save_time_mode(wallbox: Wallbox, days: list[list[str]]) -> None:
+    try:
+        validate_time_mode(days)
+    except ValidationError as error:
+        raise ValidationError({"days": error.messages}) from error
+    TimeModeSchedule.objects.update_or_create(wallbox=wallbox, defaults={"days": days})
+
+
+def set_manual_pause(wallbox: Wallbox, paused: bool) -> None:
+    """Pause or restart charging by hand (WB-3); the controller keeps a paused box paused."""
+    wallbox.manual_pause = paused
+    # save(), not a queryset update: the save announces the change to the next cycle.
+    wallbox.save(update_fields=["manual_pause"])
+
+
+def next_position(plant: Any) -> int:
+    last = Wallbox.objects.filter(plant=plant).aggregate(models.Max("position"))["position__max"]
+    return 0 if last is None else last + 1
+
+
+def error_dict(error: ValidationError) -> dict[str, list[str]]:
+    if hasattr(error, "error_dict"):
+        return dict(error.message_dict)
+    return {NON_FIELD_ERRORS: list(error.messages)}
