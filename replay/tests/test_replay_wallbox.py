@@ -72,6 +72,17 @@ def edges(rows: Rows, n: int = 1) -> tuple[list[int], list[int]]:
     return starts, stops
 
 
+def unread(rows: Rows, n: int = 1, settle: int = 3) -> set[str]:
+    """The times of the cycles in which box ``n`` could not be read (a reply lost on a busy
+    machine: the controllers see no box) and of the ``settle`` cycles after each, in which the
+    plant follows the controllers' first decision with the box back."""
+    times: set[str] = set()
+    for k, row in enumerate(rows):
+        if row[f"wallbox_{n}_reason"].startswith("offline"):
+            times.update(r["time"] for r in rows[k : k + 1 + settle])
+    return times
+
+
 # --- Solar Pure on a cloudy morning, against evcc's PV mode ------------------------------------
 @pytest.fixture(scope="module")
 def morning(tmp_path_factory) -> dict[str, tuple[Rows, dict[str, Any]]]:
@@ -315,7 +326,11 @@ def test_time_mode_keeps_the_battery_out_of_power_and_drains_it_in_solar_pure_at
     assert {r["wallbox_1_mode"] for r in power} == {"power"} and {r["wallbox_1_mode"] for r in solar} == {"solar_pure"}
     # Power, battery not used: the car charges at 16 A from the grid, the battery covers the house.
     assert all(num(r, "ev_w") > 10_000 for r in power)
-    assert all(num(r, "battery_w") >= -(num(r, "house_w") + 150) for r in power), "no battery power for the car"
+    hiccups = unread(rows)
+    assert len(hiccups) <= 0.01 * len(rows), "the box answers"
+    assert all(num(r, "battery_w") >= -(num(r, "house_w") + 150) for r in power if r["time"] not in hiccups), (
+        "no battery power for the car"
+    )
     assert num(power[-1], "battery_soc_pct") >= 42.0
     # Solar Pure, battery used: it keeps charging with no PV at all, from the battery, down to 10 %.
     drained = [r for r in solar if charging(r) and num(r, "battery_w") < -4_000]
@@ -324,7 +339,9 @@ def test_time_mode_keeps_the_battery_out_of_power_and_drains_it_in_solar_pure_at
     assert not bought, [(r["time"], r["grid_w"]) for r in bought[:5]]
     assert "house battery" in drained[-1]["wallbox_1_reason"]
     empty = next(k for k, r in enumerate(solar) if num(r, "battery_soc_pct") <= 10.05)
-    assert all(r in drained for r in solar[5 : empty - 5]), "charged from the battery until its minimum"
+    assert all(r in drained for r in solar[5 : empty - 5] if r["time"] not in hiccups), (
+        "charged from the battery until its minimum"
+    )
     # At the minimum: 5 minutes of hysteresis at the minimum current (from the grid), then a pause.
     after = solar[empty + 5 :]
     assert all(num(r, "battery_w") > -100 for r in after), "the battery stops at its minimum SoC"
