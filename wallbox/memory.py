@@ -8,13 +8,26 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+from energy.config import LOCK, POWER, SOLAR_PLUS, SOLAR_PURE
+
+
+class ModeInForce(StrEnum):
+    """The mode that holds for a box in a cycle (:func:`~wallbox.common.mode_in_force`: Time
+    Mode resolved to the mode of its hour)."""
+
+    LOCK = LOCK
+    POWER = POWER
+    SOLAR_PURE = SOLAR_PURE
+    SOLAR_PLUS = SOLAR_PLUS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BoxMemory:
     """One box under :class:`~wallbox.modes.WallboxModes` (WB-4, WB-5, WB-6)."""
 
-    mode: str | None = None  # the mode in force at the last cycle with a vehicle
+    mode: ModeInForce | None = None  # the mode in force at the last cycle with a vehicle
     on: bool = False  # released to charge (a solar box: started, not paused)
     since: dt.datetime | None = None  # released at
     phases: int | None = None  # the phases it was last asked to charge on

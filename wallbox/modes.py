@@ -49,7 +49,7 @@ from wallbox.common import (
     timer_name,
     vehicle_phases,
 )
-from wallbox.memory import BoxMemory, ModesMemory
+from wallbox.memory import BoxMemory, ModeInForce, ModesMemory
 from wallbox.solar import SolarBox, distribute_surplus
 
 
@@ -98,7 +98,7 @@ class WallboxModes:
                 requests.append(current_request(box.name, 0.0, "no vehicle"))
                 summary.append(f"{box.name}: no vehicle")
                 continue
-            m = replace(m, mode=mode)
+            m = replace(m, mode=ModeInForce(mode))
             modes[box.name] = mode
             if box.manual_pause:
                 memory[box.name] = m.stopped()
