@@ -29,11 +29,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from energy.state import ControllerStatus, Limit, PlantState, Setpoint, Timer
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M")
 
 Key = tuple[str, str]
 
@@ -89,13 +91,20 @@ class Inputs:
 
     state: PlantState
     settings: Any
-    memory: Mapping[str, Any]
+    # What this controller's last decision remembered (its own frozen dataclass), ``None``
+    # before its first decision or after one that remembered nothing.
+    memory: object
     now: dt.datetime
     bounds: Mapping[Key, Bound]
     requests: Mapping[Key, Setpoint]
 
     def bound(self, device: str, quantity: str) -> Bound:
         return self.bounds.get((device, quantity), Bound())
+
+    def recall(self, kind: type[M], empty: M) -> M:
+        """The controller's memory if it is a ``kind``, else ``empty`` (nothing remembered)."""
+        memory = self.memory
+        return memory if isinstance(memory, kind) else empty
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,7 +113,8 @@ class Decision:
 
     requests: tuple[Setpoint, ...] = ()
     limits: tuple[Limit, ...] = ()
-    memory: Mapping[str, Any] = field(default_factory=dict)
+    # Handed back as :attr:`Inputs.memory` next cycle; a frozen dataclass of the controller's own.
+    memory: object = None
     state: str = IDLE
     reason: str = ""
     timers: tuple[Timer, ...] = ()
@@ -123,7 +133,7 @@ class Controller(Protocol):
 class Outcome:
     setpoints: tuple[Setpoint, ...]
     limits: tuple[Limit, ...]
-    memory: Mapping[str, Mapping[str, Any]]
+    memory: Mapping[str, object]
     statuses: tuple[ControllerStatus, ...]
 
 
@@ -132,7 +142,7 @@ class ControlLoop:
     """Runs a fixed tuple of controllers each cycle and remembers their memory and errors."""
 
     controllers: Sequence[Controller]
-    memory: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    memory: dict[str, object] = field(default_factory=dict)
     _logged_errors: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -150,7 +160,7 @@ class ControlLoop:
             inputs = Inputs(
                 state=state,
                 settings=settings,
-                memory=MappingProxyType(dict(self.memory.get(name, {}))),
+                memory=self.memory.get(name),
                 now=now,
                 bounds=MappingProxyType(dict(bounds)),
                 requests=MappingProxyType(dict(requests)),

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from energy import wording
@@ -118,6 +118,17 @@ def managed_battery(state: PlantState, config: PlantConfig) -> InverterState | N
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputMemory:
+    """What :class:`OutputLimit` remembers while it limits: the common fraction and when it was
+    set (for the release ramp), and each inverter's cap and output then (held back or not)."""
+
+    fraction: float
+    at: dt.datetime
+    caps: Mapping[str, float] = field(default_factory=dict)
+    outputs: Mapping[str, float] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class OutputLimit:
     """The feed-in bound as a reusable piece: feed-in limitation and the grid operator's LPP."""
@@ -126,28 +137,29 @@ class OutputLimit:
 
     def decide_for(self, inputs: Inputs, limit_w: float | None, reason: str, absorb_w: float = 0.0) -> Decision:
         """``reason`` names the limit with its value, e.g. "feed-in limit 7.62 kW" (:mod:`energy.wording`)."""
-        state, now, memory = inputs.state, inputs.now, inputs.memory
+        state, now = inputs.state, inputs.now
+        memory = inputs.recall(OutputMemory, None)
         if limit_w is None:
             return Decision(state=OFF)
         inverters = controllable(state)
         if not inverters:
-            return Decision(state=IDLE, reason="no controllable inverter online", memory=dict(memory))
+            return Decision(state=IDLE, reason="no controllable inverter online", memory=memory)
         if state.meter is None:
             # Without a measurement the safe choice is to hold what was in force.
-            held = memory.get("fraction")
+            held = memory.fraction if memory is not None else None
             if held is None or held >= 1.0:
-                return Decision(state=IDLE, reason="no measurement", memory=dict(memory))
+                return Decision(state=IDLE, reason="no measurement", memory=memory)
             return Decision(
                 limits=_limits(inverters, held, f"{reason}, held while there is no measurement"),
                 state=LIMITING,
                 reason=f"no measurement: inverters held at {wording.percent(held * 100)}",
-                memory=dict(memory),
+                memory=memory,
             )
         feed_in_w = -state.meter.active_power_w
         output_w = sum(inv.ac_power_w or 0.0 for inv in inverters)
         allowed_w = output_w + (limit_w - margin_w(limit_w)) - feed_in_w + absorb_w
-        previous: Mapping[str, float] = memory.get("caps", {})
-        outputs: Mapping[str, float] = memory.get("outputs", {})
+        previous: Mapping[str, float] = memory.caps if memory is not None else {}
+        outputs: Mapping[str, float] = memory.outputs if memory is not None else {}
         shares = [_share(inv, previous.get(inv.name), outputs.get(inv.name)) for inv in inverters]
         if all(share.capability_w is not None for share in shares):
             # Nobody is held back by a limit: that is the weather, not shade. Cap them all alike,
@@ -160,12 +172,11 @@ class OutputLimit:
                 target = max(target, min(1.0, highest + GROWTH_FRACTION))
         else:
             target = common_fraction(allowed_w, shares)
-        last = memory.get("fraction")
-        last_at = memory.get("at")
         fraction = target
         ramping = False
-        if last is not None and target > last:
-            elapsed_s = (now - dt.datetime.fromisoformat(last_at)).total_seconds() if last_at else 1.0
+        if memory is not None and target > memory.fraction:
+            last = memory.fraction
+            elapsed_s = (now - memory.at).total_seconds()
             step = _ramp_fraction(inputs.settings) * max(elapsed_s, 0.0)
             if target > last + step:
                 fraction, ramping = last + step, True
@@ -178,12 +189,12 @@ class OutputLimit:
             limits=_limits(inverters, fraction, why),
             state=LIMITING,
             reason=f"{wording.exchange(-feed_in_w)}; {why}: inverters at {wording.percent(fraction * 100)}",
-            memory={
-                "fraction": fraction,
-                "at": now.isoformat(),
-                "caps": caps,
-                "outputs": {inv.name: inv.ac_power_w or 0.0 for inv in inverters},
-            },
+            memory=OutputMemory(
+                fraction=fraction,
+                at=now,
+                caps=caps,
+                outputs={inv.name: inv.ac_power_w or 0.0 for inv in inverters},
+            ),
         )
 
 
@@ -223,10 +234,6 @@ def quantized_pcts(inverters: Sequence[InverterState], fraction: float) -> dict[
                 pcts[inv.name] += 1.0
                 left_w -= step_w
     return {inv.name: pcts[inv.name] for inv in inverters}
-
-
-def _age_s(moment: str, now: dt.datetime) -> float:
-    return (now - dt.datetime.fromisoformat(moment)).total_seconds()
 
 
 def _ramp_fraction(settings: Any) -> float:

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from energy.config import CHARGING_CURRENT_A, PlantConfig
 from energy.control import ACTIVE, IDLE, OFF, Controller, Decision, Inputs
@@ -32,6 +33,22 @@ EVCC_DISABLE_DELAY_S = 180.0
 EVCC_THRESHOLD_W = 0.0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvccBoxMemory:
+    """One box under the reference: enabled, and since when its enable or disable timer runs."""
+
+    on: bool = False
+    enable_since: dt.datetime | None = None
+    disable_since: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvccMemory:
+    """:class:`EvccPvReference`: every configured box by name."""
+
+    boxes: Mapping[str, EvccBoxMemory] = field(default_factory=dict)
+
+
 class EvccPvReference:
     """evcc's documented "pv" mode, for comparison in the replay (not a product feature).
 
@@ -52,39 +69,39 @@ class EvccPvReference:
             return Decision(state=OFF, reason="no wallbox")
         now = inputs.now
         states = box_states(inputs.state)
-        before: Mapping[str, Any] = inputs.memory.get("boxes", {})
-        memory: dict[str, dict[str, Any]] = {}
+        before = inputs.recall(EvccMemory, EvccMemory()).boxes
+        memory: dict[str, EvccBoxMemory] = {}
         requests: list[Setpoint] = []
         timers: list[Timer] = []
         grid = grid_power_w(inputs.state)
         site_w = None if grid is None else grid - battery_power_w(inputs.state)
         for box in config.wallboxes:
             st = states.get(box.name)
-            m = dict(before.get(box.name, {}))
+            m = before.get(box.name, EvccBoxMemory())
             phases = fixed_phases(box, config)
             if st is None or not st.status.online or not st.vehicle_connected or box.manual_pause:
                 why = "no vehicle" if st is not None and not st.vehicle_connected else "paused by user"
-                memory[box.name] = {}
+                memory[box.name] = EvccBoxMemory()
                 requests.append(current_request(box.name, 0.0, f"evcc pv: {why}"))
                 continue
             min_a = min_current(box)
             effective = max(0.0, *st.phase_currents_a)
             if site_w is None:
                 memory[box.name] = m
-                requests += [current_request(box.name, min_a if m.get("on") else 0.0, "evcc pv: no measurement")]
+                requests += [current_request(box.name, min_a if m.on else 0.0, "evcc pv: no measurement")]
                 continue
             target = effective + (-site_w) / (V * phases)
             value = 0.0
-            if m.get("on"):
+            if m.on:
                 # Below the minimum the projected site power (at minimum current) is above the
                 # disable threshold (0 W): the disable timer runs.
                 if target < min_a:
-                    started = elapsed_s(m, "disable_since", now)
+                    started = elapsed_s(m.disable_since, now)
                     if started is None:
-                        m["disable_since"] = now.isoformat()
+                        m = replace(m, disable_since=now)
                         started = 0.0
                     if started >= EVCC_DISABLE_DELAY_S:
-                        m = {}
+                        m = EvccBoxMemory()
                         reason = "evcc pv: disabled"
                     else:
                         value = min_a
@@ -92,17 +109,17 @@ class EvccPvReference:
                         timers.append(Timer(name=timer_name(box.name, "evcc disable"), seconds_left=left))
                         reason = f"evcc pv: minimum current, disable in {clock(left)}"
                 else:
-                    m.pop("disable_since", None)
+                    m = replace(m, disable_since=None)
                     value = min(box.max_current_a, max(min_a, floor_step(target)))
                     reason = "evcc pv: surplus"
             else:
                 if target >= min_a and -site_w >= EVCC_THRESHOLD_W:
-                    started = elapsed_s(m, "enable_since", now)
+                    started = elapsed_s(m.enable_since, now)
                     if started is None:
-                        m["enable_since"] = now.isoformat()
+                        m = replace(m, enable_since=now)
                         started = 0.0
                     if started >= EVCC_ENABLE_DELAY_S:
-                        m = {"on": True}
+                        m = EvccBoxMemory(on=True)
                         value = min_a
                         reason = "evcc pv: enabled"
                     else:
@@ -110,7 +127,7 @@ class EvccPvReference:
                         timers.append(Timer(name=timer_name(box.name, "evcc enable"), seconds_left=left))
                         reason = f"evcc pv: enable in {clock(left)}"
                 else:
-                    m.pop("enable_since", None)
+                    m = replace(m, enable_since=None)
                     reason = "evcc pv: waiting for surplus"
             site_w += (value - effective) * V * phases
             memory[box.name] = m
@@ -118,7 +135,7 @@ class EvccPvReference:
         charging = any(s.quantity == CHARGING_CURRENT_A and s.value > 0 for s in requests)
         return Decision(
             requests=tuple(requests),
-            memory={"boxes": memory},
+            memory=EvccMemory(memory),
             state=ACTIVE if charging else IDLE,
             reason="evcc pv mode (reference)",
             timers=tuple(timers),

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from energy.config import (
@@ -179,13 +178,8 @@ def battery_headroom_w(state: PlantState, config: PlantConfig) -> float:
     return max(0.0, limit)
 
 
-def _at(memory: Mapping[str, Any], key: str) -> dt.datetime | None:
-    value = memory.get(key)
-    return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
-
-
-def elapsed_s(memory: Mapping[str, Any], key: str, now: dt.datetime) -> float | None:
-    moment = _at(memory, key)
+def elapsed_s(moment: dt.datetime | None, now: dt.datetime) -> float | None:
+    """Seconds from a remembered ``moment`` to ``now``; ``None`` when nothing is remembered."""
     return None if moment is None else (now - moment).total_seconds()
 
 

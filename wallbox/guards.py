@@ -34,7 +34,6 @@ again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from energy import wording
 from energy.config import CHARGING_CURRENT_A, CHARGING_PHASES, GRID_POSITION, LOCK, PlantConfig, WallboxConfig
@@ -57,6 +56,7 @@ from wallbox.common import (
     switchable,
     vehicle_phases,
 )
+from wallbox.memory import GuardsMemory, PhaseRecord
 from wallbox.policy import Capacity, Share, fair_currents
 
 
@@ -71,8 +71,8 @@ class WallboxGuards:
         if not config.wallboxes:
             return Decision(state=OFF, reason="no wallbox")
         states = box_states(inputs.state)
-        seen_before: Mapping[str, Any] = inputs.memory.get("seen", {})
-        seen: dict[str, Any] = {}
+        seen_before = inputs.recall(GuardsMemory, GuardsMemory()).seen
+        seen: dict[str, PhaseRecord] = {}
         boxes: list[tuple[WallboxConfig, WallboxState]] = []
         command = command_in_force(config, inputs.now)
         for box in config.wallboxes:
@@ -90,7 +90,7 @@ class WallboxGuards:
                 if b.max_phases == 3
             ]
         if not boxes:
-            return Decision(limits=tuple(phase_limits), state=IDLE, reason="no car to charge", memory={"seen": {}})
+            return Decision(limits=tuple(phase_limits), state=IDLE, reason="no car to charge", memory=GuardsMemory())
 
         phase_sets: dict[str, tuple[int, ...]] = {}  # grid phases a box may load (fuse, LPC)
         lopsided_sets: dict[str, tuple[int, ...]] = {}  # its phases when fewer than three (unbalance)
@@ -177,7 +177,7 @@ class WallboxGuards:
             limits=tuple(limits),
             state=LIMITING if held else ACTIVE,
             reason="; ".join(held) if held else "within fuse and unbalance limits",
-            memory={"seen": seen},
+            memory=GuardsMemory(seen),
         )
 
     @staticmethod
@@ -223,8 +223,8 @@ class WallboxGuards:
 
     @staticmethod
     def _phases_of(
-        box: WallboxConfig, st: WallboxState, config: PlantConfig, record: Any
-    ) -> tuple[tuple[int, ...], Any]:
+        box: WallboxConfig, st: WallboxState, config: PlantConfig, record: PhaseRecord | None
+    ) -> tuple[tuple[int, ...], PhaseRecord | None]:
         """The grid phases a box loads: as measured while it charges (a 1-phase car at a 3-phase
         box loads one phase), remembered while the car stays and the box keeps its phases; before
         the car draws, the box's first phases as many as the car is known to use, else all."""
@@ -233,7 +233,7 @@ class WallboxGuards:
             return (0,), None
         in_use = tuple(p for p, current in enumerate(st.phase_currents_a) if current > ACTIVE_CURRENT_A)
         if in_use:
-            return in_use, {"phases": phases, "grid": list(in_use)}
-        if isinstance(record, dict) and record.get("phases") == phases:
-            return tuple(int(p) for p in record.get("grid", ())), record
+            return in_use, PhaseRecord(phases, in_use)
+        if record is not None and record.phases == phases:
+            return record.grid, record
         return grid_phases(box, phases, config)[: vehicle_phases(st)], None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import replace
 
 from energy.config import (
     CHARGING_CURRENT_A,
@@ -49,6 +49,7 @@ from wallbox.common import (
     timer_name,
     vehicle_phases,
 )
+from wallbox.memory import BoxMemory, ModeInForce, ModesMemory
 from wallbox.solar import SolarBox, distribute_surplus
 
 
@@ -64,8 +65,8 @@ class WallboxModes:
             return Decision(state=OFF, reason="no wallbox")
         now = inputs.now
         states = box_states(inputs.state)
-        memory_before: Mapping[str, Any] = inputs.memory.get("boxes", {})
-        memory: dict[str, dict[str, Any]] = {}
+        memory_before = inputs.recall(ModesMemory, ModesMemory()).boxes
+        memory: dict[str, BoxMemory] = {}
         requests: list[Setpoint] = []
         timers: list[Timer] = []
         summary: list[str] = []
@@ -76,7 +77,7 @@ class WallboxModes:
         modes: dict[str, str] = {}  # the mode in force of every box with a vehicle
         for box in config.wallboxes:
             st = states.get(box.name)
-            m = dict(memory_before.get(box.name, {}))
+            m = memory_before.get(box.name, BoxMemory())
             mode, scheduled = mode_in_force(box, config.time_zone, now, command)
             by_schedule = " (Time Mode)" if scheduled else ""
             if command is not None:
@@ -93,24 +94,24 @@ class WallboxModes:
                 summary.append(f"{box.name}: offline")
                 continue
             if not st.vehicle_connected:
-                memory[box.name] = {}
+                memory[box.name] = BoxMemory()
                 requests.append(current_request(box.name, 0.0, "no vehicle"))
                 summary.append(f"{box.name}: no vehicle")
                 continue
-            m["mode"] = mode
+            m = replace(m, mode=ModeInForce(mode))
             modes[box.name] = mode
             if box.manual_pause:
-                memory[box.name] = _stopped(m)
+                memory[box.name] = m.stopped()
                 requests.append(current_request(box.name, 0.0, "paused by user"))
                 summary.append(f"{box.name}: paused by user")
                 continue
             if mode == LOCK:
-                memory[box.name] = _stopped(m)
+                memory[box.name] = m.stopped()
                 requests.append(current_request(box.name, 0.0, f"locked{by_schedule}"))
                 summary.append(f"{box.name}: locked{by_schedule}")
                 continue
             if limit_a is not None and limit_a < min_current(box) - EPSILON:
-                memory[box.name] = _stopped(m)
+                memory[box.name] = m.stopped()
                 reason = f"current limit {limit_a:.1f} A is below the minimum current {min_current(box):.0f} A"
                 requests.append(current_request(box.name, 0.0, reason))
                 summary.append(f"{box.name}: {reason}")
@@ -122,13 +123,10 @@ class WallboxModes:
                     wanted_a, reason = limit_a, f"Power mode: current limit {limit_a:.1f} A"
                 phases = fixed_phases(box, config)
                 if switchable(box, config):
-                    phases, reason = self._power_phases(inputs, box, m, reason, timers)
-                if not m.get("on"):
-                    m.update(on=True, since=now.isoformat())
-                m.update(phases=phases)
-                for key in ("short_since", "paused_at", "enough_since"):
-                    m.pop(key, None)
-                memory[box.name] = m
+                    phases, reason, m = self._power_phases(inputs, box, m, reason, timers)
+                if not m.on:
+                    m = replace(m, on=True, since=now)
+                memory[box.name] = replace(m, phases=phases, short_since=None, paused_at=None, enough_since=None)
                 requests += [current_request(box.name, wanted_a, reason), phases_request(box.name, phases, reason)]
                 summary.append(f"{box.name}: Power mode")
                 continue
@@ -171,7 +169,7 @@ class WallboxModes:
         return Decision(
             requests=tuple(requests),
             limits=(battery_limit,) if battery_limit is not None else (),
-            memory={"boxes": memory},
+            memory=ModesMemory(memory),
             state=ACTIVE if charging else IDLE,
             reason="; ".join(summary),
             timers=tuple(timers),
@@ -187,7 +185,7 @@ class WallboxModes:
         grid = grid_power_w(inputs.state)
         if device is None or grid is None:
             return None  # no battery the product moves this cycle: nothing to bound
-        bridging = {item.box.name for item in solar if item.short and item.memory.get("on")}
+        bridging = {item.box.name for item in solar if item.short and item.memory.on}
         states = box_states(inputs.state)
         kept_out = [
             KeptOut(box.name, modes[box.name], draw_w(states.get(box.name)))
@@ -198,34 +196,26 @@ class WallboxModes:
 
     @staticmethod
     def _power_phases(
-        inputs: Inputs, box: WallboxConfig, m: dict[str, Any], reason: str, timers: list[Timer]
-    ) -> tuple[int, str]:
+        inputs: Inputs, box: WallboxConfig, m: BoxMemory, reason: str, timers: list[Timer]
+    ) -> tuple[int, str, BoxMemory]:
         """WB-4 in Power mode with automatic phase usage: three phases, one while the guards
-        leave room for one only, back to three at a 15-minute check the guards let pass."""
+        leave room for one only, back to three at a 15-minute check the guards let pass.
+        (phases, reason, the box's memory with its 3-phase check)."""
         now, name = inputs.now, box.name
         bound = inputs.bound(name, CHARGING_PHASES)
-        phases = 1 if int(m.get("phases") or 3) == 1 else 3
+        phases = 1 if (m.phases or 3) == 1 else 3
         if bound.max_value is not None and bound.max_value < 3:
             # The 15 minutes to the next check run from the last cycle held to one phase.
-            m["checked_at"] = now.isoformat()
             timers.append(Timer(name=timer_name(name, "3-phase check"), seconds_left=PHASE_CHECK_S))
-            return 1, f"{reason}, {bound.max_reason}"
+            return 1, f"{reason}, {bound.max_reason}", replace(m, checked_at=now)
         if phases == 3:
-            return 3, reason
-        checked = elapsed_s(m, "checked_at", now)
+            return 3, reason, m
+        checked = elapsed_s(m.checked_at, now)
         if checked is None:
-            m["checked_at"] = now.isoformat()
+            m = replace(m, checked_at=now)
             checked = 0.0
         if checked >= PHASE_CHECK_S:
-            m["checked_at"] = now.isoformat()
-            return 3, f"{reason}, switching to 3 phases"
+            return 3, f"{reason}, switching to 3 phases", replace(m, checked_at=now)
         left = PHASE_CHECK_S - checked
         timers.append(Timer(name=timer_name(name, "3-phase check"), seconds_left=left))
-        return 1, f"{reason} on 1 phase, 3-phase check in {clock(left)}"
-
-
-def _stopped(m: dict[str, Any]) -> dict[str, Any]:
-    """Memory of a box a person stopped (Lock, pause): no hysteresis, no resume wait."""
-    for key in ("on", "since", "short_since", "paused_at", "enough_since", "why"):
-        m.pop(key, None)
-    return m
+        return 1, f"{reason} on 1 phase, 3-phase check in {clock(left)}", m

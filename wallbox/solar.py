@@ -27,8 +27,7 @@ Surplus gives every charging box its floor first, then equal watts on top.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from energy.config import SOLAR_PLUS, PlantConfig, WallboxConfig
 from energy.control import Inputs
@@ -58,6 +57,7 @@ from wallbox.common import (
     switchable,
     timer_name,
 )
+from wallbox.memory import BoxMemory
 from wallbox.policy import floor_step, share_power
 
 
@@ -69,7 +69,7 @@ class SolarBox:
     st: WallboxState
     mode: str
     scheduled: bool
-    memory: dict[str, Any]
+    memory: BoxMemory  # replaced as the cycle goes; what the box remembers for the next
     cap_a: float
     min_a: float
     held: bool = False
@@ -82,6 +82,7 @@ class SolarBox:
     power_w: float = 0.0
     vehicle: int = 3  # phases the car charges on when offered three
     phase_cap: int = 3  # phases the guards allow (1 when they leave room for one only)
+    why: str | None = None  # why a box that may not start waits, this cycle
 
     @property
     def battery(self) -> bool:
@@ -117,23 +118,23 @@ def distribute_surplus(
     battery_left = max(0.0, battery_headroom_w(state, config) + min(surplus, 0.0))
     budget = surplus
     # Charging boxes keep their place (the longest charging first), then the waiting ones.
-    running = sorted((b for b in boxes if b.memory.get("on")), key=lambda b: str(b.memory.get("since", "")))
-    waiting = [b for b in boxes if not b.memory.get("on")]
+    running = sorted((b for b in boxes if b.memory.on), key=_released)
+    waiting = [b for b in boxes if not b.memory.on]
     for item in running + waiting:
         box, m = item.box, item.memory
         if item.cap_a < item.min_a - EPSILON:
             # A guard holds it below its minimum: the guard's reason is what people see.
             item.held = True
-            item.phases = int(m.get("phases") or fixed_phases(box, config))
+            item.phases = m.phases or fixed_phases(box, config)
             continue
         own_budget = max(budget, 0.0) + battery_left if item.battery else budget
         item.budget_w = own_budget
-        if m.get("on"):
-            item.phases = int(m.get("phases") or fixed_phases(box, config))
+        if m.on:
+            item.phases = m.phases or fixed_phases(box, config)
             if item.phases == 3 and item.phase_cap == 1 and switchable(box, config):
                 # The guards leave room for one phase only: switch now (it pauses first).
                 item.phases = 1
-                m.update(phases=1, checked_at=now.isoformat())
+                item.memory = replace(m, phases=1, checked_at=now)
             item.floor_w, item.need_w = _floor(item, config, item.phases)
             # Solar Plus with a 0 % minimum solar share needs no sun: never short, never
             # paused for lack of it; the grid covers the start power (issue 13.9).
@@ -144,16 +145,23 @@ def distribute_surplus(
         else:
             phases = min(_start_phases(item, config, own_budget), item.phase_cap)
             floor_w, need_w = _floor(item, config, phases)
-            item.phases = int(m.get("phases") or fixed_phases(box, config))
+            item.phases = m.phases or fixed_phases(box, config)
             if grid is None:
-                m.pop("enough_since", None)
+                item.memory = replace(m, enough_since=None)
                 continue
             item.need_w = need_w
             if not _may_start(item, now, own_budget, need_w, phases, timers):
                 continue
-            m.update(on=True, since=now.isoformat(), phases=phases, checked_at=now.isoformat())
-            for key in ("enough_since", "paused_at", "short_since"):
-                m.pop(key, None)
+            item.memory = replace(
+                item.memory,
+                on=True,
+                since=now,
+                phases=phases,
+                checked_at=now,
+                enough_since=None,
+                paused_at=None,
+                short_since=None,
+            )
             item.phases, item.floor_w, item.need_w = phases, floor_w, need_w
         # The floor comes out of the surplus first, then out of the battery (if allowed); the
         # grid covers the rest, which leaves the surplus below zero for the boxes after it.
@@ -164,7 +172,7 @@ def distribute_surplus(
             battery_left -= from_battery
             rest -= from_battery
         budget -= from_surplus + rest
-    on = [b for b in boxes if b.memory.get("on") and not b.held]
+    on = [b for b in boxes if b.memory.on and not b.held]
     # A box whose car takes nothing is offered its minimum only, so the others get the rest.
     powers = share_power(
         {b.box.name: b.p_min(b.phases) if b.idle else b.floor_w for b in on},
@@ -185,10 +193,16 @@ def distribute_surplus(
         _request(item, config, now, left_w, requests, timers, summary)
 
 
+def _released(item: SolarBox) -> tuple[bool, dt.datetime | None]:
+    """Sort key of the charging boxes: the longest charging first (one without a moment first)."""
+    since = item.memory.since
+    return since is not None, since
+
+
 def _idle(item: SolarBox, now: dt.datetime) -> bool:
     """Released for a while, not switching phases, and the car takes nothing (it is full, or
     it waits for its own timer)."""
-    since = elapsed_s(item.memory, "since", now)
+    since = elapsed_s(item.memory.since, now)
     switching = item.st.phases is not None and item.st.phases != item.phases
     return (
         since is not None
@@ -237,32 +251,30 @@ def _may_start(
     m, name = item.memory, item.box.name
     share_zero = item.mode == SOLAR_PLUS and item.box.solar_plus.min_solar_share_pct <= 0
     enough_now = budget_w >= need_w - EPSILON or share_zero
-    since_pause = elapsed_s(m, "paused_at", now)
+    since_pause = elapsed_s(m.paused_at, now)
     if since_pause is not None and since_pause < RESUME_S:
         left = RESUME_S - since_pause
         timers.append(Timer(name=timer_name(name, "resume"), seconds_left=left))
         # The start delay runs during the wait: back sun resumes right when the wait ends.
         if not enough_now:
-            m.pop("enough_since", None)
-        elif "enough_since" not in m:
-            m["enough_since"] = now.isoformat()
-        m["why"] = f"cloud hysteresis: paused, resume possible in {clock(left)}"
+            item.memory = replace(m, enough_since=None)
+        elif m.enough_since is None:
+            item.memory = replace(m, enough_since=now)
+        item.why = f"cloud hysteresis: paused, resume possible in {clock(left)}"
         return False
     if not enough_now:
-        m.pop("enough_since", None)
+        item.memory = replace(m, enough_since=None)
         on = item.used(phases)
-        m["why"] = (
-            f"waiting for surplus: needs {kw(need_w)} on {on} phase{'s' if on > 1 else ''}, has {kw(max(budget_w, 0.0))}"
-        )
+        item.why = f"waiting for surplus: needs {kw(need_w)} on {on} phase{'s' if on > 1 else ''}, has {kw(max(budget_w, 0.0))}"
         return False
-    enough = elapsed_s(m, "enough_since", now)
+    enough = elapsed_s(m.enough_since, now)
     if enough is None:
-        m["enough_since"] = now.isoformat()
+        item.memory = replace(m, enough_since=now)
         enough = 0.0
     if enough < START_DELAY_S:
         left = START_DELAY_S - enough
         timers.append(Timer(name=timer_name(name, "start"), seconds_left=left))
-        m["why"] = f"surplus {kw(max(budget_w, 0.0))}: starting in {clock(left)}"
+        item.why = f"surplus {kw(max(budget_w, 0.0))}: starting in {clock(left)}"
         return False
     return True
 
@@ -284,12 +296,12 @@ def _request(
         requests += [current_request(name, item.min_a, label), phases_request(name, phases, label)]
         summary.append(f"{name}: held by a limit")
         return
-    if not m.get("on"):
-        why = str(m.pop("why", f"{label}: waiting for surplus"))
+    why, item.why = item.why, None
+    if not m.on:
+        why = why if why is not None else f"{label}: waiting for surplus"
         requests += [current_request(name, 0.0, f"{label}: {why}"), phases_request(name, phases, label)]
         summary.append(f"{name}: {why}")
         return
-    m.pop("why", None)
     auto = switchable(box, config)
     current = floor_step(item.power_w / (item.used(phases) * V))
     current = max(item.min_a, min(item.cap_a, current))
@@ -299,9 +311,9 @@ def _request(
     if item.mode == SOLAR_PLUS and item.power_w <= item.floor_w + EPSILON:
         reason = f"{label}: start power {kw(item.floor_w)}, {available} {kw(max(item.budget_w, 0.0))}"
     if item.short:
-        since = elapsed_s(m, "short_since", now)
+        since = elapsed_s(m.short_since, now)
         if since is None:
-            m["short_since"] = now.isoformat()
+            m = item.memory = replace(m, short_since=now)
             since = 0.0
         left = HYSTERESIS_S - since
         one_phase_ok = auto and phases == 3 and item.budget_w >= item.p_min(1) - EPSILON
@@ -315,32 +327,29 @@ def _request(
                 timers.append(Timer(name=timer_name(name, "cloud hysteresis"), seconds_left=left))
         elif one_phase_ok:
             phases = 1
-            m.update(phases=1, checked_at=now.isoformat())
-            m.pop("short_since", None)
+            item.memory = replace(m, phases=1, checked_at=now, short_since=None)
             current = max(item.min_a, min(item.cap_a, floor_step(max(item.budget_w, 0.0) / V)))
             reason = f"{label}: switching to 1 phase, not enough surplus for 3"
         else:
-            for key in ("on", "short_since", "since"):
-                m.pop(key, None)
-            m["paused_at"] = now.isoformat()
+            item.memory = replace(m, on=False, short_since=None, since=None, paused_at=now)
             timers.append(Timer(name=timer_name(name, "resume"), seconds_left=RESUME_S))
             reason = f"cloud hysteresis: paused for lack of surplus, resume possible in {clock(RESUME_S)}"
             requests += [current_request(name, 0.0, reason), phases_request(name, phases, label)]
             summary.append(f"{name}: {reason}")
             return
     else:
-        m.pop("short_since", None)
+        m = item.memory = replace(m, short_since=None)
         if auto and phases == 1 and item.vehicle == 3 and item.phase_cap == 3:
-            checked = elapsed_s(m, "checked_at", now)
+            checked = elapsed_s(m.checked_at, now)
             if checked is None:
-                m["checked_at"] = now.isoformat()
+                m = item.memory = replace(m, checked_at=now)
                 checked = 0.0
             if checked >= PHASE_CHECK_S:
-                m["checked_at"] = now.isoformat()
+                m = item.memory = replace(m, checked_at=now)
                 available_a = (item.power_w + max(left_w, 0.0)) / (3 * V)
                 if available_a >= PHASE_UP_HEADROOM * item.min_a and item.cap_a >= item.min_a:
                     phases = 3
-                    m["phases"] = 3
+                    item.memory = replace(m, phases=3)
                     current = max(item.min_a, min(item.cap_a, floor_step(available_a)))
                     reason = f"{label}: switching to 3 phases, surplus {kw(item.budget_w)}"
                 else:

@@ -173,15 +173,20 @@ def test_a_controller_that_raises_is_isolated_reported_and_logged_once(caplog):
     assert {(s.device, s.value) for s in outcomes[-1].setpoints} == {("inv1", 60.0), ("wb", 6.0)}
 
 
+@dataclass(frozen=True)
+class Calls:
+    calls: int = 0
+
+
 def test_memory_carries_over_and_timers_are_published():
     def counting(inputs: Inputs) -> Decision:
-        calls = inputs.memory.get("calls", 0) + 1
-        return Decision(memory={"calls": calls}, timers=(Timer(name="hysteresis", seconds_left=300.0 - calls),))
+        calls = inputs.recall(Calls, Calls()).calls + 1
+        return Decision(memory=Calls(calls), timers=(Timer(name="hysteresis", seconds_left=300.0 - calls),))
 
     loop = ControlLoop([Scripted("wallbox", counting)])
     for _ in range(3):
         outcome = loop.run(STATE, None, NOW)
-    assert outcome.memory["wallbox"] == {"calls": 3}
+    assert outcome.memory["wallbox"] == Calls(3)
     assert outcome.statuses[0].timers == (Timer(name="hysteresis", seconds_left=297.0),)
 
 

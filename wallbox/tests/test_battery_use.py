@@ -5,8 +5,6 @@ management and the wallbox modes on a hand-made plant state)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -49,6 +47,7 @@ from energy.state import (
 from inverters.control import BatteryManagement
 from wallbox.battery import KeptOut, discharge_bound, uses_battery
 from wallbox.common import mode_in_force
+from wallbox.memory import BoxMemory, ModesMemory
 from wallbox.modes import WallboxModes
 
 V = 230.0
@@ -188,7 +187,7 @@ def cycle(
     pv_w: float,
     car_a: float,
     battery_w: float = 0.0,
-    memory: Mapping[str, Any] | None = None,
+    memory: BoxMemory | None = None,
 ) -> tuple[float, float]:
     """(battery setpoint, box current) after one cycle; the car draws ``car_a`` on 3 phases."""
     car_w = car_a * 3 * V
@@ -257,7 +256,7 @@ def cycle(
     )
     loop = ControlLoop((BatteryManagement(), WallboxModes()))
     if memory is not None:
-        loop.memory["wallbox_modes"] = {"boxes": {box.name: dict(memory)}}
+        loop.memory["wallbox_modes"] = ModesMemory({box.name: memory})
     out = loop.run(state, config, NOW)
     values = {(s.device, s.quantity): s.value for s in out.setpoints}
     return values[("storage", BATTERY_POWER_W)], values[(box.name, CHARGING_CURRENT_A)]
@@ -284,7 +283,7 @@ def test_solar_plus_off_leaves_what_pv_lacks_for_the_start_power_to_the_grid():
         solar_plus=SolarPlusSettings(start_power="min", min_solar_share_pct=0),
         battery_use=BatteryUse(power=True, solar_pure=True, solar_plus=False),
     )
-    running = {"on": True, "since": (NOW - dt.timedelta(minutes=10)).isoformat(), "phases": 3}
+    running = BoxMemory(on=True, since=NOW - dt.timedelta(minutes=10), phases=3)
     battery, current = cycle(box, house_w=500, pv_w=2_500, car_a=6, memory=running)
     assert current == 6.0 and battery == 0.0
     on = WallboxConfig(
@@ -296,12 +295,12 @@ def test_solar_plus_off_leaves_what_pv_lacks_for_the_start_power_to_the_grid():
 
 def test_solar_pure_off_lets_the_battery_bridge_the_cloud_hysteresis():
     box = WallboxConfig(name="carport", mode=SOLAR_PURE, battery_use=BatteryUse(power=True, solar_plus=True))
-    running = {"on": True, "since": (NOW - dt.timedelta(minutes=10)).isoformat(), "phases": 3}
+    running = BoxMemory(on=True, since=NOW - dt.timedelta(minutes=10), phases=3)
     # A cloud: PV 1 kW for house 500 W and the car at 6 A; the hysteresis holds the minimum current.
     battery, current = cycle(box, house_w=500, pv_w=1_000, car_a=6, memory=running)
     assert current == 6.0
     assert battery == pytest.approx(-(500 + 6 * 3 * V - 1_000)), "the battery bridges the hysteresis"
     # After it (paused), the car draws nothing and the battery covers the house only.
-    paused = {"paused_at": (NOW - dt.timedelta(seconds=10)).isoformat(), "phases": 3}
+    paused = BoxMemory(paused_at=NOW - dt.timedelta(seconds=10), phases=3)
     battery, current = cycle(box, house_w=500, pv_w=0, car_a=0, memory=paused)
     assert current == 0.0 and battery == pytest.approx(-500.0)
