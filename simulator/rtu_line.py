@@ -256,7 +256,10 @@ class RtuLine:
     def _occupy(self, start: float, length: int) -> float:
         duration = self.settings.frame_s(length)
         end = start + duration * self.time_scale
-        self._busy = [(s, e) for s, e in self._busy if e > start - 1.0]
+        # A transmission that ended before now overlaps nothing that can still start (requests
+        # start now, answers later): only the ones still on the line are kept.
+        now = self._now()
+        self._busy = [(s, e) for s, e in self._busy if e > now]
         self._busy.append((start, end))
         self.counters.bytes += length
         self.counters.busy_s += duration
