@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from energy.config import KOSTAL_MAP_TYPES, PIKO_CI, PIKO_EPC, PIKO_MP_PLUS, PLENTICORE, PLENTICORE_BI
+from energy.sunspec import chain_image
 from inverters import registers as kostal
 from inverters import sunspec
 from simulator import home_battery, noise
@@ -518,6 +519,8 @@ class SunSpecInverterRegisters(_CachedImage):
         self.layouts = sunspec_layouts(config.type, config.battery is not None)
         self.addresses = sunspec.model_addresses(self.layouts)
         self.kept: dict[str, float] = dict(_KEPT_DEFAULTS)
+        # Per model: the values last encoded and their words (most models change seldom).
+        self._encoded: dict[int, tuple[dict[str, sunspec.Value], list[int]]] = {}
         self._points: dict[int, tuple[sunspec.ModelLayout, sunspec.Point]] = {}
         for layout in self.layouts:
             address = self.addresses[layout.model_id] + 2
@@ -532,8 +535,14 @@ class SunSpecInverterRegisters(_CachedImage):
     def build(self) -> dict[int, int]:
         now = self.model.inverter_outputs()[self.inverter_name]
         frequency_hz = self.model.reading().frequency_hz
-        models = [(layout, self._values(layout.model_id, now, frequency_hz)) for layout in self.layouts]
-        return sunspec.encode_chain(models)
+        models = []
+        for layout in self.layouts:
+            values = self._values(layout.model_id, now, frequency_hz)
+            encoded = self._encoded.get(layout.model_id)
+            if encoded is None or encoded[0] != values:
+                encoded = self._encoded[layout.model_id] = (values, sunspec.encode_model(layout, values))
+            models.append(encoded[1])
+        return chain_image(models)
 
     def _values(self, model_id: int, now: InverterTruth, frequency_hz: float) -> dict[str, sunspec.Value]:
         kept = self.kept
