@@ -47,12 +47,25 @@ DEVICE_FAILURE = 4
 Send = Callable[[bytes], None]
 
 
-def crc16(frame: bytes) -> int:
-    crc = 0xFFFF
-    for byte in frame:
-        crc ^= byte
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16(frame: bytes) -> int:
+    """Modbus CRC-16 (polynomial 0xA001 reflected, initial 0xFFFF), a byte at a time."""
+    crc = 0xFFFF
+    table = _CRC_TABLE
+    for byte in frame:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
     return crc
 
 
