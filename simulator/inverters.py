@@ -364,6 +364,9 @@ class _CachedImage:
         raise NotImplementedError
 
 
+_KOSTAL_ZEROS = {start + i: 0 for start, count in kostal.SERVED_RANGES for i in range(count)}
+
+
 class KostalInverterRegisters(_CachedImage):
     """PLENTICORE plus / PLENTICORE BI / PIKO IQ: KOSTAL's own map, CDAB word order until a
     client writes 1 to register 5 (ABCD), as the inverter's menu or Modbus may set it."""
@@ -379,7 +382,7 @@ class KostalInverterRegisters(_CachedImage):
         now = self.model.inverter_outputs()[self.inverter_name]
         frequency_hz = self.model.reading().frequency_hz
         kind = now.type
-        image = {start + i: 0 for start, count in kostal.SERVED_RANGES for i in range(count)}
+        image = dict(_KOSTAL_ZEROS)
         has_battery = now.battery_power_w is not None
         if now.limit_pct < 100.0 and now.pv_power_w < now.pv_available_w - 1.0:
             state = kostal.STATE_THROTTLED
