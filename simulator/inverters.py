@@ -380,7 +380,7 @@ class KostalInverterRegisters(_CachedImage):
 
     def build(self) -> dict[int, int]:
         now = self.model.inverter_outputs()[self.inverter_name]
-        frequency_hz = self.model.reading().frequency_hz
+        frequency_hz = self.model.frequency_hz()
         kind = now.type
         image = dict(_KOSTAL_ZEROS)
         has_battery = now.battery_power_w is not None
@@ -537,7 +537,7 @@ class SunSpecInverterRegisters(_CachedImage):
 
     def build(self) -> dict[int, int]:
         now = self.model.inverter_outputs()[self.inverter_name]
-        frequency_hz = self.model.reading().frequency_hz
+        frequency_hz = self.model.frequency_hz()
         models = []
         for layout in self.layouts:
             values = self._values(layout.model_id, now, frequency_hz)

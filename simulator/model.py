@@ -264,6 +264,13 @@ class PlantModel:
                 return self._forced_reading
             return self._reading(self._powers_at(self._t_s))
 
+    def frequency_hz(self) -> float:
+        """The grid frequency the meter reads now (``reading().frequency_hz`` without the rest)."""
+        with self._lock:
+            if self._forced_reading is not None:
+                return self._forced_reading.frequency_hz
+            return self._frequency_hz(self._t_s)
+
     def flow(self) -> FlowSummary:
         with self._lock:
             powers = self._powers_at(self._t_s)
