@@ -2,6 +2,8 @@
 
 The product's own cycle, drivers and controllers against the simulator over loopback, in
 stepped time (`python manage.py replay`). Target on a 2-core machine: <= 36 s (100 x real time).
+``--scenario`` replays another scenario instead (e.g. one with an ENECTOR on its RS485 line);
+its figures then go to ``replay-<scenario>.json``.
 """
 
 from __future__ import annotations
@@ -19,20 +21,22 @@ SCENARIO = Path(__file__).resolve().parent.parent / "simulator" / "scenarios" / 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--hours", type=float, default=1.0)
+    parser.add_argument("--scenario", type=Path, default=SCENARIO)
     args = parser.parse_args()
     with django_env("replay"), tempfile.TemporaryDirectory(prefix="ksem-replay-") as out:
         from replay.engine import Replay
         from replay.scenario import load_replay_scenario
 
-        replay, scenario = load_replay_scenario(SCENARIO)
+        replay, scenario = load_replay_scenario(args.scenario)
         started = time.perf_counter()
         summary = Replay(replay, scenario, hours=args.hours).run(Path(out))
         wall_s = time.perf_counter() - started
         cycle_ms = [float(line.rsplit(",", 1)[1]) for line in (Path(out) / "trace.csv").read_text().splitlines()[1:]]
     cycle_ms.sort()
     write_result(
-        "replay",
+        "replay" if args.scenario == SCENARIO else f"replay-{args.scenario.stem}",
         {
+            "scenario": args.scenario.name,
             "simulated_hours": args.hours,
             "cycles": summary["cycles"],
             "wall_s": round(wall_s, 2),
@@ -41,7 +45,8 @@ def main() -> None:
             "cycle_ms_p99": cycle_ms[int(len(cycle_ms) * 0.99)],
             "max_cycles_above_feed_in_limit": summary["max_cycles_above_feed_in_limit"],
         },
-        {"wall_s": 36.0},
+        # 100 x real time at first; the replay issue asks for 300 x.
+        {"wall_s": round(args.hours * 3600 / 100, 1), "speed_x": 300.0},
     )
 
 

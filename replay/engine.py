@@ -5,7 +5,9 @@ no wall clock of their own. Each step moves simulated time on by one cycle inter
 the scenario's events that are due, lets the physics follow, then runs one cycle of the
 product: the same drivers over real sockets, the same controllers, the same act step. Nothing
 sleeps, so the same scenario and seed give the same trace (apart from ``cycle_ms``, the
-measured wall time of each cycle).
+measured wall time of each cycle). The event loop is a :class:`replay.clock.SkippingEventLoop`:
+when it could only wait (a line's byte time, a driver's timeout) its clock jumps to the next
+timer instead, so waits cost loop time but no wall time.
 
 The plant's settings come from the scenario's ``product`` section as a ``PlantConfig``,
 built here and never stored: a replay touches no database and no running installation.
@@ -44,6 +46,7 @@ from energy.counters import CounterState
 from energy.state import PlantState
 from inverters.drivers import connect_inverter
 from plant.cycle import PlantRuntime
+from replay.clock import SkippingEventLoop
 from replay.policies import POLICIES, controllers_for
 from replay.scenario import ReplayScenario, WallboxSettings, event_time
 from simulator.model import PlantModel
@@ -54,8 +57,9 @@ from simulator.trace import TraceWriter, columns, metrics, read_trace
 from wallbox.drivers import connect_wallbox
 
 DEVICE_TIMEOUT_S = 0.5
-# The replay runs about 100x faster than real time; the simulated RS485 lines keep a tenth of
-# their real byte time, enough that two frames on the line at once would still overlap and count.
+# The simulated RS485 lines keep a tenth of their real byte time in loop time, enough that two
+# frames on the line at once would still overlap and count. The skipping event loop jumps over
+# that time instead of waiting for it, so it costs no wall time.
 LINE_TIME_SCALE = 0.1
 GRID_LIMITS_NOTE = "LPC/LPP events are handed to the grid-operator controller directly (no EEBus service yet)"
 
@@ -225,8 +229,11 @@ class Replay:
         cycle_s = self.replay.cycle_s
         cycles = round(self.hours * 3600.0 / cycle_s)
         wall_started = time.perf_counter()
-        with (out_dir / "trace.csv").open("w", encoding="utf-8", newline="") as stream:
-            asyncio.run(self._run(stream, cycles))
+        with (
+            (out_dir / "trace.csv").open("w", encoding="utf-8", newline="") as stream,
+            asyncio.Runner(loop_factory=SkippingEventLoop) as runner,
+        ):
+            runner.run(self._run(stream, cycles))
         wall_s = time.perf_counter() - wall_started
         rows = read_trace((out_dir / "trace.csv").read_text(encoding="utf-8"))
         lines = self.simulator.line_counters()

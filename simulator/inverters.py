@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from energy.config import KOSTAL_MAP_TYPES, PIKO_CI, PIKO_EPC, PIKO_MP_PLUS, PLENTICORE, PLENTICORE_BI
+from energy.sunspec import chain_image
 from inverters import registers as kostal
 from inverters import sunspec
 from simulator import home_battery, noise
@@ -363,6 +364,9 @@ class _CachedImage:
         raise NotImplementedError
 
 
+_KOSTAL_ZEROS = {start + i: 0 for start, count in kostal.SERVED_RANGES for i in range(count)}
+
+
 class KostalInverterRegisters(_CachedImage):
     """PLENTICORE plus / PLENTICORE BI / PIKO IQ: KOSTAL's own map, CDAB word order until a
     client writes 1 to register 5 (ABCD), as the inverter's menu or Modbus may set it."""
@@ -376,9 +380,9 @@ class KostalInverterRegisters(_CachedImage):
 
     def build(self) -> dict[int, int]:
         now = self.model.inverter_outputs()[self.inverter_name]
-        frequency_hz = self.model.reading().frequency_hz
+        frequency_hz = self.model.frequency_hz()
         kind = now.type
-        image = {start + i: 0 for start, count in kostal.SERVED_RANGES for i in range(count)}
+        image = dict(_KOSTAL_ZEROS)
         has_battery = now.battery_power_w is not None
         if now.limit_pct < 100.0 and now.pv_power_w < now.pv_available_w - 1.0:
             state = kostal.STATE_THROTTLED
@@ -518,6 +522,8 @@ class SunSpecInverterRegisters(_CachedImage):
         self.layouts = sunspec_layouts(config.type, config.battery is not None)
         self.addresses = sunspec.model_addresses(self.layouts)
         self.kept: dict[str, float] = dict(_KEPT_DEFAULTS)
+        # Per model: the values last encoded and their words (most models change seldom).
+        self._encoded: dict[int, tuple[dict[str, sunspec.Value], list[int]]] = {}
         self._points: dict[int, tuple[sunspec.ModelLayout, sunspec.Point]] = {}
         for layout in self.layouts:
             address = self.addresses[layout.model_id] + 2
@@ -531,9 +537,15 @@ class SunSpecInverterRegisters(_CachedImage):
 
     def build(self) -> dict[int, int]:
         now = self.model.inverter_outputs()[self.inverter_name]
-        frequency_hz = self.model.reading().frequency_hz
-        models = [(layout, self._values(layout.model_id, now, frequency_hz)) for layout in self.layouts]
-        return sunspec.encode_chain(models)
+        frequency_hz = self.model.frequency_hz()
+        models = []
+        for layout in self.layouts:
+            values = self._values(layout.model_id, now, frequency_hz)
+            encoded = self._encoded.get(layout.model_id)
+            if encoded is None or encoded[0] != values:
+                encoded = self._encoded[layout.model_id] = (values, sunspec.encode_model(layout, values))
+            models.append(encoded[1])
+        return chain_image(models)
 
     def _values(self, model_id: int, now: InverterTruth, frequency_hz: float) -> dict[str, sunspec.Value]:
         kept = self.kept

@@ -206,6 +206,9 @@ class PlantModel:
         self._extra_house_w: Phases = (0.0, 0.0, 0.0)
         self._house_split: Phases | None = None  # shares of the house load per phase
         self._lock = threading.RLock()
+        # _powers_at by time, valid until an input of the physics changes: any attribute set
+        # here (see __setattr__) or a change inside an inverter, a box or the overrides.
+        self._powers_memo: dict[float, _Powers] = {}
         self._overrides: dict[str, float] = {}
         self._forced_reading: MeterReading | None = None
         self.revision = 0
@@ -226,6 +229,13 @@ class PlantModel:
         self._anchor_powers = self._powers_at(self._anchor_s)
         for inverter, powers in zip(self._inverters, self._anchor_powers.inverters, strict=True):
             inverter.pv_out_w = powers.pv_w  # settled at the start
+        self._powers_memo.clear()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        memo = self.__dict__.get("_powers_memo")
+        if memo:
+            memo.clear()
+        object.__setattr__(self, name, value)
 
     # --- time ----------------------------------------------------------------------------------
     @property
@@ -253,6 +263,13 @@ class PlantModel:
             if self._forced_reading is not None:
                 return self._forced_reading
             return self._reading(self._powers_at(self._t_s))
+
+    def frequency_hz(self) -> float:
+        """The grid frequency the meter reads now (``reading().frequency_hz`` without the rest)."""
+        with self._lock:
+            if self._forced_reading is not None:
+                return self._forced_reading.frequency_hz
+            return self._frequency_hz(self._t_s)
 
     def flow(self) -> FlowSummary:
         with self._lock:
@@ -314,6 +331,7 @@ class PlantModel:
                     self._overrides.pop(name, None)
                 else:
                     self._overrides[name] = float(value)
+            self._powers_memo.clear()
             self._anchor_powers = self._powers_at(self._anchor_s)
             self.revision += 1
 
@@ -330,6 +348,7 @@ class PlantModel:
                     raise ValueError(f"battery_soc_pct: inverter {inverter!r} has no battery")
                 self._commit()
                 sim.soc_pct = min(max(float(soc_pct), battery.min_soc_pct), battery.max_soc_pct)
+                self._powers_memo.clear()
                 self._anchor_powers = self._powers_at(self._anchor_s)
                 self.revision += 1
             return
@@ -558,6 +577,7 @@ class PlantModel:
         """Change an input of the physics at the current time (call with the lock held)."""
         self._commit()
         apply()
+        self._powers_memo.clear()
         self._anchor_powers = self._powers_at(self._anchor_s)
         self.revision += 1
 
@@ -585,6 +605,7 @@ class PlantModel:
         self._session_charged_wh += sum(powers.wallbox_w) * duration_s / 3600.0
         for box, now in zip(self._boxes, powers.boxes, strict=True):
             box.integrate(self._anchor_s, duration_s, now)
+        self._powers_memo.clear()
 
     def _soc_after(self, battery_w: float, duration_s: float) -> float | None:
         battery = self._battery
@@ -598,6 +619,12 @@ class PlantModel:
         return self._soc_after(self._anchor_powers.battery_w, t_s - self._anchor_s)
 
     def _powers_at(self, t_s: float) -> _Powers:
+        powers = self._powers_memo.get(t_s)
+        if powers is None:
+            powers = self._powers_memo[t_s] = self._physics_at(t_s)
+        return powers
+
+    def _physics_at(self, t_s: float) -> _Powers:
         forced = self._overrides
         house = split_base(forced["house_power_w"]) if "house_power_w" in forced else self._house.load(t_s)
         house = self._with_extra_load(house)

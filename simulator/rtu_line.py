@@ -47,12 +47,25 @@ DEVICE_FAILURE = 4
 Send = Callable[[bytes], None]
 
 
-def crc16(frame: bytes) -> int:
-    crc = 0xFFFF
-    for byte in frame:
-        crc ^= byte
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16(frame: bytes) -> int:
+    """Modbus CRC-16 (polynomial 0xA001 reflected, initial 0xFFFF), a byte at a time."""
+    crc = 0xFFFF
+    table = _CRC_TABLE
+    for byte in frame:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
     return crc
 
 
@@ -256,7 +269,10 @@ class RtuLine:
     def _occupy(self, start: float, length: int) -> float:
         duration = self.settings.frame_s(length)
         end = start + duration * self.time_scale
-        self._busy = [(s, e) for s, e in self._busy if e > start - 1.0]
+        # A transmission that ended before now overlaps nothing that can still start (requests
+        # start now, answers later): only the ones still on the line are kept.
+        now = self._now()
+        self._busy = [(s, e) for s, e in self._busy if e > now]
         self._busy.append((start, end))
         self.counters.bytes += length
         self.counters.busy_s += duration

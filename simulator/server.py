@@ -17,6 +17,7 @@ import enum
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Protocol
 
 from pymodbus.constants import ExcCodes
@@ -244,7 +245,7 @@ class ModbusDeviceServer:
             return self._write(function_code, address, set_values)
         image = self._source.image()
         offset = address - start_address
-        registers[offset : offset + count] = [image.get(address + i, 0) for i in range(count)]
+        registers[offset : offset + count] = list(map(image.get, range(address, address + count), repeat(0, count)))
         return None
 
     def _write(self, function_code: int, address: int, values: list[int] | list[bool]) -> ExcCodes | None:
