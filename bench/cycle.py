@@ -132,9 +132,10 @@ def main() -> None:
                 run_cycle.run(plant.pk)
             wall_ms, cpu_ms, system_ms, offline = [], [], [], 0
             # The main thread (task, Redis, database) and the device loop's thread (drivers,
-            # controllers, publishing) each get a profiler; cProfile sees one thread only.
-            profiler = cProfile.Profile() if args.profile else None
-            loop_profiler = cProfile.Profile() if args.profile else None
+            # controllers, publishing) each get a profiler (cProfile sees one thread only) that
+            # counts the thread's CPU time, not wall time (a send that gets preempted is not CPU).
+            profiler = cProfile.Profile(time.thread_time) if args.profile else None
+            loop_profiler = cProfile.Profile(time.thread_time) if args.profile else None
             with counted_requests() as requests:
                 if profiler is not None and loop_profiler is not None:
                     device_loop().run(_call(loop_profiler.enable), timeout_s=1.0)
