@@ -19,7 +19,7 @@ from energy import config as energy
 from energy.config import SerialConfig
 from energy.devices import DeviceError
 from wallbox import jobs
-from wallbox.drivers import enector
+from wallbox.drivers import enector, enector_setup
 from wallbox.firmware import FIRMWARE_DEADLINE_S, firmware_image_key, set_progress, sync_redis
 from wallbox.models import Wallbox
 from wallbox.setup import Device, device_params, retry_setup, store_info
@@ -40,16 +40,16 @@ def perform(
     address = int(params.get("address", energy.WALLBOX_FACTORY_ADDRESS))
     try:
         if op == "read_info":
-            info = run(enector.read_info(serial, address), jobs.DEVICE_DEADLINE_S)
+            info = run(enector_setup.read_info(serial, address), jobs.DEVICE_DEADLINE_S)
         elif op == "move_address":
-            move = enector.move_address(
+            move = enector_setup.move_address(
                 serial, address, int(params["to_address"]), allow_plugged=bool(params.get("allow_plugged"))
             )
             info = run(move, jobs.DEVICE_DEADLINE_S)
         elif op == "restore_factory_address":
-            info = run(enector.restore_factory_address(serial, address), jobs.DEVICE_DEADLINE_S)
+            info = run(enector_setup.restore_factory_address(serial, address), jobs.DEVICE_DEADLINE_S)
         elif op == "update_firmware":
-            update = enector.update_firmware(serial, address, params["data"], progress)
+            update = enector_setup.update_firmware(serial, address, params["data"], progress)
             info = run(update, FIRMWARE_DEADLINE_S)
         else:
             raise jobs.DeviceJobError(f"unknown device operation {op!r}")

@@ -1,4 +1,5 @@
-"""Wallbox drivers: the KOSTAL ENECTOR on Modbus RTU (:mod:`.enector`)."""
+"""Wallbox drivers: the KOSTAL ENECTOR on Modbus RTU (:mod:`.enector` in the cycle, :mod:`.enector_setup` for
+its setup and firmware jobs)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ from wallbox.drivers.enector import (
     VehiclePluggedIn,
     WallboxInfo,
     connect_wallbox,
-    move_address,
-    read_info,
-    restore_factory_address,
-    update_firmware,
 )
+from wallbox.drivers.enector_setup import move_address, read_info, restore_factory_address, update_firmware
 
 __all__ = [
     "EnectorError",
