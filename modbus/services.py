@@ -6,9 +6,8 @@ Redis keys of this app (all under ``settings.REDIS_KEY_PREFIX``):
   the wallbox controller reads it with :func:`read_wallbox_command`.
 * ``modbus:master-status``: hash of target id -> JSON status of the Modbus TCP master.
 
-The plant's latest snapshot is read from the key the cycle publishes to (``plant.live``
-defines it; this app sits below ``plant`` and cannot import it, so :func:`snapshot_key` mirrors
-it and a test holds the two together).
+The plant's latest snapshot is read from the key the cycle publishes to
+(:func:`redisconn.snapshots.state_key`, the one definition the cycle uses too).
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ from modbus.master import MasterConfig, TargetConfig, TargetStatus
 from modbus.models import MAX_TARGETS, ClientCertificate, MasterTarget, ModbusSettings, SerialInterface
 from modbus.slave.server import SerialPortConfig, SlaveConfig
 from modbus.wallbox_control import WallboxControls
+from redisconn.snapshots import state_key
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,6 @@ CONFIG_VERSION = 1
 # --- redis -----------------------------------------------------------------------------------
 def _key(*parts: object) -> str:
     return ":".join([settings.REDIS_KEY_PREFIX, *map(str, parts)])
-
-
-def snapshot_key(plant_id: int) -> str:
-    """The key of the plant's latest snapshot (the same as ``plant.live.state_key``)."""
-    return _key("plant", plant_id, "state")
 
 
 def wallbox_command_key(plant_id: int) -> str:
@@ -334,7 +329,7 @@ class ServiceBackend:
         if self._redis is None:
             self._redis = redisconn.async_redis(1.0)
         try:
-            raw = await self._redis.get(snapshot_key(plant_id))
+            raw = await self._redis.get(state_key(plant_id))
         except redis.RedisError as exc:
             log.debug("snapshot not read: %s", exc)
             return None

@@ -26,10 +26,6 @@ from plant.models import Plant
 pytestmark = pytest.mark.django_db
 
 
-def test_snapshot_key_is_the_one_the_cycle_publishes_to():
-    assert services.snapshot_key(7) == live.state_key(7)
-
-
 def test_settings_get_and_put(user_client):
     data = user_client.get(reverse("api-modbus-settings")).json()
     assert data["slave_enabled"] is True and data["tls_enabled"] is False
