@@ -42,10 +42,21 @@ class BoxMemory:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptOutDraw:
+    """A box the house battery was kept from covering, as of the last cycle it was read (WB-7)."""
+
+    at: dt.datetime
+    mode: str
+    draw_w: float
+
+
+@dataclass(frozen=True, slots=True)
 class ModesMemory:
-    """:class:`~wallbox.modes.WallboxModes`: every configured box by name."""
+    """:class:`~wallbox.modes.WallboxModes`: every configured box by name, and the boxes kept
+    out of the battery at the last cycle each was read."""
 
     boxes: Mapping[str, BoxMemory] = field(default_factory=dict)
+    kept_out: Mapping[str, KeptOutDraw] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,8 +49,12 @@ from wallbox.common import (
     timer_name,
     vehicle_phases,
 )
-from wallbox.memory import BoxMemory, ModeInForce, ModesMemory
+from wallbox.memory import BoxMemory, KeptOutDraw, ModeInForce, ModesMemory
 from wallbox.solar import SolarBox, distribute_surplus
+
+# How long a box kept out of the house battery stays kept out, with its last draw, while it does
+# not answer: one lost reply on a busy RS485 line is no reason to let the battery cover its car.
+OFFLINE_HOLD_S = 5.0
 
 
 class WallboxModes:
@@ -65,7 +69,8 @@ class WallboxModes:
             return Decision(state=OFF, reason="no wallbox")
         now = inputs.now
         states = box_states(inputs.state)
-        memory_before = inputs.recall(ModesMemory, ModesMemory()).boxes
+        before = inputs.recall(ModesMemory, ModesMemory())
+        memory_before = before.boxes
         memory: dict[str, BoxMemory] = {}
         requests: list[Setpoint] = []
         timers: list[Timer] = []
@@ -152,7 +157,7 @@ class WallboxModes:
             distribute_surplus(inputs, config, solar, requests, timers, summary)
             for item in solar:
                 memory[item.box.name] = item.memory
-        battery_limit = self._battery_bound(inputs, config, modes, solar)
+        battery_limit, kept_out = self._battery_bound(inputs, config, modes, solar, before.kept_out)
         if battery_limit is not None:
             summary.append(battery_limit.reason)
         if commanded:
@@ -169,7 +174,7 @@ class WallboxModes:
         return Decision(
             requests=tuple(requests),
             limits=(battery_limit,) if battery_limit is not None else (),
-            memory=ModesMemory(memory),
+            memory=ModesMemory(memory, kept_out),
             state=ACTIVE if charging else IDLE,
             reason="; ".join(summary),
             timers=tuple(timers),
@@ -177,22 +182,36 @@ class WallboxModes:
 
     @staticmethod
     def _battery_bound(
-        inputs: Inputs, config: PlantConfig, modes: Mapping[str, str], solar: Sequence[SolarBox]
-    ) -> Limit | None:
+        inputs: Inputs,
+        config: PlantConfig,
+        modes: Mapping[str, str],
+        solar: Sequence[SolarBox],
+        kept_before: Mapping[str, KeptOutDraw],
+    ) -> tuple[Limit | None, dict[str, KeptOutDraw]]:
         """WB-7 "do not use it": the managed battery covers no box whose mode in force keeps it
-        out, except a solar box inside its cloud hysteresis (the battery bridges those minutes)."""
+        out, except a solar box inside its cloud hysteresis (the battery bridges those minutes).
+
+        A box kept out that misses its replies stays kept out with the draw it last showed for
+        :data:`OFFLINE_HOLD_S`: it was commanded nothing since, so its car draws what it drew."""
+        now = inputs.now
+        bridging = {item.box.name for item in solar if item.short and item.memory.on}
+        states = box_states(inputs.state)
+        kept = {
+            box.name: KeptOutDraw(now, modes[box.name], draw_w(states.get(box.name)))
+            for box in config.wallboxes
+            if box.name in modes and box.name not in bridging and not uses_battery(box, modes[box.name])
+        }
+        for name, record in kept_before.items():
+            st = states.get(name)
+            unread = st is None or not st.status.online
+            if unread and name not in kept and (now - record.at).total_seconds() <= OFFLINE_HOLD_S:
+                kept[name] = record
         device = managed_battery(inputs.requests)
         grid = grid_power_w(inputs.state)
         if device is None or grid is None:
-            return None  # no battery the product moves this cycle: nothing to bound
-        bridging = {item.box.name for item in solar if item.short and item.memory.on}
-        states = box_states(inputs.state)
-        kept_out = [
-            KeptOut(box.name, modes[box.name], draw_w(states.get(box.name)))
-            for box in config.wallboxes
-            if box.name in modes and box.name not in bridging and not uses_battery(box, modes[box.name])
-        ]
-        return discharge_bound(device, grid, battery_power_of(inputs.state, device), kept_out)
+            return None, kept  # no battery the product moves this cycle: nothing to bound
+        kept_out = [KeptOut(name, record.mode, record.draw_w) for name, record in kept.items()]
+        return discharge_bound(device, grid, battery_power_of(inputs.state, device), kept_out), kept
 
     @staticmethod
     def _power_phases(
