@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -155,8 +155,13 @@ def use_request_plant(resolver: Callable[[HttpRequest], Any]) -> None:
 
 
 def request_plant(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-    """The plant the page is about (the header's current plant)."""
-    return _request_plant(request) if _request_plant is not None else None
+    """The plant the page is about (the header's current plant). Without a resolver (plant's
+    AppConfig.ready() did not run) it refuses rather than let a page skip its plant's check."""
+    if _request_plant is None:
+        raise ImproperlyConfigured(
+            "no plant resolver: the plant app must be installed (portal.roles.use_request_plant)"
+        )
+    return _request_plant(request)
 
 
 def whole_device(request: HttpRequest, *args: Any, **kwargs: Any) -> None:
