@@ -74,13 +74,15 @@ def line(request: pytest.FixtureRequest) -> Iterator[tuple[SimulatorHandle, str]
 
 
 def plant(port: str, *, inverter_line: SerialConfig | None = None) -> PlantConfig:
+    # Timeouts of 1 s: no device here is slow, and a machine that stalls the simulator's thread
+    # for a moment must not turn a late answer into a collision with the next request.
     serial = SerialConfig(port=port, baudrate=57600, parity="N", stopbits=2)
     return PlantConfig(
         plant_id=1,
         name="t",
         time_zone="Europe/Berlin",
         installation_position="grid",
-        meter=Sdm630Config(port=port, unit_id=1, baudrate=57600, parity="N", stopbits=2, timeout_s=0.5),
+        meter=Sdm630Config(port=port, unit_id=1, baudrate=57600, parity="N", stopbits=2, timeout_s=1.0),
         inverters=(
             InverterConfig(
                 name=INVERTER,
@@ -88,11 +90,11 @@ def plant(port: str, *, inverter_line: SerialConfig | None = None) -> PlantConfi
                 max_ac_w=5000,
                 serial=inverter_line or serial,
                 unit_id=INVERTER_ADDRESS,
-                timeout_s=0.5,
+                timeout_s=1.0,
             ),
         ),
         wallboxes=tuple(
-            WallboxConfig(name=name, serial=serial, address=100 + n, timeout_s=0.5) for n, name in enumerate(BOXES)
+            WallboxConfig(name=name, serial=serial, address=100 + n, timeout_s=1.0) for n, name in enumerate(BOXES)
         ),
     )
 
