@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
 
@@ -76,6 +77,20 @@ def test_an_unknown_area_is_a_programming_error() -> None:
         roles.may_change(AnonymousUser(), None, "everything")
     with pytest.raises(ValueError, match="unknown area"):
         roles.require("everything")
+
+
+def test_without_a_plant_resolver_a_page_refuses_instead_of_skipping_its_check(
+    plants: tuple[Plant, Plant], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """portal sits below plant and is handed the resolver at start; should that ever not happen,
+    a page must not serve another plant's data because it could not tell which plant it is about."""
+    home, _barn = plants
+    client = client_of(person("nora"))
+    client.raise_request_exception = True
+    assert client.get(reverse("inverters:list") + f"?plant={home.pk}").status_code == 403
+    monkeypatch.setattr(roles, "_request_plant", None)
+    with pytest.raises(ImproperlyConfigured, match="no plant resolver"):
+        client.get(reverse("inverters:list") + f"?plant={home.pk}")
 
 
 def test_operator_reads_installer_pages_but_gets_403_on_their_changes(plants: tuple[Plant, Plant]) -> None:
