@@ -50,11 +50,17 @@ class HealthView(APIView):
     @extend_schema(responses={200: dict, 503: dict})
     def get(self, request: Request) -> Response:
         healthy, report = check_health()
-        # No authentication: plants by id and status; a plant's name only for a session that may read it.
+        # No authentication: plants by id and status. Words that name hosts, addresses or the
+        # database (error texts) and a plant's name only for a browser session that may read them:
+        # a plant's for a role on it, the database's and Redis's for a role on every plant.
         viewer = get_user(request._request)  # the browser session's, if any (this view authenticates nobody)
         for plant in report["plants"]:
             if not may_read(viewer, plant["id"]):
                 plant.pop("name", None)
+                plant["meter"].pop("error", None)
+        if not may_read(viewer, None):
+            for part in ("database", "redis"):
+                report[part].pop("error", None)
         return Response(report, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
 
 

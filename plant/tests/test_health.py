@@ -49,12 +49,12 @@ def test_health_is_ok_with_a_fresh_cycle_and_meter(client: Client, plant: Plant)
     assert reported["meter"]["online"] and reported["meter"]["last_sample_age_s"] < 5
 
 
-def test_health_names_an_offline_meter_and_since_when(client: Client, plant: Plant) -> None:
+def test_health_names_an_offline_meter_and_since_when(user_client: Client, plant: Plant) -> None:
     live.mark_tick()
     since = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
     publish(snapshot(plant, meter=DeviceStatus(name="meter", online=False, offline_since=since, error="timeout")))
 
-    response = client.get("/api/health")
+    response = user_client.get("/api/health")
 
     assert response.status_code == 503
     meter = response.json()["plants"][0]["meter"]
@@ -63,16 +63,28 @@ def test_health_names_an_offline_meter_and_since_when(client: Client, plant: Pla
     assert dt.datetime.fromisoformat(meter["offline_since"]) == since
 
 
-def test_a_snapshot_that_does_not_validate_is_no_cycle(client: Client, plant: Plant) -> None:
+def test_a_snapshot_that_does_not_validate_is_no_cycle(user_client: Client, plant: Plant) -> None:
     live.mark_tick()
     redisconn.sync_redis().set(live.state_key(plant.pk), b'{"plant_id": "not a number"}')
 
-    response = client.get("/api/health")
+    response = user_client.get("/api/health")
 
     assert response.status_code == 503
     reported = response.json()["plants"][0]
     assert reported["cycle"]["ok"] is False
     assert reported["meter"]["error"] == "no cycle has run yet"
+
+
+def test_anonymous_health_says_what_is_down_but_not_the_error_text(client: Client, plant: Plant) -> None:
+    live.mark_tick()
+    publish(snapshot(plant, meter=DeviceStatus(name="meter", online=False, error="no answer from 10.0.0.9:502")))
+
+    response = client.get("/api/health")
+
+    assert response.status_code == 503
+    (reported,) = response.json()["plants"]
+    assert reported["meter"]["ok"] is False and reported["meter"]["online"] is False
+    assert "10.0.0.9" not in response.content.decode() and "error" not in reported["meter"]
 
 
 def test_header_shows_the_meter_error_of_the_snapshot(user_client: Client, plant: Plant) -> None:

@@ -24,15 +24,22 @@ def redis_down(settings) -> Iterator[None]:
     redisconn.sync_redis.cache_clear()
 
 
-def test_health_is_503_and_names_redis(client: Client, redis_down: None):
+def test_health_is_503_and_names_redis(user_client: Client, redis_down: None):
     Plant.objects.create(name="Home")
-    response = client.get("/api/health")
+    response = user_client.get("/api/health")
     assert response.status_code == 503
     report = response.json()
     assert report["database"] == {"ok": True}
     assert report["redis"]["ok"] is False
     assert "refused" in report["redis"]["error"].lower() or "connect" in report["redis"]["error"].lower()
     assert report["status"] == "error"
+
+
+def test_anonymous_health_says_redis_is_down_without_the_address(client: Client, redis_down: None):
+    Plant.objects.create(name="Home")
+    response = client.get("/api/health")
+    assert response.status_code == 503
+    assert response.json()["redis"] == {"ok": False}
 
 
 def test_dashboard_still_renders_and_explains(user_client: Client, redis_down: None):
