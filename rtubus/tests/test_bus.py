@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from energy.config import SerialConfig
-from rtubus.bus import BusError, acquire_bus, describe, open_buses
+from rtubus.bus import BusError, acquire_bus, describe, open_buses, quiet_after_timeout_s
 
 LINE = SerialConfig(port="socket://127.0.0.1:9", baudrate=57600, stopbits=2)
 
@@ -67,3 +67,22 @@ def test_no_port_no_bus() -> None:
 )
 def test_settings_are_written_as_on_the_interface_page(serial: SerialConfig, text: str) -> None:
     assert describe(serial) == text
+
+
+@pytest.mark.parametrize(
+    ("serial", "quiet_s"),
+    [
+        # 256 bytes + 3.5 characters of 10 bits (8N1) at 9600 baud: a late answer of the longest size.
+        (SerialConfig(port="x", baudrate=9600), 259.5 * 10 / 9600),
+        (SerialConfig(port="x", baudrate=19200, parity="E"), 259.5 * 11 / 19200),
+        (SerialConfig(port="x", baudrate=38400, stopbits=2), 259.5 * 11 / 38400),
+        # Fast lines keep the floor (a serial server's own buffering).
+        (SerialConfig(port="x", baudrate=57600), 0.05),
+        (SerialConfig(port="x", baudrate=115200, stopbits=2), 0.05),
+    ],
+)
+def test_the_line_stays_quiet_after_a_timeout_until_the_longest_late_answer_is_over(
+    serial: SerialConfig, quiet_s: float
+) -> None:
+    assert quiet_after_timeout_s(serial) == pytest.approx(quiet_s)
+    assert quiet_after_timeout_s(serial) >= 0.05
