@@ -101,8 +101,8 @@ def handler_for(kind: str) -> Handler | None:
 
 
 def sync_redis() -> redis.Redis:
-    """A new client for each call (as always here), with the jobs' short timeout."""
-    return redisconn.connect(REDIS_TIMEOUT_S)
+    """The process's shared client with the jobs' short timeout (one connection pool, not one per call)."""
+    return redisconn.sync_redis(REDIS_TIMEOUT_S)
 
 
 def job_key(job_id: str) -> str:
