@@ -444,7 +444,7 @@ class Peer:
         destination: Address,
         cmd: dict[str, Any],
         ack: bool = False,
-        timeout: float = REQUEST_TIMEOUT_S,
+        timeout: float | None = None,
     ) -> tuple[str, Cmd | None]:
         """Send and wait for the reply or result that references it: (classifier, cmd)."""
         if len(self._pending) >= MAX_PENDING:
@@ -457,7 +457,7 @@ class Peer:
         try:
             sent = await self.send(classifier, source.address(), destination, cmd, ack=ack)
             assert sent == counter
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, timeout or REQUEST_TIMEOUT_S)
         except TimeoutError:
             raise SpineError(ErrorNumber.TIMEOUT, "no answer in time") from None
         finally:
