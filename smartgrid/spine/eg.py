@@ -107,14 +107,14 @@ class EnergyGuard:
     async def serve(self, transport: Transport) -> None:
         await self.device.serve(transport)
 
-    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> None:
+    async def wait_for(self, predicate: Any, within_s: float = 5.0) -> None:
         """Wait until ``predicate()`` holds (re-checked after every received data)."""
 
         async def waiter() -> None:
             async with self.changed:
                 await self.changed.wait_for(predicate)
 
-        await asyncio.wait_for(waiter(), timeout)
+        await asyncio.wait_for(waiter(), within_s)
 
     async def on_peer_ready(self, peer: Peer) -> None:
         self.peer = peer
@@ -142,8 +142,12 @@ class EnergyGuard:
         load_control = peer.remote_feature(entity, "LoadControl")
         if load_control is not None:
             state.load_control = load_control.address
-            await self._record("subscribe LoadControl", await peer.subscribe(self.load_control, load_control.address, "LoadControl"))
-            await self._record("bind LoadControl", await peer.bind(self.load_control, load_control.address, "LoadControl"))
+            await self._record(
+                "subscribe LoadControl", await peer.subscribe(self.load_control, load_control.address, "LoadControl")
+            )
+            await self._record(
+                "bind LoadControl", await peer.bind(self.load_control, load_control.address, "LoadControl")
+            )
             await self._read(peer, self.load_control, load_control.address, "loadControlLimitDescriptionListData")
             await self._read(peer, self.load_control, load_control.address, "loadControlLimitListData")
         configuration = peer.remote_feature(entity, "DeviceConfiguration")
@@ -154,9 +158,12 @@ class EnergyGuard:
                 await peer.subscribe(self.configuration, configuration.address, "DeviceConfiguration"),
             )
             await self._record(
-                "bind DeviceConfiguration", await peer.bind(self.configuration, configuration.address, "DeviceConfiguration")
+                "bind DeviceConfiguration",
+                await peer.bind(self.configuration, configuration.address, "DeviceConfiguration"),
             )
-            await self._read(peer, self.configuration, configuration.address, "deviceConfigurationKeyValueDescriptionListData")
+            await self._read(
+                peer, self.configuration, configuration.address, "deviceConfigurationKeyValueDescriptionListData"
+            )
             await self._read(peer, self.configuration, configuration.address, "deviceConfigurationKeyValueListData")
         diagnosis = peer.remote_feature(entity, "DeviceDiagnosis")
         if diagnosis is not None:
@@ -173,7 +180,9 @@ class EnergyGuard:
         measurement = peer.remote_feature(entity, "Measurement")
         if measurement is None:
             return
-        await self._record("subscribe Measurement", await peer.subscribe(self.measurement, measurement.address, "Measurement"))
+        await self._record(
+            "subscribe Measurement", await peer.subscribe(self.measurement, measurement.address, "Measurement")
+        )
         await self._read(peer, self.measurement, measurement.address, "measurementDescriptionListData")
         await self._read(peer, self.measurement, measurement.address, "measurementListData")
 
@@ -240,7 +249,7 @@ class EnergyGuard:
             descriptions = peer.remote_data.get((source.entity, source.feature or 0, "measurementDescriptionListData"))
             scopes: dict[int, str] = {}
             if descriptions:
-                for index, item in enumerate(descriptions.get("measurementDescriptionData", [])):
+                for item in descriptions.get("measurementDescriptionData", []):
                     scopes[item["measurementId"]] = item["scopeType"]
             counts: dict[str, int] = {}
             for item in data.get("measurementData", []):

@@ -84,19 +84,35 @@ class RawPeer:
 
     def discovery(self) -> dict[str, Any]:
         def feat(fid: int, ftype: str, role: str) -> dict[str, Any]:
-            return {"description": {"featureAddress": {"device": self.ADDRESS, "entity": [1], "feature": fid},
-                                    "featureType": ftype, "role": role}}
+            return {
+                "description": {
+                    "featureAddress": {"device": self.ADDRESS, "entity": [1], "feature": fid},
+                    "featureType": ftype,
+                    "role": role,
+                }
+            }
 
         return {
-            "deviceInformation": {"description": {"deviceAddress": {"device": self.ADDRESS},
-                                                  "deviceType": "ElectricitySupplySystem"}},
+            "deviceInformation": {
+                "description": {"deviceAddress": {"device": self.ADDRESS}, "deviceType": "ElectricitySupplySystem"}
+            },
             "entityInformation": [
-                {"description": {"entityAddress": {"device": self.ADDRESS, "entity": [0]}, "entityType": "DeviceInformation"}},
+                {
+                    "description": {
+                        "entityAddress": {"device": self.ADDRESS, "entity": [0]},
+                        "entityType": "DeviceInformation",
+                    }
+                },
                 {"description": {"entityAddress": {"device": self.ADDRESS, "entity": [1]}, "entityType": "GridGuard"}},
             ],
             "featureInformation": [
-                {"description": {"featureAddress": {"device": self.ADDRESS, "entity": [0], "feature": 0},
-                                 "featureType": "NodeManagement", "role": "special"}},
+                {
+                    "description": {
+                        "featureAddress": {"device": self.ADDRESS, "entity": [0], "feature": 0},
+                        "featureType": "NodeManagement",
+                        "role": "special",
+                    }
+                },
                 feat(1, "LoadControl", "client"),
                 feat(2, "DeviceConfiguration", "client"),
                 feat(3, "DeviceDiagnosis", "server"),
@@ -123,8 +139,14 @@ class RawPeer:
         self.counter += 1
         await self.end.send(
             build_datagram(
-                Address(self.ADDRESS, tuple(header["addressDestination"]["entity"]), header["addressDestination"]["feature"]),
-                Address(header["addressSource"].get("device"), tuple(header["addressSource"]["entity"]), header["addressSource"]["feature"]),
+                Address(
+                    self.ADDRESS, tuple(header["addressDestination"]["entity"]), header["addressDestination"]["feature"]
+                ),
+                Address(
+                    header["addressSource"].get("device"),
+                    tuple(header["addressSource"]["entity"]),
+                    header["addressSource"]["feature"],
+                ),
                 self.counter,
                 classifier,
                 cmd,
@@ -157,7 +179,7 @@ class RawPeer:
     async def send_raw(self, message: Any) -> None:
         await self.end.send(message)
 
-    async def answer_to(self, counter: int, timeout: float = 3.0) -> dict[str, Any]:
+    async def answer_to(self, counter: int, within_s: float = 3.0) -> dict[str, Any]:
         """The next datagram that references ``counter`` (others are dropped)."""
 
         async def wait() -> dict[str, Any]:
@@ -166,7 +188,7 @@ class RawPeer:
                 if message["datagram"]["header"].get("msgCounterReference") == counter:
                     return message
 
-        return await asyncio.wait_for(wait(), timeout)
+        return await asyncio.wait_for(wait(), within_s)
 
     async def close(self) -> None:
         await self.end.close("test over")

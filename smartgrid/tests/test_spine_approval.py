@@ -10,12 +10,16 @@ from smartgrid.spine.model import Cmd, SpineError
 
 CURRENT = {
     "loadControlLimitData": [
-        {"limitId": 0, "isLimitChangeable": True, "isLimitActive": True, "timePeriod": {"endTime": "PT10M"},
-         "value": {"number": 5000, "scale": 0}},
+        {
+            "limitId": 0,
+            "isLimitChangeable": True,
+            "isLimitActive": True,
+            "timePeriod": {"endTime": "PT10M"},
+            "value": {"number": 5000, "scale": 0},
+        },
         {"limitId": 1, "isLimitChangeable": True, "isLimitActive": False, "value": {"number": 0, "scale": 0}},
     ]
 }
-PARTIAL = {"cmdControl": {"partial": {}}}
 
 
 def limit_cmd(items: list[Any], partial: bool = True, delete: dict[str, Any] | None = None) -> Cmd:
@@ -36,36 +40,85 @@ def sn(number: Any, scale: Any = 0) -> dict[str, Any]:
 
 LIMIT_CASES = [
     # (name, cmd, expected writes or error number)
-    ("LPC 4.2 kW for 15 min", limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(4200), "timePeriod": {"endTime": "PT15M"}}]),
-     [(Direction.CONSUME, PowerLimit(True, 4200.0, 900.0))]),
-    ("LPC 0 W allowed", limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(0), "timePeriod": {"endTime": "PT1M"}}]),
-     [(Direction.CONSUME, PowerLimit(True, 0.0, 60.0))]),
-    ("LPC without timePeriod keeps the old end (partial merge)", limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(3000)}]),
-     [(Direction.CONSUME, PowerLimit(True, 3000.0, 600.0))]),
-    ("LPC delete timePeriod: no end", limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(3000)}], delete=delete_period(0)),
-     [(Direction.CONSUME, PowerLimit(True, 3000.0, None))]),
-    ("LPC deactivate only", limit_cmd([{"limitId": 0, "isLimitActive": False}], delete=delete_period(0)),
-     [(Direction.CONSUME, PowerLimit(False, 5000.0, None))]),
-    ("LPP -3 kW (passive sign)", limit_cmd([{"limitId": 1, "isLimitActive": True, "value": sn(-3, 3)}]),
-     [(Direction.PRODUCE, PowerLimit(True, 3000.0, None))]),
-    ("both in one write", limit_cmd([{"limitId": 0, "isLimitActive": False, "value": sn(1)}, {"limitId": 1, "isLimitActive": True, "value": sn(-15, -1)}]),
-     [(Direction.CONSUME, PowerLimit(False, 1.0, 600.0)), (Direction.PRODUCE, PowerLimit(True, 1.5, None))]),
+    (
+        "LPC 4.2 kW for 15 min",
+        limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(4200), "timePeriod": {"endTime": "PT15M"}}]),
+        [(Direction.CONSUME, PowerLimit(True, 4200.0, 900.0))],
+    ),
+    (
+        "LPC 0 W allowed",
+        limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(0), "timePeriod": {"endTime": "PT1M"}}]),
+        [(Direction.CONSUME, PowerLimit(True, 0.0, 60.0))],
+    ),
+    (
+        "LPC without timePeriod keeps the old end (partial merge)",
+        limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(3000)}]),
+        [(Direction.CONSUME, PowerLimit(True, 3000.0, 600.0))],
+    ),
+    (
+        "LPC delete timePeriod: no end",
+        limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(3000)}], delete=delete_period(0)),
+        [(Direction.CONSUME, PowerLimit(True, 3000.0, None))],
+    ),
+    (
+        "LPC deactivate only",
+        limit_cmd([{"limitId": 0, "isLimitActive": False}], delete=delete_period(0)),
+        [(Direction.CONSUME, PowerLimit(False, 5000.0, None))],
+    ),
+    (
+        "LPP -3 kW (passive sign)",
+        limit_cmd([{"limitId": 1, "isLimitActive": True, "value": sn(-3, 3)}]),
+        [(Direction.PRODUCE, PowerLimit(True, 3000.0, None))],
+    ),
+    (
+        "both in one write",
+        limit_cmd(
+            [
+                {"limitId": 0, "isLimitActive": False, "value": sn(1)},
+                {"limitId": 1, "isLimitActive": True, "value": sn(-15, -1)},
+            ]
+        ),
+        [(Direction.CONSUME, PowerLimit(False, 1.0, 600.0)), (Direction.PRODUCE, PowerLimit(True, 1.5, None))],
+    ),
     ("negative LPC", limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(-1)}]), 7),
     ("positive LPP", limit_cmd([{"limitId": 1, "isLimitActive": True, "value": sn(3000)}]), 7),
-    ("LPP positive among a valid LPC", limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(1)}, {"limitId": 1, "isLimitActive": True, "value": sn(1)}]), 7),
+    (
+        "LPP positive among a valid LPC",
+        limit_cmd(
+            [
+                {"limitId": 0, "isLimitActive": True, "value": sn(1)},
+                {"limitId": 1, "isLimitActive": True, "value": sn(1)},
+            ]
+        ),
+        7,
+    ),
     ("unknown limitId", limit_cmd([{"limitId": 7, "isLimitActive": True, "value": sn(1)}]), 7),
     ("limitId not a number", limit_cmd([{"limitId": "0", "isLimitActive": True, "value": sn(1)}]), 7),
     ("isLimitActive a string", limit_cmd([{"limitId": 0, "isLimitActive": "yes", "value": sn(1)}]), 1),
     ("value a float", limit_cmd([{"limitId": 0, "isLimitActive": True, "value": 4200.0}]), 1),
     ("value number a string", limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn("4200")}]), 1),
-    ("endTime garbage", limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(1), "timePeriod": {"endTime": "soon"}}]), 1),
+    (
+        "endTime garbage",
+        limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(1), "timePeriod": {"endTime": "soon"}}]),
+        1,
+    ),
     ("timePeriod a list", limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(1), "timePeriod": []}]), 1),
     ("empty write", limit_cmd([]), 1),
     ("items not objects", limit_cmd([1, 2]), 1),
     ("huge list", limit_cmd([{"limitId": 0, "isLimitActive": True, "value": sn(1)}] * 10_000), 1),
     ("data not an object", Cmd("loadControlLimitListData", [], True, None, {}), 1),
-    ("delete of the value", limit_cmd([], delete={"cmdControl": {"delete": {}}, "loadControlLimitListDataSelectors": {"limitId": 0},
-                                                  "loadControlLimitDataElements": {"value": {}}}), 7),
+    (
+        "delete of the value",
+        limit_cmd(
+            [],
+            delete={
+                "cmdControl": {"delete": {}},
+                "loadControlLimitListDataSelectors": {"limitId": 0},
+                "loadControlLimitDataElements": {"value": {}},
+            },
+        ),
+        7,
+    ),
 ]
 
 
@@ -78,7 +131,9 @@ def test_limit_write_rules(name: str, cmd: Cmd, expected: Any) -> None:
         assert caught.value.description
     else:
         writes = check_limit_write(CURRENT, cmd)
-        assert [(d, lim.active, lim.value_w) for d, lim in writes] == [(d, lim.active, lim.value_w) for d, lim in expected]
+        assert [(d, lim.active, lim.value_w) for d, lim in writes] == [
+            (d, lim.active, lim.value_w) for d, lim in expected
+        ]
         for (_, got), (_, want) in zip(writes, expected, strict=True):
             if want.duration_s is None:
                 assert got.duration_s is None

@@ -39,7 +39,10 @@ async def test_discovery_use_cases_subscriptions_and_bindings() -> None:
         assert eg.limits[Direction.CONSUME].active is False
         assert eg.failsafe_w == {Direction.CONSUME: 10000.0, Direction.PRODUCE: 10000.0}
         assert eg.failsafe_duration_s == 7200
-        assert eg.nominal_max_w == {"contractualConsumptionNominalMax": 32000.0, "contractualProductionNominalMax": 10000.0}
+        assert eg.nominal_max_w == {
+            "contractualConsumptionNominalMax": 32000.0,
+            "contractualProductionNominalMax": 10000.0,
+        }
         assert eg.measurements["acPowerTotal"] == 1500.0
         assert eg.measurements["gridFeedIn"] == 654321.5
         assert eg.measurements["gridConsumption"] == 123456.0
@@ -91,7 +94,10 @@ async def test_failsafe_writes() -> None:
     async with running_pair() as pair:
         eg, backend = pair.eg, pair.backend
         assert await eg.write_failsafe(duration_s=3600) == (7, "failsafe duration outside 2-24 h")
-        assert await eg.write_failsafe(Direction.CONSUME, -5.0) == (7, "negative failsafe value: failsafe limits are >= 0 W")
+        assert await eg.write_failsafe(Direction.CONSUME, -5.0) == (
+            7,
+            "negative failsafe value: failsafe limits are >= 0 W",
+        )
         assert backend.failsafe_writes == [] and backend.failsafe_s == 7200
         assert await eg.write_failsafe(Direction.CONSUME, 4200.0, 3 * 3600) == (0, "")
         assert backend.failsafe_writes == [(Direction.CONSUME, 4200.0, 10800.0, EG_SKI)]
@@ -112,10 +118,15 @@ async def test_write_without_binding_is_refused() -> None:
         eg, cs, backend = pair.eg, pair.cs, pair.backend
         # the box drops its LoadControl binding, then writes
         assert eg.peer is not None and eg.state.load_control is not None
-        delete = {"bindingDelete": {"clientAddress": eg.load_control.address().to_json(),
-                                    "serverAddress": eg.state.load_control.to_json()}}
-        assert await eg.peer.acked("call", eg.device.node_management, eg.peer.remote((0,), 0),
-                                   {"nodeManagementBindingDeleteCall": delete}) == (0, "")
+        delete = {
+            "bindingDelete": {
+                "clientAddress": eg.load_control.address().to_json(),
+                "serverAddress": eg.state.load_control.to_json(),
+            }
+        }
+        assert await eg.peer.acked(
+            "call", eg.device.node_management, eg.peer.remote((0,), 0), {"nodeManagementBindingDeleteCall": delete}
+        ) == (0, "")
         assert cs.device.bindings.get(cs.load_control.key) is None
         assert await eg.write_limit(Direction.CONSUME, True, 4200, 60) == (1, "write denied due to missing binding")
         assert backend.limit_writes == []
@@ -148,10 +159,11 @@ async def test_second_box_cannot_bind_the_same_feature() -> None:
 async def test_heartbeats_flow_both_ways() -> None:
     async with running_pair() as pair:
         eg, backend = pair.eg, pair.backend
-        await eg.wait_for(lambda: len(eg.heartbeats) >= 3, timeout=5)  # CS: every 0.3 s (timeout 2.3 s)
-        assert eg.heartbeats == sorted(eg.heartbeats)
+        await eg.wait_for(lambda: len(eg.heartbeats) >= 3, within_s=5)  # CS: every 0.3 s (timeout 2.3 s)
+        received = [c for c in eg.heartbeats if c is not None]
+        assert received == sorted(received) and len(received) == len(eg.heartbeats)
         await asyncio.sleep(0.7)
-        counters = [c for ski, c in backend.heartbeats if ski == EG_SKI]
+        counters = [c for ski, c in backend.heartbeats if ski == EG_SKI and c is not None]
         assert len(counters) >= 3 and counters == sorted(set(counters))
         # the box stops: no more heartbeats reach the backend
         eg.stop_heartbeat()
@@ -207,7 +219,9 @@ async def test_refresh_notifies_a_change_from_the_product() -> None:
         pair.backend.set_limit(Direction.PRODUCE, PowerLimit(True, 5000, None))
         pair.backend.failsafe_s = 4 * 3600
         await pair.cs.refresh()
-        await pair.eg.wait_for(lambda: pair.eg.limits[Direction.PRODUCE].value_w == -5000 and pair.eg.failsafe_duration_s == 14400)
+        await pair.eg.wait_for(
+            lambda: pair.eg.limits[Direction.PRODUCE].value_w == -5000 and pair.eg.failsafe_duration_s == 14400
+        )
 
 
 async def test_measurements_unavailable_are_marked_error() -> None:

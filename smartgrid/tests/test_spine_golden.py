@@ -12,8 +12,8 @@ import pytest
 
 from smartgrid.spine.backend import MemoryBackend
 from smartgrid.spine.cs import ControllableSystem
-from smartgrid.tests.spine_helpers import GRID, IDENTITY, RawPeer, result_of
 from smartgrid.spine.transport import memory_pair
+from smartgrid.tests.spine_helpers import GRID, IDENTITY, RawPeer, result_of
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -55,32 +55,61 @@ async def test_detailed_discovery_reply() -> None:
     check_golden("spine_cs_detailed_discovery.json", json.loads(json.dumps(message)))
     data = message["datagram"]["payload"]["cmd"][0]["nodeManagementDetailedDiscoveryData"]
     assert data["specificationVersionList"] == {"specificationVersion": ["1.3.0"]}
-    assert data["deviceInformation"] == {"description": {"deviceAddress": {"device": "d:_n:KOSTAL_KSEM-71234567"},
-                                                         "deviceType": "EnergyManagementSystem", "networkFeatureSet": "smart"}}
-    features = {(tuple(f["description"]["featureAddress"]["entity"]), f["description"]["featureAddress"]["feature"]): f["description"]
-                for f in data["featureInformation"]}
+    assert data["deviceInformation"] == {
+        "description": {
+            "deviceAddress": {"device": "d:_n:KOSTAL_KSEM-71234567"},
+            "deviceType": "EnergyManagementSystem",
+            "networkFeatureSet": "smart",
+        }
+    }
+    features = {
+        (tuple(f["description"]["featureAddress"]["entity"]), f["description"]["featureAddress"]["feature"]): f[
+            "description"
+        ]
+        for f in data["featureInformation"]
+    }
     assert features[((0,), 0)]["featureType"] == "NodeManagement" and features[((0,), 0)]["role"] == "special"
     assert features[((0,), 1)]["featureType"] == "DeviceClassification"
     load_control = features[((1,), 1)]
     assert (load_control["featureType"], load_control["role"]) == ("LoadControl", "server")
     ops = {f["function"]: f["possibleOperations"] for f in load_control["supportedFunction"]}
     # as in the evcc#15633 capture: read, and write with partial
-    assert ops == {"loadControlLimitDescriptionListData": {"read": {}},
-                   "loadControlLimitListData": {"read": {}, "write": {"partial": {}}}}
+    assert ops == {
+        "loadControlLimitDescriptionListData": {"read": {}},
+        "loadControlLimitListData": {"read": {}, "write": {"partial": {}}},
+    }
     kinds = {(d["featureType"], d["role"]) for d in features.values() if d["featureAddress"]["entity"] == [1]}
-    assert kinds == {("LoadControl", "server"), ("DeviceConfiguration", "server"), ("DeviceDiagnosis", "server"),
-                     ("DeviceDiagnosis", "client"), ("ElectricalConnection", "server"), ("Measurement", "server")}
+    assert kinds == {
+        ("LoadControl", "server"),
+        ("DeviceConfiguration", "server"),
+        ("DeviceDiagnosis", "server"),
+        ("DeviceDiagnosis", "client"),
+        ("ElectricalConnection", "server"),
+        ("Measurement", "server"),
+    }
     assert [e["description"]["entityType"] for e in data["entityInformation"]] == [
-        "DeviceInformation", "CEM", "GridConnectionPointOfPremises"]
+        "DeviceInformation",
+        "CEM",
+        "GridConnectionPointOfPremises",
+    ]
 
 
 async def test_limit_descriptions_match_the_real_device_example() -> None:
     message = await read_from_cs([1], 1, "loadControlLimitDescriptionListData")
     check_golden("spine_cs_limit_descriptions.json", json.loads(json.dumps(message)))
-    items = message["datagram"]["payload"]["cmd"][0]["loadControlLimitDescriptionListData"]["loadControlLimitDescriptionData"]
+    items = message["datagram"]["payload"]["cmd"][0]["loadControlLimitDescriptionListData"][
+        "loadControlLimitDescriptionData"
+    ]
     # evcc#32245 (Nibe), array form [{"limitId":0},{"limitType":...},...] == this object in this order
-    nibe = [{"limitId": 0}, {"limitType": "signDependentAbsValueLimit"}, {"limitCategory": "obligation"},
-            {"limitDirection": "consume"}, {"measurementId": 0}, {"unit": "W"}, {"scopeType": "activePowerLimit"}]
+    nibe = [
+        {"limitId": 0},
+        {"limitType": "signDependentAbsValueLimit"},
+        {"limitCategory": "obligation"},
+        {"limitDirection": "consume"},
+        {"measurementId": 0},
+        {"unit": "W"},
+        {"scopeType": "activePowerLimit"},
+    ]
     assert [{k: v} for k, v in items[0].items()] == nibe
     assert items[1] == {**items[0], "limitId": 1, "limitDirection": "produce"}
 
@@ -105,4 +134,8 @@ async def test_limit_list_initial_data_as_eebus_go() -> None:
     message = await read_from_cs([1], 1, "loadControlLimitListData")
     _, cmd = result_of(message)
     assert cmd["loadControlLimitListData"]["loadControlLimitData"][0] == {
-        "limitId": 0, "isLimitChangeable": True, "isLimitActive": False, "value": {"number": 0, "scale": 0}}
+        "limitId": 0,
+        "isLimitChangeable": True,
+        "isLimitActive": False,
+        "value": {"number": 0, "scale": 0},
+    }

@@ -11,8 +11,8 @@ import pytest
 from smartgrid.spine.backend import Direction, MemoryBackend, PowerLimit
 from smartgrid.spine.cs import ControllableSystem
 from smartgrid.spine.device import MAX_REMOTE_DATA, MAX_SUBSCRIPTIONS
-from smartgrid.tests.spine_helpers import GRID, IDENTITY, RawPeer, result_of
 from smartgrid.spine.transport import memory_pair
+from smartgrid.tests.spine_helpers import GRID, IDENTITY, RawPeer, result_of
 
 LC = ([1], 1)  # the CS's LoadControl server
 NM = ([0], 0)
@@ -34,7 +34,10 @@ async def raw_peer() -> AsyncIterator[tuple[RawPeer, ControllableSystem, MemoryB
         # still serving
         counter = await peer.send("read", *LC, {"loadControlLimitDescriptionListData": {}}, ack=False)
         classifier, cmd = result_of(await peer.answer_to(counter))
-        assert classifier == "reply" and len(cmd["loadControlLimitDescriptionListData"]["loadControlLimitDescriptionData"]) == 2
+        assert (
+            classifier == "reply"
+            and len(cmd["loadControlLimitDescriptionListData"]["loadControlLimitDescriptionData"]) == 2
+        )
         assert not task.done()
     finally:
         await peer.close()
@@ -48,8 +51,13 @@ async def expect_result(peer: RawPeer, counter: int) -> tuple[int, str]:
 
 
 async def bind_load_control(peer: RawPeer) -> None:
-    request = {"bindingRequest": {"clientAddress": {"device": RawPeer.ADDRESS, "entity": [1], "feature": 1},
-                                  "serverAddress": {"entity": [1], "feature": 1}, "serverFeatureType": "LoadControl"}}
+    request = {
+        "bindingRequest": {
+            "clientAddress": {"device": RawPeer.ADDRESS, "entity": [1], "feature": 1},
+            "serverAddress": {"entity": [1], "feature": 1},
+            "serverFeatureType": "LoadControl",
+        }
+    }
     counter = await peer.send("call", *NM, {"nodeManagementBindingRequestCall": request}, source_feature=0)
     assert await expect_result(peer, counter) == (0, "")
 
@@ -62,8 +70,17 @@ CASES: list[tuple[str, str, tuple[list[int], int], dict[str, Any], int]] = [
     ("read on a client feature", "read", ([1], 4), {"deviceDiagnosisHeartbeatData": {}}, 7),
     ("write on a read-only function", "write", LC, {"loadControlLimitDescriptionListData": {}}, 1),
     ("write of an unknown function", "write", LC, {"somethingListData": {}}, 6),
-    ("write without binding", "write", LC, {"loadControlLimitListData": {"loadControlLimitData": [
-        {"limitId": 0, "isLimitActive": True, "value": {"number": 1, "scale": 0}}]}}, 1),
+    (
+        "write without binding",
+        "write",
+        LC,
+        {
+            "loadControlLimitListData": {
+                "loadControlLimitData": [{"limitId": 0, "isLimitActive": True, "value": {"number": 1, "scale": 0}}]
+            }
+        },
+        1,
+    ),
     ("call on a normal feature", "call", LC, {"loadControlLimitListData": {}}, 6),
     ("unknown call", "call", NM, {"nodeManagementFooCall": {}}, 6),
     ("two data elements", "read", LC, {"loadControlLimitListData": {}, "measurementListData": {}}, 6),
@@ -71,26 +88,112 @@ CASES: list[tuple[str, str, tuple[list[int], int], dict[str, Any], int]] = [
     ("function names another element", "read", LC, {"function": "x", "loadControlLimitListData": {}}, 1),
     ("filter not a list", "read", LC, {"filter": {"cmdControl": {}}, "loadControlLimitListData": {}}, 1),
     ("subscription request of the wrong shape", "call", NM, {"nodeManagementSubscriptionRequestCall": []}, 1),
-    ("subscription request without addresses", "call", NM, {"nodeManagementSubscriptionRequestCall": {"subscriptionRequest": {}}}, 1),
-    ("subscription to a feature that does not exist", "call", NM, {"nodeManagementSubscriptionRequestCall": {"subscriptionRequest": {
-        "clientAddress": {"entity": [1], "feature": 1}, "serverAddress": {"entity": [1], "feature": 42}}}}, 1),
-    ("subscription with the wrong feature type", "call", NM, {"nodeManagementSubscriptionRequestCall": {"subscriptionRequest": {
-        "clientAddress": {"entity": [1], "feature": 1}, "serverAddress": {"entity": [1], "feature": 1},
-        "serverFeatureType": "Measurement"}}}, 1),
-    ("subscription from a server feature of the peer", "call", NM, {"nodeManagementSubscriptionRequestCall": {"subscriptionRequest": {
-        "clientAddress": {"entity": [1], "feature": 3}, "serverAddress": {"entity": [1], "feature": 1}}}}, 1),
-    ("subscription to another device", "call", NM, {"nodeManagementSubscriptionRequestCall": {"subscriptionRequest": {
-        "clientAddress": {"entity": [1], "feature": 1}, "serverAddress": {"device": "d:_n:x_y-z", "entity": [1], "feature": 1}}}}, 1),
-    ("binding to a client feature", "call", NM, {"nodeManagementBindingRequestCall": {"bindingRequest": {
-        "clientAddress": {"entity": [1], "feature": 1}, "serverAddress": {"entity": [1], "feature": 4}}}}, 1),
-    ("notify into our server with a list of the wrong type", "notify", ([1], 4), {"deviceDiagnosisHeartbeatData": []}, 1),
-    ("notify of a list function of the wrong shape", "notify", ([1], 4), {"measurementListData": {"measurementData": 5}}, 1),
-    ("huge list in a notify", "notify", ([1], 4), {"measurementListData": {"measurementData": [{"measurementId": 1}] * 100_000}}, 1),
+    (
+        "subscription request without addresses",
+        "call",
+        NM,
+        {"nodeManagementSubscriptionRequestCall": {"subscriptionRequest": {}}},
+        1,
+    ),
+    (
+        "subscription to a feature that does not exist",
+        "call",
+        NM,
+        {
+            "nodeManagementSubscriptionRequestCall": {
+                "subscriptionRequest": {
+                    "clientAddress": {"entity": [1], "feature": 1},
+                    "serverAddress": {"entity": [1], "feature": 42},
+                }
+            }
+        },
+        1,
+    ),
+    (
+        "subscription with the wrong feature type",
+        "call",
+        NM,
+        {
+            "nodeManagementSubscriptionRequestCall": {
+                "subscriptionRequest": {
+                    "clientAddress": {"entity": [1], "feature": 1},
+                    "serverAddress": {"entity": [1], "feature": 1},
+                    "serverFeatureType": "Measurement",
+                }
+            }
+        },
+        1,
+    ),
+    (
+        "subscription from a server feature of the peer",
+        "call",
+        NM,
+        {
+            "nodeManagementSubscriptionRequestCall": {
+                "subscriptionRequest": {
+                    "clientAddress": {"entity": [1], "feature": 3},
+                    "serverAddress": {"entity": [1], "feature": 1},
+                }
+            }
+        },
+        1,
+    ),
+    (
+        "subscription to another device",
+        "call",
+        NM,
+        {
+            "nodeManagementSubscriptionRequestCall": {
+                "subscriptionRequest": {
+                    "clientAddress": {"entity": [1], "feature": 1},
+                    "serverAddress": {"device": "d:_n:x_y-z", "entity": [1], "feature": 1},
+                }
+            }
+        },
+        1,
+    ),
+    (
+        "binding to a client feature",
+        "call",
+        NM,
+        {
+            "nodeManagementBindingRequestCall": {
+                "bindingRequest": {
+                    "clientAddress": {"entity": [1], "feature": 1},
+                    "serverAddress": {"entity": [1], "feature": 4},
+                }
+            }
+        },
+        1,
+    ),
+    (
+        "notify into our server with a list of the wrong type",
+        "notify",
+        ([1], 4),
+        {"deviceDiagnosisHeartbeatData": []},
+        1,
+    ),
+    (
+        "notify of a list function of the wrong shape",
+        "notify",
+        ([1], 4),
+        {"measurementListData": {"measurementData": 5}},
+        1,
+    ),
+    (
+        "huge list in a notify",
+        "notify",
+        ([1], 4),
+        {"measurementListData": {"measurementData": [{"measurementId": 1}] * 100_000}},
+        1,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "classifier", "dest", "cmd", "number"), CASES, ids=[c[0] for c in CASES])
-async def test_error_results(name: str, classifier: str, dest: tuple[list[int], int], cmd: dict[str, Any], number: int) -> None:
+async def test_error_results(
+    name: str, classifier: str, dest: tuple[list[int], int], cmd: dict[str, Any], number: int
+) -> None:
     async with raw_peer() as (peer, _cs, backend):
         counter = await peer.send(classifier, *dest, cmd, source_feature=0 if dest == NM else 1)
         got, description = await expect_result(peer, counter)
@@ -116,14 +219,46 @@ async def test_unknown_destination_device_is_4() -> None:
         {"datagram": []},
         {"datagram": {"header": None}},
         {"datagram": {"header": {"cmdClassifier": "read"}}},
-        {"datagram": {"header": {"addressSource": {"entity": [1], "feature": 1}, "addressDestination": {"entity": [1], "feature": 1},
-                                 "msgCounter": -1, "cmdClassifier": "read"}}},
-        {"datagram": {"header": {"addressSource": {"entity": "1", "feature": 1}, "addressDestination": {"entity": [1], "feature": 1},
-                                 "msgCounter": 1, "cmdClassifier": "read"}}},
-        {"datagram": {"header": {"addressSource": {"entity": [1], "feature": 1}, "addressDestination": {"entity": [1], "feature": 1},
-                                 "msgCounter": 1, "cmdClassifier": "shout"}}},
-        {"datagram": {"header": {"addressSource": {"entity": [1] * 1000, "feature": 1},
-                                 "addressDestination": {"entity": [1], "feature": 1}, "msgCounter": 1, "cmdClassifier": "read"}}},
+        {
+            "datagram": {
+                "header": {
+                    "addressSource": {"entity": [1], "feature": 1},
+                    "addressDestination": {"entity": [1], "feature": 1},
+                    "msgCounter": -1,
+                    "cmdClassifier": "read",
+                }
+            }
+        },
+        {
+            "datagram": {
+                "header": {
+                    "addressSource": {"entity": "1", "feature": 1},
+                    "addressDestination": {"entity": [1], "feature": 1},
+                    "msgCounter": 1,
+                    "cmdClassifier": "read",
+                }
+            }
+        },
+        {
+            "datagram": {
+                "header": {
+                    "addressSource": {"entity": [1], "feature": 1},
+                    "addressDestination": {"entity": [1], "feature": 1},
+                    "msgCounter": 1,
+                    "cmdClassifier": "shout",
+                }
+            }
+        },
+        {
+            "datagram": {
+                "header": {
+                    "addressSource": {"entity": [1] * 1000, "feature": 1},
+                    "addressDestination": {"entity": [1], "feature": 1},
+                    "msgCounter": 1,
+                    "cmdClassifier": "read",
+                }
+            }
+        },
     ],
 )
 async def test_unanswerable_datagrams_are_dropped(message: Any) -> None:
@@ -137,9 +272,13 @@ async def test_unanswerable_datagrams_are_dropped(message: Any) -> None:
 async def test_payload_of_the_wrong_shape_gets_error_1(payload: Any) -> None:
     async with raw_peer() as (peer, cs, _backend):
         peer.counter += 1
-        header = {"specificationVersion": "1.3.0", "addressSource": {"device": RawPeer.ADDRESS, "entity": [1], "feature": 1},
-                  "addressDestination": {"device": cs.address, "entity": [1], "feature": 1}, "msgCounter": peer.counter,
-                  "cmdClassifier": "read"}
+        header = {
+            "specificationVersion": "1.3.0",
+            "addressSource": {"device": RawPeer.ADDRESS, "entity": [1], "feature": 1},
+            "addressDestination": {"device": cs.address, "entity": [1], "feature": 1},
+            "msgCounter": peer.counter,
+            "cmdClassifier": "read",
+        }
         await peer.send_raw({"datagram": {"header": header, "payload": payload}})
         assert (await expect_result(peer, peer.counter))[0] == 1
 
@@ -154,7 +293,9 @@ async def test_result_is_never_answered_with_a_result() -> None:
 
 async def test_ack_request_on_notify_is_answered_with_0() -> None:
     async with raw_peer() as (peer, _cs, backend):
-        counter = await peer.send("notify", [1], 4, {"deviceDiagnosisHeartbeatData": {"heartbeatCounter": 5}}, source_feature=3)
+        counter = await peer.send(
+            "notify", [1], 4, {"deviceDiagnosisHeartbeatData": {"heartbeatCounter": 5}}, source_feature=3
+        )
         assert await expect_result(peer, counter) == (0, "")
         assert backend.heartbeats == [("raw", 5)]
 
@@ -171,23 +312,38 @@ async def test_writes_with_binding_and_hostile_values() -> None:
             {"number": -4200, "scale": 0},
         ]
         for value in bad_values:
-            cmd = {"loadControlLimitListData": {"loadControlLimitData": [{"limitId": 0, "isLimitActive": True, "value": value}]},
-                   "filter": [{"cmdControl": {"partial": {}}}]}
+            cmd = {
+                "loadControlLimitListData": {
+                    "loadControlLimitData": [{"limitId": 0, "isLimitActive": True, "value": value}]
+                },
+                "filter": [{"cmdControl": {"partial": {}}}],
+            }
             number, _ = await expect_result(peer, await peer.send("write", *LC, cmd))
             assert number in (1, 7)
         assert backend.limit_writes == []
         assert (await backend.limit(Direction.CONSUME)) == PowerLimit(False, 0.0, None)
-        good = {"loadControlLimitListData": {"loadControlLimitData": [
-            {"limitId": 0, "isLimitActive": True, "value": {"number": 42, "scale": 2}}]}, "filter": [{"cmdControl": {"partial": {}}}]}
+        good = {
+            "loadControlLimitListData": {
+                "loadControlLimitData": [{"limitId": 0, "isLimitActive": True, "value": {"number": 42, "scale": 2}}]
+            },
+            "filter": [{"cmdControl": {"partial": {}}}],
+        }
         assert await expect_result(peer, await peer.send("write", *LC, good)) == (0, "")
         assert backend.limit_writes[-1][1] == PowerLimit(True, 4200.0, None)
 
 
 async def test_subscriptions_are_bounded_and_duplicates_refused() -> None:
     async with raw_peer() as (peer, cs, _backend):
+
         def request(feature: int) -> dict[str, Any]:
-            return {"nodeManagementSubscriptionRequestCall": {"subscriptionRequest": {
-                "clientAddress": {"entity": [1], "feature": feature}, "serverAddress": {"entity": [1], "feature": 1}}}}
+            return {
+                "nodeManagementSubscriptionRequestCall": {
+                    "subscriptionRequest": {
+                        "clientAddress": {"entity": [1], "feature": feature},
+                        "serverAddress": {"entity": [1], "feature": 1},
+                    }
+                }
+            }
 
         assert await expect_result(peer, await peer.send("call", *NM, request(1), source_feature=0)) == (0, "")
         number, text = await expect_result(peer, await peer.send("call", *NM, request(1), source_feature=0))
@@ -221,8 +377,14 @@ async def test_binding_data_and_delete() -> None:
         (entry,) = cmd["nodeManagementBindingData"]["bindingEntry"]
         assert entry["serverAddress"] == {"device": cs.address, "entity": [1], "feature": 1}
         assert entry["clientAddress"] == {"device": RawPeer.ADDRESS, "entity": [1], "feature": 1}
-        delete = {"nodeManagementBindingDeleteCall": {"bindingDelete": {
-            "clientAddress": {"entity": [1], "feature": 1}, "serverAddress": {"entity": [1], "feature": 1}}}}
+        delete = {
+            "nodeManagementBindingDeleteCall": {
+                "bindingDelete": {
+                    "clientAddress": {"entity": [1], "feature": 1},
+                    "serverAddress": {"entity": [1], "feature": 1},
+                }
+            }
+        }
         assert await expect_result(peer, await peer.send("call", *NM, delete, source_feature=0)) == (0, "")
         assert cs.device.bindings == {}
 
@@ -232,7 +394,7 @@ async def test_peer_that_never_answers_discovery_is_closed() -> None:
 
     backend = MemoryBackend()
     cs = ControllableSystem(backend, IDENTITY)
-    cs_end, silent_end = memory_pair("cs", "silent")
+    cs_end, _silent_end = memory_pair("cs", "silent")
     old = device_module.REQUEST_TIMEOUT_S
     device_module.REQUEST_TIMEOUT_S = 0.2
     try:

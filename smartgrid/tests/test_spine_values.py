@@ -47,8 +47,17 @@ def test_parse_scaled_number(wire: dict[str, int], value: float) -> None:
 
 @pytest.mark.parametrize(
     "wire",
-    [None, 5, "5", {"number": "5"}, {"number": 1.5}, {"number": True}, {"scale": 1}, {"number": 1, "scale": 200},
-     {"number": 2**64}],
+    [
+        None,
+        5,
+        "5",
+        {"number": "5"},
+        {"number": 1.5},
+        {"number": True},
+        {"scale": 1},
+        {"number": 1, "scale": 200},
+        {"number": 2**64},
+    ],
 )
 def test_parse_scaled_number_refuses_wrong_shapes(wire: object) -> None:
     with pytest.raises(BadValue):
@@ -65,21 +74,43 @@ def test_scaled_number_round_trip_at_four_decimals(tenthousandths: int) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("PT4S", 4), ("PT2H", 7200), ("PT1H2M3S", 3723), ("P0D", 0), ("PT0S", 0), ("P1D", 86400), ("P1W", 604800),
-     ("PT0.5S", 0.5), ("P1DT1H", 90000), ("-PT1M", -60)],
+    [
+        ("PT4S", 4),
+        ("PT2H", 7200),
+        ("PT1H2M3S", 3723),
+        ("P0D", 0),
+        ("PT0S", 0),
+        ("P1D", 86400),
+        ("P1W", 604800),
+        ("PT0.5S", 0.5),
+        ("P1DT1H", 90000),
+        ("-PT1M", -60),
+    ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "P", "PT", "4S", "PT1X", "P1Y", "P1M", 5, None, "PT" + "9" * 80 + "S", "P99999999999D"])
+@pytest.mark.parametrize(
+    "text", ["", "P", "PT", "4S", "PT1X", "P1Y", "P1M", 5, None, "PT" + "9" * 80 + "S", "P99999999999D"]
+)
 def test_parse_duration_refuses(text: object) -> None:
     with pytest.raises(BadValue):
         parse_duration(text)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0, "PT0S"), (4, "PT4S"), (3723, "PT1H2M3S"), (7200, "PT2H"), (90, "PT1M30S"),
-                                               (86400, "PT24H"), (0.25, "PT0.25S")])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "PT0S"),
+        (4, "PT4S"),
+        (3723, "PT1H2M3S"),
+        (7200, "PT2H"),
+        (90, "PT1M30S"),
+        (86400, "PT24H"),
+        (0.25, "PT0.25S"),
+    ],
+)
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
