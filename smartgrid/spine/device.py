@@ -595,6 +595,11 @@ class Peer:
             await self._dispatch(datagram)
         except SpineError as exc:
             await self._answer_error(datagram, exc)
+        except ConnectionError:
+            raise
+        except Exception:
+            log.exception("SPINE: handling a %s from %s failed", datagram.header.classifier, self.ski)
+            await self._answer_error(datagram, SpineError(ErrorNumber.GENERAL_ERROR, "internal error"))
 
     async def _dispatch(self, datagram: Datagram) -> None:
         header = datagram.header

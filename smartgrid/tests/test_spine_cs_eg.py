@@ -234,3 +234,14 @@ async def test_measurements_unavailable_are_marked_error() -> None:
         pair.backend.grid = GRID
         await pair.cs.refresh()
         await pair.eg.wait_for(lambda: pair.eg.measurements.get("acPowerTotal") == 1500)
+
+
+class BrokenBackend(MemoryBackend):
+    async def write_limit(self, direction: Direction, limit: PowerLimit, peer_ski: str) -> None:
+        raise RuntimeError("database gone")
+
+
+async def test_a_failing_backend_gives_an_error_result_and_the_cs_keeps_serving() -> None:
+    async with running_pair(backend=BrokenBackend(grid=GRID)) as pair:
+        assert await pair.eg.write_limit(Direction.CONSUME, True, 4200, 60) == (1, "internal error")
+        assert await pair.eg.write_failsafe(Direction.CONSUME, 4000.0) == (0, "")
