@@ -571,6 +571,15 @@ class Peer:
         if header.classifier == "result":
             return  # never answer a result
         self.errors_sent += 1
+        function = datagram.cmd.function if datagram.cmd is not None else "?"
+        log.info(
+            "SPINE: %s %s from %s answered with error %s: %s",
+            header.classifier,
+            function[:64],
+            self.ski,
+            error.number,
+            error.description,
+        )
         source = header.destination.with_device(self.device.address)
         target = header.source if header.source.device else header.source.with_device(self.remote_address)
         await self.send("result", source, target, result_cmd(error.number, error.description), header.msg_counter)
@@ -726,12 +735,17 @@ class Peer:
             raise SpineError(ErrorNumber.GENERAL_ERROR, "serverFeatureType does not match the server feature")
         return feature
 
-    def _check_client(self, client: Address) -> None:
+    def _check_client(self, client: Address, server: LocalFeature) -> None:
+        """spine-go's checkRoleAndType on the client side, where the peer's discovery names it."""
         if client.feature is None:
             raise SpineError(ErrorNumber.GENERAL_ERROR, "clientAddress.feature is missing")
         known = self.remote_features.get((client.entity, client.feature))
-        if known is not None and known.role not in ("client", "special"):
+        if known is None:
+            return
+        if known.role not in ("client", "special"):
             raise SpineError(ErrorNumber.GENERAL_ERROR, "the client feature is not a client")
+        if known.role == "client" and known.type != server.type:
+            raise SpineError(ErrorNumber.GENERAL_ERROR, "the client feature's type does not match the server's")
 
     async def _call(self, source: Address, cmd: Cmd) -> None:
         data = cmd.data if isinstance(cmd.data, dict) else None
@@ -740,10 +754,10 @@ class Peer:
         if cmd.function == "nodeManagementSubscriptionRequestCall":
             client, server, stype = self._pair(data.get("subscriptionRequest"), "subscriptionRequest")
             feature = self._server_feature(server, stype, ("server", "special"))
-            self._check_client(client)
+            self._check_client(client, feature)
             entry = (feature.key, client)
             if any(k == feature.key and c.local() == client.local() for k, c in self.subscriptions):
-                raise SpineError(ErrorNumber.GENERAL_ERROR, "the subscription already exists")
+                raise SpineError(ErrorNumber.GENERAL_ERROR, "requested subscription is already present")
             if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
                 raise SpineError(ErrorNumber.OVERLOAD, "too many subscriptions")
             self.subscriptions.append(entry)
@@ -756,7 +770,7 @@ class Peer:
         elif cmd.function == "nodeManagementBindingRequestCall":
             client, server, stype = self._pair(data.get("bindingRequest"), "bindingRequest")
             feature = self._server_feature(server, stype, ("server",))
-            self._check_client(client)
+            self._check_client(client, feature)
             holder = self.device.bindings.get(feature.key)
             if holder is not None:
                 other = holder[0]
