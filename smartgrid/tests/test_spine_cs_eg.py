@@ -245,3 +245,13 @@ async def test_a_failing_backend_gives_an_error_result_and_the_cs_keeps_serving(
     async with running_pair(backend=BrokenBackend(grid=GRID)) as pair:
         assert await pair.eg.write_limit(Direction.CONSUME, True, 4200, 60) == (1, "internal error")
         assert await pair.eg.write_failsafe(Direction.CONSUME, 4000.0) == (0, "")
+
+
+@pytest.mark.parametrize(("entity_type", "counted"), [("GridGuard", True), ("CEM", True), ("Inverter", False)])
+async def test_heartbeat_only_from_energy_guard_entities(entity_type: str, counted: bool) -> None:
+    eg = EnergyGuard(heartbeat_interval_s=0.1, entity_type=entity_type)
+    async with running_pair(eg=eg) as pair:
+        await asyncio.sleep(0.4)
+        assert bool(pair.backend.heartbeats) is counted
+        # the box can still write its limits
+        assert await eg.write_limit(Direction.CONSUME, True, 4200, 60) == (0, "")
