@@ -357,10 +357,17 @@ class LocalDevice:
     async def notify(self, feature: LocalFeature, function: str) -> None:
         """Send the function's full data to every subscriber of ``feature``."""
         data = feature.data(function)
-        for peer in list(self.peers):
-            for local_key, client in list(peer.subscriptions):
-                if local_key == feature.key:
-                    await peer.send("notify", feature.address(), client, {function: data})
+
+        async def to_peer(peer: Peer) -> None:
+            try:
+                for local_key, client in list(peer.subscriptions):
+                    if local_key == feature.key and not peer.closed:
+                        await peer.send("notify", feature.address(), client, {function: data})
+            except ConnectionError as exc:
+                log.info("SPINE: notify to %s not sent: %s", peer.ski, exc)
+
+        # all peers at once: a slow one (dropped after SEND_TIMEOUT_S) does not hold up the others
+        await asyncio.gather(*(to_peer(peer) for peer in list(self.peers)))
 
     def has_binding(self, feature: LocalFeature, peer: Peer, client: Address) -> bool:
         holder = self.bindings.get(feature.key)
