@@ -431,12 +431,16 @@ class Peer:
         cmd: dict[str, Any],
         reference: int | None = None,
         ack: bool = False,
+        pending: asyncio.Future[tuple[str, Cmd | None]] | None = None,
     ) -> int:
-        self._counter += 1
-        counter = self._counter
-        datagram = build_datagram(source, destination, counter, classifier, cmd, reference, ack)
+        """Send one datagram with the next msgCounter; ``pending`` waits for its answer."""
         if self.closed:
             raise ConnectionError("peer connection closed")
+        self._counter += 1
+        counter = self._counter
+        if pending is not None:
+            self._pending[counter] = pending  # before sending: the answer may come at once
+        datagram = build_datagram(source, destination, counter, classifier, cmd, reference, ack)
         try:
             await asyncio.wait_for(self.transport.send(datagram), SEND_TIMEOUT_S)
         except TimeoutError:
@@ -456,18 +460,15 @@ class Peer:
         if len(self._pending) >= MAX_PENDING:
             raise SpineError(ErrorNumber.OVERLOAD, "too many requests pending")
         future: asyncio.Future[tuple[str, Cmd | None]] = asyncio.get_running_loop().create_future()
-        self._counter += 1
-        counter = self._counter
-        self._pending[counter] = future
-        self._counter -= 1
         try:
-            sent = await self.send(classifier, source.address(), destination, cmd, ack=ack)
-            assert sent == counter
+            await self.send(classifier, source.address(), destination, cmd, ack=ack, pending=future)
             return await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
         except TimeoutError:
             raise SpineError(ErrorNumber.TIMEOUT, "no answer in time") from None
         finally:
-            self._pending.pop(counter, None)
+            for key, value in list(self._pending.items()):
+                if value is future:
+                    del self._pending[key]
 
     async def read(self, source: LocalFeature, destination: Address, function: str) -> Any:
         classifier, cmd = await self.request("read", source, destination, {function: {}})
