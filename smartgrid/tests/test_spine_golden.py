@@ -157,7 +157,7 @@ async def test_mgcp_chain_that_eebus_go_follows() -> None:
     ]
     by_connection = {c["electricalConnectionId"]: c for c in connections}
     by_measurement = {p["measurementId"]: p for p in params}
-    scopes = {}
+    scopes: dict[str, list[str | None]] = {}
     for description in descriptions:
         assert description["commodityType"] == "electricity"
         param = by_measurement[description["measurementId"]]
