@@ -412,6 +412,7 @@ class Peer:
         self._counter = 0
         self._pending: dict[int, asyncio.Future[tuple[str, Cmd | None]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._app_busy = False
         self.closed = False
 
     __hash__ = object.__hash__
@@ -522,6 +523,13 @@ class Peer:
         self.closed = True
         with contextlib.suppress(Exception):
             await self.transport.close(reason)
+
+    async def _app_ready(self) -> None:
+        try:
+            if self.device.app is not None:
+                await self.device.app.on_peer_ready(self)
+        finally:
+            self._app_busy = False
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -803,8 +811,11 @@ class Peer:
             return
         if cmd.function == "nodeManagementUseCaseData":
             self._use_cases(cmd.data)
-            if self.ready.is_set() and self.device.app is not None:
-                self.spawn(self.device.app.on_peer_ready(self))
+            # a changed use-case list: let the application look again (one run at a time, so a
+            # peer that floods notifies cannot pile up tasks)
+            if self.ready.is_set() and self.device.app is not None and not self._app_busy:
+                self._app_busy = True
+                self.spawn(self._app_ready())
             return
         if cmd.function.startswith("nodeManagement"):
             return  # subscription/binding/destination data of the peer: not needed
