@@ -284,3 +284,15 @@ async def test_a_peer_that_stops_reading_does_not_block_the_others(monkeypatch: 
     await a.close("over")
     await asyncio.gather(*tasks)
     await stop_pair(stuck)
+
+
+async def test_reconnects_leave_nothing_behind() -> None:
+    backend = MemoryBackend(grid=GRID)
+    cs = ControllableSystem(backend, IDENTITY, heartbeat_timeout_s=30)
+    for _ in range(20):
+        pair = await start_pair(backend=backend, cs=cs, eg=EnergyGuard(heartbeat_interval_s=30))
+        assert len(cs.peers) == 1 and len(cs.device.bindings) == 2
+        await stop_pair(pair)
+    assert not cs.peers and not cs.device.bindings and not cs._heartbeat_subscribed
+    assert len(cs._last_heartbeat) == 1
+    assert cs.device._heartbeat_task is None
