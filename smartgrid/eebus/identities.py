@@ -32,3 +32,9 @@ def own_ski(plant_id: int) -> str:
 def ship_port(index: int) -> int:
     """The SHIP port of the ``index``-th plant (0 = the first): KSEM_EEBUS_PORT, then the ports after it."""
     return int(settings.EEBUS_PORT) + index
+
+
+def ship_id(identity: Any, plant_id: int) -> str:
+    """The plant's SHIP ID: never changes, because it is derived from the certificate's SKI."""
+    value = getattr(identity, "ship_id", None)
+    return str(value) if value else f"KOSTAL-KSEM-{str(identity.ski)[:12]}-{plant_id}"
