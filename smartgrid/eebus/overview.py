@@ -33,7 +33,7 @@ def own_identity(plant: Any) -> OwnIdentity:
         identity = identities.load(plant.pk)
     except (OSError, ValueError) as exc:
         return OwnIdentity("", "", port, error=f"the EEBus certificate cannot be read: {exc}")
-    return OwnIdentity(identities.ship_id(identity, plant.pk), str(identity.ski), port)
+    return OwnIdentity(identity.ship_id, identity.ski, port)
 
 
 def peer_row(peer: EebusPeer, now: dt.datetime | None = None) -> dict[str, Any]:
