@@ -66,13 +66,16 @@ class Command(BaseCommand):
         plant_ids = list(plants.values_list("pk", flat=True))
         if not plant_ids:
             raise CommandError("no plant to serve: run `manage.py bootstrap` first")
+        interfaces = parse_interfaces(options["mdns_interfaces"])
+        if interfaces is None and options["host"] in ("127.0.0.1", "localhost", "::1"):
+            interfaces = ["127.0.0.1"]  # a loopback-only service announces itself on loopback only
         endpoints = [
             Endpoint(
                 plant_id=plant_id,
                 port=options["port"] + index,
                 host=options["host"],
                 mdns=not options["no_mdns"],
-                mdns_interfaces=parse_interfaces(options["mdns_interfaces"]),
+                mdns_interfaces=interfaces,
             )
             for index, plant_id in enumerate(plant_ids)
         ]
