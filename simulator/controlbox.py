@@ -43,13 +43,15 @@ from typing import Any
 from smartgrid.ship import ShipNode
 from smartgrid.ship.identity import ShipIdentity, load_or_create_identity, normalize_ski
 from smartgrid.ship.trust import MemoryTrustStore
+from smartgrid.spine.backend import Direction
+from smartgrid.spine.cs import Identity as SpineIdentity
 from smartgrid.spine.eg import EnergyGuard
 
 log = logging.getLogger("simulator.controlbox")
 
 DEFAULT_PORT = 4712
 DEFAULT_CONTROL_PORT = 4713
-DEVICE = {
+DEVICE: dict[str, Any] = {
     "brand": "KSEM-Sim",
     "model": "ControlBox",
     "type": "ElectricitySupplySystem",
@@ -87,10 +89,11 @@ class FileTrustStore(MemoryTrustStore):
             if line and not line.startswith("#") and _SKI_LINE.match(line):
                 with contextlib.suppress(ValueError):
                     wanted.add(normalize_ski(line))
-        for ski in wanted - self.trusted_skis():
+        current = set(self.trusted_skis())
+        for ski in wanted - current:
             self.trust(ski)
-        for ski in self.trusted_skis() - wanted:
-            self.distrust(ski)
+        for ski in current - wanted:
+            self.untrust(ski)
 
 
 class ControlBox:
@@ -105,6 +108,7 @@ class ControlBox:
         port: int = DEFAULT_PORT,
         mdns: bool = True,
         mdns_interfaces: list[str] | None = None,
+        heartbeat_interval_s: float = 8.0,
     ) -> None:
         self.identity = identity
         self.trust = trust
@@ -121,6 +125,7 @@ class ControlBox:
         self.guards: dict[str, EnergyGuard] = {}
         self.connections: dict[str, Any] = {}
         self.heartbeat_running = True
+        self.heartbeat_interval_s = heartbeat_interval_s
         self.written = Written()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.connected_event = asyncio.Event()
@@ -163,9 +168,12 @@ class ControlBox:
 
     async def _on_connection(self, connection: Any) -> None:
         ski = str(connection.remote_ski)
-        guard = EnergyGuard(self.identity)
+        guard = EnergyGuard(
+            SpineIdentity(DEVICE["brand"], DEVICE["model"], DEVICE["serial"], self.identity.ship_id),
+            heartbeat_interval_s=self.heartbeat_interval_s,
+        )
         if not self.heartbeat_running:
-            guard.heartbeat_stop()
+            guard.stop_heartbeat()
         self.guards[ski] = guard
         self.connections[ski] = connection
         self.connected_event.set()
@@ -185,30 +193,44 @@ class ControlBox:
         await asyncio.wait_for(self.connected_event.wait(), timeout_s)
 
     async def write_limit(self, kind: str, value_w: float, duration_s: float | None, active: bool = True) -> list[Any]:
-        """Write an LPC or LPP active limit to every connected controllable system; their answers."""
+        """Write an LPC or LPP active limit to every connected controllable system; their answers
+        as [{"ski", "error": SPINE error number (0 = accepted), "description"}]."""
         setattr(self.written, kind, {"value_w": value_w, "duration_s": duration_s, "active": active, "at": time.time()})
+        direction = Direction.CONSUME if kind == "lpc" else Direction.PRODUCE
         results = []
         for ski, guard in list(self.guards.items()):
-            result = await guard.write_limit(kind, value_w=value_w, duration_s=duration_s, active=active)
-            results.append({"ski": ski, "result": _plain(result)})
+            if not guard.ready.is_set():  # SPINE discovery still running: give it a moment
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(guard.ready.wait(), 10.0)
+            error, description = await guard.write_limit(direction, active, value_w, duration_s)
+            results.append({"ski": ski, "error": int(error), "description": description})
         self.written.results = results
         return results
 
-    async def write_failsafe(self, **values: Any) -> list[Any]:
-        self.written.failsafe = dict(values)
+    async def write_failsafe(
+        self, lpc_w: float | None = None, lpp_w: float | None = None, duration_s: float | None = None
+    ) -> list[Any]:
+        self.written.failsafe = {"lpc_w": lpc_w, "lpp_w": lpp_w, "duration_s": duration_s}
         results = []
         for ski, guard in list(self.guards.items()):
-            result = await guard.write_failsafe(**values)
-            results.append({"ski": ski, "result": _plain(result)})
+            for direction, value in ((Direction.CONSUME, lpc_w), (Direction.PRODUCE, lpp_w), (None, None)):
+                if direction is not None and value is None:
+                    continue
+                if direction is None and duration_s is None:
+                    continue
+                error, description = await guard.write_failsafe(
+                    direction, value, duration_s if direction is None else None
+                )
+                results.append({"ski": ski, "error": int(error), "description": description})
         return results
 
     def set_heartbeat(self, running: bool) -> None:
         self.heartbeat_running = running
         for guard in self.guards.values():
             if running:
-                guard.heartbeat_start()
+                guard.resume_heartbeat()
             else:
-                guard.heartbeat_stop()
+                guard.stop_heartbeat()
 
     async def disconnect(self) -> int:
         closed = 0
@@ -237,13 +259,24 @@ class ControlBox:
             "lpp": self.written.lpp,
             "failsafe": self.written.failsafe,
             "last_results": self.written.results,
+            "observed": {ski: _observed(guard) for ski, guard in self.guards.items()},
         }
 
 
-def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str, list, dict)):
-        return value
-    return str(value)
+def _observed(guard: EnergyGuard) -> dict[str, Any]:
+    """What the guard learnt of the controllable system: its limits, failsafe values, measurements."""
+    return {
+        "ready": guard.ready.is_set(),
+        "limits": {
+            str(direction): {"active": limit.active, "value_w": limit.value_w, "duration_s": limit.duration_s}
+            for direction, limit in guard.limits.items()
+        },
+        "failsafe_w": {str(direction): value for direction, value in guard.failsafe_w.items()},
+        "failsafe_duration_s": guard.failsafe_duration_s,
+        "nominal_max_w": dict(guard.nominal_max_w),
+        "measurements": dict(guard.measurements),
+        "heartbeats_received": len(guard.heartbeats),
+    }
 
 
 # --- the scripting interface ----------------------------------------------------------------
@@ -281,9 +314,7 @@ async def handle_request(box: ControlBox, method: str, path: str, body: dict[str
             raise RequestError(400, "active must be true or false")
         return {"results": await box.write_limit(path[1:], value, duration, active)}
     if path == "/failsafe":
-        values = {
-            key: _number(body, key, required=False, low=0, high=1e7) for key in ("lpc_w", "lpp_w", "duration_s")
-        }
+        values = {key: _number(body, key, required=False, low=0, high=1e7) for key in ("lpc_w", "lpp_w", "duration_s")}
         return {"results": await box.write_failsafe(**{k: v for k, v in values.items() if v is not None})}
     if path == "/heartbeat":
         running = body.get("running")
@@ -337,7 +368,9 @@ async def _http(box: ControlBox, reader: asyncio.StreamReader, writer: asyncio.S
         log.exception("control request failed")
         status, answer = 500, {"error": str(exc)}
     data = json.dumps(answer, default=str).encode()
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Too Large", 502: "Bad Gateway"}.get(status, "Error")
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Too Large", 502: "Bad Gateway"}.get(
+        status, "Error"
+    )
     writer.write(
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
         f"Connection: close\r\n\r\n".encode()
@@ -353,6 +386,8 @@ async def serve_control(box: ControlBox, host: str, port: int) -> asyncio.Server
 
 
 def load_identity(state_dir: Path) -> ShipIdentity:
+    """The box's certificate in ``state_dir`` (created once); its SKI is written to ``state_dir/ski``."""
+    state_dir.mkdir(parents=True, exist_ok=True)
     identity = load_or_create_identity(
         state_dir, ship_id="KSEM-Sim-ControlBox-SIM-0001", common_name="KSEM-Sim-ControlBox", organization="KSEM-Sim"
     )
@@ -374,13 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _main(args: argparse.Namespace, ready: Callable[[ControlBox], None] | None = None) -> None:
     state_dir = Path(args.state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
     identity = load_identity(state_dir)
     trust = FileTrustStore(args.trust, state_dir / "trusted")
     interfaces = [part for part in args.mdns_interfaces.split(",") if part] or None
-    box = ControlBox(
-        identity, trust, host=args.host, port=args.port, mdns=not args.no_mdns, mdns_interfaces=interfaces
-    )
+    box = ControlBox(identity, trust, host=args.host, port=args.port, mdns=not args.no_mdns, mdns_interfaces=interfaces)
     await box.start()
     control = await serve_control(box, "127.0.0.1", args.control_port)
     control_port = control.sockets[0].getsockname()[1]

@@ -6,8 +6,9 @@ Per plant (``Endpoint``):
 - a SHIP server (the first plant on ``KSEM_EEBUS_PORT``, 4711; the next on the ports after it),
   announced over mDNS (``_ship._tcp``) unless switched off, and browsing for other nodes, which
   the trust store writes to the database as discovered;
-- for every SHIP connection to a trusted SKI a ``ControllableSystem`` on the plant's database
-  backend (LPC/LPP limits, failsafe values, heartbeat, measurements), refreshed every second;
+- the plant's SPINE ``ControllableSystem`` on its database backend (LPC/LPP limits, failsafe
+  values, heartbeat, MPC/MGCP measurements), served on every SHIP connection to a trusted SKI and
+  refreshed every second (a changed limit or measurement is notified to the subscribers);
 - once a second: the peers are read again (couple/decouple/disconnect from the page, the API
   or the console take effect within a second), a connection whose SKI is no longer trusted or
   that an installer disconnected is closed, and every trusted peer with a known address that is
@@ -27,7 +28,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 
@@ -57,8 +58,7 @@ def dial_delay_s(attempt: int, rng: random.Random | None = None) -> float:
 @dataclass
 class Live:
     connection: Any
-    system: Any
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[Any] | None = None
     closing: bool = False
 
 
@@ -80,8 +80,9 @@ class Endpoint:
     mdns_interfaces: Sequence[str] | None = None
     serial: str = ""
     node_factory: Callable[..., Any] | None = None
-    system_factory: Callable[[Any], Any] | None = None
+    system_factory: Callable[[], Awaitable[Any]] | None = None
     identity: Any = None
+    system: Any = field(init=False, default=None)
     trust: DbTrustStore = field(init=False)
     node: Any = field(init=False, default=None)
     live: dict[str, Live] = field(init=False, default_factory=dict)
@@ -98,8 +99,8 @@ class Endpoint:
 
         if self.identity is None:
             self.identity = await sync_to_async(identities.load, thread_sensitive=False)(self.plant_id)
-        if self.system_factory is None:
-            self.system_factory = _default_system_factory(self.plant_id, self.identity)
+        factory = self.system_factory or _default_system_factory(self.plant_id, self.identity, self.serial)
+        self.system = await factory()
         await self.trust.refresh(())
         self._trusted = {view.ski for view in self.trust.trusted_peers()}
         factory = self.node_factory or _ship_node
@@ -142,9 +143,7 @@ class Endpoint:
         if previous is not None and previous.connection is not connection:
             # Both sides dialled at once: keep the newer connection.
             await self._close(ski, "replaced by a newer connection")
-        assert self.system_factory is not None
-        system = self.system_factory(connection)
-        entry = Live(connection, system, asyncio.current_task())
+        entry = Live(connection, asyncio.current_task())
         self.live[ski] = entry
         dial = self.dials.get(ski)
         if dial is not None:
@@ -152,7 +151,7 @@ class Endpoint:
         self.trust.remember_ship_id(ski, str(getattr(connection, "remote_ship_id", "") or ""))
         log.info("plant %s: connected with %s", self.plant_id, ski)
         try:
-            await system.serve(connection)
+            await self.system.serve(connection)
         except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
             log.info("plant %s: connection with %s ended: %s", self.plant_id, ski, exc)
         except Exception:
@@ -182,7 +181,7 @@ class Endpoint:
     async def tick(self) -> None:
         try:
             await self.trust.refresh(self.live.keys())
-        except Exception as exc:  # the database may be away for a moment: keep serving
+        except Exception as exc:  # noqa: BLE001  (the database may be away for a moment: keep serving)
             log.warning("plant %s: could not read the EEBus peers: %s", self.plant_id, exc)
             return
         await self._apply_trust()
@@ -213,17 +212,17 @@ class Endpoint:
                 self.trust.disconnect_done(view.ski)
 
     async def _refresh_systems(self) -> None:
-        async def one(ski: str, entry: Live) -> None:
-            try:
-                await asyncio.wait_for(entry.system.refresh(), REFRESH_TIMEOUT_S)
-            except TimeoutError:
-                log.warning("plant %s: SPINE refresh for %s took over %g s", self.plant_id, ski, REFRESH_TIMEOUT_S)
-            except (ConnectionError, OSError) as exc:
-                log.info("plant %s: refresh for %s: %s", self.plant_id, ski, exc)
-            except Exception:
-                log.exception("plant %s: SPINE refresh for %s failed", self.plant_id, ski)
-
-        await asyncio.gather(*(one(ski, entry) for ski, entry in list(self.live.items())))
+        """Re-read the plant's limits and measurements and notify the subscribers of changes."""
+        if self.system is None:
+            return
+        try:
+            await asyncio.wait_for(self.system.refresh(), REFRESH_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("plant %s: the SPINE refresh took over %g s", self.plant_id, REFRESH_TIMEOUT_S)
+        except (ConnectionError, OSError) as exc:
+            log.info("plant %s: SPINE refresh: %s", self.plant_id, exc)
+        except Exception:
+            log.exception("plant %s: the SPINE refresh failed", self.plant_id)
 
     def _dial_due(self) -> None:
         now = time.monotonic()
@@ -238,20 +237,15 @@ class Endpoint:
             state.task = asyncio.create_task(self._dial(view.ski, view.host, view.port))
 
     async def _dial(self, ski: str, host: str, port: int) -> None:
+        """Dial a trusted peer; the node hands the completed connection to ``on_connection``."""
         try:
-            connection = await asyncio.wait_for(self.node.connect(host, port, ski), DIAL_TIMEOUT_S)
+            await asyncio.wait_for(self.node.connect(host, port, ski), DIAL_TIMEOUT_S)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (whatever the dial met, it is retried after the delay)
             log.info("plant %s: could not connect to %s at %s:%s: %s", self.plant_id, ski, host, port, exc)
-            self.trust.note_error(ski, f"connection to {host}:{port} failed: {exc}"[:200])
+            self.trust.note_error(ski, f"connection to {host}:{port} failed: {exc or type(exc).__name__}"[:200])
             self._schedule_dial(ski)
-            return
-        if connection is not None and ski not in self.live and not getattr(connection, "closed", False):
-            # The node hands dialled connections back to us rather than to on_connection.
-            await asyncio.sleep(0)
-            if ski not in self.live:
-                await self.on_connection(connection)
 
 
 async def _close_quietly(connection: Any, reason: str) -> None:
@@ -264,9 +258,7 @@ def _call(node: Any, name: str, ski: str) -> None:
     if method is None:
         return
     try:
-        result = method(ski)
-        if asyncio.iscoroutine(result):
-            asyncio.ensure_future(result)
+        method(ski)
     except Exception:
         log.exception("SHIP node: %s(%s) failed", name, ski)
 
@@ -277,12 +269,22 @@ def _ship_node(*args: Any, **kwargs: Any) -> Any:
     return ShipNode(*args, **kwargs)
 
 
-def _default_system_factory(plant_id: int, identity: Any) -> Callable[[Any], Any]:
-    from smartgrid.backend import DatabaseBackend
-    from smartgrid.spine import ControllableSystem
+def _default_system_factory(plant_id: int, identity: Any, serial: str) -> Callable[[], Awaitable[Any]]:
+    """The plant's controllable system on its database backend; the backend starts in ``init``."""
+    from smartgrid.backend import SmartgridBackend
+    from smartgrid.spine.cs import ControllableSystem
+    from smartgrid.spine.cs import Identity as SpineIdentity
 
-    def make(connection: Any) -> Any:
-        return ControllableSystem(DatabaseBackend(plant_id), identity)
+    async def make() -> Any:
+        backend = SmartgridBackend(plant_id)
+        await backend.started()
+        spine_identity = SpineIdentity(
+            brand=str(DEVICE["brand"]),
+            model=str(DEVICE["model"]),
+            serial=serial or f"plant-{plant_id}",
+            ship_id=identity.ship_id,
+        )
+        return ControllableSystem(cast(Any, backend), spine_identity)
 
     return make
 

@@ -178,9 +178,7 @@ def write_changes(plant_id: int, changes: Changes, connected: Iterable[str], now
     for ski, error in changes.errors.items():
         EebusPeer.objects.filter(plant_id=plant_id, ski=ski).update(last_error=error[:200])
     if changes.disconnects_done:
-        EebusPeer.objects.filter(plant_id=plant_id, ski__in=changes.disconnects_done).update(
-            disconnect_requested=False
-        )
+        EebusPeer.objects.filter(plant_id=plant_id, ski__in=changes.disconnects_done).update(disconnect_requested=False)
     live = set(connected)
     if live:
         EebusPeer.objects.filter(plant_id=plant_id, ski__in=live, connected_since__isnull=True).update(

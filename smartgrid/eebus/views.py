@@ -96,8 +96,9 @@ def new_connection(request: HttpRequest) -> HttpResponse:
         form.add_error(None, str(exc))
         return _render(request, plant, form)
     messages.success(
-        request, _("{label} is coupled; the energy manager connects to {host}:{port}.").format(
+        request,
+        _("{label} is coupled; the energy manager connects to {host}:{port}.").format(
             label=peer.label, host=peer.host, port=peer.port
-        )
+        ),
     )
     return redirect("eebus:connections")

@@ -34,8 +34,10 @@ from plant.models import Plant
 from plant.options import WALLBOX, set_option
 from simulator import controlbox
 from simulator.scenario import ScenarioError, load_scenario
+from smartgrid import services
 from smartgrid.eebus import identities
 from smartgrid.eebus.models import EebusPeer
+from smartgrid.models import GridLimits
 from wallbox.configs import rs485_ports
 from wallbox.models import Wallbox
 
@@ -81,9 +83,11 @@ class Command(bootstrap.Command):
         if options["controlbox_dir"]:
             plant = Plant.objects.order_by("pk").first()
             if plant is not None:
-                self.stdout.write(couple_controlbox(
-                    plant, Path(options["controlbox_dir"]), options["controlbox_host"], options["controlbox_port"]
-                ))
+                self.stdout.write(
+                    couple_controlbox(
+                        plant, Path(options["controlbox_dir"]), options["controlbox_host"], options["controlbox_port"]
+                    )
+                )
 
     def add_devices(self, plant: Plant, options: dict[str, Any]) -> None:
         if options["inverters_from"]:
@@ -205,4 +209,6 @@ def couple_controlbox(plant: Plant, state_dir: Path, host: str, port: int) -> st
     peer.description = "simulated control box (energy guard)"
     peer.ship_id = peer.ship_id or box.ship_id
     peer.save()
+    if not GridLimits.objects.filter(plant=plant).exists():
+        services.set_enabled(plant.pk, True)  # the simulated box controls the first plant from the start
     return f"Coupled the plant with the simulated control box (SKI {box.ski}, port {port})."
