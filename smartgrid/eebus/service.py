@@ -82,6 +82,7 @@ class Endpoint:
     node_factory: Callable[..., Any] | None = None
     system_factory: Callable[[], Awaitable[Any]] | None = None
     identity: Any = None
+    node_options: dict[str, Any] = field(default_factory=dict)  # e.g. SHIP timers (tests)
     system: Any = field(init=False, default=None)
     trust: DbTrustStore = field(init=False)
     node: Any = field(init=False, default=None)
@@ -114,6 +115,7 @@ class Endpoint:
             on_connection=self.on_connection,
             mdns=self.mdns,
             mdns_interfaces=self.mdns_interfaces,
+            **self.node_options,
         )
         await self.node.start()
         log.info("plant %s: SHIP on port %s, SKI %s", self.plant_id, self.node.port, self.identity.ski)

@@ -211,7 +211,9 @@ class ShipConnection:
 
     async def _fail(self, exc: _Fatal) -> None:
         self.close_reason = exc.reason
-        log.info("SHIP %s %s (%s): closing in state %s: %s", self.role, self.remote_ski, self.host, self.state, exc.reason)
+        log.info(
+            "SHIP %s %s (%s): closing in state %s: %s", self.role, self.remote_ski, self.host, self.state, exc.reason
+        )
         with contextlib.suppress(Exception):
             if exc.hello_abort:
                 await self._send_control({"connectionHello": {"phase": "aborted"}})
@@ -381,7 +383,10 @@ class ShipConnection:
         minor = _int(version.get("minor", 0), "version.minor")
         formats = _formats(hs)
         if (major, minor) < (1, 0) or "JSON-UTF8" not in formats:
-            raise _Fatal(f"protocol handshake: no common version/format ({major}.{minor}, {formats})", prot_error=PROT_ERR_MISMATCH)
+            raise _Fatal(
+                f"protocol handshake: no common version/format ({major}.{minor}, {formats})",
+                prot_error=PROT_ERR_MISMATCH,
+            )
         select = {"handshakeType": "select", "version": mine, "formats": {"format": ["JSON-UTF8"]}}
         await self._send_control({"messageProtocolHandshake": select})
         hs = await self._protocol_message(t.protocol)
@@ -404,7 +409,9 @@ class ShipConnection:
         if kind == MSG_CONTROL and "error" in message:  # ship-go sends the error without its root key
             raise _Fatal(f"peer reported protocol handshake error {message['error']}")
         if kind != MSG_CONTROL or "messageProtocolHandshake" not in message:
-            raise _Fatal(f"unexpected message in the protocol handshake ({_keys(message)})", prot_error=PROT_ERR_UNEXPECTED)
+            raise _Fatal(
+                f"unexpected message in the protocol handshake ({_keys(message)})", prot_error=PROT_ERR_UNEXPECTED
+            )
         return _obj(message["messageProtocolHandshake"], "messageProtocolHandshake")
 
     async def _pin(self) -> None:

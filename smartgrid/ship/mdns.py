@@ -34,7 +34,9 @@ def _trunc(value: str, limit: int = 32) -> str:
     return data.decode("utf-8", errors="ignore")
 
 
-def txt_record(*, ship_id: str, ski: str, device: dict[str, Any], register: bool, path: str = "/ship/") -> dict[str, str]:
+def txt_record(
+    *, ship_id: str, ski: str, device: dict[str, Any], register: bool, path: str = "/ship/"
+) -> dict[str, str]:
     """The TXT record announced for this node."""
     txt = {
         "txtvers": "1",

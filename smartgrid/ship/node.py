@@ -98,7 +98,9 @@ class ShipNode:
                 on_found=self._on_mdns_found,
                 on_removed=self._on_mdns_removed,
             )
-            txt = txt_record(ship_id=self.identity.ship_id, ski=self.ski, device=self.device, register=self.register, path=self.path)
+            txt = txt_record(
+                ship_id=self.identity.ship_id, ski=self.ski, device=self.device, register=self.register, path=self.path
+            )
             try:
                 await self._mdns.start(name=instance_name(self.device), port=self.port, txt=txt)
             except OSError as exc:
@@ -241,7 +243,11 @@ class ShipNode:
             if ski == self.ski:
                 raise TransportError("peer uses our own SKI")
             ws = await WsConnection.accept(
-                tls, max_message=t.max_message, ping_interval=t.ping_interval, pong_timeout=t.pong_timeout, timeout=t.ws_handshake
+                tls,
+                max_message=t.max_message,
+                ping_interval=t.ping_interval,
+                pong_timeout=t.pong_timeout,
+                timeout=t.ws_handshake,
             )
         except (TransportError, WsClosed, ConnectionError, OSError, TimeoutError) as exc:
             log.info("SHIP: connection from %s refused: %s", host, exc or type(exc).__name__)
@@ -315,7 +321,13 @@ class ShipNode:
                 if ready is not None and not ready.done():
                     ready.set_exception(ShipError(str(exc)))
                 return
-            log.info("SHIP %s: connected with %s (%s, SHIP ID %s)", conn.role, conn.remote_ski, conn.host, conn.remote_ship_id)
+            log.info(
+                "SHIP %s: connected with %s (%s, SHIP ID %s)",
+                conn.role,
+                conn.remote_ski,
+                conn.host,
+                conn.remote_ship_id,
+            )
             if ready is not None and not ready.done():
                 ready.set_result(None)
             try:

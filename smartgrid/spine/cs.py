@@ -20,7 +20,14 @@ from smartgrid.spine.backend import ControllableBackend, Direction, GridMeasurem
 from smartgrid.spine.device import LocalDevice, LocalFeature, Peer
 from smartgrid.spine.model import Address, Cmd, ErrorNumber, SpineError, device_address, is_uint
 from smartgrid.spine.transport import Transport
-from smartgrid.spine.values import BadValue, format_duration, parse_duration, parse_end_time, parse_scaled_number, scaled_number
+from smartgrid.spine.values import (
+    BadValue,
+    format_duration,
+    parse_duration,
+    parse_end_time,
+    parse_scaled_number,
+    scaled_number,
+)
 
 log = logging.getLogger(__name__)
 

@@ -472,7 +472,9 @@ class Peer:
             raise SpineError(ErrorNumber.GENERAL_ERROR, "unexpected answer")
         return cmd.data
 
-    async def acked(self, classifier: str, source: LocalFeature, destination: Address, cmd: dict[str, Any]) -> tuple[int, str]:
+    async def acked(
+        self, classifier: str, source: LocalFeature, destination: Address, cmd: dict[str, Any]
+    ) -> tuple[int, str]:
         """Send with ackRequest and return the result's (error number, description)."""
         try:
             answer, result = await self.request(classifier, source, destination, cmd, ack=True)

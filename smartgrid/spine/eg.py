@@ -142,8 +142,12 @@ class EnergyGuard:
         load_control = peer.remote_feature(entity, "LoadControl")
         if load_control is not None:
             state.load_control = load_control.address
-            await self._record("subscribe LoadControl", await peer.subscribe(self.load_control, load_control.address, "LoadControl"))
-            await self._record("bind LoadControl", await peer.bind(self.load_control, load_control.address, "LoadControl"))
+            await self._record(
+                "subscribe LoadControl", await peer.subscribe(self.load_control, load_control.address, "LoadControl")
+            )
+            await self._record(
+                "bind LoadControl", await peer.bind(self.load_control, load_control.address, "LoadControl")
+            )
             await self._read(peer, self.load_control, load_control.address, "loadControlLimitDescriptionListData")
             await self._read(peer, self.load_control, load_control.address, "loadControlLimitListData")
         configuration = peer.remote_feature(entity, "DeviceConfiguration")
@@ -154,9 +158,12 @@ class EnergyGuard:
                 await peer.subscribe(self.configuration, configuration.address, "DeviceConfiguration"),
             )
             await self._record(
-                "bind DeviceConfiguration", await peer.bind(self.configuration, configuration.address, "DeviceConfiguration")
+                "bind DeviceConfiguration",
+                await peer.bind(self.configuration, configuration.address, "DeviceConfiguration"),
             )
-            await self._read(peer, self.configuration, configuration.address, "deviceConfigurationKeyValueDescriptionListData")
+            await self._read(
+                peer, self.configuration, configuration.address, "deviceConfigurationKeyValueDescriptionListData"
+            )
             await self._read(peer, self.configuration, configuration.address, "deviceConfigurationKeyValueListData")
         diagnosis = peer.remote_feature(entity, "DeviceDiagnosis")
         if diagnosis is not None:
@@ -173,7 +180,9 @@ class EnergyGuard:
         measurement = peer.remote_feature(entity, "Measurement")
         if measurement is None:
             return
-        await self._record("subscribe Measurement", await peer.subscribe(self.measurement, measurement.address, "Measurement"))
+        await self._record(
+            "subscribe Measurement", await peer.subscribe(self.measurement, measurement.address, "Measurement")
+        )
         await self._read(peer, self.measurement, measurement.address, "measurementDescriptionListData")
         await self._read(peer, self.measurement, measurement.address, "measurementListData")
 

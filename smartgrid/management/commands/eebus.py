@@ -64,7 +64,10 @@ class Command(BaseCommand):
                 )
         except (SkiError, store.PeerError) as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"{action}: {peer.ski} ({peer.label}) is now {peer.status_label()}")
+        if action in ("couple", "decouple"):
+            self.stdout.write(f"{action}: {peer.ski} ({peer.label}) is now {peer.status_label()}")
+        else:
+            self.stdout.write(f"{action}: {peer.ski} ({peer.label}); serve_eebus acts on it within a second")
 
     def _status(self, plant: Any, as_json: bool) -> None:
         own = overview.own_identity(plant)
