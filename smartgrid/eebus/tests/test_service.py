@@ -24,14 +24,14 @@ from smartgrid.ship import ShipError, ShipTimers
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], Any], within_s: float = 15.0, what: str = "") -> Any:
+    deadline = time.monotonic() + within_s
     while True:
         value = await sync_to_async(check)() if not asyncio.iscoroutinefunction(check) else await check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
+            raise AssertionError(f"not within {within_s} s: {what}")
         await asyncio.sleep(0.1)
 
 
@@ -102,7 +102,7 @@ def test_a_coupled_control_box_is_dialled_and_its_limit_reaches_the_plant(plant:
 
                 # Decouple: trust removed and the connection dropped within a second or two.
                 await sync_to_async(store.decouple)(plant.pk, box.identity.ski)
-                await eventually(lambda: not box.connections, timeout=5, what="connection dropped")
+                await eventually(lambda: not box.connections, within_s=5, what="connection dropped")
                 assert await sync_to_async(peer_status)(plant.pk, box.identity.ski) == PeerStatus.NOT_COUPLED
         finally:
             await box.stop()
@@ -158,7 +158,7 @@ def test_disconnect_drops_the_connection_and_keeps_the_trust(plant: Plant, tmp_p
                 first = next(iter(box.connections.values()))
                 await eventually(lambda: peer_status(plant.pk, box.identity.ski) == PeerStatus.CONNECTED)
                 await sync_to_async(store.disconnect)(plant.pk, box.identity.ski)
-                await eventually(lambda: first.closed.is_set(), timeout=5, what="the connection closed")
+                await eventually(lambda: first.closed.is_set(), within_s=5, what="the connection closed")
                 peer = await sync_to_async(EebusPeer.objects.get)(plant=plant, ski=box.identity.ski)
                 assert peer.trusted
                 # ... and the service dials it again after ship-go's delay.
