@@ -313,7 +313,7 @@ class ShipNode:
                 await conn.handshake()
             except ShipError as exc:
                 if ready is not None and not ready.done():
-                    ready.set_exception(ShipError(str(exc)))
+                    ready.set_exception(type(exc)(str(exc)))
                 return
             log.info("SHIP %s: connected with %s (%s, SHIP ID %s)", conn.role, conn.remote_ski, conn.host, conn.remote_ship_id)
             if ready is not None and not ready.done():

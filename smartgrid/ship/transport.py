@@ -47,8 +47,8 @@ def _context(identity: ShipIdentity, *, server: bool) -> SSL.Context:
     ctx = SSL.Context(SSL.TLS_METHOD)
     ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
     ctx.set_cipher_list(SHIP_CIPHERS)
-    ctx.use_certificate(crypto.X509.from_cryptography(identity.certificate))
-    ctx.use_privatekey(crypto.PKey.from_cryptography_key(identity.private_key))
+    ctx.use_certificate(identity.certificate)
+    ctx.use_privatekey(identity.private_key)
     ctx.check_privatekey()
 
     def accept_any(_conn: SSL.Connection, _cert: crypto.X509, _errno: int, _depth: int, _ok: int) -> bool:
