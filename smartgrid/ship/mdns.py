@@ -34,7 +34,9 @@ def _trunc(value: str, limit: int = 32) -> str:
     return data.decode("utf-8", errors="ignore")
 
 
-def txt_record(*, ship_id: str, ski: str, device: dict[str, Any], register: bool, path: str = "/ship/") -> dict[str, str]:
+def txt_record(
+    *, ship_id: str, ski: str, device: dict[str, Any], register: bool, path: str = "/ship/"
+) -> dict[str, str]:
     """The TXT record announced for this node."""
     txt = {
         "txtvers": "1",
@@ -109,7 +111,7 @@ def _local_addresses() -> list[str]:
                 if ip.is_IPv4 and isinstance(ip.ip, str) and not ip.ip.startswith("127."):
                     found.append(ip.ip)
         return found or ["127.0.0.1"]
-    except Exception:
+    except Exception:  # noqa: BLE001 - no interface list: announce on loopback only
         return ["127.0.0.1"]
 
 
@@ -167,7 +169,7 @@ class MdnsAgent:
         try:
             if not await info.async_request(self._azc.zeroconf, 3000):
                 return
-        except Exception as exc:  # a broken answer from the network must not hurt us
+        except Exception as exc:  # noqa: BLE001 - a broken answer from the network must not hurt us
             log.debug("mDNS: could not resolve %s: %s", name, exc)
             return
         txt = _decode_txt(info.properties or {})

@@ -98,7 +98,9 @@ class ShipNode:
                 on_found=self._on_mdns_found,
                 on_removed=self._on_mdns_removed,
             )
-            txt = txt_record(ship_id=self.identity.ship_id, ski=self.ski, device=self.device, register=self.register, path=self.path)
+            txt = txt_record(
+                ship_id=self.identity.ship_id, ski=self.ski, device=self.device, register=self.register, path=self.path
+            )
             try:
                 await self._mdns.start(name=instance_name(self.device), port=self.port, txt=txt)
             except OSError as exc:
@@ -231,7 +233,7 @@ class ShipNode:
             return
         t = self.timers
         try:
-            tls = await open_tls(self.identity, reader, writer, server=True, timeout=t.tls_handshake)
+            tls = await open_tls(self.identity, reader, writer, server=True, handshake_timeout=t.tls_handshake)
         except (TransportError, ConnectionError, OSError) as exc:
             log.info("SHIP: connection from %s refused: %s", host, exc)
             writer.close()
@@ -241,13 +243,17 @@ class ShipNode:
             if ski == self.ski:
                 raise TransportError("peer uses our own SKI")
             ws = await WsConnection.accept(
-                tls, max_message=t.max_message, ping_interval=t.ping_interval, pong_timeout=t.pong_timeout, timeout=t.ws_handshake
+                tls,
+                max_message=t.max_message,
+                ping_interval=t.ping_interval,
+                pong_timeout=t.pong_timeout,
+                handshake_timeout=t.ws_handshake,
             )
         except (TransportError, WsClosed, ConnectionError, OSError, TimeoutError) as exc:
             log.info("SHIP: connection from %s refused: %s", host, exc or type(exc).__name__)
             await tls.close()
             return
-        except Exception as exc:  # hostile bytes in the HTTP upgrade must not take the node down
+        except Exception as exc:  # noqa: BLE001 - hostile bytes in the HTTP upgrade must not take the node down
             log.warning("SHIP: connection from %s refused (bad WebSocket upgrade): %s", host, exc)
             await tls.close()
             return
@@ -269,7 +275,7 @@ class ShipNode:
         except (OSError, TimeoutError) as exc:
             raise ShipError(f"cannot reach {host}:{port}: {exc or 'timeout'}") from None
         try:
-            tls = await open_tls(self.identity, reader, writer, server=False, timeout=t.tls_handshake)
+            tls = await open_tls(self.identity, reader, writer, server=False, handshake_timeout=t.tls_handshake)
         except (TransportError, ConnectionError, OSError) as exc:
             writer.close()
             raise ShipError(f"TLS with {host}:{port} failed: {exc}") from None
@@ -284,12 +290,12 @@ class ShipNode:
                 max_message=t.max_message,
                 ping_interval=t.ping_interval,
                 pong_timeout=t.pong_timeout,
-                timeout=t.ws_handshake,
+                handshake_timeout=t.ws_handshake,
             )
         except (TransportError, ConnectionError, OSError, TimeoutError) as exc:
             await tls.close()
             raise ShipError(str(exc) or "WebSocket handshake timed out") from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken server answer is the peer's fault, not ours
             await tls.close()
             raise ShipError(f"WebSocket handshake with {host}:{port} failed: {exc}") from None
         if not self._keep_new(expected, incoming=False):
@@ -315,7 +321,13 @@ class ShipNode:
                 if ready is not None and not ready.done():
                     ready.set_exception(type(exc)(str(exc)))
                 return
-            log.info("SHIP %s: connected with %s (%s, SHIP ID %s)", conn.role, conn.remote_ski, conn.host, conn.remote_ship_id)
+            log.info(
+                "SHIP %s: connected with %s (%s, SHIP ID %s)",
+                conn.role,
+                conn.remote_ski,
+                conn.host,
+                conn.remote_ship_id,
+            )
             if ready is not None and not ready.done():
                 ready.set_result(None)
             try:

@@ -9,6 +9,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.frames import Frame, Opcode
+from websockets.typing import Subprotocol
 
 from smartgrid.ship.identity import ephemeral_identity
 from smartgrid.tests.ship_helpers import FAST, certificate_with_ski, client_ssl, make_node
@@ -17,7 +18,7 @@ from smartgrid.tests.ship_helpers import FAST, certificate_with_ski, client_ssl,
 @pytest.fixture
 async def server():
     node, store, rec = make_node("Server")
-    good, good_store, _ = make_node("Good")
+    good, _good_store, _ = make_node("Good")
     store.trust(good.ski)
     await node.start()
     await good.start()
@@ -59,14 +60,17 @@ async def closed_code(ws) -> int | None:
         ([b"\x00"], 4001),  # frame shorter than 2 bytes
         ([b"\x00\x01"], 4001),  # CMI with a wrong value
         ([b"\x00\x00", b"\x01{not json"], 4001),  # bad JSON in hello
-        ([b"\x00\x00", b'\x02{"data":[{"header":[{"protocolId":"ee1.0"}]},{"payload":{}}]}'], 4452),  # data before hello
+        (
+            [b"\x00\x00", b'\x02{"data":[{"header":[{"protocolId":"ee1.0"}]},{"payload":{}}]}'],
+            4452,
+        ),  # data before hello
         ([b"\x00\x00", b'\x01{"connectionHello":[{"phase":"ready"},{"waiting":"soon"}]}'], 4001),  # wrong type
         ([b"\x00\x00", b'\x01{"messageProtocolHandshake":[{"handshakeType":"announceMax"}]}'], 4452),  # wrong order
         ([b"\x00\x00", b"\x01" + b"[" * 5000], 4001),  # absurd nesting
     ],
 )
 async def test_malformed_or_out_of_order_frames_close_the_connection(server, caplog, frames, code) -> None:
-    node, store, rec, good = server
+    node, _store, rec, good = server
     caplog.set_level(logging.INFO, logger="smartgrid.ship")
     ws = await raw(node)
     for frame in frames:
@@ -78,7 +82,7 @@ async def test_malformed_or_out_of_order_frames_close_the_connection(server, cap
 
 
 async def test_text_frames_are_refused(server) -> None:
-    node, _, rec, good = server
+    node, _, _rec, good = server
     ws = await raw(node)
     await ws.send("\x00\x00")
     assert await closed_code(ws) == 1003
@@ -86,7 +90,7 @@ async def test_text_frames_are_refused(server) -> None:
 
 
 async def test_oversized_message_is_refused(server) -> None:
-    node, store, rec, good = server
+    node, store, _rec, good = server
     ident = ephemeral_identity("Big")
     store.trust(ident.ski)
     ws = await raw(node, ident)
@@ -109,21 +113,25 @@ async def test_wrong_subprotocol_is_refused(server) -> None:
 
 async def test_certificate_without_ski_is_refused(server) -> None:
     node, _, _, good = server
-    with pytest.raises((OSError, InvalidHandshake, ConnectionError, TimeoutError)):
+
+    async def attempt() -> None:
         ws = await ws_connect(
             f"wss://127.0.0.1:{node.port}/ship/",
             ssl=client_ssl(cert_key=certificate_with_ski(None)),
-            subprotocols=["ship"],
+            subprotocols=[Subprotocol("ship")],
             open_timeout=3,
         )
         await ws.recv()
+
+    with pytest.raises((OSError, InvalidHandshake, ConnectionError, TimeoutError)):
+        await attempt()
     await assert_still_serves(node, good)
 
 
 async def test_silent_peers_do_not_block_others(server) -> None:
     node, _, _, good = server
     # one peer that opens TCP and says nothing, one that completes TLS+WebSocket and then sends nothing
-    reader, writer = await asyncio.open_connection("127.0.0.1", node.port)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", node.port)
     ws = await raw(node)
     await assert_still_serves(node, good)
     assert await closed_code(ws) == 4001  # CMI timer
@@ -151,7 +159,7 @@ async def test_garbage_http_upgrade(server) -> None:
 
 
 async def test_peer_that_stops_answering_pings_is_dropped(server) -> None:
-    node, store, rec, good = server
+    node, _store, rec, good = server
     conn = await good.connect("127.0.0.1", node.port, node.ski)
     await asyncio.wait_for(rec.connected.wait(), 2)
     # the good node stops answering pings (as a hung peer would)
@@ -162,7 +170,7 @@ async def test_peer_that_stops_answering_pings_is_dropped(server) -> None:
         if frame.opcode is not Opcode.PING:
             answer(frame)
 
-    proto.recv_frame = ignore_pings  # type: ignore[method-assign]
+    proto.recv_frame = ignore_pings
     server_side = rec.connections[0]
     await asyncio.wait_for(server_side.closed.wait(), FAST.ping_interval + FAST.pong_timeout + 2)
     assert "pong" in server_side.ws.error
@@ -180,7 +188,7 @@ async def test_peer_that_stops_answering_pings_is_dropped(server) -> None:
     ],
 )
 async def test_bad_messages_after_the_handshake_close_only_that_connection(server, frame) -> None:
-    node, store, rec, good = server
+    node, _store, rec, good = server
     conn = await good.connect("127.0.0.1", node.port, node.ski)
     await asyncio.wait_for(rec.connected.wait(), 2)
     server_side = rec.connections[0]

@@ -9,6 +9,7 @@ import stat
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from smartgrid.ship.identity import (
     KEY_FILE,
@@ -22,7 +23,9 @@ from smartgrid.ship.identity import (
 def test_certificate_is_what_ship_go_makes() -> None:
     ident = ephemeral_identity("Test-Device-1")
     cert = ident.certificate
-    assert cert.public_key().curve.name == "secp256r1"
+    public = cert.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    assert public.curve.name == "secp256r1"
     assert cert.signature_hash_algorithm is not None and cert.signature_hash_algorithm.name == "sha256"
     assert cert.issuer == cert.subject
     basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value

@@ -20,9 +20,9 @@ DATAGRAM = {
 }
 
 
-async def eventually(check, timeout: float = 3.0) -> None:
+async def eventually(check, within: float = 3.0) -> None:
     loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
+    end = loop.time() + within
     while not check():
         assert loop.time() < end, "condition not reached in time"
         await asyncio.sleep(0.02)
@@ -62,13 +62,13 @@ async def test_trusted_couple_completes_and_exchanges_data(pair) -> None:
 
 
 async def test_tls_12_uses_a_ship_cipher_suite(pair) -> None:
-    a, store_a, *_ = pair
+    a, _store_a, *_ = pair
     from smartgrid.ship.identity import ephemeral_identity
 
     ident = ephemeral_identity("tls12")
     ctx = client_ssl(ident)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    reader, writer = await asyncio.open_connection("127.0.0.1", a.port, ssl=ctx)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", a.port, ssl=ctx)
     tls = writer.get_extra_info("ssl_object")
     assert tls.version() == "TLSv1.2"
     assert tls.cipher()[0] in ("ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256")
@@ -78,18 +78,21 @@ async def test_tls_12_uses_a_ship_cipher_suite(pair) -> None:
 async def test_server_requires_a_client_certificate(pair) -> None:
     a, *_ = pair
     reader, writer = await asyncio.open_connection("127.0.0.1", a.port, ssl=client_ssl())
-    # TLS 1.3: the refusal arrives after the client's handshake finished
-    with pytest.raises((ssl.SSLError, ConnectionError)):
+
+    async def talk() -> None:
+        # TLS 1.3: the refusal arrives after the client's side of the handshake finished
         writer.write(b"GET / HTTP/1.1\r\n\r\n")
         await writer.drain()
-        data = await asyncio.wait_for(reader.read(100), 2)
-        if not data:
+        if not await asyncio.wait_for(reader.read(100), 2):
             raise ConnectionError("closed")
+
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        await talk()
     writer.close()
 
 
 async def test_unknown_ski_waits_pending_until_coupled(pair) -> None:
-    a, store_a, rec_a, b, store_b, rec_b = pair
+    a, store_a, rec_a, b, store_b, _rec_b = pair
     a.timers = dataclasses.replace(FAST, pending_max=5.0)
     store_b.trust(a.ski)
     attempt = asyncio.create_task(b.connect("127.0.0.1", a.port, a.ski))
@@ -124,8 +127,8 @@ async def test_unknown_ski_never_coupled_is_refused_after_the_timer(pair) -> Non
 
 async def test_pending_peer_is_kept_waiting_by_prolongation() -> None:
     # A keeps B pending up to 3 s although B only waits 2 s: A asks B to prolong.
-    a, store_a, rec_a = make_node("A", timers=dataclasses.replace(FAST, pending_max=3.5))
-    b, store_b, _ = make_node("B")
+    a, _store_a, _rec_a = make_node("A", timers=dataclasses.replace(FAST, pending_max=3.5))
+    b, _store_b, _ = make_node("B")
     await a.start()
     await b.start()
     try:
@@ -141,18 +144,17 @@ async def test_pending_peer_is_kept_waiting_by_prolongation() -> None:
 
 
 async def test_installer_refusal_while_pending(pair) -> None:
-    a, store_a, _, b, _, _ = pair
+    a, _store_a, _, b, _, _ = pair
     a.timers = dataclasses.replace(FAST, pending_max=5.0)
     attempt = asyncio.create_task(b.connect("127.0.0.1", a.port, a.ski))
-    while not a.pending:
-        await asyncio.sleep(0.02)
+    await eventually(lambda: bool(a.pending))
     a.decouple(b.ski)
     with pytest.raises(ShipRejected):
         await asyncio.wait_for(attempt, 3)
 
 
 async def test_decouple_drops_the_live_connection(pair) -> None:
-    a, store_a, rec_a, b, store_b, rec_b = pair
+    a, store_a, rec_a, b, _store_b, _rec_b = pair
     store_a.trust(b.ski)
     conn_b = await b.connect("127.0.0.1", a.port, a.ski)
     await asyncio.wait_for(rec_a.connected.wait(), 2)
@@ -188,7 +190,7 @@ async def test_ship_id_mismatch_for_a_known_ski_is_refused(pair) -> None:
 
 
 async def test_double_connection_keeps_the_one_initiated_by_the_higher_ski(pair) -> None:
-    a, store_a, rec_a, b, store_b, rec_b = pair
+    a, store_a, _rec_a, b, store_b, rec_b = pair
     store_a.trust(b.ski)
     store_b.trust(a.ski)
     first = await a.connect("127.0.0.1", b.port, b.ski)  # initiated by A
