@@ -173,9 +173,9 @@ class ShipConnection:
     async def _send_control(self, message: dict[str, Any], kind: int = MSG_CONTROL) -> None:
         await self.ws.send(bytes([kind]) + encode_message(message))
 
-    async def _next(self, timeout: float, what: str) -> tuple[int, dict[str, Any] | None]:
+    async def _next(self, wait_s: float, what: str) -> tuple[int, dict[str, Any] | None]:
         try:
-            raw = await asyncio.wait_for(self.ws.recv(), max(timeout, 0.0))
+            raw = await asyncio.wait_for(self.ws.recv(), max(wait_s, 0.0))
         except TimeoutError:
             raise _Fatal(f"timeout waiting for {what}", prot_error=PROT_ERR_TIMEOUT) from None
         except WsClosed as exc:
@@ -272,10 +272,8 @@ class ShipConnection:
             if waiting < t.hello_prolong_min:
                 raise _Fatal("peer allows less waiting time than the minimum", hello_abort=True)
             now = loop.time()
-            if now + waiting >= deadline:
-                prolong_at = None  # the peer waits longer than we will
-            else:
-                prolong_at = now + max(0.0, waiting - t.hello_prolong_threshold)
+            # no request needed when the peer waits longer than we will
+            prolong_at = None if now + waiting >= deadline else now + max(0.0, waiting - t.hello_prolong_threshold)
 
         while not (local_ready and remote_ready):
             timers = [deadline] + [x for x in (prolong_at, prolong_reply_until) if x is not None]
@@ -401,8 +399,8 @@ class ShipConnection:
         if _formats(hs) != ["JSON-UTF8"]:
             raise _Fatal("protocol handshake: selected format is not exactly JSON-UTF8", prot_error=PROT_ERR_MISMATCH)
 
-    async def _protocol_message(self, timeout: float) -> dict[str, Any]:
-        kind, message = await self._next(timeout, "the protocol handshake")
+    async def _protocol_message(self, wait_s: float) -> dict[str, Any]:
+        kind, message = await self._next(wait_s, "the protocol handshake")
         message = message or {}
         if kind == MSG_CONTROL and "messageProtocolHandshakeError" in message:
             raise _Fatal(f"peer reported protocol handshake error {message['messageProtocolHandshakeError']}")

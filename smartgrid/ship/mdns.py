@@ -111,7 +111,7 @@ def _local_addresses() -> list[str]:
                 if ip.is_IPv4 and isinstance(ip.ip, str) and not ip.ip.startswith("127."):
                     found.append(ip.ip)
         return found or ["127.0.0.1"]
-    except Exception:
+    except Exception:  # noqa: BLE001 - no interface list: announce on loopback only
         return ["127.0.0.1"]
 
 
@@ -169,7 +169,7 @@ class MdnsAgent:
         try:
             if not await info.async_request(self._azc.zeroconf, 3000):
                 return
-        except Exception as exc:  # a broken answer from the network must not hurt us
+        except Exception as exc:  # noqa: BLE001 - a broken answer from the network must not hurt us
             log.debug("mDNS: could not resolve %s: %s", name, exc)
             return
         txt = _decode_txt(info.properties or {})

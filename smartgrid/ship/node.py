@@ -233,7 +233,7 @@ class ShipNode:
             return
         t = self.timers
         try:
-            tls = await open_tls(self.identity, reader, writer, server=True, timeout=t.tls_handshake)
+            tls = await open_tls(self.identity, reader, writer, server=True, handshake_timeout=t.tls_handshake)
         except (TransportError, ConnectionError, OSError) as exc:
             log.info("SHIP: connection from %s refused: %s", host, exc)
             writer.close()
@@ -247,13 +247,13 @@ class ShipNode:
                 max_message=t.max_message,
                 ping_interval=t.ping_interval,
                 pong_timeout=t.pong_timeout,
-                timeout=t.ws_handshake,
+                handshake_timeout=t.ws_handshake,
             )
         except (TransportError, WsClosed, ConnectionError, OSError, TimeoutError) as exc:
             log.info("SHIP: connection from %s refused: %s", host, exc or type(exc).__name__)
             await tls.close()
             return
-        except Exception as exc:  # hostile bytes in the HTTP upgrade must not take the node down
+        except Exception as exc:  # noqa: BLE001 - hostile bytes in the HTTP upgrade must not take the node down
             log.warning("SHIP: connection from %s refused (bad WebSocket upgrade): %s", host, exc)
             await tls.close()
             return
@@ -275,7 +275,7 @@ class ShipNode:
         except (OSError, TimeoutError) as exc:
             raise ShipError(f"cannot reach {host}:{port}: {exc or 'timeout'}") from None
         try:
-            tls = await open_tls(self.identity, reader, writer, server=False, timeout=t.tls_handshake)
+            tls = await open_tls(self.identity, reader, writer, server=False, handshake_timeout=t.tls_handshake)
         except (TransportError, ConnectionError, OSError) as exc:
             writer.close()
             raise ShipError(f"TLS with {host}:{port} failed: {exc}") from None
@@ -290,12 +290,12 @@ class ShipNode:
                 max_message=t.max_message,
                 ping_interval=t.ping_interval,
                 pong_timeout=t.pong_timeout,
-                timeout=t.ws_handshake,
+                handshake_timeout=t.ws_handshake,
             )
         except (TransportError, ConnectionError, OSError, TimeoutError) as exc:
             await tls.close()
             raise ShipError(str(exc) or "WebSocket handshake timed out") from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken server answer is the peer's fault, not ours
             await tls.close()
             raise ShipError(f"WebSocket handshake with {host}:{port} failed: {exc}") from None
         if not self._keep_new(expected, incoming=False):
@@ -319,7 +319,7 @@ class ShipNode:
                 await conn.handshake()
             except ShipError as exc:
                 if ready is not None and not ready.done():
-                    ready.set_exception(ShipError(str(exc)))
+                    ready.set_exception(type(exc)(str(exc)))
                 return
             log.info(
                 "SHIP %s: connected with %s (%s, SHIP ID %s)",

@@ -47,8 +47,8 @@ def _context(identity: ShipIdentity, *, server: bool) -> SSL.Context:
     ctx = SSL.Context(SSL.TLS_METHOD)
     ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
     ctx.set_cipher_list(SHIP_CIPHERS)
-    ctx.use_certificate(crypto.X509.from_cryptography(identity.certificate))
-    ctx.use_privatekey(crypto.PKey.from_cryptography_key(identity.private_key))
+    ctx.use_certificate(identity.certificate)
+    ctx.use_privatekey(identity.private_key)
     ctx.check_privatekey()
 
     def accept_any(_conn: SSL.Connection, _cert: crypto.X509, _errno: int, _depth: int, _ok: int) -> bool:
@@ -178,11 +178,16 @@ class TlsStream:
 
 
 async def open_tls(
-    identity: ShipIdentity, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, server: bool, timeout: float
+    identity: ShipIdentity,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    server: bool,
+    handshake_timeout: float,
 ) -> TlsStream:
     stream = TlsStream(_context(identity, server=server), reader, writer, server=server)
     try:
-        await asyncio.wait_for(stream.handshake(), timeout)
+        await asyncio.wait_for(stream.handshake(), handshake_timeout)
     except TimeoutError:
         await stream.close()
         raise TransportError("TLS handshake timed out") from None
@@ -230,7 +235,13 @@ class WsConnection:
     # -- handshakes -------------------------------------------------------------------------
     @classmethod
     async def accept(
-        cls, tls: TlsStream, *, max_message: int, ping_interval: float | None, pong_timeout: float, timeout: float
+        cls,
+        tls: TlsStream,
+        *,
+        max_message: int,
+        ping_interval: float | None,
+        pong_timeout: float,
+        handshake_timeout: float,
     ) -> WsConnection:
         proto = ServerProtocol(subprotocols=[SUBPROTOCOL], max_size=max_message)
         ws = cls(tls, proto, max_message=max_message, ping_interval=ping_interval, pong_timeout=pong_timeout)
@@ -245,7 +256,7 @@ class WsConnection:
                 if events:
                     return events
 
-        events = await asyncio.wait_for(handshake(), timeout)
+        events = await asyncio.wait_for(handshake(), handshake_timeout)
         request = events[0]
         if not isinstance(request, Request):
             raise TransportError("no WebSocket upgrade request")
@@ -269,7 +280,7 @@ class WsConnection:
         max_message: int,
         ping_interval: float | None,
         pong_timeout: float,
-        timeout: float,
+        handshake_timeout: float,
     ) -> WsConnection:
         proto = ClientProtocol(parse_uri(uri), subprotocols=[SUBPROTOCOL], max_size=max_message)
         ws = cls(tls, proto, max_message=max_message, ping_interval=ping_interval, pong_timeout=pong_timeout)
@@ -286,7 +297,7 @@ class WsConnection:
                 if events:
                     return events
 
-        events = await asyncio.wait_for(handshake(), timeout)
+        events = await asyncio.wait_for(handshake(), handshake_timeout)
         if not isinstance(events[0], Response) or proto.state is not State.OPEN:
             raise TransportError(f"WebSocket handshake failed: {proto.handshake_exc}")
         if proto.subprotocol != SUBPROTOCOL:
@@ -357,7 +368,7 @@ class WsConnection:
         except (TransportError, ProtocolError, InvalidHandshake, ConnectionError, OSError) as exc:
             if not self.error:
                 self.error = str(exc)
-        except Exception as exc:  # never let hostile bytes escape as an unhandled task error
+        except Exception as exc:  # noqa: BLE001 - never let hostile bytes escape as an unhandled task error
             log.warning("SHIP websocket: unexpected error, dropping the connection: %r", exc)
             self.error = f"internal error: {exc!r}"
         finally:
@@ -408,14 +419,14 @@ class WsConnection:
         self._proto.send_binary(data)
         await self._send_pending()
 
-    async def close(self, code: int = 1000, reason: str = "", timeout: float = 1.0) -> None:
+    async def close(self, code: int = 1000, reason: str = "", grace: float = 1.0) -> None:
         """Close handshake, then the TCP connection (after ``timeout`` at the latest)."""
         if self._proto.state is State.OPEN:
             with contextlib.suppress(Exception):
                 self._proto.send_close(code, reason[:120])
                 await self._send_pending()
         try:
-            await asyncio.wait_for(self.closed.wait(), timeout)
+            await asyncio.wait_for(self.closed.wait(), grace)
         except TimeoutError:
             await self.abort()
 
