@@ -444,7 +444,6 @@ class Peer:
         destination: Address,
         cmd: dict[str, Any],
         ack: bool = False,
-        timeout: float = REQUEST_TIMEOUT_S,
     ) -> tuple[str, Cmd | None]:
         """Send and wait for the reply or result that references it: (classifier, cmd)."""
         if len(self._pending) >= MAX_PENDING:
@@ -457,7 +456,7 @@ class Peer:
         try:
             sent = await self.send(classifier, source.address(), destination, cmd, ack=ack)
             assert sent == counter
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
         except TimeoutError:
             raise SpineError(ErrorNumber.TIMEOUT, "no answer in time") from None
         finally:
@@ -755,7 +754,7 @@ class Peer:
             self._check_client(client)
             holder = self.device.bindings.get(feature.key)
             if holder is not None:
-                other, other_client = holder
+                other = holder[0]
                 if other is self or other.ski != self.ski or not other.closed:
                     raise SpineError(ErrorNumber.GENERAL_ERROR, "the server feature already has a binding")
             self.device.bindings[feature.key] = (self, client)
@@ -863,9 +862,9 @@ class Peer:
                 raise SpineError(ErrorNumber.GENERAL_ERROR, "useCaseInformation items must be objects")
             entity: tuple[int, ...] | None = None
             address = item.get("address")
-            if isinstance(address, dict) and isinstance(address.get("entity"), list):
-                if all(is_uint(e, 2**32 - 1) for e in address["entity"]) and len(address["entity"]) <= 8:
-                    entity = tuple(address["entity"])
+            path = address.get("entity") if isinstance(address, dict) else None
+            if isinstance(path, list) and len(path) <= 8 and all(is_uint(e, 2**32 - 1) for e in path):
+                entity = tuple(path)
             actor = item.get("actor") if isinstance(item.get("actor"), str) else ""
             supports = item.get("useCaseSupport") or []
             if not isinstance(supports, list):
@@ -893,9 +892,14 @@ class Peer:
     def entities_with_use_case(self, actor: str, name: str) -> list[tuple[int, ...]]:
         out = []
         for uc in self.remote_use_cases:
-            if uc.actor == actor and uc.name == name and uc.available:
-                if uc.entity is not None and uc.entity not in out:
-                    out.append(uc.entity)
+            if (
+                uc.actor == actor
+                and uc.name == name
+                and uc.available
+                and uc.entity is not None
+                and uc.entity not in out
+            ):
+                out.append(uc.entity)
         return out
 
     def remote_feature(self, entity: tuple[int, ...], ftype: str, role: str = "server") -> RemoteFeature | None:

@@ -107,14 +107,14 @@ class EnergyGuard:
     async def serve(self, transport: Transport) -> None:
         await self.device.serve(transport)
 
-    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> None:
+    async def wait_for(self, predicate: Any, within_s: float = 5.0) -> None:
         """Wait until ``predicate()`` holds (re-checked after every received data)."""
 
         async def waiter() -> None:
             async with self.changed:
                 await self.changed.wait_for(predicate)
 
-        await asyncio.wait_for(waiter(), timeout)
+        await asyncio.wait_for(waiter(), within_s)
 
     async def on_peer_ready(self, peer: Peer) -> None:
         self.peer = peer
@@ -249,7 +249,7 @@ class EnergyGuard:
             descriptions = peer.remote_data.get((source.entity, source.feature or 0, "measurementDescriptionListData"))
             scopes: dict[int, str] = {}
             if descriptions:
-                for index, item in enumerate(descriptions.get("measurementDescriptionData", [])):
+                for item in descriptions.get("measurementDescriptionData", []):
                     scopes[item["measurementId"]] = item["scopeType"]
             counts: dict[str, int] = {}
             for item in data.get("measurementData", []):

@@ -147,7 +147,7 @@ def parse_header(obj: Any) -> Header:
     dest_obj = obj.get("addressDestination")
     destination = parse_address(dest_obj, "addressDestination")
     counter = obj.get("msgCounter")
-    if not is_uint(counter):
+    if not isinstance(counter, int) or not is_uint(counter):
         raise SpineError(ErrorNumber.GENERAL_ERROR, "msgCounter must be an unsigned integer")
     classifier = obj.get("cmdClassifier")
     if classifier not in CLASSIFIERS:

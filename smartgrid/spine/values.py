@@ -46,10 +46,7 @@ def parse_scaled_number(obj: Any) -> float:
         raise BadValue("scaledNumber.number out of int64 range")
     if not -128 <= scale <= 127:
         raise BadValue("scaledNumber.scale out of int8 range")
-    if scale >= 0:
-        result = float(number * 10**scale)
-    else:
-        result = number / 10**-scale
+    result = float(number * 10**scale) if scale >= 0 else number / 10**-scale
     if not math.isfinite(result):
         raise BadValue("scaledNumber out of range")
     return result
