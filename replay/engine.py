@@ -27,6 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
+from energy import gridlimit
 from energy.config import (
     ACTIVE_POWER_LIMIT_PCT,
     WALLBOX_ADDRESS,
@@ -41,7 +42,6 @@ from energy.config import (
     SolarPlusSettings,
     WallboxConfig,
 )
-from energy import gridlimit
 from energy.counters import CounterState
 from energy.state import PlantState
 from inverters.drivers import connect_inverter
