@@ -13,6 +13,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("modbus.api.urls")),
     path("", include("tariffs.api.urls")),
     path("", include("wallbox.api.urls")),
+    path("", include("smartgrid.api.urls")),
     path("", include("access.api.urls")),
     path("https/certificate", https_api.HttpsCertificateView.as_view(), name="api-https-certificate"),
     path("https/certificate/regenerate", https_api.HttpsRegenerateView.as_view(), name="api-https-regenerate"),
@@ -41,4 +42,5 @@ urlpatterns = [
     path("modbus/", include("modbus.urls")),
     path("tariffs/", include("tariffs.urls")),
     path("wallbox/", include("wallbox.urls")),
+    path("smartgrid/", include("smartgrid.urls")),
 ]
