@@ -13,6 +13,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("modbus.api.urls")),
     path("", include("tariffs.api.urls")),
     path("", include("wallbox.api.urls")),
+    path("", include("smartgrid.api.urls")),
     path("", include("smartgrid.eebus.api_urls")),
     path("", include("access.api.urls")),
     path("https/certificate", https_api.HttpsCertificateView.as_view(), name="api-https-certificate"),
@@ -43,4 +44,5 @@ urlpatterns = [
     path("tariffs/", include("tariffs.urls")),
     path("wallbox/", include("wallbox.urls")),
     path("smartgrid/connections/", include("smartgrid.eebus.urls")),
+    path("smartgrid/", include("smartgrid.urls")),
 ]

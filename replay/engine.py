@@ -27,12 +27,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
+from energy import gridlimit
 from energy.config import (
     ACTIVE_POWER_LIMIT_PCT,
     WALLBOX_ADDRESS,
     BatteryManagementSettings,
     FeedInLimitSettings,
-    GridOperatorLimits,
     HouseBatteryConfig,
     InverterConfig,
     KsemTcpConfig,
@@ -48,7 +48,7 @@ from inverters.drivers import connect_inverter
 from plant.cycle import PlantRuntime
 from replay.clock import SkippingEventLoop
 from replay.policies import POLICIES, controllers_for
-from replay.scenario import ReplayScenario, WallboxSettings, event_time
+from replay.scenario import ReplayScenario, SmartGrid, WallboxSettings, event_time
 from simulator.model import PlantModel
 from simulator.runner import Simulator
 from simulator.scenario import Scenario, WallboxScenario
@@ -61,7 +61,10 @@ DEVICE_TIMEOUT_S = 0.5
 # frames on the line at once would still overlap and count. The skipping event loop jumps over
 # that time instead of waiting for it, so it costs no wall time.
 LINE_TIME_SCALE = 0.1
-GRID_LIMITS_NOTE = "LPC/LPP events are handed to the grid-operator controller directly (no EEBus service yet)"
+GRID_LIMITS_NOTE = (
+    "LPC/LPP events are handed to the product's limit store directly (its state machine, failsafe and "
+    "history), not sent over EEBus; eebus events stop and resume that direct heartbeat feed"
+)
 
 
 class _Discard:
@@ -221,7 +224,22 @@ class Replay:
             wallbox_port_base=0,
             line_time_scale=LINE_TIME_SCALE,
         )
-        self.limits = GridOperatorLimits()
+        self.grid: gridlimit.LimitStore | None = None
+        self.heartbeat_on = True
+        self.rejected: list[str] = []
+        if replay.product.smartgrid is not None or any(e.kind in ("lpc_w", "lpp_w", "eebus") for e in replay.events):
+            values = replay.product.smartgrid or SmartGrid()
+            # The controllable system starts with the replay: init, limited to the failsafe values.
+            self.grid = gridlimit.LimitStore(
+                gridlimit.initial(
+                    start,
+                    failsafe_consumption_w=values.failsafe_consumption_w,
+                    failsafe_production_w=values.failsafe_production_w,
+                    failsafe_duration_s=values.failsafe_duration_s,
+                    consumption_nominal_max_w=values.consumption_nominal_max_w,
+                    production_nominal_max_w=values.production_nominal_max_w,
+                )
+            )
 
     def run(self, out_dir: Path) -> dict[str, Any]:
         """Run the whole scenario; writes trace.csv and summary.json into ``out_dir``."""
@@ -254,8 +272,20 @@ class Replay:
                 name: {"requests": c.requests, "collisions": c.collisions, "crc_errors": c.crc_errors}
                 for name, c in lines.items()
             }
-        if any(e.kind in ("lpc_w", "lpp_w") for e in self.replay.events):
+        if self.grid is not None:
             summary["note"] = GRID_LIMITS_NOTE
+            summary["grid_limit_history"] = [
+                {
+                    "direction": e.direction,
+                    "kind": e.kind,
+                    "value_w": e.value_w,
+                    "valid_from": e.valid_from.isoformat(),
+                    "valid_to": e.valid_to.isoformat() if e.valid_to else None,
+                }
+                for e in self.grid.history.entries
+            ]
+            if self.rejected:
+                summary["grid_limit_rejected"] = self.rejected
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return summary
 
@@ -281,6 +311,7 @@ class Replay:
                 now = self.start + dt.timedelta(seconds=k * cycle_s)
                 while schedule and schedule[0].at <= now:
                     await _maybe_await(schedule.pop(0).apply())
+                self._grid_step(runtime, now)
                 self.simulator.step(now)
                 result = await runtime.cycle(now)
                 writer.write(self._row(result.state))
@@ -313,20 +344,33 @@ class Replay:
                 if event.duration_s is not None:
                     end = at + dt.timedelta(seconds=event.duration_s)
                     items.append(_Scheduled(end, partial(self.simulator.set_fault, Fault.parse("none"), device)))
+            elif kind == "eebus":
+                on = event.eebus in ("heartbeat_resume", "heartbeat_start", "reconnect")
+                items.append(_Scheduled(at, partial(setattr, self, "heartbeat_on", on)))
             else:
-                name = "lpc_w" if kind == "lpc_w" else "lpp_w"
-                value = getattr(event, name)
-                items.append(_Scheduled(at, partial(self._set_limit, runtime, name, value)))
-                if event.duration_s is not None and value is not None:
-                    end = at + dt.timedelta(seconds=event.duration_s)
-                    items.append(_Scheduled(end, partial(self._set_limit, runtime, name, None)))
+                direction = gridlimit.CONSUME if kind == "lpc_w" else gridlimit.PRODUCE
+                value = getattr(event, kind)
+                items.append(_Scheduled(at, partial(self._write_limit, direction, value, event.duration_s, at)))
         items.sort(key=lambda item: item.at)
         return items
 
-    def _set_limit(self, runtime: PlantRuntime, name: str, value: float | None) -> None:
-        self.limits = dataclasses.replace(self.limits, **{name: value})
-        self.config = dataclasses.replace(self.config, grid_limits=self.limits)
-        runtime.reconfigure(self.config)
+    def _write_limit(self, direction: str, value_w: float, duration_s: float | None, at: dt.datetime) -> None:
+        """The control box's write, handed to the limit store (the limit ends by its own timer)."""
+        assert self.grid is not None
+        try:
+            self.grid.write_limit(direction, active=True, value_w=value_w, duration_s=duration_s, at=at)
+        except gridlimit.Rejected as exc:
+            self.rejected.append(f"{at.isoformat()}: {exc.reason}")
+
+    def _grid_step(self, runtime: PlantRuntime, now: dt.datetime) -> None:
+        """The control box's heartbeat (while it is on), the timers due, and the facts for this cycle."""
+        if self.grid is None:
+            return
+        if self.heartbeat_on:
+            self.grid.heartbeat(now)
+        self.grid.settle(now)
+        runtime.config = dataclasses.replace(runtime.config, grid_limit_facts=self.grid.facts)
+        self.config = runtime.config
 
     # --- the trace -------------------------------------------------------------------------------
     def _row(self, state: PlantState) -> dict[str, Any]:
@@ -340,8 +384,9 @@ class Replay:
             "battery_w": truth.battery_w,
             "battery_soc_pct": truth.battery_soc_pct,
             "feed_in_limit_w": self.config.feed_in_limit.limit_w if self.config.feed_in_limit.enabled else None,
-            "lpc_w": self.limits.lpc_w,
-            "lpp_w": self.limits.lpp_w,
+            "lpc_w": state.grid_limits.lpc_w if state.grid_limits else None,
+            "lpp_w": state.grid_limits.lpp_w if state.grid_limits else None,
+            "lpc_state": state.grid_limits.consume.state if state.grid_limits else None,
             "cycle_ms": state.cycle_duration_s * 1000.0,
         }
         for n, current in enumerate(truth.house_phase_a, start=1):
