@@ -129,6 +129,8 @@ def test_an_uncoupled_ski_is_refused_listed_as_discovered_and_accepted_once_coup
                 peer = await sync_to_async(EebusPeer.objects.get)(plant=plant, ski=box.identity.ski)
                 assert peer.host == "127.0.0.1" and not peer.trusted
 
+                # The refused connection ends after SHIP's abort delay (else the next one is a double).
+                await eventually(lambda: not endpoint.node._live, within_s=5, what="the refused connection closed")
                 # The box knocks again; the installer couples it while it waits: the handshake completes.
                 knock = asyncio.create_task(box.node.connect("127.0.0.1", port, own.ski))
                 await asyncio.sleep(0.3)
