@@ -75,7 +75,13 @@ def test_discoveries_are_stored_cut_to_size_and_the_ship_id_never_changes(plant:
     changes.discovered[SKI] = store.discovered_fields("10.0.0.7", 4712, txt)
     store.write_changes(plant.pk, changes, [])
     peer = EebusPeer.objects.get(plant=plant, ski=SKI)
-    assert (peer.ship_id, peer.brand, peer.model, peer.host, peer.port) == ("Box-1", "B" * 64, "Model", "10.0.0.7", 4712)
+    assert (peer.ship_id, peer.brand, peer.model, peer.host, peer.port) == (
+        "Box-1",
+        "B" * 64,
+        "Model",
+        "10.0.0.7",
+        4712,
+    )
     assert not peer.trusted and peer.last_seen is not None
     changes = store.Changes()
     changes.discovered[SKI] = store.discovered_fields("10.0.0.8", 99999, {"id": "Other"})
