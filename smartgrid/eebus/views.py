@@ -66,7 +66,7 @@ def peer_action(request: HttpRequest, action: str) -> HttpResponse:
         return redirect("eebus:connections")
     form = SkiForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "; ".join(form.errors["ski"]))
+        messages.error(request, "; ".join(str(error) for error in form.errors["ski"]))
         return redirect("eebus:connections")
     function, text = ACTIONS[action]
     try:

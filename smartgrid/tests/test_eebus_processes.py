@@ -5,6 +5,7 @@ and its page; a restart of serve_eebus during the limit leaves the plant limited
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -68,10 +69,8 @@ class Processes:
 
     def stop_all(self) -> None:
         for name in list(self.running):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.stop(name)
-            except subprocess.TimeoutExpired:
-                pass
 
 
 @pytest.fixture

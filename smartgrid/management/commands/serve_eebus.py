@@ -89,6 +89,11 @@ def _exit(code: int) -> None:
     os._exit(code)
 
 
+def _expire() -> None:
+    log.error("serve_eebus did not stop within %g s of the signal; ending it now", STOP_WITHIN_S)
+    _exit(1)
+
+
 def run(service: EebusService) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -97,7 +102,7 @@ def run(service: EebusService) -> None:
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if not timer:
-            watchdog = threading.Timer(STOP_WITHIN_S, lambda: (log.error("serve_eebus did not stop"), _exit(1)))
+            watchdog = threading.Timer(STOP_WITHIN_S, _expire)
             watchdog.daemon = True
             watchdog.start()
             timer.append(watchdog)
