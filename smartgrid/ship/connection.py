@@ -323,7 +323,7 @@ class ShipConnection:
                         raise _Fatal("negative connectionHello.waiting", hello_abort=True)
                 prolongation = hello.get("prolongationRequest") is True
                 if phase == "aborted":
-                    raise _Fatal("the peer aborted the hello (it does not trust us)", code=CLOSE_REJECTED)
+                    raise _Fatal("the peer aborted the hello", code=CLOSE_REJECTED)
                 if phase == "ready":
                     remote_ready = True
                     if not local_ready:
