@@ -22,7 +22,11 @@ DEVICE = {"brand": "Bench", "model": "Node", "type": "EnergyManagementSystem", "
 PING = {"datagram": {"header": {"specificationVersion": "1.3.0", "msgCounter": 1, "cmdClassifier": "read"}}}
 
 
+SERVED: list[ShipConnection] = []
+
+
 async def echo(conn: ShipConnection) -> None:
+    SERVED.append(conn)
     try:
         while True:
             await conn.send(await conn.recv())
@@ -68,8 +72,7 @@ async def run(connections: int) -> dict[str, object]:
             await conn.recv()
             round_trips.append((time.perf_counter() - sent) * 1000)
             await conn.close("bench")
-            while server.connections:
-                await asyncio.sleep(0.005)
+            await asyncio.wait_for(SERVED[-1].closed.wait(), 5)
     finally:
         await client.stop()
         await server.stop()
