@@ -206,7 +206,7 @@ class ShipConnection:
         except (TransportError, WsClosed) as exc:
             await self._fail(_Fatal(f"transport failed during the handshake: {exc}"))
             raise ShipError(str(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - a peer must never crash the node; logged with its trace
+        except Exception as exc:  # a peer must never crash the node; logged with its trace
             log.exception("SHIP %s: unexpected error in the handshake", self.remote_ski)
             await self._fail(_Fatal(f"internal error: {exc!r}"))
             raise ShipError(f"internal error: {exc!r}") from None
@@ -511,7 +511,7 @@ class ShipConnection:
                 await self.ws.close(exc.code, reason[:120])
         except (TransportError, ConnectionError, OSError) as exc:
             reason = f"transport error: {exc}"
-        except Exception as exc:  # noqa: BLE001 - a peer must never crash the node; logged with its trace
+        except Exception as exc:  # a peer must never crash the node; logged with its trace
             log.exception("SHIP %s: unexpected error, closing", self.remote_ski)
             reason = f"internal error: {exc!r}"
             with contextlib.suppress(Exception):
