@@ -206,6 +206,10 @@ class ShipConnection:
         except (TransportError, WsClosed) as exc:
             await self._fail(_Fatal(f"transport failed during the handshake: {exc}"))
             raise ShipError(str(exc)) from None
+        except Exception as exc:  # a peer must never crash the node; logged with its trace
+            log.exception("SHIP %s: unexpected error in the handshake", self.remote_ski)
+            await self._fail(_Fatal(f"internal error: {exc!r}"))
+            raise ShipError(f"internal error: {exc!r}") from None
         self.state = "complete"
         self._reader = asyncio.create_task(self._read_loop(), name=f"ship-read-{self.remote_ski[:8]}")
 
@@ -323,7 +327,7 @@ class ShipConnection:
                         raise _Fatal("negative connectionHello.waiting", hello_abort=True)
                 prolongation = hello.get("prolongationRequest") is True
                 if phase == "aborted":
-                    raise _Fatal("the peer aborted the hello (it does not trust us)", code=CLOSE_REJECTED)
+                    raise _Fatal("the peer aborted the hello", code=CLOSE_REJECTED)
                 if phase == "ready":
                     remote_ready = True
                     if not local_ready:
@@ -507,6 +511,11 @@ class ShipConnection:
                 await self.ws.close(exc.code, reason[:120])
         except (TransportError, ConnectionError, OSError) as exc:
             reason = f"transport error: {exc}"
+        except Exception as exc:  # a peer must never crash the node; logged with its trace
+            log.exception("SHIP %s: unexpected error, closing", self.remote_ski)
+            reason = f"internal error: {exc!r}"
+            with contextlib.suppress(Exception):
+                await self.ws.close(CLOSE_NORMAL, "internal error")
         finally:
             if not self.close_reason:
                 self.close_reason = reason

@@ -37,7 +37,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .connection import ShipConnection, ShipError, ShipTimers
+from .connection import CLOSE_NORMAL, ShipConnection, ShipError, ShipTimers
 from .identity import ShipIdentity, normalize_ski
 from .mdns import MdnsAgent, instance_name, txt_record
 from .transport import TransportError, WsClosed, WsConnection, open_tls
@@ -160,8 +160,10 @@ class ShipNode:
         for conn in list(self._live.get(ski, [])):
             if conn.complete:
                 self._spawn(conn.close("removedConnection"))
-            else:
+            elif conn.state == "hello":
                 conn.reject()
+            else:
+                self._spawn(conn.abort(CLOSE_NORMAL, "decoupled"))
 
     def _trusted(self, ski: str) -> bool:
         return ski in self._approved or bool(self.trust_store.is_trusted(ski))

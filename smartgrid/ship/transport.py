@@ -32,6 +32,7 @@ from websockets.uri import parse_uri
 from .identity import ShipIdentity, ski_from_certificate
 
 log = logging.getLogger(__name__)
+_WS_LOG = logging.getLogger("smartgrid.ship.websocket")
 
 SHIP_CIPHERS = b"ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256"
 SUBPROTOCOL = Subprotocol("ship")
@@ -243,7 +244,7 @@ class WsConnection:
         pong_timeout: float,
         handshake_timeout: float,
     ) -> WsConnection:
-        proto = ServerProtocol(subprotocols=[SUBPROTOCOL], max_size=max_message)
+        proto = ServerProtocol(subprotocols=[SUBPROTOCOL], max_size=max_message, logger=_WS_LOG)
         ws = cls(tls, proto, max_message=max_message, ping_interval=ping_interval, pong_timeout=pong_timeout)
 
         async def handshake() -> list[Any]:
@@ -282,7 +283,7 @@ class WsConnection:
         pong_timeout: float,
         handshake_timeout: float,
     ) -> WsConnection:
-        proto = ClientProtocol(parse_uri(uri), subprotocols=[SUBPROTOCOL], max_size=max_message)
+        proto = ClientProtocol(parse_uri(uri), subprotocols=[SUBPROTOCOL], max_size=max_message, logger=_WS_LOG)
         ws = cls(tls, proto, max_message=max_message, ping_interval=ping_interval, pong_timeout=pong_timeout)
         proto.send_request(proto.connect())
         await ws._send_pending()
