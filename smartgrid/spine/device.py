@@ -357,10 +357,17 @@ class LocalDevice:
     async def notify(self, feature: LocalFeature, function: str) -> None:
         """Send the function's full data to every subscriber of ``feature``."""
         data = feature.data(function)
-        for peer in list(self.peers):
-            for local_key, client in list(peer.subscriptions):
-                if local_key == feature.key:
-                    await peer.send("notify", feature.address(), client, {function: data})
+
+        async def to_peer(peer: Peer) -> None:
+            try:
+                for local_key, client in list(peer.subscriptions):
+                    if local_key == feature.key and not peer.closed:
+                        await peer.send("notify", feature.address(), client, {function: data})
+            except ConnectionError as exc:
+                log.info("SPINE: notify to %s not sent: %s", peer.ski, exc)
+
+        # all peers at once: a slow one (dropped after SEND_TIMEOUT_S) does not hold up the others
+        await asyncio.gather(*(to_peer(peer) for peer in list(self.peers)))
 
     def has_binding(self, feature: LocalFeature, peer: Peer, client: Address) -> bool:
         holder = self.bindings.get(feature.key)
@@ -571,6 +578,15 @@ class Peer:
         if header.classifier == "result":
             return  # never answer a result
         self.errors_sent += 1
+        function = datagram.cmd.function if datagram.cmd is not None else "?"
+        log.info(
+            "SPINE: %s %s from %s answered with error %s: %s",
+            header.classifier,
+            function[:64],
+            self.ski,
+            error.number,
+            error.description,
+        )
         source = header.destination.with_device(self.device.address)
         target = header.source if header.source.device else header.source.with_device(self.remote_address)
         await self.send("result", source, target, result_cmd(error.number, error.description), header.msg_counter)
@@ -595,6 +611,11 @@ class Peer:
             await self._dispatch(datagram)
         except SpineError as exc:
             await self._answer_error(datagram, exc)
+        except ConnectionError:
+            raise
+        except Exception:
+            log.exception("SPINE: handling a %s from %s failed", datagram.header.classifier, self.ski)
+            await self._answer_error(datagram, SpineError(ErrorNumber.GENERAL_ERROR, "internal error"))
 
     async def _dispatch(self, datagram: Datagram) -> None:
         header = datagram.header
@@ -721,12 +742,17 @@ class Peer:
             raise SpineError(ErrorNumber.GENERAL_ERROR, "serverFeatureType does not match the server feature")
         return feature
 
-    def _check_client(self, client: Address) -> None:
+    def _check_client(self, client: Address, server: LocalFeature) -> None:
+        """spine-go's checkRoleAndType on the client side, where the peer's discovery names it."""
         if client.feature is None:
             raise SpineError(ErrorNumber.GENERAL_ERROR, "clientAddress.feature is missing")
         known = self.remote_features.get((client.entity, client.feature))
-        if known is not None and known.role not in ("client", "special"):
+        if known is None:
+            return
+        if known.role not in ("client", "special"):
             raise SpineError(ErrorNumber.GENERAL_ERROR, "the client feature is not a client")
+        if known.role == "client" and known.type != server.type:
+            raise SpineError(ErrorNumber.GENERAL_ERROR, "the client feature's type does not match the server's")
 
     async def _call(self, source: Address, cmd: Cmd) -> None:
         data = cmd.data if isinstance(cmd.data, dict) else None
@@ -735,10 +761,10 @@ class Peer:
         if cmd.function == "nodeManagementSubscriptionRequestCall":
             client, server, stype = self._pair(data.get("subscriptionRequest"), "subscriptionRequest")
             feature = self._server_feature(server, stype, ("server", "special"))
-            self._check_client(client)
+            self._check_client(client, feature)
             entry = (feature.key, client)
             if any(k == feature.key and c.local() == client.local() for k, c in self.subscriptions):
-                raise SpineError(ErrorNumber.GENERAL_ERROR, "the subscription already exists")
+                raise SpineError(ErrorNumber.GENERAL_ERROR, "requested subscription is already present")
             if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
                 raise SpineError(ErrorNumber.OVERLOAD, "too many subscriptions")
             self.subscriptions.append(entry)
@@ -751,7 +777,7 @@ class Peer:
         elif cmd.function == "nodeManagementBindingRequestCall":
             client, server, stype = self._pair(data.get("bindingRequest"), "bindingRequest")
             feature = self._server_feature(server, stype, ("server",))
-            self._check_client(client)
+            self._check_client(client, feature)
             holder = self.device.bindings.get(feature.key)
             if holder is not None:
                 other = holder[0]

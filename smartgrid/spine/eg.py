@@ -52,6 +52,7 @@ class EnergyGuard:
         *,
         heartbeat_interval_s: float = 8.0,
         heartbeat_timeout_s: float | None = None,
+        entity_type: str = "GridGuard",
     ) -> None:
         identity = identity or Identity("Demo", "ControlBox", "123456789", "ControlBox Simulator SN-123456789")
         self.identity = identity
@@ -66,7 +67,7 @@ class EnergyGuard:
             heartbeat_interval_s=heartbeat_interval_s,
         )
         self.device.app = self
-        guard = self.device.add_entity("GridGuard")
+        guard = self.device.add_entity(entity_type)  # KEO's gateway uses CEM
         self.load_control = guard.add_feature("LoadControl", "client")
         self.configuration = guard.add_feature("DeviceConfiguration", "client")
         self.diagnosis_client = guard.add_feature("DeviceDiagnosis", "client")

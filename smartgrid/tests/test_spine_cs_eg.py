@@ -234,3 +234,53 @@ async def test_measurements_unavailable_are_marked_error() -> None:
         pair.backend.grid = GRID
         await pair.cs.refresh()
         await pair.eg.wait_for(lambda: pair.eg.measurements.get("acPowerTotal") == 1500)
+
+
+class BrokenBackend(MemoryBackend):
+    async def write_limit(self, direction: Direction, limit: PowerLimit, peer_ski: str) -> None:
+        raise RuntimeError("database gone")
+
+
+async def test_a_failing_backend_gives_an_error_result_and_the_cs_keeps_serving() -> None:
+    async with running_pair(backend=BrokenBackend(grid=GRID)) as pair:
+        assert await pair.eg.write_limit(Direction.CONSUME, True, 4200, 60) == (1, "internal error")
+        assert await pair.eg.write_failsafe(Direction.CONSUME, 4000.0) == (0, "")
+
+
+@pytest.mark.parametrize(("entity_type", "counted"), [("GridGuard", True), ("CEM", True), ("Inverter", False)])
+async def test_heartbeat_only_from_energy_guard_entities(entity_type: str, counted: bool) -> None:
+    eg = EnergyGuard(heartbeat_interval_s=0.1, entity_type=entity_type)
+    async with running_pair(eg=eg) as pair:
+        await asyncio.sleep(0.4)
+        assert bool(pair.backend.heartbeats) is counted
+        # the box can still write its limits
+        assert await eg.write_limit(Direction.CONSUME, True, 4200, 60) == (0, "")
+
+
+async def test_a_peer_that_stops_reading_does_not_block_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    import smartgrid.spine.device as device_module
+    from smartgrid.spine.transport import memory_pair
+
+    monkeypatch.setattr(device_module, "SEND_TIMEOUT_S", 0.3)
+    backend = MemoryBackend(grid=GRID)
+    cs = ControllableSystem(backend, IDENTITY, heartbeat_timeout_s=30)
+    stuck = await start_pair(backend=backend, cs=cs)
+    healthy = EnergyGuard(heartbeat_interval_s=30)
+    a, b = memory_pair("cs", "eg-2")
+    tasks = [asyncio.create_task(cs.serve(a)), asyncio.create_task(healthy.serve(b))]
+    await asyncio.wait_for(healthy.ready.wait(), 5)
+
+    async def never(datagram: object) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(stuck.cs_end, "send", never)
+    backend.set_limit(Direction.CONSUME, PowerLimit(True, 1234, None))
+    started = asyncio.get_running_loop().time()
+    await cs.refresh()
+    assert asyncio.get_running_loop().time() - started < 1.5
+    await healthy.wait_for(lambda: healthy.limits[Direction.CONSUME].value_w == 1234)
+    await asyncio.wait_for(stuck.tasks[0], 5)  # the stuck connection was closed
+    assert len(cs.peers) == 1
+    await a.close("over")
+    await asyncio.gather(*tasks)
+    await stop_pair(stuck)

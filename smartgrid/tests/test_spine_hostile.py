@@ -139,6 +139,20 @@ CASES: list[tuple[str, str, tuple[list[int], int], dict[str, Any], int]] = [
         1,
     ),
     (
+        "subscription from a client of another feature type",
+        "call",
+        NM,
+        {
+            "nodeManagementSubscriptionRequestCall": {
+                "subscriptionRequest": {
+                    "clientAddress": {"entity": [1], "feature": 2},
+                    "serverAddress": {"entity": [1], "feature": 1},
+                }
+            }
+        },
+        1,
+    ),
+    (
         "subscription to another device",
         "call",
         NM,
@@ -347,7 +361,7 @@ async def test_subscriptions_are_bounded_and_duplicates_refused() -> None:
 
         assert await expect_result(peer, await peer.send("call", *NM, request(1), source_feature=0)) == (0, "")
         number, text = await expect_result(peer, await peer.send("call", *NM, request(1), source_feature=0))
-        assert (number, text) == (1, "the subscription already exists")
+        assert (number, text) == (1, "requested subscription is already present")
         # features the CS does not know from discovery: accepted until the cap
         for fid in range(100, 100 + MAX_SUBSCRIPTIONS):
             await peer.send("call", *NM, request(fid), source_feature=0, ack=False)
