@@ -147,3 +147,11 @@ def test_api_state_history_and_settings(installer: Client, plant: Plant) -> None
                          content_type="application/json")  # fmt: skip
     assert good.status_code == 200 and good.json()["settings"]["failsafe_production_w"] == 5000.0
     assert good.json()["lpp"]["limit_w"] == 5000.0
+
+
+def test_in_german(installer: Client, plant: Plant) -> None:
+    services.set_enabled(plant.pk, True, now=timezone.now() - dt.timedelta(seconds=300))
+    installer.cookies["django_language"] = "de"
+    html = page(installer, plant)
+    assert "Die Leistungsbegrenzung ist mit Failsafe-Werten aktiv." in html
+    assert "Historie der empfangenen Begrenzungen" in html
