@@ -11,9 +11,9 @@ from django.test import Client
 from django.utils import timezone
 
 from energy import gridlimit as g
+from energy import snapshot
 from energy.state import DeviceStatus, EnergyCounters, EnergyFlow, PlantState
 from plant.models import Plant
-from energy import snapshot
 from redisconn import sync_redis
 from redisconn.snapshots import state_key
 from smartgrid import services
@@ -22,8 +22,9 @@ from smartgrid.models import GridLimits
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def page(client: Client, plant: Plant, **query: object) -> str:
-    response = client.get("/smartgrid/", {"plant": plant.pk, **query})
+def page(client: Client, plant: Plant, **query: int | str) -> str:
+    params: dict[str, int | str] = {"plant": plant.pk, **query}
+    response = client.get("/smartgrid/", params)
     assert response.status_code == 200
     return response.content.decode()
 
@@ -73,7 +74,7 @@ def test_failsafe_is_said_on_the_page_and_in_the_header(operator: Client, plant:
             battery_soc_pct=None,
             house_power_w=None,
             wallbox_power_w=None,
-        ),  # fmt: skip
+        ),
         totals=EnergyCounters(),
         grid_limits=status,
     )
@@ -92,7 +93,7 @@ def test_history_pages_first_previous_next_last(installer: Client, plant: Plant)
     last = page(installer, plant, page=3)
     assert last.count('class="history-row"') == 6 and 'data-testid="page-next"' not in last
     assert page(installer, plant, page=99).count('class="history-row"') == 6  # clamped to the last
-    assert installer.get("/smartgrid/", {"plant": plant.pk, "page": "x"}).status_code == 400
+    assert installer.get(f"/smartgrid/?plant={plant.pk}&page=x").status_code == 400
 
 
 def test_installer_changes_failsafe_values_validated(installer: Client, plant: Plant) -> None:
@@ -146,3 +147,11 @@ def test_api_state_history_and_settings(installer: Client, plant: Plant) -> None
                          content_type="application/json")  # fmt: skip
     assert good.status_code == 200 and good.json()["settings"]["failsafe_production_w"] == 5000.0
     assert good.json()["lpp"]["limit_w"] == 5000.0
+
+
+def test_in_german(installer: Client, plant: Plant) -> None:
+    services.set_enabled(plant.pk, True, now=timezone.now() - dt.timedelta(seconds=300))
+    installer.cookies["django_language"] = "de"
+    html = page(installer, plant)
+    assert "Die Leistungsbegrenzung ist mit Failsafe-Werten aktiv." in html
+    assert "Historie der empfangenen Begrenzungen" in html

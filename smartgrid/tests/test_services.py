@@ -69,10 +69,15 @@ def test_rejected_writes_change_nothing(plant: Plant) -> None:
     controlled(plant)
     services.heartbeat(plant.pk, now=at(5))
     before = list(GridLimits.objects.filter(plant=plant).values())
-    for kwargs in ({"value_w": -1.0}, {"value_w": float("inf")}):
+    for limit_w in (-1.0, float("inf")):
         with pytest.raises(g.Rejected):
-            services.write_limit(plant.pk, g.CONSUME, active=True, duration_s=None, now=at(6), **kwargs)
-    for direction, value, duration in ((g.CONSUME, -5.0, None), (None, None, 3600.0), (None, None, 90_000.0)):
+            services.write_limit(plant.pk, g.CONSUME, active=True, value_w=limit_w, duration_s=None, now=at(6))
+    bad: list[tuple[str | None, float | None, float | None]] = [
+        (g.CONSUME, -5.0, None),
+        (None, None, 3600.0),
+        (None, None, 90_000.0),
+    ]
+    for direction, value, duration in bad:
         with pytest.raises(g.Rejected):
             services.write_failsafe(plant.pk, direction, value, duration, now=at(6))
     assert list(GridLimits.objects.filter(plant=plant).values()) == before
