@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from energy.state import PlantState
 from inverters.drivers import connect_inverter
 from plant.cycle import PlantRuntime
 from replay.clock import SkippingEventLoop
+from replay.eebus_link import EebusLink
 from replay.policies import POLICIES, controllers_for
 from replay.scenario import ReplayScenario, SmartGrid, WallboxSettings, event_time
 from simulator.model import PlantModel
@@ -62,8 +64,10 @@ DEVICE_TIMEOUT_S = 0.5
 # that time instead of waiting for it, so it costs no wall time.
 LINE_TIME_SCALE = 0.1
 GRID_LIMITS_NOTE = (
-    "LPC/LPP events are handed to the product's limit store directly (its state machine, failsafe and "
-    "history), not sent over EEBus; eebus events stop and resume that direct heartbeat feed"
+    "LPC/LPP events are written by the simulated control box over SHIP/SPINE (TLS websockets on loopback) "
+    "to the product's controllable system, which applies them to the limit store at the event's simulated "
+    "time; eebus events stop and resume the box's heartbeat or drop and re-dial its connection; the "
+    "heartbeat counts once per cycle while it runs over a live connection"
 )
 
 
@@ -225,7 +229,9 @@ class Replay:
             line_time_scale=LINE_TIME_SCALE,
         )
         self.grid: gridlimit.LimitStore | None = None
-        self.heartbeat_on = True
+        self.link: EebusLink | None = None
+        self._grid_lock = threading.Lock()
+        self._sim_now = start
         self.rejected: list[str] = []
         if replay.product.smartgrid is not None or any(e.kind in ("lpc_w", "lpp_w", "eebus") for e in replay.events):
             values = replay.product.smartgrid or SmartGrid()
@@ -240,6 +246,7 @@ class Replay:
                     production_nominal_max_w=values.production_nominal_max_w,
                 )
             )
+            self.link = EebusLink(self.grid, lambda: self._sim_now, self._grid_lock)
 
     def run(self, out_dir: Path) -> dict[str, Any]:
         """Run the whole scenario; writes trace.csv and summary.json into ``out_dir``."""
@@ -293,6 +300,8 @@ class Replay:
         cycle_s = self.replay.cycle_s
         await self.simulator.start(clock=False)
         runtime: PlantRuntime | None = None
+        if self.link is not None:
+            self.link.start()
         try:
             self.config = plant_config(self.replay, self.scenario, self.simulator)
             runtime = PlantRuntime(
@@ -321,6 +330,8 @@ class Replay:
             if runtime is not None:
                 await runtime.close()
             await self.simulator.stop()
+            if self.link is not None:
+                self.link.stop()
 
     def _simulated_s(self) -> float:
         return self.model.now.timestamp()
@@ -345,8 +356,7 @@ class Replay:
                     end = at + dt.timedelta(seconds=event.duration_s)
                     items.append(_Scheduled(end, partial(self.simulator.set_fault, Fault.parse("none"), device)))
             elif kind == "eebus":
-                on = event.eebus in ("heartbeat_resume", "heartbeat_start", "reconnect")
-                items.append(_Scheduled(at, partial(setattr, self, "heartbeat_on", on)))
+                items.append(_Scheduled(at, partial(self._eebus, event.eebus or "")))
             else:
                 direction = gridlimit.CONSUME if kind == "lpc_w" else gridlimit.PRODUCE
                 value = getattr(event, kind)
@@ -355,20 +365,37 @@ class Replay:
         return items
 
     def _write_limit(self, direction: str, value_w: float, duration_s: float | None, at: dt.datetime) -> None:
-        """The control box's write, handed to the limit store (the limit ends by its own timer)."""
-        assert self.grid is not None
-        try:
-            self.grid.write_limit(direction, active=True, value_w=value_w, duration_s=duration_s, at=at)
-        except gridlimit.Rejected as exc:
-            self.rejected.append(f"{at.isoformat()}: {exc.reason}")
+        """The control box writes the limit over SHIP/SPINE; the controllable system applies it at ``at``."""
+        assert self.link is not None
+        with self._grid_lock:
+            self._sim_now = at
+        kind = "lpc" if direction == gridlimit.CONSUME else "lpp"
+        results = self.link.write_limit(kind, value_w, duration_s)
+        if not results:
+            self.rejected.append(f"{at.isoformat()}: not sent, the control box is not connected")
+        for result in results:
+            if result["error"] != 0:
+                self.rejected.append(f"{at.isoformat()}: SPINE error {result['error']}: {result['description']}")
+
+    def _eebus(self, action: str) -> None:
+        assert self.link is not None
+        if action in ("heartbeat_stop", "heartbeat_resume", "heartbeat_start"):
+            self.link.set_heartbeat(action != "heartbeat_stop")
+        elif action == "disconnect":
+            self.link.disconnect()
+        elif action == "reconnect":
+            self.link.reconnect()
 
     def _grid_step(self, runtime: PlantRuntime, now: dt.datetime) -> None:
-        """The control box's heartbeat (while it is on), the timers due, and the facts for this cycle."""
-        if self.grid is None:
+        """The control box's heartbeat (while it runs over a live connection), the timers due, and the
+        facts for this cycle."""
+        if self.grid is None or self.link is None:
             return
-        if self.heartbeat_on:
-            self.grid.heartbeat(now)
-        self.grid.settle(now)
+        with self._grid_lock:
+            self._sim_now = now
+            if self.link.heartbeat_live():
+                self.grid.heartbeat(now)
+            self.grid.settle(now)
         runtime.config = dataclasses.replace(runtime.config, grid_limit_facts=self.grid.facts)
         self.config = runtime.config
 

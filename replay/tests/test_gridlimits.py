@@ -42,7 +42,7 @@ def test_lpc_pauses_the_car_within_two_cycles_and_ends_on_time(tmp_path: Path) -
         "valid_to": "2025-01-15T17:15:00+00:00",
     } in consume
     assert consume[-1]["kind"] == "unlimited" and consume[-1]["valid_from"] == "2025-01-15T17:15:00+00:00"
-    assert "limit store directly" in summary["note"]
+    assert "over SHIP/SPINE" in summary["note"] and "directly" not in summary["note"]
 
 
 def test_lpp_at_noon_holds_feed_in_within_two_cycles(tmp_path: Path) -> None:
