@@ -156,6 +156,7 @@ async def test_pin_other_than_none_is_refused() -> None:
     conn, ws = make([CMI, HELLO_READY, ANNOUNCE, SELECT, PIN.replace(b"none", b"required")])
     with pytest.raises(ShipError, match="PIN state 'required'"):
         await conn.handshake()
+    assert ws.close_code == 4001
 
 
 async def test_ship_id_mismatch_closes_with_4450() -> None:
