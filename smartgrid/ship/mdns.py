@@ -17,7 +17,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from zeroconf import IPVersion, ServiceStateChange, Zeroconf
+from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from .identity import normalize_ski
@@ -137,7 +137,7 @@ class MdnsAgent:
         self._names: dict[str, str] = {}  # service name -> ski
 
     async def start(self, *, name: str, port: int, txt: dict[str, str]) -> None:
-        interfaces: Any = self.interfaces if self.interfaces else "all"
+        interfaces: Any = list(self.interfaces) if self.interfaces else InterfaceChoice.All
         self._azc = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
         addresses = list(self.interfaces) if self.interfaces else _local_addresses()
         host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "ship"

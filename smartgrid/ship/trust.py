@@ -34,7 +34,10 @@ class DiscoveredService:
 class TrustStore(Protocol):
     """What ``ShipNode`` asks about remote SKIs (all SKIs in the 40-hex wire form).
 
-    The product implements it on its database; ``MemoryTrustStore`` is the in-memory version.
+    The methods are called on the node's event loop and must not block: an implementation on a
+    database keeps the trusted SKIs in memory and writes changes through elsewhere (a thread, a
+    queue). ``note_discovered`` gets port 0 and an empty TXT for an unknown SKI that connected to
+    us (we know its address, not its server port). ``MemoryTrustStore`` is the in-memory version.
     """
 
     def is_trusted(self, ski: str) -> bool: ...

@@ -29,8 +29,8 @@ FAST = ShipTimers(
     close_max=0.3,
     tls_handshake=2.0,
     ws_handshake=2.0,
-    ping_interval=0.5,
-    pong_timeout=0.5,
+    ping_interval=0.3,
+    pong_timeout=1.5,  # generous: a busy CI machine must not look like a dead peer
     max_message=16 * 1024,
 )
 

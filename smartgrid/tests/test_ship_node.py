@@ -61,18 +61,29 @@ async def test_trusted_couple_completes_and_exchanges_data(pair) -> None:
     assert got == reply
 
 
-async def test_tls_12_uses_a_ship_cipher_suite(pair) -> None:
-    a, _store_a, *_ = pair
+@pytest.mark.parametrize("cipher", ["ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"])
+async def test_tls_12_with_each_ship_cipher_suite(pair, cipher) -> None:
+    a, *_ = pair
     from smartgrid.ship.identity import ephemeral_identity
 
-    ident = ephemeral_identity("tls12")
-    ctx = client_ssl(ident)
+    ctx = client_ssl(ephemeral_identity("tls12"))
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(cipher)
     _reader, writer = await asyncio.open_connection("127.0.0.1", a.port, ssl=ctx)
     tls = writer.get_extra_info("ssl_object")
-    assert tls.version() == "TLSv1.2"
-    assert tls.cipher()[0] in ("ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert (tls.version(), tls.cipher()[0]) == ("TLSv1.2", cipher)
     writer.close()
+
+
+async def test_tls_12_without_a_ship_cipher_suite_is_refused(pair) -> None:
+    a, *_ = pair
+    from smartgrid.ship.identity import ephemeral_identity
+
+    ctx = client_ssl(ephemeral_identity("tls12"))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        await asyncio.open_connection("127.0.0.1", a.port, ssl=ctx)
 
 
 async def test_server_requires_a_client_certificate(pair) -> None:
