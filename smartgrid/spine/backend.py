@@ -44,6 +44,11 @@ class Rejected(Exception):
 
 
 class ControllableBackend(Protocol):
+    """What the controllable system asks of the product. ``limit`` reports an expired limit as
+    inactive (the CS deactivates it itself, LPC-TS-025); write methods raise ``Rejected`` to refuse;
+    ``heartbeat`` is called only when the box's heartbeat counter or timestamp moved; a call that
+    takes longer than 10 s is answered to the box as "not approved in time" (generalError)."""
+
     async def limit(self, direction: Direction) -> PowerLimit: ...
 
     async def write_limit(self, direction: Direction, limit: PowerLimit, peer_ski: str) -> None: ...

@@ -44,6 +44,7 @@ FAILSAFE_DURATION_MIN_S = 2 * 3600
 FAILSAFE_DURATION_MAX_S = 24 * 3600
 END_TOLERANCE_S = 2.0
 MAX_HEARTBEAT_PEERS = 64
+APPROVAL_TIMEOUT_S = 10.0  # spine-go's defaultMaxResponseDelay for write approvals
 
 
 @dataclass(frozen=True)
@@ -287,9 +288,11 @@ class ControllableSystem:
             return exc.number, exc.description
         for direction, limit in writes:
             try:
-                await self.backend.write_limit(direction, limit, peer.ski)
+                await asyncio.wait_for(self.backend.write_limit(direction, limit, peer.ski), APPROVAL_TIMEOUT_S)
             except Rejected as exc:
                 return ErrorNumber.COMMAND_REJECTED, exc.reason
+            except TimeoutError:
+                return ErrorNumber.GENERAL_ERROR, "write not approved in time by application"
         log.info("SPINE: %s wrote %s", peer.ski, writes)
         await self.refresh()
         return ErrorNumber.NO_ERROR, ""
@@ -310,9 +313,11 @@ class ControllableSystem:
                 else:
                     calls.append((None, None, duration))
             for direction, value, dur in calls:
-                await self.backend.write_failsafe(direction, value, dur, peer.ski)
+                await asyncio.wait_for(self.backend.write_failsafe(direction, value, dur, peer.ski), APPROVAL_TIMEOUT_S)
         except Rejected as exc:
             return ErrorNumber.COMMAND_REJECTED, exc.reason
+        except TimeoutError:
+            return ErrorNumber.GENERAL_ERROR, "write not approved in time by application"
         await self.refresh()
         return ErrorNumber.NO_ERROR, ""
 

@@ -412,6 +412,7 @@ class Peer:
         self._counter = 0
         self._pending: dict[int, asyncio.Future[tuple[str, Cmd | None]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._app_busy = False
         self.closed = False
 
     __hash__ = object.__hash__
@@ -431,12 +432,16 @@ class Peer:
         cmd: dict[str, Any],
         reference: int | None = None,
         ack: bool = False,
+        pending: asyncio.Future[tuple[str, Cmd | None]] | None = None,
     ) -> int:
-        self._counter += 1
-        counter = self._counter
-        datagram = build_datagram(source, destination, counter, classifier, cmd, reference, ack)
+        """Send one datagram with the next msgCounter; ``pending`` waits for its answer."""
         if self.closed:
             raise ConnectionError("peer connection closed")
+        self._counter += 1
+        counter = self._counter
+        if pending is not None:
+            self._pending[counter] = pending  # before sending: the answer may come at once
+        datagram = build_datagram(source, destination, counter, classifier, cmd, reference, ack)
         try:
             await asyncio.wait_for(self.transport.send(datagram), SEND_TIMEOUT_S)
         except TimeoutError:
@@ -456,18 +461,15 @@ class Peer:
         if len(self._pending) >= MAX_PENDING:
             raise SpineError(ErrorNumber.OVERLOAD, "too many requests pending")
         future: asyncio.Future[tuple[str, Cmd | None]] = asyncio.get_running_loop().create_future()
-        self._counter += 1
-        counter = self._counter
-        self._pending[counter] = future
-        self._counter -= 1
         try:
-            sent = await self.send(classifier, source.address(), destination, cmd, ack=ack)
-            assert sent == counter
+            await self.send(classifier, source.address(), destination, cmd, ack=ack, pending=future)
             return await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
         except TimeoutError:
             raise SpineError(ErrorNumber.TIMEOUT, "no answer in time") from None
         finally:
-            self._pending.pop(counter, None)
+            for key, value in list(self._pending.items()):
+                if value is future:
+                    del self._pending[key]
 
     async def read(self, source: LocalFeature, destination: Address, function: str) -> Any:
         classifier, cmd = await self.request("read", source, destination, {function: {}})
@@ -521,6 +523,13 @@ class Peer:
         self.closed = True
         with contextlib.suppress(Exception):
             await self.transport.close(reason)
+
+    async def _app_ready(self) -> None:
+        try:
+            if self.device.app is not None:
+                await self.device.app.on_peer_ready(self)
+        finally:
+            self._app_busy = False
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -802,8 +811,11 @@ class Peer:
             return
         if cmd.function == "nodeManagementUseCaseData":
             self._use_cases(cmd.data)
-            if self.ready.is_set() and self.device.app is not None:
-                self.spawn(self.device.app.on_peer_ready(self))
+            # a changed use-case list: let the application look again (one run at a time, so a
+            # peer that floods notifies cannot pile up tasks)
+            if self.ready.is_set() and self.device.app is not None and not self._app_busy:
+                self._app_busy = True
+                self.spawn(self._app_ready())
             return
         if cmd.function.startswith("nodeManagement"):
             return  # subscription/binding/destination data of the peer: not needed

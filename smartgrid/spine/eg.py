@@ -264,6 +264,7 @@ class EnergyGuard:
     async def on_peer_closed(self, peer: Peer) -> None:
         if self.peer is peer:
             self.peer = None
+            self.state = EgPeerState()
             self.ready.clear()
 
     # --- writes --------------------------------------------------------------------------------

@@ -284,3 +284,30 @@ async def test_a_peer_that_stops_reading_does_not_block_the_others(monkeypatch: 
     await a.close("over")
     await asyncio.gather(*tasks)
     await stop_pair(stuck)
+
+
+async def test_reconnects_leave_nothing_behind() -> None:
+    backend = MemoryBackend(grid=GRID)
+    cs = ControllableSystem(backend, IDENTITY, heartbeat_timeout_s=30)
+    for _ in range(20):
+        pair = await start_pair(backend=backend, cs=cs, eg=EnergyGuard(heartbeat_interval_s=30))
+        assert len(cs.peers) == 1 and len(cs.device.bindings) == 2
+        await stop_pair(pair)
+    assert not cs.peers and not cs.device.bindings and not cs._heartbeat_subscribed
+    assert len(cs._last_heartbeat) == 1
+    assert cs.device._heartbeat_task is None
+
+
+async def test_box_reconnects_and_writes_again() -> None:
+    backend = MemoryBackend(grid=GRID)
+    cs = ControllableSystem(backend, IDENTITY, heartbeat_timeout_s=30)
+    eg = EnergyGuard(heartbeat_interval_s=30)
+    pair = await start_pair(backend=backend, cs=cs, eg=eg)
+    assert await eg.write_limit(Direction.CONSUME, True, 4200, 60) == (0, "")
+    await stop_pair(pair)
+    assert await eg.write_limit(Direction.CONSUME, True, 4100, 60) == (5, "no controllable system connected")
+    pair = await start_pair(backend=backend, cs=cs, eg=eg)
+    assert eg.limits[Direction.CONSUME].value_w == 4200  # read again after the reconnect
+    assert await eg.write_limit(Direction.CONSUME, True, 4000, 60) == (0, "")
+    assert [w[1].value_w for w in backend.limit_writes] == [4200, 4000]
+    await stop_pair(pair)

@@ -139,3 +139,35 @@ async def test_limit_list_initial_data_as_eebus_go() -> None:
         "isLimitActive": False,
         "value": {"number": 0, "scale": 0},
     }
+
+
+async def test_mgcp_chain_that_eebus_go_follows() -> None:
+    """eebus-go drops a measurement unless measurement -> parameter description -> description
+    exists with positiveEnergyDirection consume; per-phase values need acMeasuredPhases a/b/c."""
+
+    def data(message: dict[str, Any]) -> Any:
+        return next(iter(message["datagram"]["payload"]["cmd"][0].values()))
+
+    descriptions = data(await read_from_cs([2], 2, "measurementDescriptionListData"))["measurementDescriptionData"]
+    params = data(await read_from_cs([2], 1, "electricalConnectionParameterDescriptionListData"))[
+        "electricalConnectionParameterDescriptionData"
+    ]
+    connections = data(await read_from_cs([2], 1, "electricalConnectionDescriptionListData"))[
+        "electricalConnectionDescriptionData"
+    ]
+    by_connection = {c["electricalConnectionId"]: c for c in connections}
+    by_measurement = {p["measurementId"]: p for p in params}
+    scopes: dict[str, list[str | None]] = {}
+    for description in descriptions:
+        assert description["commodityType"] == "electricity"
+        param = by_measurement[description["measurementId"]]
+        assert by_connection[param["electricalConnectionId"]]["positiveEnergyDirection"] == "consume"
+        scopes.setdefault(description["scopeType"], []).append(param.get("acMeasuredPhases"))
+    assert scopes == {
+        "acPowerTotal": ["abc"],
+        "gridFeedIn": [None],
+        "gridConsumption": [None],
+        "acCurrent": ["a", "b", "c"],
+        "acVoltage": ["a", "b", "c"],
+        "acFrequency": [None],
+    }

@@ -417,3 +417,27 @@ async def test_peer_that_never_answers_discovery_is_closed() -> None:
         device_module.REQUEST_TIMEOUT_S = old
     assert cs_end.close_reason == "SPINE discovery failed"
     assert not cs.peers
+
+
+async def test_use_case_notify_flood_does_not_pile_up_tasks() -> None:
+    async with raw_peer() as (peer, cs, _backend):
+        (cs_peer,) = cs.peers
+        calls = []
+
+        class SlowApp:
+            async def on_peer_ready(self, peer: object) -> None:
+                calls.append(peer)
+                await asyncio.sleep(0.5)
+
+            async def on_remote_data(self, *args: object) -> None:
+                return None
+
+            async def on_peer_closed(self, peer: object) -> None:
+                return None
+
+        cs.device.app = SlowApp()
+        for _ in range(200):
+            await peer.send("notify", *NM, {"nodeManagementUseCaseData": {"useCaseInformation": []}}, ack=False)
+        await asyncio.sleep(0.1)
+        assert len(calls) == 1 and len(cs_peer._tasks) <= 2
+        cs.device.app = cs
