@@ -412,6 +412,8 @@ async def _main(args: argparse.Namespace, ready: Callable[[ControlBox], None] | 
     identity = load_identity(state_dir)
     trust = FileTrustStore(args.trust, state_dir / "trusted")
     interfaces = [part for part in args.mdns_interfaces.split(",") if part] or None
+    if interfaces is None and args.host in ("127.0.0.1", "localhost"):
+        interfaces = ["127.0.0.1"]  # a box on loopback announces itself on loopback only
     box = ControlBox(identity, trust, host=args.host, port=args.port, mdns=not args.no_mdns, mdns_interfaces=interfaces)
     await box.start()
     control = await serve_control(box, "127.0.0.1", args.control_port)
