@@ -114,13 +114,9 @@ class EebusLink:
     async def _start(self) -> None:
         product = ephemeral_identity("KOSTAL-KSEM-G2-replay")
         box_identity = ephemeral_identity("KSEM-Sim-ControlBox-replay")
-        self.box = ControlBox(
-            box_identity, FileTrustStore([product.ski], None), host="127.0.0.1", port=0, mdns=False
-        )
+        self.box = ControlBox(box_identity, FileTrustStore([product.ski], None), host="127.0.0.1", port=0, mdns=False)
         await self.box.start()
-        self.system = ControllableSystem(
-            self.backend, Identity("KOSTAL", "KSEM G2", "replay", product.ship_id)
-        )
+        self.system = ControllableSystem(self.backend, Identity("KOSTAL", "KSEM G2", "replay", product.ship_id))
         self.node = ShipNode(
             product, MemoryTrustStore({box_identity.ski: None}), host="127.0.0.1", port=0,
             device=PRODUCT_DEVICE, on_connection=self._serve, mdns=False,
@@ -192,5 +188,3 @@ class EebusLink:
 
     def heartbeat_live(self) -> bool:
         return bool(self.box and self.box.heartbeat_running and self.connected)
-
-
