@@ -90,3 +90,18 @@ def test_bad_smartgrid_keys_are_refused_by_name(change: dict, message: str) -> N
     base = {"start": "2025-06-21T10:00:00+00:00"}
     with pytest.raises(ReplayError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_scenario({**base, **change})
+
+
+def test_a_dropped_eebus_connection_goes_to_failsafe_and_a_reconnect_lets_the_next_limit_through(
+    tmp_path: Path,
+) -> None:
+    rows, summary = replay("lpc-eebus-disconnect.json", tmp_path)
+    by_time = {r["time"][11:19]: r for r in rows}
+    # The box drops its SHIP connection at 18:05 local (17:05 UTC): the last heartbeat came 17:04:59.
+    assert (by_time["17:06:58"]["lpc_state"], by_time["17:06:58"]["lpc_w"]) == ("limited", "8000")
+    assert (by_time["17:06:59"]["lpc_state"], by_time["17:06:59"]["lpc_w"]) == ("failsafe", "6000")
+    # A write while disconnected cannot arrive: the failsafe value holds and the summary says why.
+    assert by_time["17:10:00"]["lpc_w"] == "6000"
+    assert any("not connected" in reason for reason in summary["grid_limit_rejected"])
+    # After the reconnect (18:15) the heartbeat is back and the next write at 18:20 is applied.
+    assert (by_time["17:20:00"]["lpc_state"], by_time["17:20:00"]["lpc_w"]) == ("limited", "9000")
