@@ -18,6 +18,7 @@ BENCHMARKS = (
     "bench.tariffs",
     "bench.api",
     "bench.eebus_ship",
+    "bench.eebus_write",
 )
 
 
