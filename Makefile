@@ -10,6 +10,8 @@ export KSEM_METER_PORT ?= 15020
 # The simulated inverters answer on this + 1, + 2 (the bootstrap gives the first plant those).
 export KSEM_INVERTER_PORT_BASE ?= $(KSEM_METER_PORT)
 export KSEM_SIMULATOR ?= on
+# The simulated control box (grid operator, EEBus) answers SHIP on this port, its scripting HTTP on + 1.
+export KSEM_CONTROLBOX_PORT ?= 4712
 # The simulated RS485 line of the wallboxes (ENECTORs, Modbus RTU over TCP as behind a serial
 # server) answers on this + 1: 15030 by default. As in the manual's wallbox examples the boxes sit
 # on RS485 B (held by the wallboxes, disabled for Modbus); RS485 A keeps its factory preset
@@ -30,7 +32,7 @@ install: $(STAMP)
 
 # With the simulator the first plant gets the simulated plant's devices (bootstrap_simulated,
 # replay/); without it (a real installation) plain bootstrap, which knows nothing of the simulator.
-SIMULATED_DEVICES := --inverters-from simulator/scenarios/home.json --inverter-port-base $(KSEM_INVERTER_PORT_BASE) --wallboxes-from simulator/scenarios/home.json --wallbox-port-base $(KSEM_WALLBOX_PORT_BASE)
+SIMULATED_DEVICES := --inverters-from simulator/scenarios/home.json --inverter-port-base $(KSEM_INVERTER_PORT_BASE) --wallboxes-from simulator/scenarios/home.json --wallbox-port-base $(KSEM_WALLBOX_PORT_BASE) --controlbox-dir $(or $(KSEM_VAR_DIR),var)/eebus/controlbox --controlbox-port $(KSEM_CONTROLBOX_PORT)
 BOOTSTRAP = $(if $(filter off false 0 no,$(shell echo '$(KSEM_SIMULATOR)' | tr A-Z a-z)),bootstrap,bootstrap_simulated $(SIMULATED_DEVICES))
 
 run: install

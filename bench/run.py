@@ -17,6 +17,8 @@ BENCHMARKS = (
     "bench.modbus_slave",
     "bench.tariffs",
     "bench.api",
+    "bench.eebus_ship",
+    "bench.eebus_write",
 )
 
 

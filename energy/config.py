@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from energy.gridlimit import Facts
 from energy.state import WallboxCommand
 
 # Inverter types (INV-1) as the product and the replay's scenario files name them.
@@ -257,6 +258,9 @@ class PlantConfig:
     feed_in_limit: FeedInLimitSettings = field(default_factory=FeedInLimitSettings)
     battery_management: BatteryManagementSettings = field(default_factory=BatteryManagementSettings)
     grid_limits: GridOperatorLimits = field(default_factory=GridOperatorLimits)
+    # The grid operator's control (EEBus LPC/LPP) as stored facts; ``None`` while the plant is not
+    # controlled. When set, the cycle derives ``grid_limits`` from them at each cycle's time.
+    grid_limit_facts: Facts | None = None
     mains: MainsConfig = field(default_factory=MainsConfig)
     wallboxes: tuple[WallboxConfig, ...] = ()
     # The last wallbox command of a Modbus client (MB-2); read fresh every cycle, not stored.

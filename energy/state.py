@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from energy.gridlimit import GridLimitStatus
+
 
 @dataclass(frozen=True, slots=True)
 class PhaseReading:
@@ -307,5 +309,7 @@ class PlantState:
     controllers: tuple[ControllerStatus, ...] = ()
     # The last wallbox command of a Modbus client (MB-2), in force or not (see ``in_force``).
     wallbox_command: WallboxCommand | None = None
+    # The grid operator's limits (LPC/LPP) this cycle; ``None`` while the plant is not controlled.
+    grid_limits: GridLimitStatus | None = None
     cycle_duration_s: float = 0.0
     messages: tuple[str, ...] = field(default=())

@@ -318,6 +318,13 @@ class GridOperatorLimits:
                 ),
             )
         lpc = f"purchase limit (LPC) {wording.power(limits.lpc_w)}" if limits.lpc_w is not None else ""
+        if limits.lpc_w is not None and meter is not None:
+            house_w = house_alone_w(inputs.state)
+            if house_w > limits.lpc_w + margin_w(limits.lpc_w):
+                lpc = (
+                    f"the house alone draws {wording.power(house_w)}, more than the purchase limit (LPC) "
+                    f"{wording.power(limits.lpc_w)}: the controllable consumers are at their floor"
+                )
         reasons = [r for r in (decision.reason, lpc) if r]
         return Decision(
             limits=decision.limits + lpc_limits,
@@ -325,6 +332,15 @@ class GridOperatorLimits:
             state=LIMITING if decision.limits or lpc_limits else IDLE,
             reason="; ".join(reasons),
         )
+
+
+def house_alone_w(state: PlantState) -> float:
+    """Purchase without what the product controls: the cars and battery charging."""
+    if state.meter is None:
+        return 0.0
+    cars_w = sum(max(0.0, box.power_w or 0.0) for box in state.wallboxes)
+    charging_w = sum(max(0.0, inv.battery_power_w or 0.0) for inv in state.inverters)
+    return state.meter.active_power_w - cars_w - charging_w
 
 
 class BatteryManagement:

@@ -345,6 +345,16 @@ MODBUS_PORT = setting("KSEM_MODBUS_PORT", tcp_port, 5020)
 MODBUS_TLS_PORT = setting("KSEM_MODBUS_TLS_PORT", tcp_port, 8020)
 
 
+# The EEBus service (`manage.py serve_eebus`, smartgrid/eebus/): each plant's SHIP certificate and key
+# in KSEM_EEBUS_DIR/plant-<id>/ (created once, never changing: its SKI is registered at the grid
+# operator); the first plant's SHIP server on KSEM_EEBUS_PORT, the next ones on the ports after it,
+# listening on KSEM_EEBUS_HOST (127.0.0.1 here, mDNS on loopback only; 0.0.0.0 on a device).
+EEBUS_DIR = setting("KSEM_EEBUS_DIR", lambda raw: Path(raw).resolve(), VAR_DIR / "eebus")
+EEBUS_PORT = setting("KSEM_EEBUS_PORT", tcp_port, 4711)
+EEBUS_HOST = os.environ.get("KSEM_EEBUS_HOST") or "127.0.0.1"
+EEBUS_MDNS = setting("KSEM_EEBUS_MDNS", boolean, True)
+
+
 # Who may hold the Modbus TCP/TLS ports, and for how long (modbus.slave.tcp.ConnectionLimits).
 def whole_number_between(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:

@@ -3,8 +3,8 @@
 ``make run`` and the systemd unit start this. It writes ``var/supervisord.conf`` for the
 current environment and replaces itself with supervisord in the foreground, which
 
-- starts the embedded Redis (only without ``REDIS_URL``), the simulator (unless
-  ``KSEM_SIMULATOR=off``), web, https (``ksem_site.https_server``), worker and beat, each
+- starts the embedded Redis (only without ``REDIS_URL``), the simulator and its control box (unless
+  ``KSEM_SIMULATOR=off``), web, https (``ksem_site.https_server``), worker, beat, modbus and eebus, each
   through ``ksem_site.dependencies`` so they wait for Redis and the database instead of crashing;
 - restarts a process that exits at once (a process that fails during start-up is retried with a
   growing delay; ``plant.supervision`` keeps retrying one that supervisord gave up on);
@@ -84,6 +84,14 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
             "--wallbox-port-base", wallbox_port_base, "--scenario", scenario, "--state-file", state, *extra,
         ]  # fmt: skip
         result.append(Program("simulator", command, priority=20))
+        # The grid operator's simulated control box (SHIP on KSEM_CONTROLBOX_PORT, 4712; scripting
+        # over HTTP on the port after it), coupled with the first plant by bootstrap_simulated.
+        controlbox_port = environ.get("KSEM_CONTROLBOX_PORT") or "4712"
+        controlbox = [
+            python, "-m", "simulator.controlbox", "--port", controlbox_port,
+            "--control-port", str(int(controlbox_port) + 1), "--state-dir", str(var_dir / "eebus" / "controlbox"),
+        ]  # fmt: skip
+        result.append(Program("controlbox", controlbox, priority=25))
     web = [
         str(bin_dir / "uvicorn"), "ksem_site.asgi:application", "--host", web_host, "--port", web_port,
         "--ws", "websockets-sansio", "--ws-max-size", str(WS_MAX_SIZE_BYTES), "--lifespan", "off", "--no-access-log",
@@ -106,6 +114,8 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
         Program("https", waiting("https", *https), priority=55),
         # The product as a Modbus meter: TCP (KSEM_MODBUS_PORT) and TLS (KSEM_MODBUS_TLS_PORT).
         Program("modbus", waiting("modbus", python, "manage.py", "serve_modbus"), priority=60),
+        # The plants as EEBus controllable systems (SHIP on KSEM_EEBUS_PORT, 4711, mDNS, LPC/LPP).
+        Program("eebus", waiting("eebus", python, "manage.py", "serve_eebus"), priority=65),
     ]
     return result
 

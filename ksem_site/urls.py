@@ -13,6 +13,8 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("modbus.api.urls")),
     path("", include("tariffs.api.urls")),
     path("", include("wallbox.api.urls")),
+    path("", include("smartgrid.api.urls")),
+    path("", include("smartgrid.eebus.api_urls")),
     path("", include("access.api.urls")),
     path("https/certificate", https_api.HttpsCertificateView.as_view(), name="api-https-certificate"),
     path("https/certificate/regenerate", https_api.HttpsRegenerateView.as_view(), name="api-https-regenerate"),
@@ -41,4 +43,6 @@ urlpatterns = [
     path("modbus/", include("modbus.urls")),
     path("tariffs/", include("tariffs.urls")),
     path("wallbox/", include("wallbox.urls")),
+    path("smartgrid/connections/", include("smartgrid.eebus.urls")),
+    path("smartgrid/", include("smartgrid.urls")),
 ]

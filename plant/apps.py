@@ -19,6 +19,7 @@ class PlantConfig(AppConfig):
         from plant.models import Plant, PlantOption
         from plant.services import current_plant
         from portal import roles
+        from smartgrid.models import GridLimits
         from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox
 
         roles.use_request_plant(current_plant)
@@ -37,6 +38,7 @@ class PlantConfig(AppConfig):
             Wallbox,
             TimeModeSchedule,
             MainsSettings,
+            GridLimits,
         ):
             uid = f"plant-config-generation-{model._meta.label}"
             post_save.connect(changed, sender=model, weak=False, dispatch_uid=f"{uid}-save")

@@ -15,6 +15,7 @@ from inverters.models import Inverter
 from inverters.services import inverter_config, power_settings_of
 from meter.models import Meter
 from plant.models import Plant
+from smartgrid import services as smartgrid_services
 from wallbox.configs import mains_config, wallbox_configs
 
 
@@ -53,6 +54,7 @@ def load_config(plant_id: int) -> PlantConfig:
         ),
         mains=mains_config(plant),
         wallboxes=wallbox_configs(plant),
+        grid_limit_facts=smartgrid_services.cycle_facts(plant.pk),
     )
 
 

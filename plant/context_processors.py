@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from energy.state import PlantState
 from pages.params import id_param
+from pages.presentation import format_power
 from plant import live, supervision
 from plant.models import Plant
 from plant.services import current_plant, visible_plants
@@ -39,8 +40,10 @@ def device_status(request: HttpRequest) -> dict[str, Any]:
         plant = current_plant(request) if signed_in else Plant.objects.order_by("pk").first()
     except (PermissionDenied, BadRequest):  # this very page says why (403, 400)
         plant = None
+    state = None
     try:
-        status = _status(live.read_state(plant.pk) if plant else None)
+        state = live.read_state(plant.pk) if plant else None
+        status = _status(state)
     except Exception as exc:  # noqa: BLE001 - the header must render even when Redis is down
         status = {"state": "error", "label": _("Error"), "message": str(exc)}
     problems = supervision.process_report(settings.VAR_DIR)["problems"]
@@ -56,4 +59,25 @@ def device_status(request: HttpRequest) -> dict[str, Any]:
         # it, with the date format, to the page scripts so live times read like the server's.
         "time_zone_name": timezone.get_current_timezone_name(),
         "short_date_format": get_format("SHORT_DATE_FORMAT"),
+        "grid_limit_notice": grid_limit_notice(state),
+    }
+
+
+def grid_limit_notice(state: PlantState | None) -> dict[str, str] | None:
+    """SG-2: what the header says while the grid operator limits the plant (``None``: nothing)."""
+    grid = state.grid_limits if state is not None else None
+    if grid is None:
+        return None
+    if grid.failsafe:
+        return {"kind": "failsafe", "text": _("Power limitation is active with failsafe values.")}
+    parts = []
+    if grid.lpc_w is not None:
+        parts.append(_("purchase at most %(power)s") % {"power": format_power(grid.lpc_w)})
+    if grid.lpp_w is not None:
+        parts.append(_("feed-in at most %(power)s") % {"power": format_power(grid.lpp_w)})
+    if not parts:
+        return None
+    return {
+        "kind": "limited",
+        "text": _("Power limitation by the grid operator is active: %(limits)s.") % {"limits": ", ".join(parts)},
     }

@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from energy import counters
+from energy import counters, gridlimit
 from energy.config import (
     BATTERY_POWER_W,
+    GridOperatorLimits,
     InverterConfig,
     PlantConfig,
     WallboxConfig,
@@ -27,6 +28,7 @@ from energy.config import (
 from energy.control import Bound, Controller, ControlLoop
 from energy.devices import Device, DeviceError, InverterReading, WallboxReading, guarded
 from energy.flow import compute_flow
+from energy.gridlimit import GridLimitStatus
 from energy.state import (
     BatteryState,
     FlowSummary,
@@ -223,8 +225,11 @@ class PlantRuntime:
             wallbox_command=self.config.wallbox_command if self.config.wallboxes else None,
         )
 
-        # 3. decide: controllers in priority order, bounds combining.
-        outcome = self.control.run(state, self.config, now)
+        # 3. decide: controllers in priority order, bounds combining. The grid operator's limits
+        #    (LPC/LPP) in force now follow from the stored facts and the cycle's time.
+        config, grid = with_grid_limits(self.config, now)
+        state = dataclasses.replace(state, grid_limits=grid)
+        outcome = self.control.run(state, config, now)
 
         # 4. act: each device gets its setpoints (drivers skip unchanged values and refresh watchdogs).
         await self._act(outcome.setpoints, now)
@@ -371,6 +376,14 @@ class PlantRuntime:
             inverter.device.close()
         for box in self.wallboxes.values():
             box.device.close()
+
+
+def with_grid_limits(config: PlantConfig, now: dt.datetime) -> tuple[PlantConfig, GridLimitStatus | None]:
+    """The config with the grid operator's limits in force at ``now`` (from its stored facts)."""
+    if config.grid_limit_facts is None:
+        return config, None
+    grid = gridlimit.status(config.grid_limit_facts, now)
+    return dataclasses.replace(config, grid_limits=GridOperatorLimits(lpc_w=grid.lpc_w, lpp_w=grid.lpp_w)), grid
 
 
 async def _guarded_read(

@@ -18,6 +18,7 @@ import redis
 from django.utils import timezone
 
 import redisconn
+from energy import gridlimit
 from energy.averaging import IntervalAverager
 from energy.config import PlantConfig
 from energy.counters import CounterState
@@ -29,6 +30,7 @@ from plant.config import load_config
 from plant.cycle import PlantRuntime
 from plant.models import Plant
 from plant.runtime import device_loop
+from smartgrid import services as smartgrid_services
 from wallbox import history as wallbox_history
 
 log = logging.getLogger(__name__)
@@ -116,7 +118,9 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
     entry = _entry_for(plant_id, generation)
     _take_command(entry, command)
     had_counters = bool(entry.runtime.counter_state.last_raw)
-    result = device_loop().run(entry.runtime.cycle(now or timezone.now()), timeout_s=CYCLE_TIMEOUT_S)
+    now = now or timezone.now()
+    result = device_loop().run(entry.runtime.cycle(now), timeout_s=CYCLE_TIMEOUT_S)
+    _settle_grid_limits(plant_id, entry.runtime.config, now)
     finished = entry.averager.add(result.state)
     if finished is not None:
         meter_services.save_interval(plant_id, finished, result.state.totals)
@@ -129,6 +133,18 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
         except Exception:  # bookkeeping must never stop the control cycle
             log.exception("recording the wallboxes of plant %s", plant_id)
     return result.state
+
+
+def _settle_grid_limits(plant_id: int, config: PlantConfig, now: dt.datetime) -> None:
+    """A timer of the grid operator's limits fired (a limit ended, the heartbeat is lost): store
+    it with its history entry; the save announces the new facts to the next cycle."""
+    facts = config.grid_limit_facts
+    if facts is None or not gridlimit.advance(facts, now)[1]:
+        return
+    try:
+        smartgrid_services.settle(plant_id, now)
+    except Exception:  # bookkeeping must never stop the control cycle
+        log.exception("recording the grid operator's limits of plant %s", plant_id)
 
 
 def _close(plant_id: int, entry: _Entry) -> None:

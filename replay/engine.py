@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,12 +28,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
+from energy import gridlimit
 from energy.config import (
     ACTIVE_POWER_LIMIT_PCT,
     WALLBOX_ADDRESS,
     BatteryManagementSettings,
     FeedInLimitSettings,
-    GridOperatorLimits,
     HouseBatteryConfig,
     InverterConfig,
     KsemTcpConfig,
@@ -47,8 +48,9 @@ from energy.state import PlantState
 from inverters.drivers import connect_inverter
 from plant.cycle import PlantRuntime
 from replay.clock import SkippingEventLoop
+from replay.eebus_link import EebusLink
 from replay.policies import POLICIES, controllers_for
-from replay.scenario import ReplayScenario, WallboxSettings, event_time
+from replay.scenario import ReplayScenario, SmartGrid, WallboxSettings, event_time
 from simulator.model import PlantModel
 from simulator.runner import Simulator
 from simulator.scenario import Scenario, WallboxScenario
@@ -61,7 +63,12 @@ DEVICE_TIMEOUT_S = 0.5
 # frames on the line at once would still overlap and count. The skipping event loop jumps over
 # that time instead of waiting for it, so it costs no wall time.
 LINE_TIME_SCALE = 0.1
-GRID_LIMITS_NOTE = "LPC/LPP events are handed to the grid-operator controller directly (no EEBus service yet)"
+GRID_LIMITS_NOTE = (
+    "LPC/LPP events are written by the simulated control box over SHIP/SPINE (TLS websockets on loopback) "
+    "to the product's controllable system, which applies them to the limit store at the event's simulated "
+    "time; eebus events stop and resume the box's heartbeat or drop and re-dial its connection; the "
+    "heartbeat counts once per cycle while it runs over a live connection"
+)
 
 
 class _Discard:
@@ -221,7 +228,25 @@ class Replay:
             wallbox_port_base=0,
             line_time_scale=LINE_TIME_SCALE,
         )
-        self.limits = GridOperatorLimits()
+        self.grid: gridlimit.LimitStore | None = None
+        self.link: EebusLink | None = None
+        self._grid_lock = threading.Lock()
+        self._sim_now = start
+        self.rejected: list[str] = []
+        if replay.product.smartgrid is not None or any(e.kind in ("lpc_w", "lpp_w", "eebus") for e in replay.events):
+            values = replay.product.smartgrid or SmartGrid()
+            # The controllable system starts with the replay: init, limited to the failsafe values.
+            self.grid = gridlimit.LimitStore(
+                gridlimit.initial(
+                    start,
+                    failsafe_consumption_w=values.failsafe_consumption_w,
+                    failsafe_production_w=values.failsafe_production_w,
+                    failsafe_duration_s=values.failsafe_duration_s,
+                    consumption_nominal_max_w=values.consumption_nominal_max_w,
+                    production_nominal_max_w=values.production_nominal_max_w,
+                )
+            )
+            self.link = EebusLink(self.grid, lambda: self._sim_now, self._grid_lock)
 
     def run(self, out_dir: Path) -> dict[str, Any]:
         """Run the whole scenario; writes trace.csv and summary.json into ``out_dir``."""
@@ -254,8 +279,20 @@ class Replay:
                 name: {"requests": c.requests, "collisions": c.collisions, "crc_errors": c.crc_errors}
                 for name, c in lines.items()
             }
-        if any(e.kind in ("lpc_w", "lpp_w") for e in self.replay.events):
+        if self.grid is not None:
             summary["note"] = GRID_LIMITS_NOTE
+            summary["grid_limit_history"] = [
+                {
+                    "direction": e.direction,
+                    "kind": e.kind,
+                    "value_w": e.value_w,
+                    "valid_from": e.valid_from.isoformat(),
+                    "valid_to": e.valid_to.isoformat() if e.valid_to else None,
+                }
+                for e in self.grid.history.entries
+            ]
+            if self.rejected:
+                summary["grid_limit_rejected"] = self.rejected
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return summary
 
@@ -263,6 +300,8 @@ class Replay:
         cycle_s = self.replay.cycle_s
         await self.simulator.start(clock=False)
         runtime: PlantRuntime | None = None
+        if self.link is not None:
+            self.link.start()
         try:
             self.config = plant_config(self.replay, self.scenario, self.simulator)
             runtime = PlantRuntime(
@@ -281,6 +320,7 @@ class Replay:
                 now = self.start + dt.timedelta(seconds=k * cycle_s)
                 while schedule and schedule[0].at <= now:
                     await _maybe_await(schedule.pop(0).apply())
+                self._grid_step(runtime, now)
                 self.simulator.step(now)
                 result = await runtime.cycle(now)
                 writer.write(self._row(result.state))
@@ -290,6 +330,8 @@ class Replay:
             if runtime is not None:
                 await runtime.close()
             await self.simulator.stop()
+            if self.link is not None:
+                self.link.stop()
 
     def _simulated_s(self) -> float:
         return self.model.now.timestamp()
@@ -313,20 +355,49 @@ class Replay:
                 if event.duration_s is not None:
                     end = at + dt.timedelta(seconds=event.duration_s)
                     items.append(_Scheduled(end, partial(self.simulator.set_fault, Fault.parse("none"), device)))
+            elif kind == "eebus":
+                items.append(_Scheduled(at, partial(self._eebus, event.eebus or "")))
             else:
-                name = "lpc_w" if kind == "lpc_w" else "lpp_w"
-                value = getattr(event, name)
-                items.append(_Scheduled(at, partial(self._set_limit, runtime, name, value)))
-                if event.duration_s is not None and value is not None:
-                    end = at + dt.timedelta(seconds=event.duration_s)
-                    items.append(_Scheduled(end, partial(self._set_limit, runtime, name, None)))
+                direction = gridlimit.CONSUME if kind == "lpc_w" else gridlimit.PRODUCE
+                value = getattr(event, kind)
+                items.append(_Scheduled(at, partial(self._write_limit, direction, value, event.duration_s, at)))
         items.sort(key=lambda item: item.at)
         return items
 
-    def _set_limit(self, runtime: PlantRuntime, name: str, value: float | None) -> None:
-        self.limits = dataclasses.replace(self.limits, **{name: value})
-        self.config = dataclasses.replace(self.config, grid_limits=self.limits)
-        runtime.reconfigure(self.config)
+    def _write_limit(self, direction: str, value_w: float, duration_s: float | None, at: dt.datetime) -> None:
+        """The control box writes the limit over SHIP/SPINE; the controllable system applies it at ``at``."""
+        assert self.link is not None
+        with self._grid_lock:
+            self._sim_now = at
+        kind = "lpc" if direction == gridlimit.CONSUME else "lpp"
+        results = self.link.write_limit(kind, value_w, duration_s)
+        if not results:
+            self.rejected.append(f"{at.isoformat()}: not sent, the control box is not connected")
+        for result in results:
+            if result["error"] != 0:
+                self.rejected.append(f"{at.isoformat()}: SPINE error {result['error']}: {result['description']}")
+
+    def _eebus(self, action: str) -> None:
+        assert self.link is not None
+        if action in ("heartbeat_stop", "heartbeat_resume", "heartbeat_start"):
+            self.link.set_heartbeat(action != "heartbeat_stop")
+        elif action == "disconnect":
+            self.link.disconnect()
+        elif action == "reconnect":
+            self.link.reconnect()
+
+    def _grid_step(self, runtime: PlantRuntime, now: dt.datetime) -> None:
+        """The control box's heartbeat (while it runs over a live connection), the timers due, and the
+        facts for this cycle."""
+        if self.grid is None or self.link is None:
+            return
+        with self._grid_lock:
+            self._sim_now = now
+            if self.link.heartbeat_live():
+                self.grid.heartbeat(now)
+            self.grid.settle(now)
+        runtime.config = dataclasses.replace(runtime.config, grid_limit_facts=self.grid.facts)
+        self.config = runtime.config
 
     # --- the trace -------------------------------------------------------------------------------
     def _row(self, state: PlantState) -> dict[str, Any]:
@@ -340,8 +411,9 @@ class Replay:
             "battery_w": truth.battery_w,
             "battery_soc_pct": truth.battery_soc_pct,
             "feed_in_limit_w": self.config.feed_in_limit.limit_w if self.config.feed_in_limit.enabled else None,
-            "lpc_w": self.limits.lpc_w,
-            "lpp_w": self.limits.lpp_w,
+            "lpc_w": state.grid_limits.lpc_w if state.grid_limits else None,
+            "lpp_w": state.grid_limits.lpp_w if state.grid_limits else None,
+            "lpc_state": state.grid_limits.consume.state if state.grid_limits else None,
             "cycle_ms": state.cycle_duration_s * 1000.0,
         }
         for n, current in enumerate(truth.house_phase_a, start=1):

@@ -201,8 +201,19 @@ class WallboxSettings(_Strict):
         return self
 
 
+class SmartGrid(_Strict):
+    """The grid operator's values the product holds before the control box writes its own."""
+
+    failsafe_consumption_w: Annotated[float, Field(ge=0, le=1e6)] = 10_000.0
+    failsafe_production_w: Annotated[float, Field(ge=0, le=1e6)] = 10_000.0
+    failsafe_duration_s: Annotated[float, Field(ge=7200, le=86400)] = 7200.0
+    consumption_nominal_max_w: Annotated[float, Field(ge=0, le=1e6)] = 32_000.0
+    production_nominal_max_w: Annotated[float, Field(ge=0, le=1e6)] = 10_000.0
+
+
 class Product(_Strict):
     position: Literal["grid", "home"] = "grid"
+    smartgrid: SmartGrid | None = None
     feed_in_limit: FeedInLimit | None = None
     battery_management: BatteryManagement | None = None
     mains: Mains | None = None
@@ -220,16 +231,17 @@ class Event(_Strict):
     lpc_w: Annotated[float, Field(ge=0)] | None = None
     lpp_w: Annotated[float, Field(ge=0)] | None = None
     duration_s: Annotated[float, Field(gt=0)] | None = None
+    eebus: Literal["heartbeat_stop", "heartbeat_resume", "heartbeat_start", "disconnect", "reconnect"] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _one_kind(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        kinds = [k for k in ("house_phase_w", "cloud", "fault", "lpc_w", "lpp_w") if k in data]
+        kinds = [k for k in ("house_phase_w", "cloud", "fault", "lpc_w", "lpp_w", "eebus") if k in data]
         if len(kinds) != 1:
             raise ValueError(
-                "an event has exactly one of house_phase_w, cloud, fault (with device), lpc_w, lpp_w; "
+                "an event has exactly one of house_phase_w, cloud, fault (with device), lpc_w, lpp_w, eebus; "
                 f"got {', '.join(kinds) or 'none'}"
             )
         if "cloud" in data and "for_s" not in data:
@@ -245,7 +257,7 @@ class Event(_Strict):
 
     @property
     def kind(self) -> str:
-        for name in ("cloud", "fault", "lpc_w", "lpp_w"):
+        for name in ("cloud", "fault", "lpc_w", "lpp_w", "eebus"):
             if name in self.model_fields_set:
                 return name
         return "house_phase_w"

@@ -49,7 +49,7 @@ WALLBOX_FIELDS = ("state", "mode", "phases", "current_a", "w", "reason")
 def columns(inverters: int, wallboxes: int) -> tuple[str, ...]:
     per_inverter = [f"inverter_{n}_{f}" for n in range(1, inverters + 1) for f in INVERTER_FIELDS]
     per_wallbox = [f"wallbox_{n}_{f}" for n in range(1, wallboxes + 1) for f in WALLBOX_FIELDS]
-    return (*BASE_COLUMNS, *per_inverter, *per_wallbox, "cycle_ms")
+    return (*BASE_COLUMNS, *per_inverter, *per_wallbox, "lpc_state", "cycle_ms")
 
 
 def cell(value: Any) -> str:

@@ -95,6 +95,7 @@ class SupervisedStack:
     web_port: int = field(default_factory=free_port)
     modbus_port: int = field(default_factory=free_port)
     modbus_tls_port: int = field(default_factory=free_port)
+    eebus_port: int = field(default_factory=free_port)
     redis_url: str | None = None  # None: the stack's own embedded Redis
     rs485_b: str = ""  # the line behind RS485 B (``socket://host:port`` of a simulated wallbox)
     prefix: str = field(default_factory=lambda: f"faults{os.getpid()}")
@@ -110,6 +111,7 @@ class SupervisedStack:
             KSEM_WEB_PORT=str(self.web_port),
             KSEM_MODBUS_PORT=str(self.modbus_port),
             KSEM_MODBUS_TLS_PORT=str(self.modbus_tls_port),
+            KSEM_EEBUS_PORT=str(self.eebus_port),
             KSEM_SIMULATOR="off",
             KSEM_REDIS_PREFIX=self.prefix,
             PYTHONUNBUFFERED="1",

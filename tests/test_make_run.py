@@ -37,6 +37,8 @@ def run_make(var_dir: Path, web_port: int, meter_port: int, log: Path) -> subpro
         KSEM_MODBUS_PORT=str(free_port()),
         KSEM_MODBUS_TLS_PORT=str(free_port()),
         KSEM_METER_PORT=str(meter_port),
+        KSEM_EEBUS_PORT=str(free_port()),
+        KSEM_CONTROLBOX_PORT=str(free_port_block(2) + 1),
         KSEM_REDIS_PREFIX=f"makerun{os.getpid()}",
     )
     # A session of its own: Ctrl-C in a terminal reaches the whole process group.

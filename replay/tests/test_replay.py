@@ -80,7 +80,7 @@ def test_an_inverter_that_goes_silent_is_an_error_and_the_others_take_its_share(
     assert summary["feed_in_above_limit_wh"] <= 0.002 * summary["feed_in_wh"]
     during_lpp = [r for r in rows if r["lpp_w"] == "6000"]
     assert len(during_lpp) == 120
-    assert summary["note"].startswith("LPC/LPP events are handed to the grid-operator controller directly")
+    assert summary["note"].startswith("LPC/LPP events are written by the simulated control box over SHIP/SPINE")
 
 
 def test_the_battery_keeps_grid_exchange_near_zero_over_a_day(tmp_path):

@@ -12,10 +12,17 @@ for Modbus, A keeps its factory preset for the inverter that reads the grid mete
 address the scenario gives it (100, 101, ... for boxes that are already set up). The simulator
 serves them on one line, Modbus RTU over TCP on ``--wallbox-port-base`` + 1; the line is found
 through ``KSEM_RS485_B`` (``make run`` exports ``KSEM_RS485_B=socket://127.0.0.1:<port>``).
+
+``--controlbox-dir`` (at every start, not only for a new plant): couples the first plant with the
+simulated control box (``python -m simulator.controlbox``) by exchanging SKIs through files: the
+box's certificate is created in that directory (its SKI in ``ski``), the plant's SKI goes into
+its ``trusted`` file, and the plant gets the box as a trusted peer at 127.0.0.1:``--controlbox-port``,
+which ``serve_eebus`` dials; so the connections page shows a live connection from the first start.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
@@ -25,7 +32,12 @@ from inverters.models import Inverter
 from plant.management.commands import bootstrap
 from plant.models import Plant
 from plant.options import WALLBOX, set_option
+from simulator import controlbox
 from simulator.scenario import ScenarioError, load_scenario
+from smartgrid import services
+from smartgrid.eebus import identities
+from smartgrid.eebus.models import EebusPeer
+from smartgrid.models import GridLimits
 from wallbox.configs import rs485_ports
 from wallbox.models import Wallbox
 
@@ -58,6 +70,24 @@ class Command(bootstrap.Command):
             default=None,
             help="wallbox N of the scenario answers on this port + N (default: the meter port + 9)",
         )
+        parser.add_argument(
+            "--controlbox-dir",
+            metavar="DIR",
+            help="state directory of the simulated control box: couple it with the first plant (SKIs through files)",
+        )
+        parser.add_argument("--controlbox-host", default="127.0.0.1", help="where serve_eebus reaches the box")
+        parser.add_argument("--controlbox-port", type=int, default=controlbox.DEFAULT_PORT)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        super().handle(*args, **options)
+        if options["controlbox_dir"]:
+            plant = Plant.objects.order_by("pk").first()
+            if plant is not None:
+                self.stdout.write(
+                    couple_controlbox(
+                        plant, Path(options["controlbox_dir"]), options["controlbox_host"], options["controlbox_port"]
+                    )
+                )
 
     def add_devices(self, plant: Plant, options: dict[str, Any]) -> None:
         if options["inverters_from"]:
@@ -160,3 +190,25 @@ def add_simulated_wallboxes(plant: Plant, scenario_path: str, host: str, port_ba
     lines.append(f"The simulator serves RS485 {interface} on {line}: {where}.")
     lines.append("Switched the wallbox option on.")
     return lines
+
+
+def couple_controlbox(plant: Plant, state_dir: Path, host: str, port: int) -> str:
+    """The first plant and the simulated control box trust each other (idempotent)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    box = controlbox.load_identity(state_dir)
+    own = identities.load(plant.pk)
+    trusted = state_dir / "trusted"
+    lines = trusted.read_text(encoding="utf-8").split() if trusted.exists() else []
+    if own.ski not in lines:
+        trusted.write_text("\n".join([*lines, own.ski]) + "\n", encoding="utf-8")
+    peer, _created = EebusPeer.objects.get_or_create(plant=plant, ski=box.ski)
+    peer.trusted = True
+    peer.host, peer.port = host, port
+    peer.brand, peer.model = controlbox.DEVICE["brand"], controlbox.DEVICE["model"]
+    peer.device_type = controlbox.DEVICE["type"]
+    peer.description = "simulated control box (energy guard)"
+    peer.ship_id = peer.ship_id or box.ship_id
+    peer.save()
+    if not GridLimits.objects.filter(plant=plant).exists():
+        services.set_enabled(plant.pk, True)  # the simulated box controls the first plant from the start
+    return f"Coupled the plant with the simulated control box (SKI {box.ski}, port {port})."
