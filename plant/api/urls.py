@@ -10,6 +10,9 @@ urlpatterns = [
     path("plants/<id:plant_id>/history", views.PlantHistoryView.as_view(), name="api-plant-history"),
     path("plants/<id:plant_id>/energy", views.PlantEnergyView.as_view(), name="api-plant-energy"),
     path(
+        "plants/<id:plant_id>/activation-codes", views.ActivationCodesView.as_view(), name="api-plant-activation-codes"
+    ),
+    path(
         "plants/<id:plant_id>/installation-position",
         views.InstallationPositionView.as_view(),
         name="api-plant-installation-position",
