@@ -37,6 +37,8 @@ class Command(BaseCommand):
                 lines = options["password_file"].read_text(encoding="utf-8").splitlines()
             except OSError as error:
                 raise CommandError(f"cannot read the password file: {error.strerror or error}") from None
+            except UnicodeDecodeError:
+                raise CommandError("the password file is not UTF-8 text") from None
             password = lines[0] if lines else ""
         else:
             password = os.environ.get(PASSWORD_ENV, "")
