@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -20,12 +22,12 @@ class PlantOptionInline(admin.TabularInline[PlantOption, Plant]):
     model = PlantOption
     extra = 0
     fields = ["option", "active", "source", "code", "activated_at"]
-    readonly_fields = fields
+    readonly_fields = ["option", "active", "source", "code", "activated_at"]
 
-    def has_add_permission(self, request: HttpRequest, obj: Plant | None = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Plant | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

@@ -31,7 +31,9 @@ class CreateForm(forms.Form):
         help_text=gettext_lazy("At least 8 characters. Without it the backup cannot be restored: keep it safe."),
     )
     password_again = forms.CharField(
-        label=gettext_lazy("Password again"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+        label=gettext_lazy("Password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
     def clean(self) -> dict[str, Any]:
@@ -114,7 +116,7 @@ def job(request: HttpRequest, job_id: str) -> HttpResponse:
 @never_cache
 @login_required
 @require_GET
-def download(request: HttpRequest, name: str) -> HttpResponse:
+def download(request: HttpRequest, name: str) -> HttpResponse | FileResponse:
     if not _installer(request):
         return roles.forbidden(request, roles.SETTINGS)
     path = backups.file_path(name)

@@ -219,7 +219,9 @@ def _line(item: Any) -> bytes:
     return json.dumps(item, default=_encode, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-def create(out: BinaryIO, password: str, progress: Progress = _no_progress, *, kdf: dict[str, int] | None = None) -> Summary:
+def create(
+    out: BinaryIO, password: str, progress: Progress = _no_progress, *, kdf: dict[str, int] | None = None
+) -> Summary:
     """Write a backup of every table to ``out``; returns what it holds."""
     if not password:
         raise BackupError("A backup needs a password.", "empty_password")
@@ -438,7 +440,9 @@ def restore(source: BinaryIO, password: str, progress: Progress = _no_progress) 
         with transaction.atomic():
             summary = _apply(lines, tables, header, progress)
     except DatabaseError as error:
-        raise BackupError(f"The backup's rows do not fit this database ({error}); nothing was changed.", "damaged") from None
+        raise BackupError(
+            f"The backup's rows do not fit this database ({error}); nothing was changed.", "damaged"
+        ) from None
     progress(1.0, "")
     return summary
 

@@ -14,7 +14,6 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
-from inverters.models import PowerSettings
 from plant.models import Plant, PlantOption
 from portal import activation
 from portal.models import Membership
@@ -83,7 +82,9 @@ def test_the_battery_code_unlocks_battery_management_for_a_piko_mp_plus(user_cli
     refused = user_client.put(f"/api/plants/{plant.pk}/power-settings", body, content_type="application/json")
     assert refused.status_code == 400 and "activation code" in refused.json()["battery_management_enabled"][0]
     answer = user_client.post(
-        f"/api/plants/{plant.pk}/activation-codes", {"code": code(plant, "battery_management")}, content_type="application/json"
+        f"/api/plants/{plant.pk}/activation-codes",
+        {"code": code(plant, "battery_management")},
+        content_type="application/json",
     )
     assert answer.status_code == 200, answer.content
     assert answer.json()["released"] == "battery_management"

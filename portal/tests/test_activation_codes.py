@@ -60,7 +60,13 @@ def test_a_code_made_with_another_key_is_refused():
 
 @pytest.mark.parametrize(
     ("typed", "reason"),
-    [("", "empty"), ("123", "format"), ("12345678901", "format"), ("12345abcde", "format"), ("１２３４５６７８９０", "format")],
+    [
+        ("", "empty"),
+        ("123", "format"),
+        ("12345678901", "format"),
+        ("12345abcde", "format"),
+        ("１２３４５６７８９０", "format"),
+    ],
 )
 def test_what_is_not_ten_digits_is_refused_with_the_reason(typed: str, reason: str):
     with pytest.raises(activation.ActivationError) as refused:

@@ -48,9 +48,16 @@ def populate() -> Plant:
     Membership.objects.create(user=user, plant=plant, role="operator")
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     EnergyRecord.objects.bulk_create(
-        EnergyRecord(plant=plant, time=start + dt.timedelta(hours=h, microseconds=h), active_import_wh=h * 1.5,
-                     active_export_wh=h / 3, reactive_import_varh=0, reactive_export_varh=0,
-                     apparent_import_vah=0, apparent_export_vah=0)  # fmt: skip
+        EnergyRecord(
+            plant=plant,
+            time=start + dt.timedelta(hours=h, microseconds=h),
+            active_import_wh=h * 1.5,
+            active_export_wh=h / 3,
+            reactive_import_varh=0,
+            reactive_export_varh=0,
+            apparent_import_vah=0,
+            apparent_export_vah=0,
+        )
         for h in range(3000)
     )
     MeterLog.objects.create(plant=plant, start=start, samples=0, gap=True)

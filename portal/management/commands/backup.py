@@ -66,16 +66,17 @@ class Command(BaseCommand):
                     partial.replace(out)
                 finally:
                     partial.unlink(missing_ok=True)
-                self.stdout.write(f"Backup written to {out}: {summary.tables} tables, {summary.rows} rows, {summary.bytes} bytes.")
+                self.stdout.write(
+                    f"Backup written to {out}: {summary.tables} tables, {summary.rows} rows, {summary.bytes} bytes."
+                )
             else:
-                try:
-                    source = open(options["file"], "rb")
-                except OSError as error:
-                    raise CommandError(f"cannot read {options['file']}: {error.strerror or error}") from None
-                with source:
+                path: Path = options["file"]
+                if not path.is_file():
+                    raise CommandError(f"cannot read {path}: no such file")
+                with open(path, "rb") as source:
                     summary = backup.restore(source, password, progress)
                 self.stdout.write(f"Restored {summary.tables} tables, {summary.rows} rows from {options['file']}.")
         except backup.BackupError as error:
             raise CommandError(f"{error} [{error.reason}]") from None
         except OSError as error:
-            raise CommandError(f"cannot write {options.get('out')}: {error.strerror or error}") from None
+            raise CommandError(f"{error.filename or 'file'}: {error.strerror or error}") from None

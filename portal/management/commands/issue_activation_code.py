@@ -18,9 +18,13 @@ class Command(BaseCommand):
     help = "Print the ten-digit activation code of an option for a device serial number (vendor side)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--serial", required=True, help="the device's serial number (shown on its Activation codes page)")
+        parser.add_argument(
+            "--serial", required=True, help="the device's serial number (shown on its Activation codes page)"
+        )
         parser.add_argument("--option", required=True, choices=activation.OPTIONS, help="the option to release")
-        parser.add_argument("--key-file", type=Path, help="read the vendor key from this file instead of KSEM_ACTIVATION_KEY")
+        parser.add_argument(
+            "--key-file", type=Path, help="read the vendor key from this file instead of KSEM_ACTIVATION_KEY"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
