@@ -86,18 +86,11 @@ def restore(request: HttpRequest) -> HttpResponse:
     form = RestoreForm(request.POST, request.FILES)
     if not form.is_valid():
         return _errors(form)
-    upload = backups.new_upload_path()
-    with open(upload, "wb") as out:
-        for piece in form.cleaned_data["file"].chunks():
-            out.write(piece)
     try:
-        with open(upload, "rb") as source:
-            backup.inspect(source, form.cleaned_data["password"])
+        record = backups.accept_upload(form.cleaned_data["file"].chunks(), form.cleaned_data["password"])
     except backup.BackupError as error:
-        upload.unlink(missing_ok=True)
         form.add_error("password" if error.reason == "wrong_password" else "file", str(error))
         return _errors(form, error.reason)
-    record = backups.start_restore(upload, form.cleaned_data["password"])
     return JsonResponse(backups.job_view(str(record["id"])) or {"id": record["id"]}, status=202)
 
 

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,23 @@ def start_create(password: str) -> dict[str, Any]:
 
 def start_restore(upload: Path, password: str) -> dict[str, Any]:
     return devicejobs.submit(RESTORE, {"file": upload.name, "password": backup.seal(password)}, target="backup")
+
+
+def accept_upload(chunks: Iterable[bytes], password: str) -> dict[str, Any]:
+    """Store an uploaded backup, check its header, end and password at once (BackupError with the
+    reason, the file removed), then restore it in the worker; returns the job's record."""
+    upload = new_upload_path()
+    with open(upload, "wb") as out:
+        os.chmod(upload, 0o600)
+        for piece in chunks:
+            out.write(piece)
+    try:
+        with open(upload, "rb") as source:
+            backup.inspect(source, password)
+    except backup.BackupError:
+        upload.unlink(missing_ok=True)
+        raise
+    return start_restore(upload, password)
 
 
 def job_view(job_id: str) -> dict[str, Any] | None:

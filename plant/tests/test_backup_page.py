@@ -4,6 +4,7 @@ installers of the whole device may touch backups."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,3 +184,49 @@ def test_the_command_fails_with_the_reason(plant: Plant, tmp_path: Path, monkeyp
     text.write_text("text" * 100)
     with pytest.raises(CommandError, match=r"not a backup.*\[not_backup\]"):
         call_command("backup", "restore", str(text), "--quiet")
+
+
+def token(role: str) -> dict[str, str]:
+    from access import services as access_services
+    from portal.services import device_user, ensure_device_user
+
+    ensure_device_user()
+    new = access_services.create_token(
+        name=f"backup-{role}", role=role, expires_on=dt.date.today() + dt.timedelta(days=3), user=device_user(),
+        authorise=True,
+    )  # fmt: skip
+    return {"Authorization": f"Bearer {new.secret}"}
+
+
+def test_the_api_makes_and_restores_a_backup_with_an_admin_token(client: Client, plant: Plant):
+    headers = token("admin")
+    before = dump()
+    started = client.post(
+        "/api/v1/device/backup", {"password": PASSWORD}, content_type="application/json", headers=headers
+    )
+    assert started.status_code == 202, started.content
+    job = client.get(f"/api/v1/device/backup/jobs/{started.json()['id']}", headers=headers).json()
+    assert job["state"] == "done" and job["file"].endswith(".ksembak")
+    download = client.get(f"/api/v1/device/backup/files/{job['file']}", headers=headers)
+    data = b"".join(download.streaming_content)  # type: ignore[attr-defined]
+    Plant.objects.create(name="Another")
+    refused = client.post(
+        "/api/v1/device/backup/restore",
+        {"file": SimpleUploadedFile("b.ksembak", data), "password": "wrong one"},
+        headers=headers,
+    )
+    assert refused.status_code == 400 and refused.json()["reason"] == "wrong_password"
+    restored = client.post(
+        "/api/v1/device/backup/restore", {"file": SimpleUploadedFile("b.ksembak", data), "password": PASSWORD},
+        headers=headers,
+    )  # fmt: skip
+    assert restored.status_code == 202, restored.content
+    assert client.get(f"/api/v1/device/backup/jobs/{restored.json()['id']}", headers=headers).json()["state"] == "done"
+    assert [row[:2] for row in dump()["plant.plant"]] == [row[:2] for row in before["plant.plant"]]
+
+
+def test_an_api_token_may_not_touch_backups(client: Client, plant: Plant):
+    headers = token("api")
+    assert client.post("/api/v1/device/backup", {"password": PASSWORD}, content_type="application/json",
+                       headers=headers).status_code == 403  # fmt: skip
+    assert client.get("/api/v1/device/backup/jobs/x", headers=headers).status_code == 403
