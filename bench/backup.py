@@ -47,7 +47,7 @@ def populate(history_minutes: int) -> dict[str, int]:
                 reactive_export_varh=i * 2.2,
                 apparent_import_vah=i * 3.3,
                 apparent_export_vah=i * 4.4,
-            )  # fmt: skip
+            )
         )
         if len(batch) == 5000:
             EnergyRecord.objects.bulk_create(batch)
@@ -68,7 +68,7 @@ def populate(history_minutes: int) -> dict[str, int]:
                 start=end - (logs - i) * dt.timedelta(minutes=5),
                 samples=300,
                 **{k: 1000 * wave + n for n, k in enumerate(values)},
-            )  # fmt: skip
+            )
         )
     MeterLog.objects.bulk_create(rows, batch_size=2000)
     return {"energy_records": count, "meter_log_rows": logs}
