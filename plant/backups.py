@@ -22,6 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 import devicejobs
+from plant import live
 from portal import backup
 
 CREATE = "backup.create"
@@ -104,6 +105,7 @@ def restore_job(params: dict[str, Any], run: devicejobs.Runner, progress: device
         raise _failed(error) from None
     finally:
         path.unlink(missing_ok=True)
+    live.bump_config_generation()  # every plant's settings may have changed: the cycle reloads them
     return {"rows": summary.rows, "tables": summary.tables}
 
 
