@@ -55,7 +55,9 @@ PRICE_FILE = BodyLimit(8 * MIB, "price file")  # 100,000 lines of start,end,pric
 CERTIFICATE = BodyLimit(160 * KIB, "certificate upload")  # key and certificate, 64 KB each
 FIRMWARE = BodyLimit(8 * MIB + 64 * KIB, "firmware file")  # the wallbox's 8 MB update block
 MODBUS_CONFIG = BodyLimit(1 * MIB, "Modbus configuration file")
-LIMITS = (PRICE_FILE, CERTIFICATE, FIRMWARE, MODBUS_CONFIG)
+# Two years of history compress to a few MB; the cap leaves room for big installations.
+BACKUP_FILE = BodyLimit(256 * MIB, "backup file")
+LIMITS = (PRICE_FILE, CERTIFICATE, FIRMWARE, MODBUS_CONFIG, BACKUP_FILE)
 ABSOLUTE_MAX_BYTES = max(limit.max_bytes for limit in LIMITS)
 
 V = TypeVar("V")

@@ -40,7 +40,7 @@ class PowerSettingsAdminForm(forms.ModelForm[PowerSettings]):
         model = PowerSettings
         fields = [
             "plant", "feed_in_limit_enabled", "limit_mode", "limit_value", "algorithm", "battery_management_enabled",
-            "battery_management_unlocked", "min_soc_pct", "max_soc_pct",
+            "min_soc_pct", "max_soc_pct",
         ]  # fmt: skip
 
     def _post_clean(self) -> None:
@@ -57,3 +57,4 @@ class PowerSettingsAdmin(admin.ModelAdmin[PowerSettings]):
     form = PowerSettingsAdminForm
     list_display = ["plant", "feed_in_limit_enabled", "limit_mode", "limit_value", "battery_management_enabled",
                     "battery_management_unlocked"]  # fmt: skip
+    readonly_fields = ["battery_management_unlocked"]

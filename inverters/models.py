@@ -174,6 +174,10 @@ class Battery(models.Model):
         return f"{self.get_type_display()} × {self.modules}"
 
 
+# The plant option the battery-management activation code unlocks (``plant.options``, ACT-1).
+BATTERY_MANAGEMENT_OPTION = "battery_management"
+
+
 class PowerSettings(models.Model):
     """A plant's feed-in limitation and battery management (INV-4, INV-5, PL-2)."""
 
@@ -194,11 +198,6 @@ class PowerSettings(models.Model):
         _("control algorithm"), max_length=16, choices=Algorithm.choices, default=Algorithm.CLUSTER_V1
     )
     battery_management_enabled = models.BooleanField(_("battery management"), default=False)
-    battery_management_unlocked = models.BooleanField(
-        _("battery management unlocked"),
-        default=False,
-        help_text=_("Set by the battery-management activation code."),
-    )
     min_soc_pct = models.FloatField(
         _("minimum SoC (%)"), default=5.0, validators=[MinValueValidator(0.0), MaxValueValidator(100.0)]
     )
@@ -212,6 +211,11 @@ class PowerSettings(models.Model):
 
     def __str__(self) -> str:
         return f"power settings of {self.plant}"
+
+    @property
+    def battery_management_unlocked(self) -> bool:
+        """Whether the battery-management activation code has been entered for the plant (INV-3, ACT-1)."""
+        return bool(self.plant.is_option_active(BATTERY_MANAGEMENT_OPTION))
 
     def limit_w(self, generator_power_w: float) -> float:
         """The feed-in limit in W: a % value taken of the generator power, a W value capped by it."""

@@ -248,6 +248,8 @@ LOGIN_ACCOUNT_FAILURES_FREE = 10
 LOGIN_ACCOUNT_DELAY_FIRST_S = 1
 LOGIN_ACCOUNT_DELAY_MAX_S = 60
 LOGIN_KNOWN_ADDRESS_DAYS = 90
+# The vendor's key for activation codes (ACT-1, docs/operations.md): from the environment only.
+KSEM_ACTIVATION_KEY = setting("KSEM_ACTIVATION_KEY", str, "")
 
 
 def ip_networks(raw: str) -> list[str]:

@@ -15,7 +15,7 @@ class PlantConfig(AppConfig):
 
         from inverters.models import Battery, Inverter, PowerSettings
         from meter.models import Meter
-        from plant import live
+        from plant import backups, live
         from plant.models import Plant, PlantOption
         from plant.services import current_plant
         from portal import roles
@@ -23,6 +23,7 @@ class PlantConfig(AppConfig):
         from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox
 
         roles.use_request_plant(current_plant)
+        backups.register_kinds()  # backup and restore run as jobs in the worker (DEV-6)
 
         def changed(**_kwargs: object) -> None:
             # After the commit: a worker that reloads at once must find the new rows.

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from portal import activation
+
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -28,6 +30,14 @@ class Plant(models.Model):
     )
     is_active = models.BooleanField(_("active"), default=True, help_text=_("Only active plants run the 1 s cycle."))
     commissioned_at = models.DateTimeField(_("commissioned"), auto_now_add=True)
+    serial_number = models.CharField(
+        _("serial number"),
+        max_length=32,
+        unique=True,
+        default=activation.new_serial,
+        editable=False,
+        help_text=_("The device's serial number; activation codes are bound to it (ACT-1)."),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -58,16 +68,26 @@ class Plant(models.Model):
 
 
 class PlantOption(models.Model):
-    """An option unlocked for a plant (ACT-1): today switched on by an installer in the admin,
-    later by an activation code."""
+    """An option unlocked for a plant (ACT-1) by an activation code bound to its serial number.
+
+    ``source`` says how: a code entered on the page or the API, carried over from the admin
+    switches of earlier versions (a data migration), or the simulated demo plant's bootstrap."""
 
     class Option(models.TextChoices):
-        WALLBOX = "wallbox", _("Wallbox convenience functions")
+        WALLBOX = activation.WALLBOX, _("Wallbox convenience functions")
+        BATTERY_MANAGEMENT = activation.BATTERY_MANAGEMENT, _("Battery management for PIKO MP plus")
+
+    class Source(models.TextChoices):
+        CODE = "code", _("activation code")
+        UPGRADE = "upgrade", _("carried over from an earlier version")
+        DEMO = "demo", _("simulated demo plant")
 
     plant = models.ForeignKey(Plant, on_delete=models.CASCADE, related_name="options")
     option = models.CharField(_("option"), max_length=32, choices=Option.choices)
     active = models.BooleanField(_("active"), default=True)
     activated_at = models.DateTimeField(_("activated"), auto_now_add=True)
+    source = models.CharField(_("released by"), max_length=16, choices=Source.choices, default=Source.CODE)
+    code = models.CharField(_("activation code"), max_length=activation.DIGITS, blank=True)
 
     class Meta:
         ordering = ["plant", "option"]

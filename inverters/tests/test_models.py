@@ -10,6 +10,7 @@ from inverters import services
 from inverters.models import Battery, Inverter, PowerSettings
 from plant.config import load_config
 from plant.models import Plant
+from plant.options import BATTERY_MANAGEMENT, set_option
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,8 @@ def settings_errors(power: PowerSettings) -> dict[str, list[str]]:
 
 
 def unlock(plant: Plant) -> PowerSettings:
-    return PowerSettings.objects.create(plant=plant, battery_management_unlocked=True)
+    set_option(plant, BATTERY_MANAGEMENT)  # as the activation code does (ACT-1)
+    return PowerSettings.objects.create(plant=plant)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +158,7 @@ def test_limit_in_percent_is_converted_to_watts(mode, value, generator_w, expect
     ("position", "inverters", "settings", "field", "words"),
     [
         ("home", [("piko_iq", {})], {"feed_in_limit_enabled": True}, "feed_in_limit_enabled", "grid connection point"),
-        ("home", [], {"battery_management_enabled": True, "battery_management_unlocked": True},
+        ("home", [], {"battery_management_enabled": True},
          "battery_management_enabled", "home-consumption position"),
         ("grid", [], {"battery_management_enabled": True}, "battery_management_enabled", "activation code"),
         ("grid", [("piko_iq", {})], {"feed_in_limit_enabled": True, "limit_mode": "pct", "limit_value": 101},
@@ -245,8 +247,8 @@ def test_load_config_gives_the_cycle_inverters_in_order_with_their_batteries(pla
 
 def test_load_config_switches_both_off_in_the_home_position_whatever_is_stored(plant):
     add(plant, "roof")
-    PowerSettings.objects.create(plant=plant, feed_in_limit_enabled=True, battery_management_enabled=True,
-                                 battery_management_unlocked=True)  # fmt: skip
+    set_option(plant, BATTERY_MANAGEMENT)
+    PowerSettings.objects.create(plant=plant, feed_in_limit_enabled=True, battery_management_enabled=True)
     plant.installation_position = "home"
     plant.save()
     config = load_config(plant.pk)

@@ -16,6 +16,7 @@ from energy.state import DeviceStatus, EnergyCounters, EnergyFlow, InverterState
 from inverters.models import Battery, Inverter, PowerSettings
 from inverters.tests.test_api import closed_port
 from plant.models import Plant
+from plant.options import BATTERY_MANAGEMENT, set_option
 from simulator.scenario import scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
 from tests.browser import chromium, page_as, session_cookie_of
@@ -167,7 +168,8 @@ def test_edit_without_new_address_needs_no_answer_and_delete_removes(user_client
 
 
 def test_battery_of_a_piko_mp_plus_is_filled_in_from_type_and_modules(user_client: Client, plant: Plant):
-    PowerSettings.objects.create(plant=plant, battery_management_unlocked=True)
+    set_option(plant, BATTERY_MANAGEMENT)
+    PowerSettings.objects.create(plant=plant)
     mp = existing(plant, "Shed", "piko_mp_plus", with_battery=True)
     page = user_client.get("/inverters/").content.decode()
     assert by_testid(page, f"battery-missing-{mp.pk}")

@@ -34,10 +34,13 @@ from access.rest import errors
 from energy import snapshot
 from meter.services import ENERGY_FIELDS, LOG_FIELDS, energy_records, meter_log
 from plant import live
+from plant import options as plant_options
 from plant.api.renderers import LogCsvRenderer
 from plant.health import check_health
 from plant.models import Plant
 from plant.services import visible_plants
+from portal.activation import ActivationError
+from portal.guard import client_address
 from portal.roles import is_installer_everywhere, may_read
 
 
@@ -389,3 +392,40 @@ class PlantEnergyView(LogTableView):
     @extend_schema(parameters=[EnergyQuerySerializer], responses={200: dict, **errors(400, 404)})
     def get(self, request: Request, plant_id: int) -> Response:
         return super().get(request, plant_id)
+
+
+class ActivationCodeSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(max_length=40, help_text="The ten-digit activation code (spaces and dashes allowed).")
+
+
+class ActivationCodesView(APIView):
+    """``GET|POST /api/plants/{id}/activation-codes`` (ACT-1): the plant's serial number and options;
+    posting a code releases the option it is for (installers). A refused code answers 400 with
+    ``reason`` (``format``, ``invalid``, ``no_key``), 429 after too many wrong codes (``locked``)."""
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request, plant_id: int) -> Response:
+        plant = get_object_or_404(Plant, pk=plant_id)
+        return Response(_activation_body(plant))
+
+    @extend_schema(request=ActivationCodeSerializer, responses={200: dict, 400: dict, 429: dict})
+    def post(self, request: Request, plant_id: int) -> Response:
+        plant = get_object_or_404(Plant, pk=plant_id)
+        body = ActivationCodeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            option = plant_options.activate(plant, body.validated_data["code"], client_address(request))
+        except ActivationError as error:
+            code = status.HTTP_429_TOO_MANY_REQUESTS if error.reason == "locked" else status.HTTP_400_BAD_REQUEST
+            return Response({"code": [str(error)], "reason": error.reason}, status=code)
+        return Response({"released": option, **_activation_body(plant)})
+
+
+def _activation_body(plant: Plant) -> dict[str, Any]:
+    return {
+        "serial_number": plant.serial_number,
+        "options": [
+            {"option": row.option, "label": row.label, "released": row.active, "released_at": row.activated_at}
+            for row in plant_options.option_rows(plant)
+        ],
+    }

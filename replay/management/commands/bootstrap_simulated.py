@@ -31,7 +31,7 @@ from energy import config as energy_config
 from inverters.models import Inverter
 from plant.management.commands import bootstrap
 from plant.models import Plant
-from plant.options import WALLBOX, set_option
+from plant.options import BATTERY_MANAGEMENT, WALLBOX, set_option
 from simulator import controlbox
 from simulator.scenario import ScenarioError, load_scenario
 from smartgrid import services
@@ -90,6 +90,9 @@ class Command(bootstrap.Command):
                 )
 
     def add_devices(self, plant: Plant, options: dict[str, Any]) -> None:
+        # The demo plant has its options released without codes (ACT-1: source "demo").
+        set_option(plant, BATTERY_MANAGEMENT, True)
+        self.stdout.write(f"Serial number {plant.serial_number}; demo options released (wallbox, battery management).")
         if options["inverters_from"]:
             base = options["inverter_port_base"] or options["meter_port"]
             names = add_simulated_inverters(plant, options["inverters_from"], options["meter_host"], base)
