@@ -26,6 +26,7 @@ from energy.state import PlantState
 
 DISCOVERY_PREFIX = "homeassistant"
 PRESS = "PRESS"
+UNKNOWN = "None"  # Home Assistant's MQTT sensors take this payload as "unknown"
 MIN_CURRENT_RANGE_A = (6.0, 16.0)
 PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$")
 
@@ -52,7 +53,7 @@ def command_filter(prefix: str) -> str:
 
 def _number(value: float | None, decimals: int) -> str:
     if value is None:
-        return ""
+        return UNKNOWN
     if decimals == 0:
         return str(round(value))
     return f"{value:.{decimals}f}"
@@ -243,7 +244,7 @@ def _devices(state: PlantState) -> list[tuple[Device, dict[str, str]]]:
 
 
 def state_topics(prefix: str, state: PlantState) -> dict[str, str]:
-    """Every state topic of the plant with its payload (``""`` where the value is unknown)."""
+    """Every state topic of the plant with its payload (``None`` where the value is unknown)."""
     base = plant_base(prefix, state.plant_id)
     topics: dict[str, str] = {}
     for _device, values in _devices(state):
@@ -259,7 +260,6 @@ def _discovery_payload(
     payload: dict[str, Any] = {
         "name": entity.name,
         "unique_id": unique,
-        "object_id": unique,
         "availability_topic": availability_topic(prefix),
         "device": {
             "identifiers": [f"ksem_{slug(prefix)}_{plant_id}_{device.ident}"],
