@@ -34,6 +34,7 @@ import pydantic
 from paho.mqtt.reasoncodes import ReasonCode
 
 from energy import snapshot
+from energy.state import PlantState
 from integrations.config import BrokerConfig
 from integrations.topics import availability_topic, command_filter, discovery_messages, state_topics
 
@@ -251,27 +252,36 @@ class Bridge:
         self.last_pass = time.monotonic()
         sent = 0
         for plant_id, feed in self.feeds.items():
-            if not feed.dirty or feed.data is None:
+            if not feed.dirty:
                 continue
             feed.dirty = False
-            try:
-                state = snapshot.from_data(feed.data)
-            except pydantic.ValidationError as exc:
-                log.warning("snapshot of plant %s does not validate, not published: %s", plant_id, exc)
-                continue
-            if config.discovery:
+            topics = dict(feed.settings)
+            state = self._state(plant_id, feed)
+            if state is not None:
+                topics.update(state_topics(config.prefix, state))
+            if state is not None and config.discovery:
                 for topic, body in discovery_messages(config.prefix, state, feed.name).items():
                     payload = json.dumps(body, sort_keys=True)
                     if feed.discovery.get(topic) != payload and self._publish(client, topic, payload):
                         feed.discovery[topic] = payload
                         sent += 1
-            for topic, payload in {**state_topics(config.prefix, state), **feed.settings}.items():
+            for topic, payload in topics.items():
                 if self.published.get(topic) != payload and self._publish(client, topic, payload):
                     self.published[topic] = payload
                     sent += 1
         self.counters.passes += 1
         self.counters.published += sent
         return sent
+
+    def _state(self, plant_id: int, feed: _PlantFeed) -> PlantState | None:
+        if feed.data is None:
+            return None
+        try:
+            return snapshot.from_data(feed.data)
+        except pydantic.ValidationError as exc:
+            log.warning("snapshot of plant %s does not validate, not published: %s", plant_id, exc)
+            feed.data = None
+            return None
 
     def _publish(self, client: mqtt.Client, topic: str, payload: str) -> bool:
         info = client.publish(topic, payload, qos=0, retain=True)

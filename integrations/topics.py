@@ -250,6 +250,8 @@ def state_topics(prefix: str, state: PlantState) -> dict[str, str]:
     for _device, values in _devices(state):
         for key, payload in values.items():
             topics[f"{base}/{key}"] = payload
+    # Last: a client that sees a cycle's timestamp has every value of that cycle.
+    topics[f"{base}/timestamp"] = topics.pop(f"{base}/timestamp")
     return topics
 
 

@@ -8,6 +8,7 @@ test starts on an ephemeral port, for the restart test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -130,18 +131,23 @@ class Subscriber:
         self.client.publish(topic, payload, qos=1).wait_for_publish(5)
 
 
+@contextlib.contextmanager
 def subscribe(broker: Broker, *filters: str) -> Iterator[Subscriber]:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}")
     subscriber = Subscriber(client)
     client.on_message = subscriber.on_message
     connected = threading.Event()
-    client.on_connect = lambda c, u, f, r, p: connected.set()
-    client.reconnect_delay_set(1, 2)
+
+    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        for pattern in filters:  # again after every reconnect (a restarted broker forgot them)
+            client.subscribe(pattern, qos=0)
+        connected.set()
+
+    client.on_connect = on_connect
+    client.reconnect_delay_set(1, 1)
     client.connect(broker.host, broker.port)
     client.loop_start()
     assert connected.wait(5), "the test subscriber cannot connect"
-    for pattern in filters:
-        client.subscribe(pattern, qos=0)
     time.sleep(0.1)
     try:
         yield subscriber
