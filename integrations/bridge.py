@@ -353,7 +353,7 @@ class Bridge:
         self.published.clear()
         for feed in self.feeds.values():
             feed.discovery.clear()
-            feed.dirty = feed.data is not None
+            feed.dirty = True
         self.wake.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
