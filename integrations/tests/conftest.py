@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from tests.stack import free_port
 from wallbox.tests.conftest import _fresh_records, _jobs_run_here, installer, operator, plant, sim_factory  # noqa: F401
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
 
 def _answers(port: int) -> bool:
@@ -44,11 +46,23 @@ class Broker:
     port: int
     directory: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    users: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
         assert self.directory is not None
         conf = self.directory / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        lines = [f"listener {self.port} 127.0.0.1", "persistence false"]
+        if os.geteuid() == 0:  # started as root, mosquitto would turn into a user who cannot read tmp_path
+            lines.append("user root")
+        if self.users:
+            passwords = self.directory / "passwords"
+            passwords.write_text("")
+            for user, password in self.users.items():
+                subprocess.run([MOSQUITTO_PASSWD, "-b", str(passwords), user, password], check=True)
+            lines += ["allow_anonymous false", f"password_file {passwords}"]
+        else:
+            lines.append("allow_anonymous true")
+        conf.write_text("\n".join(lines) + "\n")
         self.process = subprocess.Popen(
             [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -65,10 +79,10 @@ class Broker:
             self.process = None
 
 
-def _own(tmp_path: Path) -> Iterator[Broker]:
+def _own(tmp_path: Path, users: dict[str, str] | None = None) -> Iterator[Broker]:
     if not Path(MOSQUITTO).exists():
         pytest.skip("mosquitto is not installed (Debian package mosquitto; make test installs it)")
-    broker = Broker("127.0.0.1", free_port(), tmp_path)
+    broker = Broker("127.0.0.1", free_port(), tmp_path, users=users or {})
     broker.start()
     try:
         yield broker
@@ -79,6 +93,12 @@ def _own(tmp_path: Path) -> Iterator[Broker]:
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[Broker]:
     yield from _own(tmp_path)
+
+
+@pytest.fixture
+def password_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker of this test that lets in only ``homeassistant`` with password ``s3cret-Pass``."""
+    yield from _own(tmp_path, {"homeassistant": "s3cret-Pass"})
 
 
 @pytest.fixture
@@ -134,6 +154,9 @@ class Subscriber:
 @contextlib.contextmanager
 def subscribe(broker: Broker, *filters: str) -> Iterator[Subscriber]:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}")
+    if broker.users:
+        user, password = next(iter(broker.users.items()))
+        client.username_pw_set(user, password)
     subscriber = Subscriber(client)
     client.on_message = subscriber.on_message
     connected = threading.Event()

@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from access.models import AccessToken  # noqa: F401  (the API's token model is loaded)
 from energy.state import PlantState
+from integrations import services
 from integrations.bridge import Bridge
 from integrations.management.commands.serve_mqtt import hooks
 from integrations.models import MqttSettings
@@ -211,3 +212,14 @@ def test_the_broker_restarted_mid_run_publishing_resumes(plant: Plant, carport: 
         assert sub.text(f"{base}/grid/l1/voltage_v") is not None
         sub.wait_for(lambda t: t.get(f"{prefix}/bridge/availability") == b"online", what="online again")
         sub.wait_for(lambda t: any(k.startswith("homeassistant/sensor/") for k in t), what="discovery again")
+
+
+def test_the_bridge_logs_in_with_the_stored_password(plant: Plant, carport: Wallbox, password_broker: Broker, prefix):
+    configure(password_broker, prefix, username="homeassistant")
+    row = MqttSettings.objects.get()
+    services.set_password(row, "s3cret-Pass")
+    row.save()
+    base = f"{prefix}/{plant.pk}"
+    with subscribe(password_broker, f"{prefix}/#") as sub, running_bridge():
+        ready(sub, base)
+        arrives(sub, base, cycle(plant))
