@@ -48,6 +48,12 @@ COMMAND_BURST = 10
 COMMAND_QUEUE = 20
 
 
+def _connection(config: BrokerConfig) -> tuple[Any, ...]:
+    """What the connection depends on: a change here means a new connection."""
+    return (config.enabled, config.host, config.port, config.tls, config.ca_pem, config.username,
+            config.password, config.prefix)  # fmt: skip
+
+
 class RateLimit:
     """Token bucket: ``rate`` commands a second, ``burst`` at once."""
 
@@ -157,7 +163,15 @@ class Bridge:
     async def reload(self) -> None:
         """Settings and plants from the database; a changed broker setting reconnects."""
         config, plants = await asyncio.to_thread(self._load)
-        if config != self.config:
+        if config != self.config and _connection(config) == _connection(self.config) and self.client is not None:
+            # Discovery, interval or command user: no reconnect needed.
+            rediscover = config.discovery and not self.config.discovery
+            self.config = config
+            if rediscover:
+                for feed in self.feeds.values():
+                    feed.discovery.clear()
+                    feed.dirty = True
+        elif config != self.config:
             self._stop_client()
             self.config = config
             self.published.clear()
