@@ -4,7 +4,8 @@
 current environment and replaces itself with supervisord in the foreground, which
 
 - starts the embedded Redis (only without ``REDIS_URL``), the simulator (unless
-  ``KSEM_SIMULATOR=off``), web, https (``ksem_site.https_server``), worker and beat, each
+  ``KSEM_SIMULATOR=off``), web, https (``ksem_site.https_server``), worker, beat, the Modbus
+  slave (``serve_modbus``) and the MQTT bridge (``serve_mqtt``), each
   through ``ksem_site.dependencies`` so they wait for Redis and the database instead of crashing;
 - restarts a process that exits at once (a process that fails during start-up is retried with a
   growing delay; ``plant.supervision`` keeps retrying one that supervisord gave up on);
@@ -106,6 +107,8 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
         Program("https", waiting("https", *https), priority=55),
         # The product as a Modbus meter: TCP (KSEM_MODBUS_PORT) and TLS (KSEM_MODBUS_TLS_PORT).
         Program("modbus", waiting("modbus", python, "manage.py", "serve_modbus"), priority=60),
+        # The MQTT bridge (docs/mqtt.md): idle until the MQTT page or KSEM_MQTT_URL switches it on.
+        Program("mqtt", waiting("mqtt", python, "manage.py", "serve_mqtt"), priority=65),
     ]
     return result
 
