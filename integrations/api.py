@@ -36,7 +36,7 @@ class MqttSettingsSerializer(serializers.ModelSerializer[MqttSettings]):
         help_text="Commands over MQTT act with this user's roles; null refuses every command.",
     )
     status = serializers.SerializerMethodField()
-    source = serializers.SerializerMethodField()
+    source = serializers.SerializerMethodField()  # type: ignore[assignment]
 
     class Meta:
         model = MqttSettings

@@ -157,7 +157,7 @@ class Bridge:
             await asyncio.sleep(seconds)
             try:
                 await job()
-            except Exception:  # noqa: BLE001  (the database or Redis away: next round)
+            except Exception:
                 log.exception("MQTT bridge: %s failed; trying again in %g s", getattr(job, "__name__", job), seconds)
 
     async def reload(self) -> None:
@@ -218,7 +218,7 @@ class Bridge:
 
     async def _receive(self) -> None:
         """Every snapshot the cycle sends; only the latest per plant is kept."""
-        while self._channel is None:
+        while self._channel is None:  # noqa: ASYNC110  (set by the first reload)
             await asyncio.sleep(0.05)
         while True:
             try:
@@ -400,7 +400,7 @@ class Bridge:
             config, topic, payload = item
             try:
                 result = self.hooks.apply_command(config, topic, payload)
-            except Exception:  # noqa: BLE001  (a bug or the database away: logged, the bridge goes on)
+            except Exception:
                 log.exception("MQTT command on %s failed", topic)
                 self.counters.commands_refused += 1
                 continue

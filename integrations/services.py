@@ -131,7 +131,7 @@ def new_client(config: BrokerConfig, client_id: str) -> mqtt.Client:
     return client
 
 
-def test_connection(config: BrokerConfig, timeout_s: float = 5.0) -> tuple[bool, str]:
+def test_connection(config: BrokerConfig, timeout_s: float = 5.0) -> tuple[bool, str]:  # noqa: PT028
     """Connect once with ``config`` and disconnect: (ok, message for people)."""
     done = threading.Event()
     outcome: dict[str, Any] = {}
@@ -201,12 +201,12 @@ def apply_command(config: BrokerConfig, topic: str, payload: bytes) -> CommandRe
         return _refused(topic, "payload is not UTF-8 text")
     if not plant_ref.isdigit():
         return _refused(topic, f"plant {plant_ref!r} is not a plant number")
-    plant = configs.plant_model().objects.filter(pk=int(plant_ref)).first()
+    plant = configs.plant_model()._default_manager.filter(pk=int(plant_ref)).first()
     if plant is None:
         return _refused(topic, f"no plant {plant_ref}")
     if not configs.option_active(plant):
         return _refused(topic, "the wallbox functions are not activated for this plant")
-    box = next((b for b in Wallbox.objects.filter(plant=plant) if slug(b.name) == box_slug), None)
+    box = next((b for b in Wallbox.objects.filter(plant_id=plant.pk) if slug(b.name) == box_slug), None)
     if box is None:
         return _refused(topic, f"no wallbox {box_slug!r} in plant {plant_ref}")
     user = None
@@ -252,4 +252,4 @@ def wallbox_settings_topics(prefix: str, plant_id: int) -> dict[str, str]:
 
 
 def active_plants() -> dict[int, str]:
-    return dict(configs.plant_model().objects.filter(is_active=True).values_list("pk", "name"))
+    return dict(configs.plant_model()._default_manager.filter(is_active=True).values_list("pk", "name"))

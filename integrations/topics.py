@@ -177,7 +177,9 @@ def _devices(state: PlantState) -> list[tuple[Device, dict[str, str]]]:
             _sensor(f"{key}/dc_power_w", "DC power", POWER),
             _sensor(f"{key}/limit_pct", "Active power limit", PERCENT),
         ]
-        result.append((Device(f"inverter_{slug(inverter.name)}", inverter.name, inverter.type, tuple(entities)), values))
+        result.append(
+            (Device(f"inverter_{slug(inverter.name)}", inverter.name, inverter.type, tuple(entities)), values)
+        )
 
     battery = state.battery
     if battery is not None:
@@ -202,7 +204,10 @@ def _devices(state: PlantState) -> list[tuple[Device, dict[str, str]]]:
         ]
         result.append((Device("battery", battery.name, "House battery", tuple(entities)), values))
     else:
-        values = {"battery/power_w": _number(flow.battery_power_w, 0), "battery/soc_pct": _number(flow.battery_soc_pct, 1)}
+        values = {
+            "battery/power_w": _number(flow.battery_power_w, 0),
+            "battery/soc_pct": _number(flow.battery_soc_pct, 1),
+        }
         if flow.battery_power_w is not None or flow.battery_soc_pct is not None:
             entities = [
                 _sensor("battery/power_w", "Power (charge +)", POWER),

@@ -368,6 +368,7 @@ if MODBUS_MAX_PER_ADDRESS >= MODBUS_MAX_CONNECTIONS:
 MODBUS_IDLE_TIMEOUT_S = setting("KSEM_MODBUS_IDLE_TIMEOUT_S", number_between(0.1, 86400.0), 60.0)
 MODBUS_REQUEST_TIMEOUT_S = setting("KSEM_MODBUS_REQUEST_TIMEOUT_S", number_between(0.1, 3600.0), 5.0)
 
+
 # The MQTT bridge (`manage.py serve_mqtt`, docs/mqtt.md): mqtt://host:port switches publishing on
 # with discovery and the prefix ksem until the MQTT page saves its own settings.
 def mqtt_url(raw: str) -> str:

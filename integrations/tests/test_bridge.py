@@ -21,7 +21,7 @@ from integrations import services
 from integrations.bridge import Bridge
 from integrations.management.commands.serve_mqtt import hooks
 from integrations.models import MqttSettings
-from integrations.tests.conftest import Broker, BridgeThread, Subscriber, subscribe
+from integrations.tests.conftest import BridgeThread, Broker, Subscriber, subscribe
 from meter.models import Meter
 from plant import config as plant_config
 from plant import worker

@@ -65,7 +65,9 @@ def test_the_password_is_stored_encrypted_and_never_shown(user_client: Client):
         ("command_user", "nobody", "not exist"),
     ],
 )
-def test_a_bad_value_is_refused_naming_the_field_and_changes_nothing(user_client: Client, field: str, value: Any, message):
+def test_a_bad_value_is_refused_naming_the_field_and_changes_nothing(
+    user_client: Client, field: str, value: Any, message
+):
     response = user_client.put("/api/mqtt", {field: value}, content_type="application/json")
     assert response.status_code == 400
     assert message in str(response.json()), response.json()
@@ -86,7 +88,9 @@ def test_test_connection_with_the_values_in_the_form(user_client: Client, passwo
     closed = user_client.post("/api/mqtt/test", {"port": free_port()}, content_type="application/json").json()
     assert closed["ok"] is False and "cannot connect" in closed["message"]
     # The API's test uses the stored password unless the body names one.
-    user_client.put("/api/mqtt", {k: v for k, v in form.items() if k != "min_interval_s"}, content_type="application/json")
+    user_client.put(
+        "/api/mqtt", {k: v for k, v in form.items() if k != "min_interval_s"}, content_type="application/json"
+    )
     assert user_client.post("/api/mqtt/test", {}, content_type="application/json").json()["ok"] is True
 
 

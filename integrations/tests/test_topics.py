@@ -42,7 +42,7 @@ ACCEPTED = {
     "number": COMMON | {"command_topic", "min", "max", "step", "mode", "unit_of_measurement"},
     "button": COMMON | {"command_topic", "payload_press"},
 }
-UNITS = {
+UNITS: dict[str, set[str | None]] = {
     "power": {"W", "kW"},
     "energy": {"Wh", "kWh", "MWh"},
     "voltage": {"V", "mV", "kV"},
