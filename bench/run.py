@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench.modbus_slave",
     "bench.tariffs",
     "bench.api",
+    "bench.mqtt",
 )
 
 
