@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations import services
+from integrations.config import valid_host
 from integrations.forms import check_ca
 from integrations.models import MqttSettings
 
@@ -62,7 +63,7 @@ class MqttSettingsSerializer(serializers.ModelSerializer[MqttSettings]):
 
     def validate_host(self, value: str) -> str:
         value = value.strip()
-        if not value or any(c.isspace() or c in "/:@" for c in value):
+        if not value or not valid_host(value):
             raise serializers.ValidationError("a host name or IP address, without scheme or port")
         return value
 

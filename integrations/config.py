@@ -6,12 +6,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_PREFIX = "ksem"
 DEFAULT_PORT = 1883
 DEFAULT_TLS_PORT = 8883
+
+
+HOST_PATTERN = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def valid_host(host: str) -> bool:
+    """A host name or IPv4 address (labels of letters, digits and -, at most 63 characters each)."""
+    return bool(HOST_PATTERN.match(host))
 
 
 @dataclass(frozen=True, slots=True)

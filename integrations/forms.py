@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from integrations.config import valid_host
 from integrations.models import MqttSettings
 
 
@@ -51,7 +52,7 @@ class MqttSettingsForm(forms.ModelForm[MqttSettings]):
 
     def clean_host(self) -> str:
         host = (self.cleaned_data.get("host") or "").strip()
-        if not host or any(c.isspace() or c in "/:@" for c in host):
+        if not host or not valid_host(host):
             raise ValidationError(_("A host name or IP address, without scheme or port."))
         return host
 

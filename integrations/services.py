@@ -147,7 +147,7 @@ def test_connection(config: BrokerConfig, timeout_s: float = 5.0) -> tuple[bool,
     client.on_connect = on_connect
     try:
         client.connect(config.host, config.port, keepalive=10)
-    except (OSError, ssl.SSLError) as exc:
+    except (OSError, ssl.SSLError, UnicodeError, ValueError) as exc:
         return False, f"cannot connect to {config.describe()}: {exc}"
     client.loop_start()
     try:
