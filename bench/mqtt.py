@@ -5,7 +5,8 @@ the plant's live group as in production; ``manage.py serve_mqtt`` as its own pro
 subscriber on the broker. A cycle ends when it publishes: the snapshot's timestamp (cycle start)
 plus its cycle duration; it arrives when its ``timestamp`` topic (sent last in each pass) reaches the
 subscriber. Broker: the machine's Mosquitto on 127.0.0.1:1883, else one started here on an
-ephemeral port. Target: p99 <= 20 ms.
+ephemeral port. Discovery is off (it goes out once, at connect); every retained topic is cleared
+at the end. Target: p99 <= 20 ms.
 """
 
 from __future__ import annotations
@@ -68,11 +69,13 @@ def main() -> None:
         lock = threading.Condition()
         arrivals: dict[str, float] = {}
         counted = [0]
+        seen: set[str] = set()
 
         def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
             now = time.time()
             with lock:
                 counted[0] += 1
+                seen.add(message.topic.removeprefix(f"{prefix}/{plant.pk}/"))
                 if message.topic.endswith("/timestamp"):
                     arrivals[message.payload.decode()] = now
                     lock.notify_all()
@@ -81,7 +84,7 @@ def main() -> None:
         with run_simulator_in_thread() as sim:
             plant = Plant.objects.create(name="bench")
             Meter.objects.create(plant=plant, host=sim.host, port=sim.port, timeout_s=0.5)
-            MqttSettings.objects.create(pk=1, enabled=True, host="127.0.0.1", port=port, prefix=prefix)
+            MqttSettings.objects.create(pk=1, enabled=True, host="127.0.0.1", port=port, prefix=prefix, discovery=False)
             subscriber = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:8]}")
             subscriber.on_message = on_message
             subscriber.connect("127.0.0.1", port)
@@ -122,6 +125,11 @@ def main() -> None:
             finally:
                 bridge.terminate()
                 bridge.wait(10)
+                with lock:  # leave nothing retained on the machine's broker
+                    left = [f"{prefix}/{plant.pk}/{key}" for key in seen]
+                for topic in left:
+                    subscriber.publish(topic, b"", retain=True)
+                time.sleep(0.2)
                 subscriber.loop_stop()
                 worker.shutdown_runtimes()
                 if broker is not None:

@@ -175,6 +175,11 @@ def subscribe(broker: Broker, *filters: str) -> Iterator[Subscriber]:
     try:
         yield subscriber
     finally:
+        # Leave nothing retained on a shared broker (a Home Assistant there would discover it).
+        with subscriber.lock:
+            topics = [t for t in subscriber.latest if "ksemtest" in t]
+        for topic in topics:
+            client.publish(topic, b"", qos=0, retain=True)
         client.disconnect()
         client.loop_stop()
 
