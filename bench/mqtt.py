@@ -75,7 +75,7 @@ def main() -> None:
             now = time.time()
             with lock:
                 counted[0] += 1
-                seen.add(message.topic.removeprefix(f"{prefix}/{plant.pk}/"))
+                seen.add(message.topic)
                 if message.topic.endswith("/timestamp"):
                     arrivals[message.payload.decode()] = now
                     lock.notify_all()
@@ -88,7 +88,7 @@ def main() -> None:
             subscriber = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:8]}")
             subscriber.on_message = on_message
             subscriber.connect("127.0.0.1", port)
-            subscriber.subscribe(f"{prefix}/{plant.pk}/#")
+            subscriber.subscribe(f"{prefix}/#")
             subscriber.loop_start()
             log = (tmp / "serve_mqtt.log").open("wb")
             bridge = subprocess.Popen(
@@ -126,7 +126,7 @@ def main() -> None:
                 bridge.terminate()
                 bridge.wait(10)
                 with lock:  # leave nothing retained on the machine's broker
-                    left = [f"{prefix}/{plant.pk}/{key}" for key in seen]
+                    left = sorted(seen)
                 for topic in left:
                     subscriber.publish(topic, b"", retain=True)
                 time.sleep(0.2)
