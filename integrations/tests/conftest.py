@@ -178,8 +178,9 @@ def subscribe(broker: Broker, *filters: str) -> Iterator[Subscriber]:
         # Leave nothing retained on a shared broker (a Home Assistant there would discover it).
         with subscriber.lock:
             topics = [t for t in subscriber.latest if "ksemtest" in t]
-        for topic in topics:
-            client.publish(topic, b"", qos=0, retain=True)
+        sent = [client.publish(topic, b"", qos=1, retain=True) for topic in topics]
+        for info in sent:
+            info.wait_for_publish(5)
         client.disconnect()
         client.loop_stop()
 

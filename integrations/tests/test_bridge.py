@@ -49,7 +49,14 @@ def person(name: str, plant: Plant, role: str | None) -> Any:
 
 
 def configure(broker: Broker, prefix: str, user: Any = None, **changes: Any) -> None:
-    values = {"enabled": True, "host": broker.host, "port": broker.port, "prefix": prefix, "command_user": user}
+    values = {
+        "enabled": True,
+        "host": broker.host,
+        "port": broker.port,
+        "prefix": prefix,
+        "command_user": user,
+        "discovery": False,
+    }
     MqttSettings.objects.update_or_create(pk=1, defaults={**values, **changes})
 
 
@@ -72,27 +79,27 @@ def arrives(sub: Subscriber, base: str, state: PlantState) -> None:
 
 
 def test_state_topics_follow_the_cycle_with_discovery(plant: Plant, carport: Wallbox, machine_broker: Broker, prefix):
-    configure(machine_broker, prefix)
+    configure(machine_broker, prefix, discovery=True)
     base = f"{prefix}/{plant.pk}"
-    with subscribe(machine_broker, f"{prefix}/#", "homeassistant/+/+/+/config") as sub, running_bridge():
-        sub.wait_for(lambda t: t.get(f"{prefix}/bridge/availability") == b"online", what="online")
-        ready(sub, base)
-        for _ in range(3):
-            state = cycle(plant)
-            arrives(sub, base, state)
-            assert state.flow.grid_power_w is not None
-            assert sub.text(f"{base}/grid/power_w") == str(round(state.flow.grid_power_w))
-            (box,) = state.wallboxes
-            assert sub.text(f"{base}/wallbox/carport/state") == box.state
-            assert sub.text(f"{base}/wallbox/carport/reason") == box.reason
-            assert sub.text(f"{base}/grid/import_wh") == str(round(state.totals.active_import_wh))
-        node = f"ksem_{prefix.replace('/', '_')}_{plant.pk}"
-        config = sub.text(f"homeassistant/sensor/{node}/grid_import_wh/config")
-        assert config is not None and '"state_class": "total_increasing"' in config
-        assert sub.text(f"homeassistant/select/{node}/wallbox_carport_mode/config") is not None
-    # Stopped: the availability says so (retained, for Home Assistant's entities).
-    with subscribe(machine_broker, f"{prefix}/bridge/#") as after:
-        after.wait_for(lambda t: t.get(f"{prefix}/bridge/availability") == b"offline", what="offline")
+    with subscribe(machine_broker, f"{prefix}/#", "homeassistant/+/+/+/config") as sub:
+        with running_bridge():
+            sub.wait_for(lambda t: t.get(f"{prefix}/bridge/availability") == b"online", what="online")
+            ready(sub, base)
+            for _ in range(3):
+                state = cycle(plant)
+                arrives(sub, base, state)
+                assert state.flow.grid_power_w is not None
+                assert sub.text(f"{base}/grid/power_w") == str(round(state.flow.grid_power_w))
+                (box,) = state.wallboxes
+                assert sub.text(f"{base}/wallbox/carport/state") == box.state
+                assert sub.text(f"{base}/wallbox/carport/reason") == box.reason
+                assert sub.text(f"{base}/grid/import_wh") == str(round(state.totals.active_import_wh))
+            node = f"ksem_{prefix.replace('/', '_')}_{plant.pk}"
+            config = sub.text(f"homeassistant/sensor/{node}/grid_import_wh/config")
+            assert config is not None and '"state_class": "total_increasing"' in config
+            assert sub.text(f"homeassistant/select/{node}/wallbox_carport_mode/config") is not None
+        # Stopped: the availability says so (retained, for Home Assistant's entities).
+        sub.wait_for(lambda t: t.get(f"{prefix}/bridge/availability") == b"offline", what="offline")
 
 
 def test_a_mode_change_over_mqtt_reaches_the_wallbox_controller_and_shows_on_the_page_and_api(
@@ -191,7 +198,7 @@ def wait_for_commands(bridge: Bridge, refused: int | None = None, accepted: int 
 
 
 def test_the_broker_restarted_mid_run_publishing_resumes(plant: Plant, carport: Wallbox, own_broker: Broker, prefix):
-    configure(own_broker, prefix)
+    configure(own_broker, prefix, discovery=True)
     base = f"{prefix}/{plant.pk}"
     bridge_thread = running_bridge()
     with subscribe(own_broker, f"{prefix}/#", "homeassistant/#") as sub, bridge_thread:
