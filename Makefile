@@ -21,7 +21,7 @@ ifneq ($(filter on true 1 yes,$(KSEM_SIMULATOR)),)
 export KSEM_RS485_B ?= socket://127.0.0.1:$(shell echo $$(( $(KSEM_WALLBOX_PORT_BASE) + 1 )))
 endif
 
-.PHONY: run test lint format bench faults install browser clean
+.PHONY: run test lint format bench faults install browser mosquitto clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -d $(VENV) || python3 -m venv $(VENV)
@@ -45,7 +45,11 @@ run: install
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-test: install browser lint
+# Debian's Mosquitto for the MQTT tests (integrations/tests start their own brokers with it).
+mosquitto:
+	@test -x /usr/sbin/mosquitto || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto >/dev/null; }
+
+test: install browser mosquitto lint
 	$(PY) -m pytest
 
 lint: install

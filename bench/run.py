@@ -20,6 +20,7 @@ BENCHMARKS = (
     "bench.eebus_ship",
     "bench.eebus_write",
     "bench.backup",
+    "bench.mqtt",
 )
 
 

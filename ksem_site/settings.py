@@ -118,6 +118,8 @@ INSTALLED_APPS = [
     "smartgrid",
     "portal",
     "access",
+    # MQTT and Home Assistant (manage.py serve_mqtt): above the plant, beside the site.
+    "integrations",
     # The replay and the simulated first start (bootstrap_simulated): above product and simulator.
     "replay",
     "django_otp",
@@ -377,6 +379,18 @@ if MODBUS_MAX_PER_ADDRESS >= MODBUS_MAX_CONNECTIONS:
     )
 MODBUS_IDLE_TIMEOUT_S = setting("KSEM_MODBUS_IDLE_TIMEOUT_S", number_between(0.1, 86400.0), 60.0)
 MODBUS_REQUEST_TIMEOUT_S = setting("KSEM_MODBUS_REQUEST_TIMEOUT_S", number_between(0.1, 3600.0), 5.0)
+
+
+# The MQTT bridge (`manage.py serve_mqtt`, docs/mqtt.md): mqtt://host:port switches publishing on
+# with discovery and the prefix ksem until the MQTT page saves its own settings.
+def mqtt_url(raw: str) -> str:
+    from integrations.config import parse_url
+
+    parse_url(raw)  # raises ValueError naming the problem
+    return raw.strip()
+
+
+MQTT_URL = setting("KSEM_MQTT_URL", mqtt_url, "")
 RS485_A_DEVICE = setting("KSEM_RS485_A", str, "")
 RS485_B_DEVICE = setting("KSEM_RS485_B", str, "")
 METER_LOG_RETENTION_DAYS = 14

@@ -4,7 +4,8 @@
 current environment and replaces itself with supervisord in the foreground, which
 
 - starts the embedded Redis (only without ``REDIS_URL``), the simulator and its control box (unless
-  ``KSEM_SIMULATOR=off``), web, https (``ksem_site.https_server``), worker, beat, modbus and eebus, each
+  ``KSEM_SIMULATOR=off``), web, https (``ksem_site.https_server``), worker, beat, modbus, eebus and the
+  MQTT bridge (``serve_mqtt``), each
   through ``ksem_site.dependencies`` so they wait for Redis and the database instead of crashing;
 - restarts a process that exits at once (a process that fails during start-up is retried with a
   growing delay; ``plant.supervision`` keeps retrying one that supervisord gave up on);
@@ -116,6 +117,8 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
         Program("modbus", waiting("modbus", python, "manage.py", "serve_modbus"), priority=60),
         # The plants as EEBus controllable systems (SHIP on KSEM_EEBUS_PORT, 4711, mDNS, LPC/LPP).
         Program("eebus", waiting("eebus", python, "manage.py", "serve_eebus"), priority=65),
+        # The MQTT bridge (docs/mqtt.md): idle until the MQTT page or KSEM_MQTT_URL switches it on.
+        Program("mqtt", waiting("mqtt", python, "manage.py", "serve_mqtt"), priority=66),
     ]
     return result
 

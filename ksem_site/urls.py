@@ -16,6 +16,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("smartgrid.api.urls")),
     path("", include("smartgrid.eebus.api_urls")),
     path("", include("access.api.urls")),
+    path("", include("integrations.api_urls")),
     path("https/certificate", https_api.HttpsCertificateView.as_view(), name="api-https-certificate"),
     path("https/certificate/regenerate", https_api.HttpsRegenerateView.as_view(), name="api-https-regenerate"),
 ]
@@ -41,6 +42,7 @@ urlpatterns = [
     path("meter/", include("meter.urls")),
     path("inverters/", include("inverters.urls")),
     path("modbus/", include("modbus.urls")),
+    path("mqtt/", include("integrations.urls")),
     path("tariffs/", include("tariffs.urls")),
     path("wallbox/", include("wallbox.urls")),
     path("smartgrid/connections/", include("smartgrid.eebus.urls")),

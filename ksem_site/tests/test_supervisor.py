@@ -24,21 +24,21 @@ def _programs(environ: dict[str, str]) -> dict[str, str]:
 def test_make_run_starts_every_process_and_the_embedded_redis():
     programs = _programs({"KSEM_WEB_PORT": "8123", "KSEM_METER_PORT": "15123"})
     assert sorted(programs) == [
-        "beat", "controlbox", "eebus", "https", "modbus", "redis", "simulator", "web", "worker",
+        "beat", "controlbox", "eebus", "https", "modbus", "mqtt", "redis", "simulator", "web", "worker",
     ]  # fmt: skip
     assert "--port 15123" in programs["simulator"]
     assert "--port 8123" in programs["web"]
     assert "-m ksem_site.https_server" in programs["https"] and "--port 8443" in programs["https"]
     assert "manage.py serve_eebus" in programs["eebus"]
     assert "-m simulator.controlbox --port 4712 --control-port 4713" in programs["controlbox"]
-    for name in ("web", "https", "worker", "beat", "modbus", "eebus"):
+    for name in ("web", "https", "worker", "beat", "modbus", "eebus", "mqtt"):
         assert programs[name].startswith(f"/venv/bin/python -m ksem_site.dependencies {name} -- ")
 
 
 @pytest.mark.parametrize("switch", ["off", "OFF", "false", "0", "no"])
 def test_a_real_installation_runs_without_the_simulator_and_with_its_own_redis(switch: str):
     programs = _programs({"KSEM_SIMULATOR": switch, "REDIS_URL": "redis://127.0.0.1:6379/0"})
-    assert sorted(programs) == ["beat", "eebus", "https", "modbus", "web", "worker"]
+    assert sorted(programs) == ["beat", "eebus", "https", "modbus", "mqtt", "web", "worker"]
 
 
 def test_the_https_program_listens_where_web_does_on_its_own_port():
