@@ -24,7 +24,7 @@ from energy.counters import CounterState
 from energy.state import PlantState
 from meter import services as meter_services
 from modbus import services as modbus_services
-from plant import live
+from plant import fastpass, live
 from plant.config import load_config
 from plant.cycle import PlantRuntime
 from plant.models import Plant
@@ -116,7 +116,9 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
     entry = _entry_for(plant_id, generation)
     _take_command(entry, command)
     had_counters = bool(entry.runtime.counter_state.last_raw)
-    result = device_loop().run(entry.runtime.cycle(now or timezone.now()), timeout_s=CYCLE_TIMEOUT_S)
+    cycle = entry.runtime.cycle(now or timezone.now())
+    result = device_loop().run(fastpass.exclusive(entry.runtime, cycle), timeout_s=CYCLE_TIMEOUT_S)
+    _start_guard()
     finished = entry.averager.add(result.state)
     if finished is not None:
         meter_services.save_interval(plant_id, finished, result.state.totals)
@@ -129,6 +131,39 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
         except Exception:  # bookkeeping must never stop the control cycle
             log.exception("recording the wallboxes of plant %s", plant_id)
     return result.state
+
+
+_guard_thread: threading.Thread | None = None
+
+
+def _start_guard() -> None:
+    """Start this process's sub-second guard (:mod:`plant.fastpass`) once, unless switched off."""
+    global _guard_thread
+    period_s = fastpass.period_from_env()
+    if _guard_thread is not None or period_s <= 0:
+        return
+    _guard_thread = threading.Thread(target=_guard_loop, args=(period_s,), name="plant-guard", daemon=True)
+    _guard_thread.start()
+
+
+def _guard_loop(period_s: float) -> None:
+    """A guard pass of every plant this process cycles, every ``period_s``; the 1 s cycle of a
+    plant and its guard pass take turns on the plant's devices."""
+    next_s = time.monotonic()
+    while True:
+        next_s += period_s
+        with _runtimes_lock:
+            runtimes = [entry.runtime for entry in _runtimes.values()]
+        for runtime in runtimes:
+            try:
+                device_loop().run(
+                    fastpass.exclusive(runtime, fastpass.guard_pass(runtime, timezone.now(), period_s)),
+                    timeout_s=CYCLE_TIMEOUT_S,
+                )
+            except Exception:  # the guard must never stop; the 1 s cycle still runs
+                log.exception("guard pass of plant %s", runtime.config.plant_id)
+        time.sleep(max(0.0, next_s - time.monotonic()))
+        next_s = max(next_s, time.monotonic() - period_s)
 
 
 def _close(plant_id: int, entry: _Entry) -> None:
