@@ -32,13 +32,13 @@ from energy.state import Setpoint
 
 # The controllers a guard pass runs (by name); the others run only in the 1 s cycle.
 GUARD_CONTROLLERS = frozenset({"grid_operator_limits", "wallbox_guards", "feed_in_limitation"})
-# The quantities a guard pass may lower.
-LOWERED_QUANTITIES = frozenset({ACTIVE_POWER_LIMIT_PCT, CHARGING_CURRENT_A})
 # The settling time KOSTAL's manual has installers set in the inverters for external control.
 SETTLING_S = 1.0
 # Below this excess over the aim a guard pass gives no lead (noise, a few watts of quantisation).
 LEAD_THRESHOLD_W = 200.0
-# Less than this below the value in force is no lowering (float noise).
+# The quantities a guard pass may lower, and by less than how much it leaves them (noise,
+# not worth a write).
+LOWER_DEADBAND = {ACTIVE_POWER_LIMIT_PCT: 0.5, CHARGING_CURRENT_A: 0.1}
 EPSILON = 1e-6
 
 Key = tuple[str, str]
@@ -89,7 +89,7 @@ def lowered(in_force: Sequence[Setpoint], proposed: Mapping[Key, float]) -> dict
     return {
         key: value
         for key, value in proposed.items()
-        if key[1] in LOWERED_QUANTITIES and key in current and value < current[key] - EPSILON
+        if key[1] in LOWER_DEADBAND and key in current and value < current[key] - LOWER_DEADBAND[key[1]]
     }
 
 
