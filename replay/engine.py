@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from energy.config import (
     ACTIVE_POWER_LIMIT_PCT,
+    CHARGING_CURRENT_A,
     WALLBOX_ADDRESS,
     BatteryManagementSettings,
     FeedInLimitSettings,
@@ -66,7 +67,9 @@ LINE_TIME_SCALE = 0.1
 # columns follow the trace's own (additive; docs/replay.md).
 GUARD_SAMPLE_S = 0.05
 GUARD_COLUMNS = ("guard_writes", "feed_in_peak_w", "over_limit_s")
-GUARD_TRACE_COLUMNS = ("time", "pass", "house_w", "feed_in_w", "limit_w", "inverters_w", "setpoint_w", "lead_w")
+GUARD_TRACE_COLUMNS = (
+    "time", "pass", "house_w", "feed_in_w", "limit_w", "inverters_w", "setpoint_w", "lead_w", "grid_max_a", "current_a",
+)  # fmt: skip
 # Feed-in counts as over the limit beyond this (the curtailment benchmark's tolerance).
 OVER_LIMIT_TOLERANCE_W = 50.0
 GRID_LIMITS_NOTE = "LPC/LPP events are handed to the grid-operator controller directly (no EEBus service yet)"
@@ -344,13 +347,19 @@ class Replay:
         limit_w = min(limits) if limits else None
         max_ac = {spec.name: spec.max_ac_w for spec in self.scenario.inverters}
         setpoint_w = sum(
-            max_ac.get(s.device, 0.0) * s.value / 100.0 for s in runtime.in_force if s.quantity == ACTIVE_POWER_LIMIT_PCT
+            max_ac.get(s.device, 0.0) * s.value / 100.0
+            for s in runtime.in_force
+            if s.quantity == ACTIVE_POWER_LIMIT_PCT
         )
         self._peak_w = max(self._peak_w, feed_in_w)
         if limit_w is not None and feed_in_w > limit_w + OVER_LIMIT_TOLERANCE_W:
             self._over_s += GUARD_SAMPLE_S
+        reading = self.model.reading()
+        currents = [s.value for s in runtime.in_force if s.quantity == CHARGING_CURRENT_A]
         self._guard_writer.write(
             {
+                "grid_max_a": max(phase.current_a for phase in reading.phases),
+                "current_a": min(currents) if currents else None,
                 "time": at.isoformat(),
                 "pass": kind,
                 "house_w": truth.house_w,

@@ -274,7 +274,9 @@ class ReplayScenario(_Strict):
     @model_validator(mode="after")
     def _guard_fits_cycle(self) -> ReplayScenario:
         period = self.guard_period_s
-        if period is not None and (period >= self.cycle_s or abs(round(self.cycle_s / period) * period - self.cycle_s) > 1e-9):
+        if period is not None and (
+            period >= self.cycle_s or abs(round(self.cycle_s / period) * period - self.cycle_s) > 1e-9
+        ):
             raise ValueError(f"guard_period_s {period:g} must divide cycle_s {self.cycle_s:g} into whole passes")
         return self
 
