@@ -118,7 +118,6 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
     had_counters = bool(entry.runtime.counter_state.last_raw)
     cycle = entry.runtime.cycle(now or timezone.now())
     result = device_loop().run(fastpass.exclusive(entry.runtime, cycle), timeout_s=CYCLE_TIMEOUT_S)
-    _start_guard()
     finished = entry.averager.add(result.state)
     if finished is not None:
         meter_services.save_interval(plant_id, finished, result.state.totals)
@@ -136,8 +135,11 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
 _guard_thread: threading.Thread | None = None
 
 
-def _start_guard() -> None:
-    """Start this process's sub-second guard (:mod:`plant.fastpass`) once, unless switched off."""
+def start_guard() -> None:
+    """Start this process's sub-second guard (:mod:`plant.fastpass`) once, unless switched off.
+
+    The Celery worker starts it when it is ready; tests and benchmarks that run cycles
+    themselves run without it."""
     global _guard_thread
     period_s = fastpass.period_from_env()
     if _guard_thread is not None or period_s <= 0:
