@@ -133,6 +133,7 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
 
 
 _guard_thread: threading.Thread | None = None
+_guard_stop = threading.Event()
 
 
 def start_guard() -> None:
@@ -152,7 +153,7 @@ def _guard_loop(period_s: float) -> None:
     """A guard pass of every plant this process cycles, every ``period_s``; the 1 s cycle of a
     plant and its guard pass take turns on the plant's devices."""
     next_s = time.monotonic()
-    while True:
+    while not _guard_stop.is_set():
         next_s += period_s
         with _runtimes_lock:
             runtimes = [entry.runtime for entry in _runtimes.values()]
@@ -164,7 +165,7 @@ def _guard_loop(period_s: float) -> None:
                 )
             except Exception:  # the guard must never stop; the 1 s cycle still runs
                 log.exception("guard pass of plant %s", runtime.config.plant_id)
-        time.sleep(max(0.0, next_s - time.monotonic()))
+        _guard_stop.wait(max(0.0, next_s - time.monotonic()))
         next_s = max(next_s, time.monotonic() - period_s)
 
 
@@ -183,7 +184,10 @@ def _close(plant_id: int, entry: _Entry) -> None:
 
 
 def shutdown_runtimes() -> None:
-    """Close every plant's runtime (worker shutdown)."""
+    """Close every plant's runtime (worker shutdown); the guard stops first."""
+    _guard_stop.set()
+    if _guard_thread is not None:
+        _guard_thread.join(timeout=CYCLE_TIMEOUT_S)
     with _runtimes_lock:
         for plant_id, entry in list(_runtimes.items()):
             _close(plant_id, entry)
