@@ -42,6 +42,7 @@ from energy.state import (
 from energy.status import StatusTracker
 from meter.drivers import meter_driver
 from meter.drivers.ksem_tcp import MeterSample
+from plant import guard
 from plant.boxstate import BoxRuntime, controlled, wallbox_state
 from wallbox.common import command_in_force, mode_in_force
 
@@ -129,6 +130,11 @@ class PlantRuntime:
         self.wallboxes: dict[str, BoxRuntime] = {}
         self._build_wallboxes(config)
         self.sequence = 0
+        # What the last act step wrote (the sub-second guard, :mod:`plant.fastpass`, only lowers
+        # from there) and the guard's lead on slowly settling inverters while it holds.
+        self.in_force: tuple[Setpoint, ...] = ()
+        self.lead: dict[tuple[str, str], float] = {}
+        self.lead_until: dt.datetime | None = None
 
     @staticmethod
     def _connect_meter(config: PlantConfig) -> Device[MeterSample] | None:
@@ -348,6 +354,9 @@ class PlantRuntime:
         )
 
     async def _act(self, setpoints: Sequence[Setpoint], now: dt.datetime) -> None:
+        if self.lead and self.lead_until is not None and now < self.lead_until:
+            setpoints = guard.with_lead(setpoints, self.lead)
+        self.in_force = tuple(setpoints)
         writes = []
         targets: list[tuple[str, _Inverter | BoxRuntime]] = [*self.inverters.items(), *self.wallboxes.items()]
         for name, target in targets:

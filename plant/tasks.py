@@ -8,7 +8,7 @@ import socket
 import uuid
 
 from celery import shared_task
-from celery.signals import worker_shutdown
+from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 from redis.exceptions import LockError
 
@@ -87,6 +87,12 @@ def run_cycle(plant_id: int) -> bool:
         except LockError:
             log.warning("plant %s: cycle outlived its lock", plant_id)
     return True
+
+
+@worker_ready.connect
+def _start_guard(**_kwargs: object) -> None:
+    """The sub-second guard passes between the 1 s cycles (MET-3, ``KSEM_GUARD_PERIOD_S``)."""
+    worker.start_guard()
 
 
 @worker_shutdown.connect

@@ -25,7 +25,7 @@ from energy.counters import CounterState
 from energy.state import PlantState
 from meter import services as meter_services
 from modbus import services as modbus_services
-from plant import live
+from plant import fastpass, live
 from plant.config import load_config
 from plant.cycle import PlantRuntime
 from plant.models import Plant
@@ -119,7 +119,8 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
     _take_command(entry, command)
     had_counters = bool(entry.runtime.counter_state.last_raw)
     now = now or timezone.now()
-    result = device_loop().run(entry.runtime.cycle(now), timeout_s=CYCLE_TIMEOUT_S)
+    cycle = entry.runtime.cycle(now)
+    result = device_loop().run(fastpass.exclusive(entry.runtime, cycle), timeout_s=CYCLE_TIMEOUT_S)
     _settle_grid_limits(plant_id, entry.runtime.config, now)
     finished = entry.averager.add(result.state)
     if finished is not None:
@@ -147,6 +148,40 @@ def _settle_grid_limits(plant_id: int, config: PlantConfig, now: dt.datetime) ->
         log.exception("recording the grid operator's limits of plant %s", plant_id)
 
 
+_guard_thread: threading.Thread | None = None
+_guard_stop = threading.Event()
+
+
+def start_guard() -> None:
+    """Start this process's sub-second guard (:mod:`plant.fastpass`) once, unless switched off.
+
+    The Celery worker starts it when it is ready; tests and benchmarks that run cycles
+    themselves run without it."""
+    global _guard_thread
+    period_s = fastpass.period_from_env()
+    if _guard_thread is not None or period_s <= 0:
+        return
+    _guard_thread = threading.Thread(target=_guard_loop, args=(period_s,), name="plant-guard", daemon=True)
+    _guard_thread.start()
+
+
+def _guard_loop(period_s: float) -> None:
+    """A guard pass of every plant this process cycles, every ``period_s``; the 1 s cycle of a
+    plant and its guard pass take turns on the plant's devices."""
+    next_s = time.monotonic()
+    while not _guard_stop.is_set():
+        next_s += period_s
+        with _runtimes_lock:
+            plant_ids = list(_runtimes)
+        for plant_id in plant_ids:
+            try:
+                guard_pass(plant_id, period_s)
+            except Exception:  # the guard must never stop; the 1 s cycle still runs
+                log.exception("guard pass of plant %s", plant_id)
+        _guard_stop.wait(max(0.0, next_s - time.monotonic()))
+        next_s = max(next_s, time.monotonic() - period_s)
+
+
 def _close(plant_id: int, entry: _Entry) -> None:
     """Persist the plant's counters and close its device connections."""
     if entry.runtime.counter_state.last_raw and Plant.objects.filter(pk=plant_id).exists():
@@ -162,11 +197,26 @@ def _close(plant_id: int, entry: _Entry) -> None:
 
 
 def shutdown_runtimes() -> None:
-    """Close every plant's runtime (worker shutdown)."""
+    """Close every plant's runtime (worker shutdown); the guard stops first."""
+    _guard_stop.set()
+    if _guard_thread is not None:
+        _guard_thread.join(timeout=CYCLE_TIMEOUT_S)
     with _runtimes_lock:
         for plant_id, entry in list(_runtimes.items()):
             _close(plant_id, entry)
         _runtimes.clear()
+
+
+def guard_pass(plant_id: int, period_s: float) -> None:
+    """One guard pass of a plant this process cycles, as the guard thread runs it (benchmarks)."""
+    with _runtimes_lock:
+        entry = _runtimes.get(plant_id)
+    if entry is not None:
+        runtime = entry.runtime
+        device_loop().run(
+            fastpass.exclusive(runtime, fastpass.guard_pass(runtime, timezone.now(), period_s)),
+            timeout_s=CYCLE_TIMEOUT_S,
+        )
 
 
 def running_plant_ids() -> list[int]:

@@ -31,6 +31,7 @@ from typing import Any, TextIO
 from energy import gridlimit
 from energy.config import (
     ACTIVE_POWER_LIMIT_PCT,
+    CHARGING_CURRENT_A,
     WALLBOX_ADDRESS,
     BatteryManagementSettings,
     FeedInLimitSettings,
@@ -46,6 +47,7 @@ from energy.config import (
 from energy.counters import CounterState
 from energy.state import PlantState
 from inverters.drivers import connect_inverter
+from plant import fastpass
 from plant.cycle import PlantRuntime
 from replay.clock import SkippingEventLoop
 from replay.eebus_link import EebusLink
@@ -69,6 +71,15 @@ GRID_LIMITS_NOTE = (
     "time; eebus events stop and resume the box's heartbeat or drop and re-dial its connection; the "
     "heartbeat counts once per cycle while it runs over a live connection"
 )
+# With a guard period: the model is sampled this often between cycles (guard.csv), and these
+# columns follow the trace's own (additive; docs/replay.md).
+GUARD_SAMPLE_S = 0.05
+GUARD_COLUMNS = ("guard_writes", "feed_in_peak_w", "over_limit_s")
+GUARD_TRACE_COLUMNS = (
+    "time", "pass", "house_w", "feed_in_w", "limit_w", "inverters_w", "setpoint_w", "lead_w", "grid_max_a", "current_a",
+)  # fmt: skip
+# Feed-in counts as over the limit beyond this (the curtailment benchmark's tolerance).
+OVER_LIMIT_TOLERANCE_W = 50.0
 
 
 class _Discard:
@@ -247,6 +258,9 @@ class Replay:
                 )
             )
             self.link = EebusLink(self.grid, lambda: self._sim_now, self._grid_lock)
+        self._guard_writes, self._peak_w, self._over_s = 0, float("-inf"), 0.0
+        self._lpp_w: float | None = None
+        self._guard_writer: TraceWriter
 
     def run(self, out_dir: Path) -> dict[str, Any]:
         """Run the whole scenario; writes trace.csv and summary.json into ``out_dir``."""
@@ -258,7 +272,12 @@ class Replay:
             (out_dir / "trace.csv").open("w", encoding="utf-8", newline="") as stream,
             asyncio.Runner(loop_factory=SkippingEventLoop) as runner,
         ):
-            runner.run(self._run(stream, cycles))
+            if self.replay.guard_period_s is None:
+                runner.run(self._run(stream, cycles))
+            else:
+                with (out_dir / "guard.csv").open("w", encoding="utf-8", newline="") as guard_stream:
+                    self._guard_writer = TraceWriter(guard_stream, GUARD_TRACE_COLUMNS)
+                    runner.run(self._run(stream, cycles))
         wall_s = time.perf_counter() - wall_started
         rows = read_trace((out_dir / "trace.csv").read_text(encoding="utf-8"))
         lines = self.simulator.line_counters()
@@ -315,15 +334,23 @@ class Replay:
                 wallbox_factory=partial(connect_wallbox, clock=self._simulated_s),
             )
             schedule = self._schedule(runtime)
-            writer = TraceWriter(stream, columns(len(self.scenario.inverters), len(self.scenario.wallboxes)))
+            header = columns(len(self.scenario.inverters), len(self.scenario.wallboxes))
+            guarded = self.replay.guard_period_s is not None
+            writer = TraceWriter(stream, (*header, *GUARD_COLUMNS) if guarded else header)
             for k in range(1, cycles + 1):
                 now = self.start + dt.timedelta(seconds=k * cycle_s)
+                if guarded:
+                    await self._between_cycles(runtime, schedule, now - dt.timedelta(seconds=cycle_s))
                 while schedule and schedule[0].at <= now:
                     await _maybe_await(schedule.pop(0).apply())
                 self._grid_step(runtime, now)
                 self.simulator.step(now)
                 result = await runtime.cycle(now)
-                writer.write(self._row(result.state))
+                row = self._row(result.state)
+                if guarded:
+                    self._guard_sample(runtime, now, "cycle", 0.0)
+                    row.update(self._guard_columns())
+                writer.write(row)
                 if self.progress is not None and k % max(cycles // 10, 1) == 0:
                     print(f"replay: {k}/{cycles} cycles ({now:%H:%M:%S} UTC)", file=self.progress)
         finally:
@@ -332,6 +359,68 @@ class Replay:
             await self.simulator.stop()
             if self.link is not None:
                 self.link.stop()
+
+    # --- the sub-second guard --------------------------------------------------------------------
+    async def _between_cycles(self, runtime: PlantRuntime, schedule: list[_Scheduled], since: dt.datetime) -> None:
+        """The model sampled every GUARD_SAMPLE_S from ``since`` to just before the next cycle,
+        events applied at their own moment, and a guard pass every guard period."""
+        period_s = self.replay.guard_period_s or 0.0
+        steps = round(self.replay.cycle_s / GUARD_SAMPLE_S)
+        per_pass = round(period_s / GUARD_SAMPLE_S)
+        for j in range(1, steps):
+            at = since + dt.timedelta(seconds=j * GUARD_SAMPLE_S)
+            while schedule and schedule[0].at <= at:
+                event = schedule.pop(0)
+                self.simulator.step(max(event.at, self.model.now))
+                await _maybe_await(event.apply())
+            self.simulator.step(at)
+            if j % per_pass == 0:
+                result = await fastpass.guard_pass(runtime, at, period_s)
+                self._guard_writes += bool(result.written)
+                self._guard_sample(runtime, at, "guard", result.lead_w)
+            else:
+                self._guard_sample(runtime, at, "", 0.0)
+
+    def _guard_sample(self, runtime: PlantRuntime, at: dt.datetime, kind: str, lead_w: float) -> None:
+        truth = self.model.truth()
+        feed_in_w = -self.model.reading().active_power_w
+        limits = [w for w in (self._lpp_w,) if w is not None]
+        if self.config.feed_in_limit.enabled:
+            limits.append(self.config.feed_in_limit.limit_w)
+        limit_w = min(limits) if limits else None
+        max_ac = {spec.name: spec.max_ac_w for spec in self.scenario.inverters}
+        setpoint_w = sum(
+            max_ac.get(s.device, 0.0) * s.value / 100.0
+            for s in runtime.in_force
+            if s.quantity == ACTIVE_POWER_LIMIT_PCT
+        )
+        self._peak_w = max(self._peak_w, feed_in_w)
+        if limit_w is not None and feed_in_w > limit_w + OVER_LIMIT_TOLERANCE_W:
+            self._over_s += GUARD_SAMPLE_S
+        reading = self.model.reading()
+        currents = [s.value for s in runtime.in_force if s.quantity == CHARGING_CURRENT_A]
+        self._guard_writer.write(
+            {
+                "grid_max_a": max(phase.current_a for phase in reading.phases),
+                "current_a": min(currents) if currents else None,
+                "time": at.isoformat(),
+                "pass": kind,
+                "house_w": truth.house_w,
+                "feed_in_w": feed_in_w,
+                "limit_w": limit_w,
+                "inverters_w": sum(w or 0.0 for w in truth.inverter_ac_w.values()),
+                "setpoint_w": setpoint_w,
+                "lead_w": lead_w,
+            }
+        )
+
+    def _guard_columns(self) -> dict[str, Any]:
+        """The guard's second since the last row: passes that wrote, the highest feed-in
+        sampled, and how long it was over the limit (at GUARD_SAMPLE_S resolution)."""
+        row = {"guard_writes": self._guard_writes, "feed_in_peak_w": self._peak_w, "over_limit_s": self._over_s}
+        self._guard_writes, self._peak_w, self._over_s = 0, float("-inf"), 0.0
+        self._lpp_w: float | None = None
+        return row
 
     def _simulated_s(self) -> float:
         return self.model.now.timestamp()
@@ -402,6 +491,8 @@ class Replay:
     # --- the trace -------------------------------------------------------------------------------
     def _row(self, state: PlantState) -> dict[str, Any]:
         truth = self.model.truth()
+        # The grid operator's feed-in limit of the last cycle, for the guard's samples between cycles.
+        self._lpp_w = state.grid_limits.lpp_w if state.grid_limits else None
         meter = state.meter
         row: dict[str, Any] = {
             "time": state.timestamp.isoformat(),

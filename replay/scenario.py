@@ -263,9 +263,14 @@ class Event(_Strict):
         return "house_phase_w"
 
 
+GUARD_PERIODS_S = (0.2, 0.5)
+
+
 class ReplayScenario(_Strict):
     hours: Annotated[float, Field(gt=0, le=48)] = 1.0
     cycle_s: Annotated[float, Field(ge=0.2, le=10)] = 1.0
+    # The sub-second guard pass between cycles (MET-3: 0.2 or 0.5 s); none unless given.
+    guard_period_s: float | None = None
     house_phase_split: Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=3, max_length=3)] | None = None
     product: Product = Field(default_factory=Product)
     events: list[Event] = Field(default_factory=list)
@@ -280,6 +285,17 @@ class ReplayScenario(_Strict):
     battery: Any = None
     inverters: Any = None
     wallboxes: Any = None
+
+    @model_validator(mode="after")
+    def _guard_fits_cycle(self) -> ReplayScenario:
+        period = self.guard_period_s
+        if period is not None and period not in GUARD_PERIODS_S:
+            raise ValueError(f"guard_period_s must be 0.2 or 0.5 (the meter's internal cycles), got {period:g}")
+        if period is not None and (
+            period >= self.cycle_s or abs(round(self.cycle_s / period) * period - self.cycle_s) > 1e-9
+        ):
+            raise ValueError(f"guard_period_s {period:g} must divide cycle_s {self.cycle_s:g} into whole passes")
+        return self
 
     @field_validator("house_phase_split")
     @classmethod
