@@ -419,7 +419,6 @@ class Replay:
         sampled, and how long it was over the limit (at GUARD_SAMPLE_S resolution)."""
         row = {"guard_writes": self._guard_writes, "feed_in_peak_w": self._peak_w, "over_limit_s": self._over_s}
         self._guard_writes, self._peak_w, self._over_s = 0, float("-inf"), 0.0
-        self._lpp_w: float | None = None
         return row
 
     def _simulated_s(self) -> float:
