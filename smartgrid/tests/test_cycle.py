@@ -11,8 +11,7 @@ import pytest
 
 from energy import gridlimit as g
 from meter.models import Meter
-from plant import live
-from plant import worker
+from plant import live, worker
 from plant.models import Plant
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
 from smartgrid import services
