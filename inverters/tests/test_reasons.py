@@ -89,6 +89,18 @@ def test_grid_operator_limits_in_words() -> None:
     assert off.status("grid_operator_limits").reason == "no limit from the grid operator"
 
 
+def test_lpc_says_when_the_house_alone_draws_more_than_the_limit() -> None:
+    config = plant(MP, limit_w=None, grid_limits=GridOperatorLimits(lpc_w=4_200))
+    charging = Inverter(ac_power_w=0.0, battery_power_w=500.0, battery_soc_pct=50.0)
+    # 5.7 kW bought, 0.5 kW of it into the battery: the house alone draws 5.2 kW.
+    out = ControllerTest([GridOperatorController()], config).cycle(grid_w=5_700, inverters={"mp": charging})
+    assert "the house alone draws 5.20 kW, more than the purchase limit (LPC) 4.20 kW" in (
+        out.status("grid_operator_limits").reason
+    )
+    within = ControllerTest([GridOperatorController()], config).cycle(grid_w=4_000, inverters={"mp": charging})
+    assert "house alone" not in within.status("grid_operator_limits").reason
+
+
 def test_battery_management_says_what_it_does_and_why() -> None:
     config = plant(MP, limit_w=None, battery_management=BatteryManagementSettings(enabled=True))
     out = ControllerTest([BatteryManagement()], config).cycle(
