@@ -265,6 +265,8 @@ def _value(name: str, path: str, world: dict[str, Any]) -> str:
         "content_type_id": ContentType.objects.get_for_model(Plant).pk,
         "url": "x",
         "job_id": "0" * 32,  # a backup job (device-wide, installers of every plant only)
+        "ski": "ab" * 20,  # an EEBus peer of plant 1 (coupling one is what another plant must not do)
+        "action": "couple",
     }
     if name in by_name:
         return str(by_name[name])
