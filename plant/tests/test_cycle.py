@@ -66,8 +66,11 @@ def test_totals_count_from_commissioning_and_survive_a_restart(plant: Plant, sim
     time.sleep(1.1)
     after = services.run_plant_cycle(plant.pk)
     assert after.totals.active_import_wh > before_restart
-    # Every phase purchases here, so the phases' totals add up to the total.
-    assert sum(p.active_import_wh for p in after.phase_totals) == pytest.approx(after.totals.active_import_wh, rel=0.01)
+    # Every phase purchases here, so the phases' totals add up to the total (each counter counts in
+    # 0.1 Wh steps: three phases may round 0.15 Wh apart from the total, a lot against 3 Wh).
+    assert sum(p.active_import_wh for p in after.phase_totals) == pytest.approx(
+        after.totals.active_import_wh, rel=0.01, abs=0.16
+    )
     assert all(p.active_import_wh > 0 for p in after.phase_totals)
 
 
