@@ -1,8 +1,8 @@
 """What the EEBus service (LPC/LPP as controllable system, MPC/MGCP) asks of the product.
 
 :class:`SmartgridBackend` implements the async backend protocol of the SPINE layer
-structurally: same method names, same small types (defined here with the same names and
-fields, so one can be aliased to the other), without importing the SPINE package. Each call
+with the SPINE layer's own small types, so a refusal raised here is the ``Rejected`` the
+controllable system answers with errorNumber 7 and its reason. Each call
 runs the blocking database work in a thread (``sync_to_async``), so a slow database never
 blocks the EEBus event loop for other peers.
 
@@ -13,9 +13,6 @@ heartbeat and a following limit write (LPC-TS-017).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
 import redis
 from asgiref.sync import sync_to_async
 from django.utils import timezone
@@ -24,39 +21,9 @@ from energy import gridlimit as g
 from energy.state import PlantState
 from redisconn.snapshots import read_state
 from smartgrid import services
+from smartgrid.spine.backend import Direction, GridMeasurements, PowerLimit, Rejected
 
-
-class Direction(StrEnum):
-    CONSUME = "consume"
-    PRODUCE = "produce"
-
-
-@dataclass(frozen=True)
-class PowerLimit:
-    """A limit as SPINE carries it: ``value_w`` a magnitude (>= 0), ``duration_s`` what remains."""
-
-    active: bool
-    value_w: float
-    duration_s: float | None = None
-
-
-@dataclass(frozen=True)
-class GridMeasurements:
-    power_w: float
-    power_per_phase_w: tuple[float, float, float]
-    current_a: tuple[float, float, float]
-    voltage_v: tuple[float, float, float]
-    frequency_hz: float
-    energy_consumed_wh: float
-    energy_fed_in_wh: float
-
-
-class Rejected(Exception):
-    """A write refused; ``reason`` says why (the SPINE result's description)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+__all__ = ["Direction", "GridMeasurements", "PowerLimit", "Rejected", "SmartgridBackend"]
 
 
 class SmartgridBackend:
