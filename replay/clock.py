@@ -10,7 +10,13 @@ Everything keeps its loop-time meaning: a frame still occupies the line for its 
 time, an answer still arrives after it, a timeout still fires when nothing answered in time and
 two frames on the line at once still overlap. Only the idle wall time is gone. While a thread
 of the loop's executor is working (name lookups, ``to_thread``), or with no timer at all, the
-loop waits for real, as any loop does.
+loop waits for real, as any loop does, and that wait counts in full.
+
+Work between waits counts too, but a host's hiccup does not: a stretch of more than
+:data:`STALL_CAP_S` between two looks at the clock (the process descheduled on a busy machine, a
+garbage collection, a slow disk under SQLite) counts as :data:`STALL_CAP_S`. Otherwise an answer
+already waiting on loopback could be declared missing because the replaying process was not
+scheduled for half a second, and the trace would show a device offline that never was.
 """
 
 from __future__ import annotations
@@ -36,22 +42,44 @@ class _SkippingSelector(selectors.DefaultSelector):
         if ready or (timeout is not None and timeout <= 0):
             return ready
         if timeout is None or self._loop.in_executor:
-            return super().select(timeout)  # no timer to go to, or a thread may still answer
+            # No timer to go to, or a thread may still answer: a real wait, counted in full.
+            self._loop.time()
+            started = time.monotonic()
+            try:
+                return super().select(timeout)
+            finally:
+                self._loop.waited(time.monotonic() - started)
         # Nothing can happen before the next timer is due: go there at once.
         self._loop.skipped_s += timeout
+        self._loop.waited(timeout)
         return []
 
 
+# The most one stretch of work between two looks at the clock counts in loop time (see above).
+STALL_CAP_S = 0.05
+
+
 class SkippingEventLoop(asyncio.SelectorEventLoop):
-    """A selector event loop whose clock jumps over idle waits (monotonic time + the waits skipped)."""
+    """A selector event loop whose clock jumps over idle waits: the waits (skipped or real) plus
+    the work between them, a stall counting as at most STALL_CAP_S."""
 
     def __init__(self) -> None:
         self.skipped_s = 0.0
         self.in_executor = 0
+        self._now = time.monotonic()
+        self._seen = self._now
         super().__init__(_SkippingSelector(self))
 
     def time(self) -> float:
-        return time.monotonic() + self.skipped_s
+        seen = time.monotonic()
+        self._now += min(max(seen - self._seen, 0.0), STALL_CAP_S)
+        self._seen = seen
+        return self._now
+
+    def waited(self, seconds: float) -> None:
+        """A wait of ``seconds`` just ended (skipped, or spent in the selector): it counts in full."""
+        self._now += seconds
+        self._seen = time.monotonic()
 
     def run_in_executor(self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts) -> asyncio.Future[T]:
         future = super().run_in_executor(executor, func, *args)

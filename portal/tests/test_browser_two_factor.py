@@ -24,8 +24,13 @@ def app_code(secret_text: str, steps_ahead: int = 0) -> str:
 def log_in(page: Page, base_url: str, password: str) -> None:
     page.goto(base_url + "/login/")
     page.fill("input[type=password]", password)
-    page.click("[data-testid=login-submit]")
-    page.wait_for_load_state()
+    submit(page, "[data-testid=login-submit]")
+
+
+def submit(page: Page, selector: str) -> None:
+    """Click what posts a form and wait for the page it leads to (not the one still showing)."""
+    with page.expect_navigation():
+        page.click(selector)
 
 
 @pytest.mark.browser
@@ -40,21 +45,19 @@ def test_enrol_totp_and_log_in_with_it(web: Stack, tmp_path: Path) -> None:
         assert page.locator("[data-testid=totp-qr] svg").is_visible(), "the QR code is drawn"
         secret = (page.text_content("[data-testid=totp-secret]") or "").strip()
         page.fill("input[name=code]", app_code(secret))
-        page.click("[data-testid=confirm-totp]")
+        submit(page, "[data-testid=confirm-totp]")
         codes = page.locator("[data-testid=backup-codes] code").all_text_contents()
         assert len(codes) == 10
         page.screenshot(path=tmp_path / "backup-codes.png", full_page=True)
         page.click("[data-testid=backup-codes-done]")
         assert page.get_attribute("[data-testid=two-factor-state]", "data-state") == "on"
-        page.click("[data-testid=logout]")
-        page.wait_for_load_state()
+        submit(page, "[data-testid=logout]")
 
         log_in(page, web.base_url, password)
         assert "/login/code/" in page.url, "the password alone is not enough now"
         page.goto(web.base_url + "/")
         assert "/login/code/" in page.url
         page.fill("input[name=code]", app_code(secret, 1))
-        page.click("[data-testid=verify-submit]")
-        page.wait_for_load_state()
+        submit(page, "[data-testid=verify-submit]")
         assert page.url.rstrip("/") == web.base_url
         assert page.locator("[data-testid=menu-profile]").is_visible()

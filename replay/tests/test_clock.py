@@ -85,3 +85,52 @@ def test_an_answer_arrives_and_two_masters_at_once_collide_on_a_line() -> None:
     assert answer[:5] == bytes((100, 3, 2, 0, 42))
     assert collisions == 1
     assert transactions == 1
+
+
+def test_a_stalled_host_does_not_turn_a_waiting_answer_into_a_timeout() -> None:
+    """The replaying process not scheduled for 0.6 s (a busy CI machine) while an answer already
+    waits on loopback: the driver's 0.5 s timeout must not fire, as no device was late."""
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.readexactly(1))
+        await writer.drain()
+
+    async def main() -> bytes:
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"x")
+            asyncio.get_running_loop().call_soon(time.sleep, 0.6)  # the stall
+            return await asyncio.wait_for(reader.readexactly(1), timeout=0.5)
+        finally:
+            writer.close()
+            server.close()
+
+    assert _run(main) == b"x"
+
+
+def test_a_device_that_never_answers_still_times_out_after_its_loop_time() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        await asyncio.sleep(60.0)
+
+    async def main() -> tuple[bool, float]:
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        try:
+            writer.write(b"x")
+            await asyncio.wait_for(reader.readexactly(1), timeout=0.5)
+        except TimeoutError:
+            return True, loop.time() - before
+        finally:
+            writer.close()
+            server.close()
+        return False, loop.time() - before
+
+    timed_out, elapsed = _run(main)
+    assert timed_out
+    assert 0.5 <= elapsed < 1.0
