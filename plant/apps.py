@@ -27,7 +27,8 @@ class PlantConfig(AppConfig):
 
         def changed(**_kwargs: object) -> None:
             # After the commit: a worker that reloads at once must find the new rows.
-            transaction.on_commit(live.bump_config_generation)
+            if live.announcing():
+                transaction.on_commit(live.bump_config_generation)
 
         for model in (
             Plant,

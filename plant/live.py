@@ -6,9 +6,12 @@ names are defined exactly once. The connection is :mod:`redisconn`'s.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import redis
 
@@ -40,13 +43,42 @@ def config_generation_key() -> str:
     return redisconn.key("config-generation")
 
 
+# Set while nothing runs that could listen (the bootstrap before the stack starts).
+_unannounced: contextvars.ContextVar[bool] = contextvars.ContextVar("unannounced", default=False)
+_announce_failing = False
+
+
+@contextmanager
+def unannounced() -> Iterator[None]:
+    """Settings saved inside this block are not announced: for the bootstrap, which runs before
+    Redis and the workers (they load every setting when they start)."""
+    token = _unannounced.set(True)
+    try:
+        yield
+    finally:
+        _unannounced.reset(token)
+
+
+def announcing() -> bool:
+    """False inside :func:`unannounced`: a save there is nobody's news."""
+    return not _unannounced.get()
+
+
 def bump_config_generation() -> None:
     """Tell the workers that settings changed; without Redis they find out within
-    ``plant.worker.CONFIG_REFRESH_S``."""
+    ``plant.worker.CONFIG_REFRESH_S``. A Redis outage is logged once, not once per save."""
+    global _announce_failing
     try:
         redisconn.sync_redis().incr(config_generation_key())
     except redis.RedisError as exc:
-        logger.warning("settings change not announced (Redis): %s", exc)
+        if not _announce_failing:
+            logger.warning(
+                "settings change not announced (Redis): %s; the workers reload their settings on their own within seconds",
+                exc,
+            )
+        _announce_failing = True
+    else:
+        _announce_failing = False
 
 
 def beat_key() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import pytest
@@ -50,3 +51,33 @@ def test_dashboard_still_renders_and_explains(user_client: Client, redis_down: N
     text, _ = by_testid(page, "last-update")
     assert "data store does not answer" in text
     assert by_testid(page, "device-status")[1]["data-state"] == "error"
+
+
+def test_settings_saved_while_redis_is_down_warn_once_not_per_save(
+    redis_down, caplog, monkeypatch, django_capture_on_commit_callbacks
+):
+    from plant import live
+
+    monkeypatch.setattr(live, "_announce_failing", False)
+    plant = Plant.objects.create(name="Home")
+    for n in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            plant.name = f"Home {n}"
+            plant.save()
+    warnings = [r.getMessage() for r in caplog.records if "not announced" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+
+
+def test_the_bootstrap_before_redis_runs_warns_of_nothing(
+    redis_down, caplog, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.management import call_command
+
+    from plant import live
+
+    monkeypatch.setattr(live, "_announce_failing", False)
+    with django_capture_on_commit_callbacks(execute=True) as announced:
+        call_command("bootstrap", "--meter-port", "15020", stdout=io.StringIO())
+    assert Plant.objects.exists()
+    assert not announced, "nothing is announced before the stack runs"
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], [r.getMessage() for r in caplog.records]

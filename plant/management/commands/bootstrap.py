@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from meter.models import Meter
+from plant import live
 from plant.models import Plant
 from portal.services import ensure_device_user
 
@@ -38,8 +39,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--web-url", default="http://127.0.0.1:8000", help="where people log in (printed)")
 
-    @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
+        # Runs before Redis and the workers start: nobody to tell of the settings it saves (the
+        # announcements run at the commit, so the commit is inside the block).
+        with live.unannounced(), transaction.atomic():
+            self.set_up(options)
+
+    def set_up(self, options: dict[str, Any]) -> None:
         if not Plant.objects.exists():
             plant = Plant.objects.create(name=options["plant_name"])
             if not options["meter"]:

@@ -78,8 +78,8 @@ class Command(bootstrap.Command):
         parser.add_argument("--controlbox-host", default="127.0.0.1", help="where serve_eebus reaches the box")
         parser.add_argument("--controlbox-port", type=int, default=controlbox.DEFAULT_PORT)
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        super().handle(*args, **options)
+    def set_up(self, options: dict[str, Any]) -> None:
+        super().set_up(options)
         if options["controlbox_dir"]:
             plant = Plant.objects.order_by("pk").first()
             if plant is not None:
