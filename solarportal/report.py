@@ -235,6 +235,7 @@ def parse(body: bytes) -> Report:
     if head["id"] != report_id(serial, start):
         raise ReportError(f"report id {head['id']!r} must be {report_id(serial, start)!r} (serial and interval start)")
 
+    _attributes(counters_el, set())
     counters: dict[str, tuple[float | None, float | None]] = {}
     for element in _children(counters_el, "counter", 0, len(COUNTER_NAMES)):
         attributes = _attributes(element, {"name"}, frozenset({"start", "end"}))

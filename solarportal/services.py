@@ -99,6 +99,8 @@ def check_endpoint(url: str) -> str:
     if len(url) > 500:
         raise ValueError(_("The URL is longer than 500 characters."))
     parts = urlsplit(url)
+    if parts.scheme not in ("https", "http"):
+        raise ValueError(_("The URL must start with https://."))
     try:
         host = parts.hostname or ""
         parts.port  # noqa: B018 (raises ValueError for a bad port)
@@ -114,9 +116,7 @@ def check_endpoint(url: str) -> str:
         if settings.PRODUCTION:
             raise ValueError(_("In production the portal is reached over HTTPS only."))
         return url
-    if parts.scheme == "http":
-        raise ValueError(_("Use https://; plain http:// is allowed only to this machine (127.0.0.1)."))
-    raise ValueError(_("The URL must start with https://."))
+    raise ValueError(_("Use https://; plain http:// is allowed only to this machine (127.0.0.1)."))
 
 
 def credential(row: Uplink) -> str:
