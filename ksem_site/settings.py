@@ -224,7 +224,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 30.0, "queue": "default"},
     },
     # SP-1: queue each completed 15-minute interval's report, hand due outboxes to the default queue.
-    "solar portal uplink": {"task": "solarportal.tasks.tick", "schedule": 60.0, "options": {"expires": 60.0, "queue": "default"}},
+    "solar portal uplink": {
+        "task": "solarportal.tasks.tick",
+        "schedule": 60.0,
+        "options": {"expires": 60.0, "queue": "default"},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -18,7 +18,8 @@ CREDENTIAL_MAX = 128
 def check_credential(value: str) -> str:
     if value and not CREDENTIAL_MIN <= len(value) <= CREDENTIAL_MAX:
         raise ValidationError(
-            _("The credential has %(low)d to %(high)d characters."), params={"low": CREDENTIAL_MIN, "high": CREDENTIAL_MAX}
+            _("The credential has %(low)d to %(high)d characters."),
+            params={"low": CREDENTIAL_MIN, "high": CREDENTIAL_MAX},
         )
     if value and not value.isprintable():
         raise ValidationError(_("The credential has characters that cannot be typed."))

@@ -15,8 +15,12 @@ import secrets
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
+from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from access.limits import BodyLimit
 from solarportal import report as r
@@ -86,16 +90,29 @@ def accept(headers: Any, body: bytes, content_type: str) -> tuple[int, bytes | s
     return 200, r.ack_xml(report.report_id, outcome, plant.machine_id)
 
 
-@csrf_exempt
-def receive(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        response = _refuse(405, "reports are sent with POST")
-        response["Allow"] = "POST"
-        return response
-    status, answer = accept(request.headers, request.body, request.content_type or "")
-    if isinstance(answer, str):
-        return _refuse(status, answer)
-    return HttpResponse(answer, status=status, content_type=f"{CONTENT_TYPE}; charset=utf-8")
+class _FirstRenderer(BaseContentNegotiation):
+    """The answer is the portal's own (XML or text): whatever the client's Accept header says."""
+
+    def select_parser(self, request: Any, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
 
 
-receive.body_limit = REPORT_LIMIT  # type: ignore[attr-defined]
+@extend_schema(exclude=True)  # the devices' upload, documented in docs/solarportal.md, not a JSON API operation
+class ReceiveView(APIView):
+    """A machine endpoint like the API: no session or cookie (so no CSRF), each request signed."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes: list[Any] = []
+    versioning_class = None  # outside /api/v1/: the report format carries its own version
+    content_negotiation_class = _FirstRenderer
+    body_limit = REPORT_LIMIT
+
+    def post(self, request: Request) -> HttpResponse:
+        status, answer = accept(request.headers, request.body, request.content_type or "")
+        if isinstance(answer, str):
+            return _refuse(status, answer)
+        return HttpResponse(answer, status=status, content_type=f"{CONTENT_TYPE}; charset=utf-8")

@@ -160,7 +160,9 @@ def _children(element: Element, tag: str, low: int, high: int) -> list[Element]:
         if (child.tail or "").strip():
             raise ReportError(f"text after <{tag}>")
     if not low <= len(children) <= high:
-        raise ReportError(f"<{element.tag.removeprefix(_NS)}> needs {low} to {high} <{tag}> elements, not {len(children)}")
+        raise ReportError(
+            f"<{element.tag.removeprefix(_NS)}> needs {low} to {high} <{tag}> elements, not {len(children)}"
+        )
     return children
 
 

@@ -20,7 +20,6 @@ import hmac
 import http.client
 import ipaddress
 import logging
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -272,7 +271,7 @@ def post_report(url: str, serial: str, key: str, body: bytes, report_id: str) ->
     except urllib.error.HTTPError as exc:
         text = exc.read(2048).decode("utf-8", "replace").strip()
         return Answer(False, f"HTTP {exc.code}: {text or exc.reason}", exc.code, _portal_time(exc.headers))
-    except (urllib.error.URLError, http.client.HTTPException, socket.timeout, OSError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return Answer(False, _("no answer from the portal: %(reason)s") % {"reason": reason})
 
@@ -368,7 +367,9 @@ def status(plant: Any, now: dt.datetime | None = None) -> dict[str, Any]:
     row = uplink_of(plant)
     pending = OutboxReport.objects.filter(plant_id=plant.pk, sent_at__isnull=True)
     oldest = pending.order_by("interval_start").first()
-    last_sent = OutboxReport.objects.filter(plant_id=plant.pk, sent_at__isnull=False).order_by("-interval_start").first()
+    last_sent = (
+        OutboxReport.objects.filter(plant_id=plant.pk, sent_at__isnull=False).order_by("-interval_start").first()
+    )
     return {
         "enabled": row.enabled,
         "endpoint_url": row.endpoint_url,

@@ -17,7 +17,7 @@ def tick() -> list[int]:
     services.queue_reports()
     due = services.plants_due()
     for plant_id in due:
-        deliver.apply_async(args=[plant_id], queue="default", expires=120)
+        deliver.apply_async(args=(plant_id,), queue="default", expires=120)
     return due
 
 

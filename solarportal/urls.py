@@ -8,5 +8,5 @@ urlpatterns = [
     path("", views.uplink, name="uplink"),
     path("portal/", views.portal, name="portal"),
     path("portal/register/", views.register, name="register"),
-    path("receive/", receiver.receive, name="receive"),
+    path("receive/", receiver.ReceiveView.as_view(), name="receive"),
 ]

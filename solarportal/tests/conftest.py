@@ -72,6 +72,10 @@ def write_log(plant: Plant, start: dt.datetime, end: dt.datetime, gaps: Iterable
     )  # fmt: skip
 
 
+def _discard(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+    return lambda data: None
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -99,12 +103,12 @@ class Receiver:
             start_response("200 OK", [("Content-Type", "text/html")])
             return [b"<html><body>Please log in to the Wi-Fi</body></html>"]
         if self.mode == "ack-lost":
-            result = self._django(environ, lambda *a, **k: None)
+            result = self._django(environ, _discard)
             b"".join(result)
-            result.close()  # type: ignore[attr-defined]
+            result.close()
             start_response("502 Bad Gateway", [("Content-Type", "text/plain")])
             return [b"upstream went away\n"]
-        return self._django(environ, start_response)  # type: ignore[no-any-return]
+        return self._django(environ, start_response)
 
     def close(self) -> None:
         self.server.shutdown()

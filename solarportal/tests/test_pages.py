@@ -75,7 +75,9 @@ def test_bad_settings_are_refused_and_change_nothing(
 def test_an_operator_reads_but_may_not_change(operator: Client, plant: Plant) -> None:
     html = page(operator, plant)
     assert 'data-testid="read-only"' in html
-    response = operator.post(f"/solarportal/?plant={plant.pk}", {"enabled": "on", "endpoint_url": URL, "credential": CREDENTIAL})
+    response = operator.post(
+        f"/solarportal/?plant={plant.pk}", {"enabled": "on", "endpoint_url": URL, "credential": CREDENTIAL}
+    )
     assert response.status_code == 403
     assert not Uplink.objects.filter(plant=plant, enabled=True).exists()
 
@@ -191,7 +193,7 @@ def test_the_beat_tick_queues_and_the_delivery_task_sends(plant: Plant, portal_r
     services.save_settings(plant, enabled=True, endpoint_url=portal_receiver.url, credential=CREDENTIAL, now=t0)
     due = tasks.tick.apply().get()  # the real clock: three intervals are complete
     assert due == [plant.pk] and OutboxReport.objects.filter(plant=plant).count() >= 3
-    assert tasks.deliver.apply(args=[plant.pk]).get() >= 3
+    assert tasks.deliver.apply(args=(plant.pk,)).get() >= 3
     assert ReceivedReport.objects.count() == OutboxReport.objects.filter(sent_at__isnull=False).count() >= 3
 
 

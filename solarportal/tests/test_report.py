@@ -30,7 +30,7 @@ def sample(**changes: object) -> r.Report:
             r.LogEntry(START + dt.timedelta(minutes=10), 299, False, {"grid_power_w": -12.5}),
         ),
     )
-    return r.Report(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return r.Report(**{**base.__dict__, **changes})
 
 
 def test_the_document_has_the_documented_shape() -> None:

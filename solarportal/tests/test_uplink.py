@@ -131,7 +131,9 @@ def test_bad_requests_are_refused_with_the_reason_and_store_nothing(
 def test_an_unregistered_serial_is_refused(plant: Plant, portal_receiver: Receiver) -> None:
     start = r.interval_start(timezone.now()) - dt.timedelta(hours=1)
     report = services.build_report(plant, start)
-    answer = services.post_report(portal_receiver.url, plant.serial_number, CREDENTIAL, r.to_xml(report), report.report_id)
+    answer = services.post_report(
+        portal_receiver.url, plant.serial_number, CREDENTIAL, r.to_xml(report), report.report_id
+    )
     assert answer.status == 401 and "is not registered" in answer.text
     assert ReceivedReport.objects.count() == 0
 
@@ -144,14 +146,14 @@ def test_a_report_of_another_plant_under_this_plants_signature_is_refused(
     register(other, "other-credential-0123456789")
     start = r.interval_start(timezone.now()) - dt.timedelta(hours=1)
     report = services.build_report(other, start)
-    answer = services.post_report(portal_receiver.url, plant.serial_number, CREDENTIAL, r.to_xml(report), report.report_id)
+    answer = services.post_report(
+        portal_receiver.url, plant.serial_number, CREDENTIAL, r.to_xml(report), report.report_id
+    )
     assert answer.status == 400 and f"it is from {other.serial_number}" in answer.text
     assert ReceivedReport.objects.count() == 0
 
 
-def test_a_200_that_is_no_acknowledgement_does_not_count_as_delivered(
-    plant: Plant, portal_receiver: Receiver
-) -> None:
+def test_a_200_that_is_no_acknowledgement_does_not_count_as_delivered(plant: Plant, portal_receiver: Receiver) -> None:
     t0 = r.interval_start(timezone.now()) - dt.timedelta(hours=2)
     write_log(plant, t0, t0 + r.INTERVAL)
     # A captive portal or a mistyped endpoint answers 200 with a web page: it must not swallow reports.
