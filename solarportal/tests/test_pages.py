@@ -201,3 +201,8 @@ def test_superuser_sees_the_page(plant: Plant) -> None:
     client = Client()
     client.force_login(get_user_model().objects.create_superuser("root", password="Secret-Pass-1"))
     assert 'data-testid="register-form"' in client.get("/solarportal/portal/").content.decode()
+
+
+def test_the_page_speaks_german(installer: Client, plant: Plant) -> None:
+    html = installer.get("/solarportal/", {"plant": plant.pk}, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Solarportal aktivieren" in html and "Artikelnummer" in html and "Letzte Anfrage" in html
