@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client
+from django.utils import translation
 
 from meter.models import EnergyRecord, MeterLog
 from plant.models import Plant
@@ -21,6 +22,13 @@ from solarportal import receiver
 from solarportal.models import PortalPlant
 
 CREDENTIAL = "plant-credential-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """A page asked for in German leaves German active in this thread; each test starts in English."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
