@@ -120,6 +120,8 @@ INSTALLED_APPS = [
     "access",
     # MQTT and Home Assistant (manage.py serve_mqtt): above the plant, beside the site.
     "integrations",
+    # The solar-portal uplink (SP-1) and the built-in portal that receives it: beside integrations.
+    "solarportal",
     # The replay and the simulated first start (bootstrap_simulated): above product and simulator.
     "replay",
     "django_otp",
@@ -221,6 +223,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 30.0, "queue": "default"},
     },
+    # SP-1: queue each completed 15-minute interval's report, hand due outboxes to the default queue.
+    "solar portal uplink": {
+        "task": "solarportal.tasks.tick",
+        "schedule": 60.0,
+        "options": {"expires": 60.0, "queue": "default"},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -252,6 +260,8 @@ LOGIN_ACCOUNT_DELAY_MAX_S = 60
 LOGIN_KNOWN_ADDRESS_DAYS = 90
 # The vendor's key for activation codes (ACT-1, docs/operations.md): from the environment only.
 KSEM_ACTIVATION_KEY = setting("KSEM_ACTIVATION_KEY", str, "")
+# The article number the solar-portal uplink reports (SP-1, docs/solarportal.md); ours by default.
+KSEM_ARTICLE_NUMBER = setting("KSEM_ARTICLE_NUMBER", str, "EMG2-0001")
 
 
 def ip_networks(raw: str) -> list[str]:

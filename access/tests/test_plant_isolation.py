@@ -86,6 +86,7 @@ NO_PLANT_DATA = {
     "api-docs": "the API's description",
     "api-plants": "lists only the plants the caller may read",
     "api-modbus-map": "empty for a caller without a role on the served plant",
+    "solarportal:receive": "the portal's report upload: no login, each request signed by its plant's credential",
 }
 REFUSED = {401, 403, 404, 405}
 LOGIN_PAGES = ("/login/", "/admin/login/")
