@@ -108,7 +108,7 @@ def test_the_test_button_reports_the_accepting_servers_answer(installer: Client,
     response = installer.post("/events/mail/test/", form(smtp))
     page = response.content.decode()
     assert response.status_code == 200
-    assert "Accepted by 127.0.0.1:%d: 250 2.0.0 Ok: queued as TEST1" % smtp.port in page
+    assert f"Accepted by 127.0.0.1:{smtp.port}: 250 2.0.0 Ok: queued as TEST1" in page
     assert 'data-ok="yes"' in page
     assert len(smtp.inbox) == 1 and smtp.logins == [("mailer", PASSWORD)]
     assert smtp.inbox[0].recipients == ["owner@example.org", "installer@example.org"]
