@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError
 
 from events import secret
@@ -212,10 +213,14 @@ def test_needs(row: MailSettings) -> str:
     """What a test mail still lacks ("" : nothing)."""
     missing = [
         name
-        for name, value in (("SMTP server", row.host), ("sender address", row.sender), ("recipients", row.recipients))
+        for name, value in (
+            (_("SMTP server"), row.host),
+            (_("sender address"), row.sender),
+            (_("recipients"), row.recipients),
+        )
         if not value
     ]
-    return ("A test mail needs: " + ", ".join(missing) + ".") if missing else ""
+    return (_("A test mail needs: %(missing)s.") % {"missing": ", ".join(missing)}) if missing else ""
 
 
 def send_test(row: MailSettings, password: str) -> tuple[bool, str]:
@@ -223,10 +228,10 @@ def send_test(row: MailSettings, password: str) -> tuple[bool, str]:
     from events import mail
 
     server = mail.Server.of(row, password)
-    subject = "KSEM test mail"
-    body = "This test mail was sent from the energy manager's e-mail settings page.\n"
+    subject = _("KSEM test mail")
+    body = _("This test mail was sent from the energy manager's e-mail settings page.") + "\n"
     try:
         reply = mail.send(server, row.recipient_list(), subject, body)
     except mail.MailError as exc:
-        return False, f"Not sent: {exc}"
-    return True, f"Accepted by {server.host}:{server.port}: {reply}"
+        return False, _("Not sent: %(reason)s") % {"reason": exc}
+    return True, _("Accepted by %(server)s: %(reply)s") % {"server": f"{server.host}:{server.port}", "reply": reply}

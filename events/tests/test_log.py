@@ -273,3 +273,10 @@ def test_a_task_delivered_twice_sends_one_mail(
     assert event is not None
     assert send_event_mail.apply(args=(event.pk,)).get() == "not waiting"
     assert len(smtp.inbox) == 1
+
+
+def test_the_pages_speak_german(user_client: Client, logged: dict[str, Event]) -> None:
+    page = user_client.get("/events/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Ereignisse" in page and "Anmeldesperre" in page and "Mindestens" in page
+    mail_page = user_client.get("/events/mail/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Test-E-Mail senden" in mail_page and "Verschlüsselung" in mail_page
