@@ -167,3 +167,11 @@ def test_an_installer_of_one_plant_of_two_may_not_change_the_devices_mail(
 ) -> None:
     assert installer.post("/events/mail/save/", form()).status_code == 403
     assert installer.get("/api/v1/events/mail").status_code == 403
+
+
+def test_starttls_against_a_server_without_it_says_so(installer: Client, smtp: SmtpServer) -> None:
+    response = installer.post("/events/mail/test/", form(smtp, tls="starttls"))
+    page = response.content.decode()
+    assert 'data-ok="no"' in page
+    assert "Not sent: the server does not support this: STARTTLS extension not supported by server" in page
+    assert smtp.inbox == [] and smtp.logins == []  # the password never went out in the clear
