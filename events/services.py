@@ -154,12 +154,12 @@ def _moment(query: Mapping[str, str], name: str, end_of_day: bool) -> dt.datetim
         return None
     if len(raw) > 40:
         raise BadQueryParameter(name, "must be a date (2026-05-01) or a date and time (2026-05-01T12:00:00+00:00)")
-    moment = parse_datetime(raw) if "T" in raw or " " in raw else None
+    try:
+        moment = parse_datetime(raw) if "T" in raw or " " in raw else None
+        day = None if moment else parse_date(raw)
+    except ValueError:  # well formed, but no such day or time (2026-13-40, 25:00)
+        moment = day = None
     if moment is None:
-        try:
-            day = parse_date(raw)
-        except ValueError:
-            day = None
         if day is None:
             raise BadQueryParameter(name, "must be a date (2026-05-01) or a date and time (2026-05-01T12:00:00+00:00)")
         moment = dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min)

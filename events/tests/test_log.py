@@ -194,6 +194,8 @@ def test_the_plant_filter(user_client: Client, plant: Plant, logged: dict[str, E
         ("plant=-1", "plant"),
         ("from=yesterday", "from"),
         ("to=2026-13-40", "to"),
+        ("from=2026-05-01T25:00", "from"),
+        ("from=2026-05-01T12:00:00%2B99:00", "from"),
         ("from=2026-05-03&to=2026-05-01", "to"),
         ("limit=0", "limit"),
     ],
