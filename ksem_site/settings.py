@@ -116,6 +116,8 @@ INSTALLED_APPS = [
     "wallbox",
     "tariffs",
     "smartgrid",
+    # The event log and its e-mail (DEV-3): below the apps that record events.
+    "events",
     "portal",
     "access",
     # MQTT and Home Assistant (manage.py serve_mqtt): above the plant, beside the site.
@@ -217,6 +219,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": CYCLE_INTERVAL_S, "queue": "realtime"},
     },
     "purge old meter logs": {"task": "meter.tasks.purge_old_logs", "schedule": 3600.0},
+    # Event mails still waiting after a broker outage are queued again (DEV-3).
+    "waiting event mails": {
+        "task": "events.tasks.send_waiting_mails",
+        "schedule": 300.0,
+        "options": {"queue": "default"},
+    },
     # Device info for inverters that have none (bootstrapped, shipped, last read failed): INV-2.
     "inverter device info": {
         "task": "inverters.tasks.read_missing_info",

@@ -18,6 +18,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("access.api.urls")),
     path("", include("integrations.api_urls")),
     path("", include("solarportal.api_urls")),
+    path("", include("events.api_urls")),
     path("https/certificate", https_api.HttpsCertificateView.as_view(), name="api-https-certificate"),
     path("https/certificate/regenerate", https_api.HttpsRegenerateView.as_view(), name="api-https-regenerate"),
 ]
@@ -44,6 +45,7 @@ urlpatterns = [
     path("inverters/", include("inverters.urls")),
     path("modbus/", include("modbus.urls")),
     path("mqtt/", include("integrations.urls")),
+    path("events/", include("events.urls")),
     path("tariffs/", include("tariffs.urls")),
     path("wallbox/", include("wallbox.urls")),
     path("smartgrid/connections/", include("smartgrid.eebus.urls")),

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.utils import timezone
 
 import devicejobs
+from events import services as events
+from events.models import BACKUP_RESULT, ERROR
 from plant import live
 from portal import backup
 
@@ -90,7 +92,9 @@ def create_job(params: dict[str, Any], run: devicejobs.Runner, progress: devicej
     try:
         summary = create_file(backup_dir() / name, backup.unseal(str(params["password"])), progress)
     except backup.BackupError as error:
+        events.record(BACKUP_RESULT, f"backup failed: {error}", severity=ERROR, source="backup")
         raise _failed(error) from None
+    events.record(BACKUP_RESULT, f"backup created: {summary.rows} rows of {summary.tables} tables", source="backup")
     return {"file": name, "bytes": summary.bytes, "rows": summary.rows, "tables": summary.tables}
 
 
@@ -102,9 +106,11 @@ def restore_job(params: dict[str, Any], run: devicejobs.Runner, progress: device
         with open(path, "rb") as source:
             summary = backup.restore(source, backup.unseal(str(params["password"])), progress)
     except backup.BackupError as error:
+        events.record(BACKUP_RESULT, f"restore refused: {error}", severity=ERROR, source="backup")
         raise _failed(error) from None
     finally:
         path.unlink(missing_ok=True)
+    events.record(BACKUP_RESULT, f"backup restored: {summary.rows} rows of {summary.tables} tables", source="backup")
     live.bump_config_generation()  # every plant's settings may have changed: the cycle reloads them
     return {"rows": summary.rows, "tables": summary.tables}
 

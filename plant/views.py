@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from energy.state import PlantState
+from events import services as event_services
 from inverters.forms import PowerSettingsForm
 from pages.presentation import IDLE_POWER_W, format_energy_kwh, format_number, format_power, live_page_context
 from plant.models import Plant
@@ -101,6 +102,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "total_feed_in_wh": totals.active_export_wh if totals else None,
         "total_feed_in_text": format_energy_kwh(totals.active_export_wh if totals else None),
         "chart_labels": chart_labels(),
+        "recent_events": event_services.recent_for_plant(request.user, context["plant"]),
     }
     return render(request, "plant/dashboard.html", context)
 

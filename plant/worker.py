@@ -23,6 +23,8 @@ from energy.averaging import IntervalAverager
 from energy.config import PlantConfig
 from energy.counters import CounterState
 from energy.state import PlantState
+from events import services as event_services
+from events.watch import CycleWatch
 from meter import services as meter_services
 from modbus import services as modbus_services
 from plant import fastpass, live
@@ -32,6 +34,7 @@ from plant.models import Plant
 from plant.runtime import device_loop
 from smartgrid import services as smartgrid_services
 from wallbox import history as wallbox_history
+from wallbox.registers import ERROR_TEXTS as WALLBOX_ERROR_TEXTS
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class _Entry:
     last_used: float = field(default_factory=time.monotonic)
     generation: bytes | None = None  # the config generation the settings were loaded under
     command_raw: bytes | None = None  # the stored Modbus wallbox command last taken
+    watch: CycleWatch | None = None  # what of the snapshots is an event (events/)
 
 
 _runtimes: dict[int, _Entry] = {}
@@ -133,7 +137,28 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
             wallbox_history.record_cycle(plant_id, result.state)
         except Exception:  # bookkeeping must never stop the control cycle
             log.exception("recording the wallboxes of plant %s", plant_id)
+    _record_events(plant_id, entry, result.state)
     return result.state
+
+
+def _record_events(plant_id: int, entry: _Entry, state: PlantState) -> None:
+    """Device outages and returns, wallbox error codes, curtailment: compared in memory each
+    cycle, written only when one begins or ends (DEV-3)."""
+    if entry.watch is None:
+        entry.watch = CycleWatch(plant_id, WALLBOX_ERROR_TEXTS)
+    try:
+        for found in entry.watch.see(state):
+            event_services.record(
+                found.kind,
+                found.message,
+                plant=plant_id,
+                severity=found.severity,
+                source=found.source,
+                key=found.key,
+                at=state.timestamp,
+            )
+    except Exception:  # bookkeeping must never stop the control cycle
+        log.exception("recording the events of plant %s", plant_id)
 
 
 def _settle_grid_limits(plant_id: int, config: PlantConfig, now: dt.datetime) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
+from django.dispatch import Signal
 from django.http import HttpRequest
 
 import redisconn
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Sent when a client address reaches the limit and its lock-out begins (arguments ``client``,
+# ``failures``, ``lockout_s``); the event log (events/, above this app) listens.
+lockout_started = Signal()
 
 
 @functools.cache
@@ -157,7 +162,7 @@ def locked_out(client: str | None, username: str | None) -> Lockout | None:
             return None
         wait_ms = max(int(store.pttl(slot)), 1)
         if client:
-            _count(store, _client_key(client), int(settings.LOGIN_FAILURES_ALLOWED))
+            _count(store, client)
     except redis.RedisError:
         # Without the store the guard cannot count; logging in must keep working.
         log.warning("login guard unavailable: Redis does not answer")
@@ -165,11 +170,16 @@ def locked_out(client: str | None, username: str | None) -> Lockout | None:
     return Lockout(wait_s=-(-wait_ms // 1000), per_account=True)
 
 
-def _count(store: redis.Redis, key: str, allowed: int) -> None:
+def _count(store: redis.Redis, client: str) -> None:
     """One more failure for a client address; its lockout runs from the one that reaches the limit."""
-    count = int(store.incr(key))
+    allowed = int(settings.LOGIN_FAILURES_ALLOWED)
+    count = int(store.incr(_client_key(client)))
     if count == 1 or count >= allowed:
-        store.pexpire(key, int(float(settings.LOGIN_LOCKOUT_S) * 1000))
+        store.pexpire(_client_key(client), int(float(settings.LOGIN_LOCKOUT_S) * 1000))
+    if count == allowed:
+        lockout_started.send_robust(
+            sender=Lockout, client=client, failures=count, lockout_s=int(float(settings.LOGIN_LOCKOUT_S))
+        )
 
 
 def record_failure(client: str | None, username: str | None) -> None:
@@ -177,7 +187,7 @@ def record_failure(client: str | None, username: str | None) -> None:
     try:
         store = redisconn.sync_redis()
         if client:
-            _count(store, _client_key(client), int(settings.LOGIN_FAILURES_ALLOWED))
+            _count(store, client)
         if username:
             key = _account_key(username)
             store.incr(key)

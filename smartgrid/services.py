@@ -20,6 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from energy import gridlimit as g
+from events import services as events
+from events.models import GRID_LIMIT_ENDED, GRID_LIMIT_RECEIVED, INFO, WARNING
 from smartgrid.models import GridLimitEntry, GridLimits
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,8 @@ def _record(plant_id: int, facts: g.Facts, transitions: Iterable[g.Transition]) 
             valid_from=entry.valid_from,
         )
         added = True
+        if current is not None or entry.kind != g.UNLIMITED:
+            _event(plant_id, entry)
     if added:
         cut = (
             GridLimitEntry.objects.filter(plant_id=plant_id)
@@ -128,6 +132,22 @@ def _record(plant_id: int, facts: g.Facts, transitions: Iterable[g.Transition]) 
         oldest_kept = list(cut)
         if oldest_kept:
             GridLimitEntry.objects.filter(plant_id=plant_id, id__lte=oldest_kept[0]).delete()
+
+
+_DIRECTION_NAMES = {g.CONSUME: "consumption limit (LPC)", g.PRODUCE: "production limit (LPP)"}
+
+
+def _event(plant_id: int, entry: g.HistoryEntry) -> None:
+    """The event log's entry (DEV-3): a limit received (or its failsafe value), or its end."""
+    name = _DIRECTION_NAMES.get(entry.direction, entry.direction)
+    value = f"{entry.value_w:.0f} W" if entry.value_w is not None else ""
+    if entry.kind == g.UNLIMITED:
+        kind, severity, message = GRID_LIMIT_ENDED, INFO, f"{name} ended"
+    elif entry.kind == g.FAILSAFE_KIND:
+        kind, severity, message = GRID_LIMIT_RECEIVED, WARNING, f"{name}: failsafe value {value} in force"
+    else:
+        kind, severity, message = GRID_LIMIT_RECEIVED, INFO, f"{name} {value} received"
+    events.record(kind, message, plant=plant_id, severity=severity, source="grid operator", at=entry.valid_from)
 
 
 def _change(plant_id: int, apply: Callable[[g.Facts], Change], *, writer: str = "", save: bool = True) -> GridLimits:

@@ -37,6 +37,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from access.models import AccessToken
 from access.services import create_token
 from energy.state import DeviceStatus, EnergyCounters, EnergyFlow, PlantState, WallboxState
+from events.models import Event
 from inverters.models import Battery, Inverter
 from meter.models import Meter
 from modbus.models import ClientCertificate, MasterTarget, ModbusSettings, SerialInterface
@@ -87,6 +88,8 @@ NO_PLANT_DATA = {
     "api-plants": "lists only the plants the caller may read",
     "api-modbus-map": "empty for a caller without a role on the served plant",
     "solarportal:receive": "the portal's report upload: no login, each request signed by its plant's credential",
+    "events:list": "lists only the events of plants the caller may read",
+    "api-events": "lists only the events of plants the caller may read",
 }
 REFUSED = {401, 403, 404, 405}
 LOGIN_PAGES = ("/login/", "/admin/login/")
@@ -205,6 +208,9 @@ def world() -> dict[str, Any]:
     settings_row.plant = one["plant"]
     settings_row.save()
     target = MasterTarget.objects.create(host="198.51.100.80", port=502, unit_id=1)
+    Event.objects.create(
+        time=dt.datetime.now(dt.UTC), plant=one["plant"], kind="device_offline", message="Alpha-meter offline"
+    )
     certificate = ClientCertificate.objects.create(fingerprint="AB" * 32, subject="CN=alpha-scada")
     device = get_user_model().objects.get(username=DEVICE_USERNAME)
     token = create_token(name="alpha-token", role="api", expires_on=dt.date(2030, 1, 1), user=device).token

@@ -17,6 +17,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from access.limits import BodyLimit
+from events.models import BACKUP_RESULT, Event
 from meter.models import Meter
 from plant import backup_views, backups
 from plant.models import Plant
@@ -65,6 +66,14 @@ def upload(client: Client, data: bytes, password: str = PASSWORD) -> Any:
     return client.post("/device/backup/restore/", {"file": file, "password": password})
 
 
+def dump_and_backup_events() -> tuple[dict[str, Any], list[str]]:
+    """Every table but the event log, and the event log's backup results: a restore brings back
+    the state it was made in, and then logs that it did (DEV-3)."""
+    tables = dump()
+    tables.pop("events.event")
+    return tables, list(Event.objects.filter(kind=BACKUP_RESULT).order_by("id").values_list("message", flat=True))
+
+
 def test_the_page_is_in_the_menu(user_client: Client, plant: Plant):
     page = user_client.get("/device/backup/").content.decode()
     assert by_testid(page, "menu-backup")
@@ -72,7 +81,7 @@ def test_the_page_is_in_the_menu(user_client: Client, plant: Plant):
 
 
 def test_a_backup_from_the_page_restores_the_state_it_was_made_in(user_client: Client, plant: Plant):
-    before = dump()
+    before, _ = dump_and_backup_events()
     data = make_backup(user_client)
     assert data.startswith(backup.MAGIC)
     Plant.objects.filter(pk=plant.pk).update(name="Changed")
@@ -81,7 +90,9 @@ def test_a_backup_from_the_page_restores_the_state_it_was_made_in(user_client: C
     assert answer.status_code == 202, answer.content
     job = user_client.get(f"/device/backup/jobs/{answer.json()['id']}/").json()
     assert (job["state"], job["kind"]) == ("done", "restore"), job
-    assert dump() == before
+    after, logged = dump_and_backup_events()
+    assert after == before
+    assert len(logged) == 1 and logged[0].startswith("backup restored: ")
     assert not list(backups.backup_dir().glob("restore-*"))  # the upload is gone
 
 
@@ -109,13 +120,15 @@ def test_a_damaged_body_fails_the_restore_job_and_changes_nothing(user_client: C
     data = bytearray(make_backup(user_client))
     data[len(data) // 2] ^= 0x40
     Plant.objects.filter(pk=plant.pk).update(name="Changed")
-    before = dump()
+    before, logged_before = dump_and_backup_events()
     answer = upload(user_client, bytes(data))
     assert answer.status_code == 202
     job = user_client.get(f"/device/backup/jobs/{answer.json()['id']}/").json()
     assert (job["state"], job["reason"]) == ("failed", "damaged"), job
     assert "damaged" in job["message"]
-    assert dump() == before
+    after, logged = dump_and_backup_events()
+    assert after == before
+    assert logged[:-1] == logged_before and logged[-1].startswith("restore refused: The backup file is damaged")
 
 
 def test_an_upload_over_the_limit_is_refused_before_it_is_read(user_client: Client, plant: Plant, monkeypatch):
