@@ -120,6 +120,8 @@ INSTALLED_APPS = [
     "access",
     # MQTT and Home Assistant (manage.py serve_mqtt): above the plant, beside the site.
     "integrations",
+    # System information, network and time, restart, factory reset, logs (docs/device.md).
+    "device",
     # The replay and the simulated first start (bootstrap_simulated): above product and simulator.
     "replay",
     "django_otp",
@@ -404,3 +406,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": setting("KSEM_LOG_LEVEL", str.upper, "INFO")},
     "loggers": {"pymodbus": {"level": "CRITICAL"}, "django.channels.server": {"level": "WARNING"}},
 }
+# Under supervisord (KSEM_PROCESS) each process also logs to <var>/log/<process>.log for the
+# device page's log download (device/logfiles.py, docs/device.md).
+if os.environ.get("KSEM_PROCESS"):
+    LOGGING["handlers"]["file"] = {  # type: ignore[index]
+        "()": "device.logfiles.process_handler", "process": os.environ["KSEM_PROCESS"], "var_dir": str(VAR_DIR)
+    }
+    LOGGING["root"]["handlers"].append("file")  # type: ignore[index]
