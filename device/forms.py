@@ -41,7 +41,10 @@ class NetworkForm(_Checked):
     netmask = forms.CharField(label=_("Netmask"), required=False, max_length=15, help_text=_("e.g. 255.255.255.0"))
     gateway = forms.CharField(label=_("Gateway"), required=False, max_length=15)
     dns = forms.CharField(
-        label=_("DNS servers"), required=False, max_length=100, help_text=_("One or two addresses, separated by a space.")
+        label=_("DNS servers"),
+        required=False,
+        max_length=100,
+        help_text=_("One or two addresses, separated by a space."),
     )
 
     def check(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -64,9 +67,7 @@ class TimeForm(_Checked):
 
 
 class ResetForm(forms.Form):
-    confirmation = forms.CharField(
-        label=_("Type RESET or the serial number to confirm"), max_length=64, strip=True
-    )
+    confirmation = forms.CharField(label=_("Type RESET or the serial number to confirm"), max_length=64, strip=True)
 
     def clean_confirmation(self) -> str:
         from device import reset

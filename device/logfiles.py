@@ -35,13 +35,11 @@ _FILE = re.compile(r"^[A-Za-z0-9_.-]+\.log(\.\d+)?$")
 class UtcFormatter(logging.Formatter):
     """``2026-12-06T21:23:36.123Z LEVEL logger: message``: UTC, whatever the host's zone."""
 
-    converter = time.gmtime
-
     def __init__(self) -> None:
         super().__init__(FORMAT)
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        return time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(record.created)) + f".{int(record.msecs):03d}Z"
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
 
 
 def log_dir(var_dir: str | Path) -> Path:

@@ -27,7 +27,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.management import call_command
@@ -63,7 +63,13 @@ def confirmation_matches(typed: str) -> bool:
     return text.upper() == CONFIRM_WORD or (bool(serial) and text.upper() == serial.upper())
 
 
-def print_password(password: str, console: IO[str] | None = None) -> None:
+class Console(Protocol):
+    def write(self, text: str) -> Any: ...
+
+    def flush(self) -> Any: ...
+
+
+def print_password(password: str, console: Console | None = None) -> None:
     out = console or sys.__stdout__ or sys.stdout
     line = "=" * 60
     out.write(

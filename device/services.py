@@ -56,7 +56,11 @@ def clean_network(data: dict[str, Any]) -> dict[str, Any]:
             except ValueError as error:
                 message = str(error)
                 field = next(
-                    (f for f, word in (("netmask", "netmask"), ("gateway", "gateway"), ("dns", "DNS")) if word in message),
+                    (
+                        f
+                        for f, word in (("netmask", "netmask"), ("gateway", "gateway"), ("dns", "DNS"))
+                        if word in message
+                    ),
                     "address",
                 )
                 errors[field] = message

@@ -3,6 +3,7 @@ read with psutil each time the page or the API asks."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import socket
@@ -65,10 +66,8 @@ class SystemInfo:
 
 def _process_name(process: psutil.Process, cmdline: list[str]) -> str:
     supervised = ""
-    try:
+    with contextlib.suppress(psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess, OSError):
         supervised = process.environ().get("KSEM_PROCESS", "")
-    except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess, OSError):
-        pass
     if supervised:
         return supervised
     words = [os.path.basename(part) for part in cmdline[:6]]
@@ -97,10 +96,8 @@ def product_processes() -> list[psutil.Process]:
 def _processes(sample_s: float) -> list[ProcessInfo]:
     processes = product_processes()
     for process in processes:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             process.cpu_percent(None)  # starts the measurement
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
     time.sleep(sample_s)
     result = []
     for process in processes:

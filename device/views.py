@@ -195,9 +195,8 @@ def reset_job(request: HttpRequest, job_id: str) -> HttpResponse:
 
 @never_cache
 @login_required
-@guard
 @require_GET
-def download_logs(request: HttpRequest) -> HttpResponse:
+def download_logs(request: HttpRequest) -> HttpResponse | FileResponse:
     if not _installer(request):
         return roles.forbidden(request, roles.SETTINGS)
     row = DeviceSettings.load()

@@ -1,8 +1,7 @@
 """The one Celery app: broker on Redis, the 1 s tick and the slow periodic jobs."""
 
-import os
-
 import logging
+import os
 
 from celery import Celery
 from celery.signals import after_setup_logger
@@ -25,6 +24,7 @@ def keep_process_log_file(logger: logging.Logger, **kwargs: object) -> None:
     from device.logfiles import attach_process_file
 
     attach_process_file(logger)
+
 
 # The tariffs' periodic jobs: hours of energy history from the recorded totals, dynamic prices.
 TARIFF_JOBS = {

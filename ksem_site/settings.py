@@ -410,6 +410,8 @@ LOGGING = {
 # device page's log download (device/logfiles.py, docs/device.md).
 if os.environ.get("KSEM_PROCESS"):
     LOGGING["handlers"]["file"] = {  # type: ignore[index]
-        "()": "device.logfiles.process_handler", "process": os.environ["KSEM_PROCESS"], "var_dir": str(VAR_DIR)
+        "()": "device.logfiles.process_handler",
+        "process": os.environ["KSEM_PROCESS"],
+        "var_dir": str(VAR_DIR),
     }
     LOGGING["root"]["handlers"].append("file")  # type: ignore[index]

@@ -74,7 +74,7 @@ def test_the_download_holds_only_the_lines_of_the_period(user_client: Client, lo
     assert response.status_code == 200, response.content[:500]
     assert response["Content-Type"] == "application/zip"
     assert "ksem-logs-20260301T1000Z-20260301T1100Z.zip" in response["Content-Disposition"]
-    members = _members(b"".join(response.streaming_content))
+    members = _members(response.getvalue())
     assert members["web.log"] == [
         "2026-03-01T10:00:00.000Z INFO web: first in the period",
         "2026-03-01T10:30:00.000Z ERROR web: failed",
@@ -88,7 +88,7 @@ def test_the_download_holds_only_the_lines_of_the_period(user_client: Client, lo
     # The API: the same period with an explicit zone.
     api = user_client.get("/api/v1/device/logs", {"start": "2026-03-02T10:00:00Z", "end": "2026-03-02T11:00:00Z"})
     assert api.status_code == 200
-    assert _members(b"".join(api.streaming_content))["worker.log"] == ["2026-03-02T10:30:00.000Z INFO worker: a day later"]
+    assert _members(api.getvalue())["worker.log"] == ["2026-03-02T10:30:00.000Z INFO worker: a day later"]
 
 
 @pytest.mark.parametrize(

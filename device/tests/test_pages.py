@@ -127,8 +127,9 @@ def test_rs485_status_names_the_application_holding_each_line(user_client: Clien
     SerialInterface.objects.filter(name="B").update(held_by="wallbox Garage", enabled=False)
     page = user_client.get("/device/").content.decode()
     assert by_testid(page, "rs485-B-application")[0] == "wallbox Garage"
-    assert {line["name"]: line["application"] for line in user_client.get("/api/v1/device/rs485").json()}["B"] == \
-        "wallbox Garage"
+    assert {line["name"]: line["application"] for line in user_client.get("/api/v1/device/rs485").json()}[
+        "B"
+    ] == "wallbox Garage"
 
 
 def test_without_a_supervisor_the_page_says_the_service_manager_restarts(user_client: Client, plant: Plant, settings,

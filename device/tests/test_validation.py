@@ -86,7 +86,9 @@ def test_bad_time_settings_name_the_field(data: dict, field: str, words: str):
      ("fritz-box", "fritz-box")],
 )  # fmt: skip
 def test_good_ntp_servers(server: str, cleaned: str):
-    assert clean_time({"time_zone": "Europe/Berlin", "ntp_enabled": True, "ntp_server": server})["ntp_server"] == cleaned
+    assert (
+        clean_time({"time_zone": "Europe/Berlin", "ntp_enabled": True, "ntp_server": server})["ntp_server"] == cleaned
+    )
 
 
 @given(st.text(max_size=70))
