@@ -11,7 +11,8 @@ What it does, in this order:
    a new random password, printed on the console of the process that ran the reset (the
    worker's, which supervisord, systemd or docker compose show), never stored in clear, never
    in a log file or the job record;
-4. tells the running cycle to reload its configuration.
+4. removes the plants' last live snapshots from Redis and tells the running cycle to reload its
+   configuration.
 
 Kept: the device's identity (its secret key, serial number, HTTPS and Modbus TLS certificates,
 EEBus keys) and the system logs. The wallboxes themselves are not touched: a wallbox moved to
@@ -23,21 +24,25 @@ job in the worker (:data:`KIND`) with progress.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import redis
 from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
 
 import devicejobs
+import redisconn
 from plant import live
 from plant.models import Plant
 from portal.services import DEVICE_USERNAME, ensure_device_user
 
+log = logging.getLogger(__name__)
 KIND = "device.factory_reset"
 FIRST_PLANT_NAME = "My plant"
 CONFIRM_WORD = "RESET"
@@ -97,8 +102,20 @@ def factory_reset(progress: Progress | None = None) -> tuple[str, str]:
     if password is None:  # flush left the account: cannot happen unless another process made it
         raise RuntimeError("the device account exists after the reset")
     step(0.95, "Telling the cycle to reload its settings")
+    _forget_live_values()
     live.bump_config_generation()
     return password, plant.serial_number
+
+
+def _forget_live_values() -> None:
+    """The plants' last snapshots in Redis go too (the new plant may get an old one's id)."""
+    try:
+        client = redisconn.sync_redis()
+        stale = list(client.scan_iter(match=redisconn.key("plant", "*", "state"), count=1000))
+        if stale:
+            client.delete(*stale)
+    except redis.RedisError as error:
+        log.warning("factory reset: the live values in Redis stay until they are replaced (%s)", error)
 
 
 def reset_job(params: dict[str, Any], run: devicejobs.Runner, progress: devicejobs.Progress) -> dict[str, Any]:

@@ -21,9 +21,12 @@ from access.services import create_token
 from device import reset
 from device.models import DeviceSettings
 from meter.models import Meter
+from plant import live
 from plant.models import Plant
+from plant.tests.test_dashboard_page import make_state
 from portal.models import Membership
 from portal.services import DEVICE_USERNAME, ensure_device_user
+from tests.pages import publish
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD_LINE = re.compile(r"New initial device password for 'installer':\s+(\S+)")
@@ -58,6 +61,8 @@ def _user_data() -> tuple[Plant, str]:
     backups = Path(settings.VAR_DIR) / "backups"
     backups.mkdir()
     (backups / "ksem-backup-20260101-000000-00000000.ksembak").write_bytes(b"old")
+    publish(make_state(plant))
+    assert live.read_state(plant.pk) is not None
     return plant, plant.serial_number
 
 
@@ -69,6 +74,7 @@ def _assert_factory_state(serial: str, password: str) -> None:
     for model in (Meter, Membership, AccessToken, DeviceSettings, apps.get_model("sessions", "Session")):
         assert not model.objects.exists(), model
     assert not (Path(settings.VAR_DIR) / "backups").exists()
+    assert all(live.read_state(pk) is None for pk in Plant.objects.values_list("pk", flat=True))
     login = Client()
     assert login.post("/login/", {"username": DEVICE_USERNAME, "password": password}).status_code == 302
     assert login.get("/device/").status_code == 200
@@ -76,7 +82,7 @@ def _assert_factory_state(serial: str, password: str) -> None:
 
 
 def test_the_command_wants_yes_then_leaves_the_factory_state_and_prints_the_password():
-    _plant, serial = _user_data()
+    plant, serial = _user_data()
     with pytest.raises(CommandError, match="--yes"):
         call_command("factory_reset")
     assert Meter.objects.exists()
@@ -85,6 +91,7 @@ def test_the_command_wants_yes_then_leaves_the_factory_state_and_prints_the_pass
     match = PASSWORD_LINE.search(out.getvalue())
     assert match, out.getvalue()
     _assert_factory_state(serial, match.group(1))
+    assert live.read_state(plant.pk) is None  # the old plant's live values are gone too
 
 
 def test_the_page_resets_as_a_job_after_the_typed_confirmation(client: Client, capfd: pytest.CaptureFixture[str]):
