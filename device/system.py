@@ -75,15 +75,17 @@ def _process_name(process: psutil.Process, cmdline: list[str]) -> str:
 
 
 def product_processes() -> list[psutil.Process]:
-    """The processes of this product: this one, its parents' other children under the same
-    supervisor, and every process of this user whose command line names one of ours."""
+    """The processes of this installation: this one and every process of the same user, started in
+    the same folder (supervisord starts every program in the checkout), whose command line names
+    one of ours. Another installation on the same host (another checkout) is not counted."""
     me = psutil.Process()
     found: dict[int, psutil.Process] = {me.pid: me}
     user = me.username()
-    for process in psutil.process_iter(["pid", "cmdline", "username"]):
+    home = _cwd(me)
+    for process in psutil.process_iter(["pid", "cmdline", "username", "cwd"]):
         try:
             info = process.info
-            if info["username"] != user:
+            if info["username"] != user or info["cwd"] != home:
                 continue
             line = " ".join(info["cmdline"] or [])
             if any(marker in line for marker in _MARKERS):
@@ -91,6 +93,13 @@ def product_processes() -> list[psutil.Process]:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     return list(found.values())
+
+
+def _cwd(process: psutil.Process) -> str | None:
+    try:
+        return process.cwd()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
 
 
 def _processes(sample_s: float) -> list[ProcessInfo]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -55,10 +57,10 @@ def test_the_page_shows_this_machine(user_client: Client, plant: Plant):
 def test_the_api_measures_cpu_of_a_busy_product_process(user_client: Client, plant: Plant):
     import threading
 
-    stop = time.monotonic() + 1.5
+    done = threading.Event()
 
     def spin() -> None:
-        while time.monotonic() < stop:
+        while not done.is_set():
             pass
 
     worker = threading.Thread(target=spin)
@@ -66,6 +68,7 @@ def test_the_api_measures_cpu_of_a_busy_product_process(user_client: Client, pla
     try:
         body = user_client.get("/api/v1/device/system").json()
     finally:
+        done.set()
         worker.join()
     assert body["host_name"] == socket.gethostname() and body["serial_number"] == plant.serial_number
     me = next(p for p in body["processes"] if p["pid"] == __import__("os").getpid())
@@ -178,3 +181,19 @@ def test_an_operator_can_read_but_not_change_restart_reset_or_read_logs(
     page = operator_client.get("/device/")
     assert page.status_code == 200 and "reset-button" not in page.content.decode()
     assert operator_client.get("/api/v1/device/system").status_code == 200
+
+
+def test_processes_of_another_installation_are_not_counted(user_client: Client, plant: Plant, tmp_path):
+    from django.conf import settings
+
+    def start(cwd) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "manage.py"], cwd=cwd)
+
+    ours, theirs = start(settings.BASE_DIR), start(tmp_path)
+    try:
+        pids = {p["pid"] for p in user_client.get("/api/v1/device/system").json()["processes"]}
+    finally:
+        for process in (ours, theirs):
+            process.kill()
+            process.wait()
+    assert ours.pid in pids and theirs.pid not in pids
