@@ -32,5 +32,5 @@ class DeviceSettings(models.Model):
 
     @classmethod
     def load(cls) -> DeviceSettings:
-        row, _created = cls.objects.get_or_create(pk=1)
-        return row
+        """The stored row, or the factory values (not stored until something is saved)."""
+        return cls.objects.filter(pk=1).first() or cls(pk=1)
