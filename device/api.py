@@ -51,6 +51,8 @@ class SystemSerializer(serializers.Serializer[Any]):
     product_rss_mb = serializers.FloatField()
     processes = ProcessSerializer(many=True)
     interfaces = InterfaceSerializer(many=True)
+    gateway = serializers.CharField(help_text="the host's default IPv4 gateway; empty: none")
+    dns = serializers.ListField(child=serializers.CharField(), help_text="the host's name servers")
 
 
 class NetworkInSerializer(serializers.Serializer[Any]):
@@ -60,6 +62,7 @@ class NetworkInSerializer(serializers.Serializer[Any]):
     netmask = serializers.CharField(required=False, help_text="static only: 255.255.255.0 or 24")
     gateway = serializers.CharField(required=False, help_text="static only: in the device's network")
     dns = serializers.ListField(child=serializers.CharField(), required=False, help_text="static only: 1-2 addresses")
+    upnp_enabled = serializers.BooleanField(required=False, help_text="UPnP discovery; missing: off")
 
 
 class NetworkSerializer(serializers.Serializer[Any]):
@@ -69,6 +72,7 @@ class NetworkSerializer(serializers.Serializer[Any]):
     netmask = serializers.CharField()
     gateway = serializers.CharField()
     dns = serializers.ListField(child=serializers.CharField())
+    upnp_enabled = serializers.BooleanField()
     saved_at = serializers.DateTimeField(allow_null=True)
     applied = serializers.BooleanField(help_text="whether the host follows these settings (not on this platform)")
 

@@ -46,6 +46,7 @@ class NetworkForm(_Checked):
         max_length=100,
         help_text=_("One or two addresses, separated by a space."),
     )
+    upnp_enabled = forms.BooleanField(label=_("UPnP: let computers in the network find the device"), required=False)
 
     def check(self, data: dict[str, Any]) -> dict[str, Any]:
         return services.clean_network(data)

@@ -17,6 +17,7 @@ class DeviceSettings(models.Model):
     netmask = models.CharField(_("netmask"), max_length=15, blank=True)
     gateway = models.CharField(_("gateway"), max_length=15, blank=True)
     dns = models.JSONField(_("DNS servers"), default=list, blank=True)
+    upnp_enabled = models.BooleanField(_("UPnP discovery"), default=True)
     time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Berlin")
     ntp_enabled = models.BooleanField(_("time from NTP"), default=True)
     ntp_server = models.CharField(_("NTP server"), max_length=253, default="pool.ntp.org")

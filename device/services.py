@@ -72,6 +72,12 @@ def clean_network(data: dict[str, Any]) -> dict[str, Any]:
                     gateway=static.gateway,
                     dns=list(static.dns),
                 )
+    upnp = data.get("upnp_enabled", False)
+    if isinstance(upnp, str):
+        upnp = upnp.strip().lower() in {"on", "true", "1", "yes"}
+    if not isinstance(upnp, bool):
+        errors["upnp_enabled"] = "true or false."
+    cleaned["upnp_enabled"] = bool(upnp)
     if errors:
         raise Invalid(errors)
     return cleaned
@@ -188,6 +194,7 @@ def settings_view(row: DeviceSettings | None = None) -> dict[str, Any]:
             "netmask": row.netmask,
             "gateway": row.gateway,
             "dns": row.dns,
+            "upnp_enabled": row.upnp_enabled,
             "saved_at": row.network_saved_at,
             "applied": NETWORK_APPLIED,
         },

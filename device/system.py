@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import ipaddress
 import os
 import socket
 import time
@@ -59,6 +60,8 @@ class SystemInfo:
     product_rss_mb: float
     processes: list[ProcessInfo]
     interfaces: list[Interface]
+    gateway: str
+    dns: list[str]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,6 +146,31 @@ def interfaces() -> list[Interface]:
     return sorted(found.values(), key=lambda i: (i.name == "lo", i.name))
 
 
+def default_gateway(route_table: str = "/proc/net/route") -> str:
+    """The host's default IPv4 gateway from the kernel's routing table (Linux), or ""."""
+    try:
+        with open(route_table) as source:
+            next(source, None)
+            for line in source:
+                fields = line.split()
+                if len(fields) > 3 and fields[1] == "00000000" and int(fields[3], 16) & 2:
+                    return str(ipaddress.IPv4Address(int(fields[2], 16).to_bytes(4, "little")))
+    except (OSError, ValueError):
+        pass
+    return ""
+
+
+def dns_servers(resolv_conf: str = "/etc/resolv.conf") -> list[str]:
+    """The name servers the host asks (``nameserver`` lines), or []."""
+    try:
+        with open(resolv_conf) as source:
+            return [
+                parts[1] for parts in (line.split() for line in source) if len(parts) > 1 and parts[0] == "nameserver"
+            ]
+    except OSError:
+        return []
+
+
 def collect(sample_s: float = CPU_SAMPLE_S) -> SystemInfo:
     """Everything DEV-1 shows, measured now (CPU over ``sample_s``)."""
     psutil.cpu_percent(None)
@@ -165,4 +193,6 @@ def collect(sample_s: float = CPU_SAMPLE_S) -> SystemInfo:
         product_rss_mb=round(sum(p.rss_mb for p in processes), 1),
         processes=processes,
         interfaces=interfaces(),
+        gateway=default_gateway(),
+        dns=dns_servers(),
     )

@@ -43,14 +43,21 @@ def _zone(row: DeviceSettings) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
+def _factory_host_name() -> str:
+    serial = reset.device_serial()
+    return f"KSEM-{serial}" if serial else socket.gethostname()
+
+
 def _network_initial(row: DeviceSettings) -> dict[str, Any]:
     return {
-        "host_name": row.host_name or socket.gethostname(),
+        # The factory host name is KSEM-<serial number> (manual 5.15.1).
+        "host_name": row.host_name or _factory_host_name(),
         "addressing": row.addressing,
         "address": row.address,
         "netmask": row.netmask,
         "gateway": row.gateway,
         "dns": " ".join(row.dns),
+        "upnp_enabled": row.upnp_enabled,
     }
 
 

@@ -52,6 +52,12 @@ def test_the_page_shows_this_machine(user_client: Client, plant: Plant):
     # This very process (the test run) is one of the product's processes.
     assert f"<td>{__import__('os').getpid()}</td>" in page
     assert "menu-device" in page and 'href="/device/"' in page
+    # The default gateway as `ip route` reports it, the name servers of resolv.conf.
+    route = subprocess.run(["ip", "route", "show", "default"], capture_output=True, text=True).stdout.split()
+    assert by_testid(page, "host-gateway")[0] == (route[route.index("via") + 1] if "via" in route else "–")
+    with open("/etc/resolv.conf") as source:
+        servers = [line.split()[1] for line in source if line.startswith("nameserver")]
+    assert by_testid(page, "host-dns")[0] == (", ".join(servers) or "–")
 
 
 def test_the_api_measures_cpu_of_a_busy_product_process(user_client: Client, plant: Plant):
@@ -79,14 +85,17 @@ def test_the_api_measures_cpu_of_a_busy_product_process(user_client: Client, pla
 
 
 def test_network_settings_are_stored_and_the_page_says_they_are_not_applied(user_client: Client, plant: Plant):
-    response = user_client.post("/device/network/", NETWORK)
+    response = user_client.post("/device/network/", NETWORK)  # UPnP box not ticked
     assert response.status_code == 302
     row = DeviceSettings.load()
+    assert row.upnp_enabled is False
     assert (row.addressing, row.address, row.netmask, row.dns) == ("static", "192.168.1.20", "255.255.255.0",
                                                                    ["192.168.1.1", "9.9.9.9"])  # fmt: skip
     page = user_client.get("/device/").content.decode()
     assert "not applied to the host" in by_testid(page, "network-not-applied")[0]
     assert user_client.get("/api/v1/device/network").json()["applied"] is False
+    assert user_client.post("/device/network/", {**NETWORK, "upnp_enabled": "on"}).status_code == 302
+    assert DeviceSettings.load().upnp_enabled is True
 
 
 def test_a_bad_network_setting_is_refused_on_page_and_api_and_changes_nothing(user_client: Client, plant: Plant):
