@@ -1,8 +1,10 @@
 """The one Celery app: broker on Redis, the 1 s tick and the slow periodic jobs."""
 
+import logging
 import os
 
 from celery import Celery
+from celery.signals import after_setup_logger
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ksem_site.settings")
 # Celery's Django fixup runs every system check when a worker or beat starts, which imports every
@@ -14,6 +16,15 @@ os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 app = Celery("ksem_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@after_setup_logger.connect
+def keep_process_log_file(logger: logging.Logger, **kwargs: object) -> None:
+    """Celery replaces the root logger's handlers: the device's log file (device/logfiles.py) comes back."""
+    from device.logfiles import attach_process_file
+
+    attach_process_file(logger)
+
 
 # The tariffs' periodic jobs: hours of energy history from the recorded totals, dynamic prices.
 TARIFF_JOBS = {

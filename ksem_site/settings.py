@@ -124,6 +124,8 @@ INSTALLED_APPS = [
     "integrations",
     # The solar-portal uplink (SP-1) and the built-in portal that receives it: beside integrations.
     "solarportal",
+    # System information, network and time, restart, factory reset, logs (docs/device.md).
+    "device",
     # The replay and the simulated first start (bootstrap_simulated): above product and simulator.
     "replay",
     "django_otp",
@@ -422,3 +424,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": setting("KSEM_LOG_LEVEL", str.upper, "INFO")},
     "loggers": {"pymodbus": {"level": "CRITICAL"}, "django.channels.server": {"level": "WARNING"}},
 }
+# Under supervisord (KSEM_PROCESS) each process also logs to <var>/log/<process>.log for the
+# device page's log download (device/logfiles.py, docs/device.md).
+if os.environ.get("KSEM_PROCESS"):
+    LOGGING["handlers"]["file"] = {  # type: ignore[index]
+        "()": "device.logfiles.process_handler",
+        "process": os.environ["KSEM_PROCESS"],
+        "var_dir": str(VAR_DIR),
+    }
+    LOGGING["root"]["handlers"].append("file")  # type: ignore[index]

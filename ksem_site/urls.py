@@ -19,6 +19,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("integrations.api_urls")),
     path("", include("solarportal.api_urls")),
     path("", include("events.api_urls")),
+    path("", include("device.api_urls")),
     path("https/certificate", https_api.HttpsCertificateView.as_view(), name="api-https-certificate"),
     path("https/certificate/regenerate", https_api.HttpsRegenerateView.as_view(), name="api-https-regenerate"),
 ]
@@ -51,4 +52,5 @@ urlpatterns = [
     path("smartgrid/connections/", include("smartgrid.eebus.urls")),
     path("smartgrid/", include("smartgrid.urls")),
     path("solarportal/", include("solarportal.urls")),
+    path("device/", include("device.urls")),
 ]

@@ -238,7 +238,7 @@ def test_menu_shows_later_entries_disabled(user_client: Client, plant: Plant) ->
     assert 'href="/meter/"' in page
     assert 'href="/plant/overview/"' in page
     assert 'href="/tariffs/"' in page
-    assert 'title="available in a later version">Device settings</span>' in page
+    assert 'href="/device/"' in page  # Device settings is a real page now
     # The wallbox menu appears only once the plant's wallbox option is active (WB-1).
     assert 'data-testid="menu-wallbox"' not in page
 
