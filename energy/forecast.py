@@ -22,7 +22,7 @@ import datetime as dt
 import math
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,8 +141,7 @@ class Forecast:
         return cls(
             computed_at=dt.datetime.fromisoformat(data["computed_at"]),
             slots=tuple(
-                Slot(dt.datetime.fromisoformat(s["start"]), float(s["pv_w"]), float(s["load_w"]))
-                for s in data["slots"]
+                Slot(dt.datetime.fromisoformat(s["start"]), float(s["pv_w"]), float(s["load_w"])) for s in data["slots"]
             ),
             pv_source=str(data.get("pv_source", "")),
             load_source=str(data.get("load_source", "")),
@@ -215,9 +214,7 @@ def clear_sky_w(t_s: float, site: Site) -> float:
         sin_z = math.sqrt(max(0.0, 1.0 - cos_z * cos_z))
         cos_aoi = cos_z * math.cos(tilt) + sin_z * math.sin(tilt) * math.cos(sun_az - panel_az)
         plane = (
-            dni * max(0.0, cos_aoi)
-            + dhi * (1 + math.cos(tilt)) / 2
-            + ghi * GROUND_ALBEDO * (1 - math.cos(tilt)) / 2
+            dni * max(0.0, cos_aoi) + dhi * (1 + math.cos(tilt)) / 2 + ghi * GROUND_ALBEDO * (1 - math.cos(tilt)) / 2
         )
     return min(site.peak_w, site.peak_w * PERFORMANCE_RATIO * plane / STC_W_M2)
 
@@ -289,7 +286,7 @@ def pv_ratios(site: Site, history: Iterable[Sample], now: dt.datetime) -> tuple[
 
 def _load_profile(
     site: Site, history: Iterable[Sample], now: dt.datetime
-) -> tuple[Any, float | None]:
+) -> tuple[Callable[[int, int], float] | None, float | None]:
     """A function (local weekday, slot of day) -> W, and the history's mean (None: no history)."""
     zone = zoneinfo.ZoneInfo(site.time_zone)
     now_s = now.timestamp()

@@ -4,6 +4,7 @@ profile's fall-backs, the error measure, and properties over random plants, time
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import zoneinfo
 
@@ -121,7 +122,9 @@ def clear_history(site: f.Site, now: dt.datetime, days: int, factor_by_band=(1.0
     for t_s in range(start, int(now.timestamp()), step_s):
         hour = dt.datetime.fromtimestamp(t_s, zoneinfo.ZoneInfo(site.time_zone)).hour
         band = next(i for i, (a, b) in enumerate(f.BANDS) if a <= hour < b)
-        samples.append((dt.datetime.fromtimestamp(t_s, UTC), f.clear_sky_w(t_s + step_s / 2, site) * factor_by_band[band]))
+        samples.append(
+            (dt.datetime.fromtimestamp(t_s, UTC), f.clear_sky_w(t_s + step_s / 2, site) * factor_by_band[band])
+        )
     return samples
 
 
@@ -265,9 +268,7 @@ sites = st.builds(
     tilt_deg=st.one_of(st.none(), st.floats(0.0, 90.0)),
     azimuth_deg=st.one_of(st.none(), st.floats(0.0, 360.0)),
 )
-moments = st.datetimes(
-    min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2040, 1, 1), timezones=st.just(UTC)
-)
+moments = st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2040, 1, 1), timezones=st.just(UTC))
 
 
 @st.composite
@@ -307,7 +308,7 @@ def test_cold_start_works_with_no_history(site, now):
     assert all(s.load_w == site.base_load_w for s in forecast.slots)
     assert forecast.slots[0].start <= now < forecast.slots[0].start + dt.timedelta(seconds=f.SLOT_S)
     starts = [s.start for s in forecast.slots]
-    assert all(b - a == dt.timedelta(seconds=f.SLOT_S) for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a == dt.timedelta(seconds=f.SLOT_S) for a, b in itertools.pairwise(starts))
 
 
 @settings(max_examples=25, deadline=None)
