@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "wallbox",
     "tariffs",
     "smartgrid",
+    "forecast",
     "portal",
     "access",
     # MQTT and Home Assistant (manage.py serve_mqtt): above the plant, beside the site.
@@ -220,6 +221,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inverters.tasks.read_missing_info",
         "schedule": 30.0,
         "options": {"expires": 30.0, "queue": "default"},
+    },
+    # The PV and house-load forecast of every active plant (forecast/, docs/forecast.md).
+    "forecast": {
+        "task": "forecast.tasks.recompute_forecasts",
+        "schedule": 900.0,
+        "options": {"expires": 900.0, "queue": "default"},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -17,6 +17,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("smartgrid.eebus.api_urls")),
     path("", include("access.api.urls")),
     path("", include("integrations.api_urls")),
+    path("", include("forecast.api.urls")),
     path("https/certificate", https_api.HttpsCertificateView.as_view(), name="api-https-certificate"),
     path("https/certificate/regenerate", https_api.HttpsRegenerateView.as_view(), name="api-https-regenerate"),
 ]
@@ -47,4 +48,5 @@ urlpatterns = [
     path("wallbox/", include("wallbox.urls")),
     path("smartgrid/connections/", include("smartgrid.eebus.urls")),
     path("smartgrid/", include("smartgrid.urls")),
+    path("forecast/", include("forecast.urls")),
 ]
