@@ -36,7 +36,7 @@ def plant(web: Stack, transactional_db: None) -> Plant:
             grid_power_w=0.0,
             pv_power_w=1000.0,
             house_power_w=500.0,
-        )  # fmt: skip
+        )
         for n in range(144)
     )
     return plant
