@@ -74,7 +74,11 @@ def test_the_job_stores_a_forecast_for_every_active_plant(plant: Plant, other_pl
 
 
 def test_the_job_runs_every_15_minutes_on_the_default_queue() -> None:
-    entry: Any = settings.CELERY_BEAT_SCHEDULE["forecast"]
+    from ksem_site.celery import app
+
+    entry: Any = app.conf.beat_schedule["forecast"]
+    assert entry == settings.CELERY_BEAT_SCHEDULE["forecast"]
+    assert tasks.recompute_forecasts.name == entry["task"]
     assert entry["task"] == "forecast.tasks.recompute_forecasts"
     assert entry["schedule"] == 900.0
     assert entry["options"]["queue"] == "default"
