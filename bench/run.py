@@ -21,6 +21,7 @@ BENCHMARKS = (
     "bench.eebus_write",
     "bench.backup",
     "bench.mqtt",
+    "bench.forecast",
 )
 
 

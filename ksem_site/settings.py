@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "smartgrid",
     # The event log and its e-mail (DEV-3): below the apps that record events.
     "events",
+    "forecast",
     "portal",
     "access",
     # MQTT and Home Assistant (manage.py serve_mqtt): above the plant, beside the site.
@@ -238,6 +239,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "solarportal.tasks.tick",
         "schedule": 60.0,
         "options": {"expires": 60.0, "queue": "default"},
+    },
+    # The PV and house-load forecast of every active plant (forecast/, docs/forecast.md).
+    "forecast": {
+        "task": "forecast.tasks.recompute_forecasts",
+        "schedule": 900.0,
+        "options": {"expires": 900.0, "queue": "default"},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -20,6 +20,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("solarportal.api_urls")),
     path("", include("events.api_urls")),
     path("", include("device.api_urls")),
+    path("", include("forecast.api.urls")),
     path("https/certificate", https_api.HttpsCertificateView.as_view(), name="api-https-certificate"),
     path("https/certificate/regenerate", https_api.HttpsRegenerateView.as_view(), name="api-https-regenerate"),
 ]
@@ -53,4 +54,5 @@ urlpatterns = [
     path("smartgrid/", include("smartgrid.urls")),
     path("solarportal/", include("solarportal.urls")),
     path("device/", include("device.urls")),
+    path("forecast/", include("forecast.urls")),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zoneinfo
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -37,6 +38,28 @@ class Plant(models.Model):
         default=activation.new_serial,
         editable=False,
         help_text=_("The device's serial number; activation codes are bound to it (ACT-1)."),
+    )
+    # Where the PV sits, for the forecast (forecast/, energy/forecast.py). Empty: the middle of the
+    # time zone's country (energy.forecast.default_location), which the forecast says it uses.
+    latitude_deg = models.FloatField(
+        _("latitude (°)"), null=True, blank=True, validators=[MinValueValidator(-90.0), MaxValueValidator(90.0)]
+    )
+    longitude_deg = models.FloatField(
+        _("longitude (°)"), null=True, blank=True, validators=[MinValueValidator(-180.0), MaxValueValidator(180.0)]
+    )
+    pv_tilt_deg = models.FloatField(
+        _("PV tilt (°)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(90.0)],
+        help_text=_("0 = flat, 90 = vertical; empty: unknown."),
+    )
+    pv_azimuth_deg = models.FloatField(
+        _("PV azimuth (°)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(360.0)],
+        help_text=_("Direction the modules face, from north: 90 = east, 180 = south, 270 = west; empty: unknown."),
     )
 
     class Meta:
