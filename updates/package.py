@@ -235,7 +235,9 @@ def check_member(member: tarfile.TarInfo) -> PurePosixPath:
         raise PackageError("unsafe_member", f"The package holds a file outside its folder ({name!r}): refused.")
     if not (member.isfile() or member.isdir()):
         kind = "link" if (member.issym() or member.islnk()) else "special file"
-        raise PackageError("unsafe_member", f"The package holds a {kind} ({name!r}); only files and folders may be in it.")
+        raise PackageError(
+            "unsafe_member", f"The package holds a {kind} ({name!r}); only files and folders may be in it."
+        )
     if path.parts == () or path == PurePosixPath("."):
         if member.isdir():
             return path
@@ -269,7 +271,9 @@ def _members(source: BinaryIO) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInf
                 count += 1
                 unpacked += max(0, member.size)
                 if count > MAX_MEMBERS or unpacked > MAX_UNPACKED_BYTES:
-                    raise PackageError("too_large", "The package unpacks to more files or bytes than a release may have.")
+                    raise PackageError(
+                        "too_large", "The package unpacks to more files or bytes than a release may have."
+                    )
                 path = check_member(member)
                 if path in files or (member.isfile() and path in folders) or any(p in files for p in path.parents):
                     raise PackageError("unsafe_member", f"The package holds {member.name!r} twice or inside a file.")

@@ -59,7 +59,7 @@ def _read(url: str, name: str, limit: int) -> bytes:
     if _is_http(url):
         address = url.rstrip("/") + "/" + urllib.parse.quote(name)
         try:
-            with urllib.request.urlopen(address, timeout=TIMEOUT_S) as response:  # noqa: S310 - http(s) only
+            with urllib.request.urlopen(address, timeout=TIMEOUT_S) as response:
                 data: bytes = response.read(limit + 1)
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise SourceError(f"{address} cannot be read: {error}") from None

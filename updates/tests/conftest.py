@@ -72,4 +72,6 @@ def release_payload(version: str) -> bytes:
 
 
 def make_package(keys: Keys, version: str = "0.2.0", payload: bytes | None = None, min_schema: int = 1) -> bytes:
-    return package.build(payload if payload is not None else release_payload(version), version, min_schema, keys.private)
+    return package.build(
+        payload if payload is not None else release_payload(version), version, min_schema, keys.private
+    )

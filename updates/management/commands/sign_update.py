@@ -1,6 +1,6 @@
 """``manage.py sign_update``: the vendor's side of software updates (DEV-4, docs/updates.md).
 
-    KSEM_UPDATE_SIGNING_KEY=... manage.py sign_update --version 0.2.0 --out dist/ksem-0.2.0.ksemupd [--index]
+    KSEM_UPDATE_SIGNING_KEY=... manage.py sign_update --package-version 0.2.0 --out dist/ksem-0.2.0.ksemupd [--index]
     manage.py sign_update --new-key --public-out updates/keys/update-signing.pub.pem
 
 The private key comes from the environment only (``KSEM_UPDATE_SIGNING_KEY``: the PEM text, or
@@ -63,7 +63,7 @@ class Command(BaseCommand):
     help = "Build and sign an update package (the key from KSEM_UPDATE_SIGNING_KEY), or make a new key pair."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--version", dest="new_version", help="the package's version, MAJOR.MINOR.PATCH")
+        parser.add_argument("--package-version", dest="new_version", help="the package's version, MAJOR.MINOR.PATCH")
         parser.add_argument("--min-schema", type=int, default=version.SCHEMA, help="lowest schema it migrates from")
         parser.add_argument("--source", type=Path, default=Path(settings.BASE_DIR), help="the release's folder")
         parser.add_argument("--out", type=Path, help="the package file to write")
@@ -83,7 +83,7 @@ class Command(BaseCommand):
             return
         new_version, out = options["new_version"], options["out"]
         if not new_version or out is None:
-            raise CommandError("--version and --out are needed")
+            raise CommandError("--package-version and --out are needed")
         try:
             version.parse(new_version)
         except ValueError as error:
