@@ -80,12 +80,16 @@ def installed_version() -> str | None:
 def status() -> dict[str, Any]:
     """The versions for the page and the API."""
     installed = installed_version()
+    code = Path(settings.BASE_DIR).resolve()
     return {
         "version": version.VERSION,
         "schema": version.SCHEMA,
         "installed_version": installed,
         "restart_needed": bool(installed and version.newer(installed, version.VERSION)),
         "releases_dir": str(releases_dir()),
+        # Only a product started from releases/current runs an installed release after a restart.
+        "runs_from_releases": code.is_relative_to(releases_dir().resolve()),
+        "code_dir": str(code),
     }
 
 

@@ -101,6 +101,7 @@ def test_a_good_package_is_installed_and_its_version_shown(user_client: Client, 
     assert text_of(page, "running-version") == version.VERSION
     assert text_of(page, "installed-version") == "0.2.0"
     assert "restart" in text_of(page, "restart-needed")
+    assert "not from" in text_of(page, "not-from-releases"), "the test checkout is not started from releases/current"
     assert "0.1.0 → 0.2.0" in text_of(page, "update-history")
     assert UpdateRecord.objects.get().installed_by == "someone"
 
@@ -185,3 +186,15 @@ def test_sign_update_builds_a_package_the_product_installs(
     current = Path(settings.VAR_DIR) / "releases" / "current"
     assert (current / "updates" / "version.py").read_text() == 'VERSION = "0.4.0"\n'
     assert not (current / "__pycache__").exists()
+
+
+def test_the_header_says_update_running_while_an_install_job_runs(user_client: Client, plant: Plant):
+    import devicejobs
+
+    job = devicejobs.update_job("f" * 32, kind="updates.install", state="running", progress_pct=40.0)
+    UpdateSettings.objects.create(pk=1, job_id=job["id"])
+    page = user_client.get("/device/update/").content.decode()
+    assert by_testid(page, "device-status")[1]["data-state"] == "update"
+    assert text_of(page, "device-status") == "Update running 40 %"
+    devicejobs.update_job(job["id"], state="done")
+    assert by_testid(user_client.get("/device/update/").content.decode(), "device-status")[1]["data-state"] != "update"
