@@ -198,3 +198,11 @@ def test_the_header_says_update_running_while_an_install_job_runs(user_client: C
     assert text_of(page, "device-status") == "Update running 40 %"
     devicejobs.update_job(job["id"], state="done")
     assert by_testid(user_client.get("/device/update/").content.decode(), "device-status")[1]["data-state"] != "update"
+
+
+def test_the_page_and_its_refusals_speak_german(user_client: Client, plant: Plant, keys: Keys):
+    user_client.cookies["django_language"] = "de"
+    page = user_client.get("/device/update/").content.decode()
+    assert "Software-Update" in page and "Laufende Version" in page
+    answer = upload(user_client, make_package(keys, "0.0.1"))
+    assert answer.json()["errors"]["file"][0]["message"].startswith("Das Paket ist nicht neuer")
