@@ -14,13 +14,15 @@ nothing) before it is stored in ``<var>/updates/`` and handed to the job, which 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 import secrets
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -122,8 +124,25 @@ def _switch_current(name: str) -> None:
     os.replace(temporary, link)  # atomic: readers see the old release or the new one, never none
 
 
+@contextlib.contextmanager
+def _one_install_at_a_time() -> Iterator[None]:
+    """Installs run one after the other (the worker runs jobs on several threads)."""
+    with open(incoming_dir() / ".install.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def install(path: Path, progress: package.Progress, *, source: str, by: str = "") -> dict[str, Any]:
-    """Check the package at ``path`` again, unpack it as a release and point ``current`` to it."""
+    """Check the package at ``path`` again, unpack it as a release and point ``current`` to it;
+    one install at a time, so the second of two uploads of a version is refused as a reinstall."""
+    with _one_install_at_a_time():
+        return _install(path, progress, source=source, by=by)
+
+
+def _install(path: Path, progress: package.Progress, *, source: str, by: str) -> dict[str, Any]:
     previous = installed_version() or version.VERSION
     with open(path, "rb") as stream:
         manifest = inspect_file(stream, lambda f, m: progress(0.4 * f, m))
