@@ -158,3 +158,28 @@ def test_extract_writes_files_with_their_modes(keys: Keys, tmp_path: Path) -> No
     assert (tmp_path / "updates" / "version.py").read_text() == 'VERSION = "0.2.0"\n'
     assert (tmp_path / "manage.py").stat().st_mode & 0o111
     assert not (tmp_path / "README.md").stat().st_mode & 0o111
+
+
+@pytest.fixture(scope="module")
+def signed() -> tuple[bytes, bytes]:
+    """A good package and the public key it is signed for (module-wide: hypothesis reuses it)."""
+    private_pem, public_pem = package.new_key_pair()
+    private = package.load_private_key(private_pem)
+    return package.build(release_payload("0.2.0"), "0.2.0", 1, private), public_pem
+
+
+@given(position=st.integers(min_value=0), bit=st.integers(0, 7))
+def test_any_flipped_bit_is_refused_with_a_reason(signed: tuple[bytes, bytes], position: int, bit: int) -> None:
+    good, public_pem = signed
+    data = bytearray(good)
+    data[position % len(data)] ^= 1 << bit
+    with pytest.raises(package.PackageError):
+        package.inspect(io.BytesIO(bytes(data)), package.load_public_key(public_pem), "0.1.0", None, 1)
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_are_refused_with_a_reason_never_a_crash(signed: tuple[bytes, bytes], data: bytes) -> None:
+    public = package.load_public_key(signed[1])
+    for candidate in (data, package.MAGIC + data):
+        with pytest.raises(package.PackageError):
+            package.inspect(io.BytesIO(candidate), public, "0.1.0", None, 1)
