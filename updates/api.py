@@ -27,6 +27,10 @@ class ModeSerializer(serializers.Serializer[Any]):
     mode = serializers.ChoiceField(choices=UpdateSettings.Mode.choices)
 
 
+class CheckSerializer(serializers.Serializer[Any]):
+    install = serializers.BooleanField(default=False, help_text="install the version the source offers")
+
+
 class UploadSerializer(serializers.Serializer[Any]):
     file = serializers.FileField(help_text="a signed update package (.ksemupd)")
 
@@ -83,10 +87,11 @@ class CheckView(APIView):
     permission_classes = [InstallerOnly]
     parser_classes = [JSONParser, FormParser]
 
-    @extend_schema(request=dict, responses=dict)
+    @extend_schema(request=CheckSerializer, responses={200: dict, 409: dict, 502: dict})
     def post(self, request: Request) -> Response:
-        install = request.data.get("install") in (True, "true", "1", "on")
-        result = sources.check(install=install)
+        body = CheckSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = sources.check(install=body.validated_data["install"])
         if result.get("reason") == "no_source":
             return Response({"detail": "no update source is configured (KSEM_UPDATE_URL)"}, status=409)
         code = status.HTTP_502_BAD_GATEWAY if result.get("error") else status.HTTP_200_OK

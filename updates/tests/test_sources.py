@@ -132,3 +132,17 @@ def test_an_unreachable_source_is_reported(plant: Plant, settings: Any, tmp_path
 def test_a_bad_index_is_named(raw: bytes, problem: str):
     with pytest.raises(sources.SourceError, match=problem):
         sources.parse_index(raw)
+
+
+def test_the_api_checks_the_source_and_installs_on_request(user_client: Client, plant: Plant, folder: Path):
+    assert user_client.post("/api/v1/device/update/check", [1, 2], content_type="application/json").status_code == 400
+    found = user_client.post("/api/v1/device/update/check", {}, content_type="application/json")
+    assert found.status_code == 200 and found.json()["available_version"] == "0.3.0" and current() is None
+    done = user_client.post("/api/v1/device/update/check", {"install": True}, content_type="application/json")
+    assert done.status_code == 200 and done.json()["installed_version"] == "0.3.0"
+    assert current() == "0.3.0"
+
+
+def test_the_api_says_when_no_source_is_configured(user_client: Client, plant: Plant):
+    answer = user_client.post("/api/v1/device/update/check", {}, content_type="application/json")
+    assert answer.status_code == 409 and "KSEM_UPDATE_URL" in answer.json()["detail"]
