@@ -208,3 +208,18 @@ def test_the_page_and_its_refusals_speak_german(user_client: Client, plant: Plan
     assert "Software-Update" in page and "Laufende Version" in page
     answer = upload(user_client, make_package(keys, "0.0.1"))
     assert answer.json()["errors"]["file"][0]["message"].startswith("Das Paket ist nicht neuer")
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(
+    user_client: Client, plant: Plant, keys: Keys, monkeypatch
+):
+    from access.limits import BodyLimit
+    from updates import api, views
+
+    monkeypatch.setattr(views.upload, "body_limit", BodyLimit(1000, "update package"))
+    monkeypatch.setattr(api.PackageView, "body_limit", BodyLimit(1000, "update package"))
+    data = make_package(keys, "0.2.0") + b"x" * 2000
+    for url in ("/device/update/upload/", "/api/v1/device/update/package"):
+        answer = upload(user_client, data, url)
+        assert answer.status_code == 413 and "update package" in answer.content.decode()
+    assert not (Path(settings.VAR_DIR) / "releases").exists()
