@@ -127,6 +127,8 @@ INSTALLED_APPS = [
     "solarportal",
     # System information, network and time, restart, factory reset, logs (docs/device.md).
     "device",
+    # Software updates and the product version (DEV-4): a device app.
+    "updates",
     # The replay and the simulated first start (bootstrap_simulated): above product and simulator.
     "replay",
     "django_otp",
@@ -171,6 +173,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "plant.context_processors.device_status",
+                "updates.context_processors.product_version",
             ],
         },
     },
@@ -246,6 +249,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 900.0,
         "options": {"expires": 900.0, "queue": "default"},
     },
+}
+# Software updates (DEV-4, docs/updates.md): the source checked by beat, how often, the vendor's public key.
+KSEM_UPDATE_URL = setting("KSEM_UPDATE_URL", str, "")
+KSEM_UPDATE_CHECK_S = setting("KSEM_UPDATE_CHECK_S", number_between(60.0, 7 * 86400.0), 6 * 3600.0)
+KSEM_UPDATE_PUBLIC_KEY = setting(
+    "KSEM_UPDATE_PUBLIC_KEY", lambda raw: Path(raw).resolve(), BASE_DIR / "updates" / "keys" / "update-signing.pub.pem"
+)
+CELERY_BEAT_SCHEDULE["update check"] = {
+    "task": "updates.tasks.check_for_updates",
+    "schedule": KSEM_UPDATE_CHECK_S,
+    "options": {"expires": KSEM_UPDATE_CHECK_S, "queue": "default"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
 from access import rest, schema_views
-from ksem_site import https_api, https_views, licences_views
+from ksem_site import https_api, https_views, licences_api, licences_views
 
 # The JSON API (docs/api.md): /api/v1/… is canonical; the same operations answer unversioned
 # under /api/… as aliases. Everything under /api/ answers errors as JSON (handlers below).
@@ -21,6 +21,8 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("events.api_urls")),
     path("", include("device.api_urls")),
     path("", include("forecast.api.urls")),
+    path("", include("updates.api_urls")),
+    path("device/licences", licences_api.LicencesView.as_view(), name="api-device-licences"),
     path("https/certificate", https_api.HttpsCertificateView.as_view(), name="api-https-certificate"),
     path("https/certificate/regenerate", https_api.HttpsRegenerateView.as_view(), name="api-https-regenerate"),
 ]
@@ -41,6 +43,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("settings/https/", https_views.https_certificate, name="https-certificate"),
     path("licences/", licences_views.licences, name="licences"),
+    path("device/licences/", licences_views.licences, name="device-licences"),
+    path("device/update/", include("updates.urls")),
     path("", include("portal.urls")),
     path("", include("plant.urls")),
     path("meter/", include("meter.urls")),

@@ -17,6 +17,7 @@ from pages.presentation import format_power
 from plant import live, supervision
 from plant.models import Plant
 from plant.services import current_plant, visible_plants
+from updates import releases
 
 
 def _status(state: PlantState | None) -> dict[str, str]:
@@ -28,6 +29,17 @@ def _status(state: PlantState | None) -> dict[str, str]:
     if not state.meter_status.online:
         return {"state": "error", "label": _("Error"), "message": state.meter_status.error}
     return {"state": "ready", "label": _("Ready"), "message": ""}
+
+
+def _update_running() -> dict[str, str] | None:
+    """DEV-9: "update running" while a software update is being installed (DEV-4)."""
+    try:
+        job = releases.running_job()
+    except Exception:  # noqa: BLE001 - the header must render even when Redis is down
+        return None
+    if job is None:
+        return None
+    return {"state": "update", "label": _("Update running"), "message": f"{job['progress_pct']:.0f} %"}
 
 
 def device_status(request: HttpRequest) -> dict[str, Any]:
@@ -49,6 +61,8 @@ def device_status(request: HttpRequest) -> dict[str, Any]:
     problems = supervision.process_report(settings.VAR_DIR)["problems"]
     if problems:  # a process that keeps crashing is not hidden by its restarts
         status = {"state": "error", "label": _("Error"), "message": "; ".join(problems)}
+    elif status["state"] != "error":
+        status = _update_running() or status
     if not signed_in:
         return {"device_status": {**status, "message": ""}}
     return {

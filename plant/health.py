@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from plant import live, supervision
 from plant.models import Plant
+from updates.version import VERSION
 
 
 def _age_s(moment: dt.datetime | None, now: dt.datetime) -> float | None:
@@ -21,7 +22,7 @@ def check_health() -> tuple[bool, dict[str, Any]]:
     """(healthy, report). Healthy when every part answers and no age exceeds the limit."""
     limit = settings.HEALTH_MAX_AGE_S
     now = timezone.now()
-    report: dict[str, Any] = {"max_age_s": limit}
+    report: dict[str, Any] = {"version": VERSION, "max_age_s": limit}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

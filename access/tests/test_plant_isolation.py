@@ -71,6 +71,8 @@ P1_MARKERS = (P1_NAME, "Alpha-", "ALPHA-SN", "198.51.100.", "4242.4", "zed-alpha
 # namespace dropped) or, for an unnamed route, by its path.
 NO_PLANT_DATA = {
     "licences": "the open-source components and their licences, the same for every device",
+    "device-licences": "the same licences page under Device",
+    "api-device-licences": "the same list in the API",
     "portal:login": "the login form",
     "portal:verify": "the two-factor code form of one's own login",
     "portal:logout": "ends one's own session",
