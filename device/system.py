@@ -4,7 +4,6 @@ read with psutil each time the page or the API asks."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import ipaddress
 import os
 import socket
@@ -14,6 +13,8 @@ from typing import Any
 
 import psutil
 
+from updates.version import VERSION
+
 PRODUCT_NAME = "KOSTAL Smart Energy Meter G2"
 # What the command line of one of the product's processes contains (the supervisor's programs,
 # or the same processes under docker compose or by hand).
@@ -22,9 +23,8 @@ CPU_SAMPLE_S = 0.2
 
 
 def version() -> str:
-    # ksem_site sits above this app; its version module is the one thing read from it.
-    module = importlib.import_module("ksem_site.version")
-    return str(module.__version__)
+    """The product's version, written once in updates/version.py."""
+    return VERSION
 
 
 @dataclass

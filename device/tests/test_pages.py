@@ -19,6 +19,7 @@ from modbus.models import SerialInterface
 from plant.models import Plant
 from portal.models import Membership
 from tests.pages import by_testid
+from updates.version import VERSION
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def test_the_page_shows_this_machine(user_client: Client, plant: Plant):
     page = user_client.get("/device/").content.decode()
     assert by_testid(page, "host-name")[0] == socket.gethostname()
     assert by_testid(page, "serial-number")[0] == plant.serial_number
-    assert by_testid(page, "version")[0] == "1.0.0"
+    assert by_testid(page, "version")[0] == VERSION
     cpu = float(by_testid(page, "host-cpu")[0].split(" %")[0])
     assert 0.0 <= cpu <= 100.0
     uptime_s = float(by_testid(page, "uptime")[1]["data-uptime-s"])
