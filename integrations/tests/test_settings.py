@@ -107,3 +107,10 @@ def test_only_installers_change_the_mqtt_settings(operator: Client):
     assert operator.post("/mqtt/save/", {"enabled": "on"}).status_code == 403
     assert operator.post("/api/mqtt/test", {}, content_type="application/json").status_code == 403
     assert not MqttSettings.objects.exists()
+
+
+def test_the_page_speaks_german(user_client: Client):
+    page = user_client.get("/mqtt/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    for text in ("Verbindung testen", "Broker-Host", "Topic-Präfix", "Befehle wirken als"):
+        assert text in page, text
+    assert "Test connection" not in page
