@@ -1,8 +1,13 @@
 """Restart of the product's processes (DEV-8) through supervisord's XML-RPC interface on its
 unix socket (``<var>/supervisor.sock``, written by ``ksem_site.supervisor``).
 
-``make run`` and the systemd unit run every process under supervisord: a restart asks it to stop
-every process and start them again (``supervisor.restart``). It answers at once and then stops
+``make run`` and the systemd unit run every process under supervisord: a restart first writes
+``<var>/supervisord.conf`` again (:func:`ksem_site.supervisor.render`, with supervisord's
+environment), so the programs run from the code :func:`ksem_site.supervisor.code_dir` names now:
+the release an update installed in ``<var>/releases/current``, whose migrations are applied first,
+or the checkout. Then it asks supervisord to stop every process, read its configuration again and
+start them (``supervisor.restart``). A configuration not written by ``ksem_site.supervisor`` is
+left as it is. It answers at once and then stops
 the web process too, so the page loses its connection for a few seconds and polls
 :func:`status` until every process runs again. Without the socket (docker compose, each
 process in its own container, or a process started by hand) the product cannot restart itself:
@@ -11,12 +16,17 @@ process in its own container, or a process started by hand) the product cannot r
 
 from __future__ import annotations
 
+import os
+import sys
 import xmlrpc.client
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport  # type: ignore[import-untyped]
+
+from ksem_site import supervisor as config
 
 TIMEOUT_S = 5.0
 
@@ -67,10 +77,41 @@ def status(var_dir: str | Path) -> Status:
     )
 
 
-def restart_all(var_dir: str | Path) -> None:
-    """Ask supervisord to stop and start every process (it answers before it stops us)."""
+def _default_render(var_dir: Path) -> str:
+    return config.render(var_dir, config.child_environment(var_dir, os.environ), Path(sys.executable).parent)
+
+
+def prepare(var_dir: str | Path, render: Callable[[Path], str] | None = None) -> Path | None:
+    """Write supervisord's configuration again for the code to run now (after its migrations when
+    it is an installed release); returns that code folder, or None for a configuration someone else wrote."""
+    var = Path(var_dir)
+    path = var / "supervisord.conf"
     try:
-        proxy = _proxy(var_dir)
+        ours = path.read_text().startswith(config.HEADER)
+    except OSError:
+        ours = False
+    if not ours:
+        return None
+    code = config.code_dir(var)
+    try:
+        config.migrate_release(var, code, Path(sys.executable).parent, os.environ)
+        text = (render or _default_render)(var)
+        config.write(var, text)
+    except config.ReleaseError as error:
+        raise RestartError(f"Nothing was restarted: {error}") from None
+    except (OSError, SystemExit, ValueError) as error:
+        raise RestartError(
+            f"Nothing was restarted: the supervisor's configuration cannot be written: {error}"
+        ) from None
+    return code
+
+
+def restart_all(var_dir: str | Path, render: Callable[[Path], str] | None = None) -> None:
+    """Write the configuration again (:func:`prepare`) and ask supervisord to read it and start every
+    process again (it answers before it stops us). ``render`` stands in for the real programs in tests."""
+    proxy = _proxy(var_dir)
+    prepare(var_dir, render)
+    try:
         accepted = proxy.supervisor.restart()
     except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError) as error:
         raise RestartError(f"The supervisor refused the restart: {error}") from None

@@ -12,6 +12,10 @@ current environment and replaces itself with supervisord in the foreground, whic
 - logs which process died and how ("exited: worker (terminated by SIGKILL; not expected)");
 - stops everything on Ctrl-C / SIGTERM and exits when all are gone.
 
+The code the programs run (``directory=`` of each) is :func:`code_dir`: the release an update
+installed (``<var>/releases/current``, docs/updates.md) when there is one, else this checkout.
+Every program runs with this virtualenv's interpreter either way.
+
 ``--print`` writes the configuration to stdout instead of starting anything.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +32,11 @@ from pathlib import Path
 from ksem_site.https_server import WS_MAX_SIZE_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
+HEADER = "; Written by ksem_site/supervisor.py at every start; edit that, not this."
+
+
+class ReleaseError(Exception):
+    """The installed release cannot be started; the message says why."""
 
 
 @dataclass
@@ -49,6 +59,16 @@ def _command(args: list[str]) -> str:
 SIMULATED_PLANT = Path(__file__).resolve().parent.parent / "simulator" / "scenarios" / "home.json"
 
 
+def code_dir(var_dir: Path) -> Path:
+    """The folder the programs run from: ``<var>/releases/current`` (resolved, so a later switch of the
+    link does not move running processes) when it exists and holds ``manage.py``, else the checkout."""
+    try:
+        release = (Path(var_dir) / "releases" / "current").resolve(strict=True)
+    except (OSError, RuntimeError):
+        return ROOT
+    return release if (release / "manage.py").is_file() else ROOT
+
+
 def simulator_enabled(environ: dict[str, str] | os._Environ[str]) -> bool:
     value = environ.get("KSEM_SIMULATOR", "on").strip().lower()
     if value in {"on", "true", "1", "yes", ""}:
@@ -58,7 +78,9 @@ def simulator_enabled(environ: dict[str, str] | os._Environ[str]) -> bool:
     raise SystemExit(f"KSEM_SIMULATOR={value!r} is not valid: use on or off")
 
 
-def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir: Path) -> list[Program]:
+def programs(
+    var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir: Path, code: Path = ROOT
+) -> list[Program]:
     python = str(bin_dir / "python")
     web_host = environ.get("KSEM_WEB_HOST") or "127.0.0.1"
     web_port = environ.get("KSEM_WEB_PORT") or "8000"
@@ -79,7 +101,7 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
         extra = shlex.split(environ.get("KSEM_SIMULATOR_ARGS", ""))
         state = str(var_dir / "simulator-state.json")
         # The simulated plant of a fresh `make run`: its inverters answer on the ports after the meter's.
-        scenario = environ.get("KSEM_SIMULATOR_SCENARIO") or str(SIMULATED_PLANT)
+        scenario = environ.get("KSEM_SIMULATOR_SCENARIO") or str(code / SIMULATED_PLANT.relative_to(ROOT))
         command = [
             python, "-m", "simulator", "--port", meter_port, "--inverter-port-base", inverter_port_base,
             "--wallbox-port-base", wallbox_port_base, "--scenario", scenario, "--state-file", state, *extra,
@@ -123,11 +145,23 @@ def programs(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir:
     return result
 
 
-def render(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir: Path) -> str:
+def render(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir: Path, code: Path | None = None) -> str:
+    """The configuration of every program, run from ``code`` (default: :func:`code_dir`)."""
+    code = code_dir(var_dir) if code is None else code
+    return render_programs(var_dir, programs(var_dir, environ, bin_dir, code), bin_dir, code)
+
+
+def render_programs(
+    var_dir: Path, program_list: list[Program], bin_dir: Path, code: Path, *, supervision: bool = True
+) -> str:
     var = _escape(str(var_dir))
     python = _escape(str(bin_dir / "python"))
+    directory = _escape(str(code))
+    # A release's settings would put their var folder inside the release: keep this one.
+    keep_var = {} if code == ROOT else {"KSEM_VAR_DIR": str(var_dir)}
     lines = [
-        "; Written by ksem_site/supervisor.py at every start; edit that, not this.",
+        HEADER,
+        f"; Code: {directory}",
         "[supervisord]",
         "nodaemon=true",
         f"logfile={var}/log/supervisord.log",
@@ -135,7 +169,7 @@ def render(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir: P
         "logfile_backups=2",
         f"pidfile={var}/supervisord.pid",
         f"childlogdir={var}/log",
-        f"directory={_escape(str(ROOT))}",
+        f"directory={directory}",
         "",
         "[unix_http_server]",
         f"file={var}/supervisor.sock",
@@ -148,11 +182,13 @@ def render(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir: P
         f"serverurl=unix://{var}/supervisor.sock",
         "",
     ]
-    for program in programs(var_dir, environ, bin_dir):
-        env = ",".join(f'{k}="{_escape(v)}"' for k, v in {"KSEM_PROCESS": program.name, **program.environment}.items())
+    for program in program_list:
+        variables = {"KSEM_PROCESS": program.name, **keep_var, **program.environment}
+        env = ",".join(f'{k}="{_escape(v)}"' for k, v in variables.items())
         lines += [
             f"[program:{program.name}]",
             f"command={_command(program.command)}",
+            f"directory={directory}",
             f"priority={program.priority}",
             f"environment={env}",
             "autorestart=true",
@@ -169,16 +205,59 @@ def render(var_dir: Path, environ: dict[str, str] | os._Environ[str], bin_dir: P
             "redirect_stderr=true",
             "",
         ]
-    lines += [
-        "[eventlistener:supervision]",
-        f"command={python} -m plant.supervision listen {var}/supervision.json",
-        "events=PROCESS_STATE,TICK_5",
-        "autorestart=true",
-        "stderr_logfile=/dev/stderr",
-        "stderr_logfile_maxbytes=0",
-        "",
-    ]
+    lines += (
+        []
+        if not supervision
+        else [
+            "[eventlistener:supervision]",
+            f"command={python} -m plant.supervision listen {var}/supervision.json",
+            f"directory={directory}",
+            "events=PROCESS_STATE,TICK_5",
+            "autorestart=true",
+            "stderr_logfile=/dev/stderr",
+            "stderr_logfile_maxbytes=0",
+            "",
+        ]
+    )
     return "\n".join(lines)
+
+
+def child_environment(var_dir: Path, environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """``environ`` without what supervisord sets per process (a process re-rendering the
+    configuration passes on supervisord's environment, not its own name)."""
+    result = {k: v for k, v in environ.items() if k != "KSEM_PROCESS" and not k.startswith("SUPERVISOR_")}
+    result["KSEM_VAR_DIR"] = str(var_dir)
+    return result
+
+
+def migrate_release(var_dir: Path, code: Path, bin_dir: Path, environ: dict[str, str] | os._Environ[str]) -> None:
+    """Apply an installed release's database migrations with its own ``manage.py`` (the checkout's
+    are applied by ``make run`` and the service before this); nothing for the checkout itself."""
+    if code == ROOT:
+        return
+    command = [str(bin_dir / "python"), "manage.py", "migrate", "--noinput"]
+    try:
+        done = subprocess.run(
+            command, cwd=code, env=child_environment(var_dir, environ), capture_output=True, text=True, timeout=600
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ReleaseError(f"The migrations of the release in {code} did not run: {error}") from None
+    if done.returncode != 0:
+        output = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise ReleaseError(
+            f"The migrations of the release in {code} failed (exit {done.returncode}): {' | '.join(output)}. "
+            "Roll back with `manage.py update_rollback` (docs/updates.md)."
+        )
+
+
+def write(var_dir: Path, config: str) -> Path:
+    """Write ``<var>/supervisord.conf`` (through a temporary file, so supervisord never reads half)."""
+    (var_dir / "log").mkdir(parents=True, exist_ok=True)
+    path = var_dir / "supervisord.conf"
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(config)
+    os.replace(temporary, path)
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -190,13 +269,17 @@ def main(argv: list[str] | None = None) -> None:
 
     var_dir = Path(settings.VAR_DIR)
     bin_dir = Path(sys.executable).parent
-    config = render(var_dir, os.environ, bin_dir)
+    code = code_dir(var_dir)
+    config = render(var_dir, os.environ, bin_dir, code)
     if args.print:
         sys.stdout.write(config)
         return
-    (var_dir / "log").mkdir(parents=True, exist_ok=True)
-    path = var_dir / "supervisord.conf"
-    path.write_text(config)
+    print(f"Running the code in {code}" + (" (installed release)" if code != ROOT else ""), flush=True)
+    try:
+        migrate_release(var_dir, code, bin_dir, os.environ)
+    except ReleaseError as error:
+        raise SystemExit(str(error)) from None
+    path = write(var_dir, config)
     sys.stdout.flush()
     os.execv(str(bin_dir / "supervisord"), [str(bin_dir / "supervisord"), "-c", str(path)])
 

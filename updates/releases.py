@@ -4,8 +4,9 @@ An install unpacks the package's payload into ``<var>/releases/<version>/`` (thr
 folder, renamed when complete, with ``release.json`` naming the version and the manifest) and then
 switches ``<var>/releases/current``, a symbolic link, to it in one atomic rename. The running
 processes go on running the code they started with until they are restarted: the page and the API
-say so (``restart_needed``). A deployment that starts the product from ``releases/current``
-(docs/updates.md) then runs the new version.
+say so (``restart_needed``). The restart (device page, or the service) runs every process from
+``releases/current`` (``ksem_site.supervisor.code_dir``), so they then run the new version.
+:func:`rollback` (``manage.py update_rollback``) points ``current`` back.
 
 Installs run as device jobs (:mod:`devicejobs`) in the worker, with progress the page polls. An
 upload is checked completely in the request (:func:`updates.package.inspect`, which writes
@@ -83,16 +84,51 @@ def status() -> dict[str, Any]:
     """The versions for the page and the API."""
     installed = installed_version()
     code = Path(settings.BASE_DIR).resolve()
+    runs_from_releases = code.is_relative_to(releases_dir().resolve())
     return {
         "version": version.VERSION,
         "schema": version.SCHEMA,
         "installed_version": installed,
-        "restart_needed": bool(installed and version.newer(installed, version.VERSION)),
+        # The processes run another version than a restart would run (a new release, or one rolled back).
+        "restart_needed": bool(installed and installed != version.VERSION) or (not installed and runs_from_releases),
         "releases_dir": str(releases_dir()),
-        # Only a product started from releases/current runs an installed release after a restart.
-        "runs_from_releases": code.is_relative_to(releases_dir().resolve()),
+        "runs_from_releases": runs_from_releases,
         "code_dir": str(code),
+        # Only under supervisord (make run, the systemd unit) does a restart run releases/current.
+        "supervised": (Path(settings.VAR_DIR) / "supervisor.sock").exists(),
     }
+
+
+class RollbackError(Exception):
+    """Nothing to roll back; the message says why."""
+
+
+def rollback() -> str | None:
+    """Point ``current`` at the newest installed release older than the one it points to, or remove
+    it when there is none (a restart then runs the checkout); returns the version now current.
+    The database is not rolled back."""
+    with _one_install_at_a_time():
+        link = releases_dir() / CURRENT
+        if not link.is_symlink():
+            raise RollbackError(f"No release is installed ({link} does not exist): the checkout runs already.")
+        now = installed_version()
+        if now is None:  # a link to nothing readable: only removed
+            link.unlink()
+            return None
+        older = []
+        for folder in releases_dir().iterdir():
+            try:
+                parsed = version.parse(folder.name)
+            except ValueError:
+                continue
+            if folder.is_dir() and not folder.is_symlink() and version.newer(now, folder.name):
+                older.append((parsed, folder.name))
+        if not older:
+            link.unlink()
+            return None
+        previous = max(older)[1]
+        _switch_current(previous)
+        return previous
 
 
 def inspect_file(source: BinaryIO, progress: package.Progress = package._no_progress) -> package.Manifest:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ksem_site.dependencies import wait_for_dependencies
-from ksem_site.supervisor import render
+from ksem_site.supervisor import ROOT, child_environment, code_dir, render
 from plant.supervision import CRASH_COUNT, FATAL_RETRY_FIRST_S, Recorder, process_report
 
 BIN = Path("/venv/bin")
@@ -144,3 +144,41 @@ def test_the_celery_start_refuses_what_it_does_not_start():
 
     with pytest.raises(SystemExit, match="worker,beat"):
         main(["inspect", "ping"])
+
+
+def _sections(var: Path) -> configparser.RawConfigParser:
+    config = configparser.RawConfigParser()
+    config.read_string(render(var, {}, BIN))
+    return config
+
+
+def test_without_an_installed_release_every_program_runs_from_the_checkout(tmp_path: Path):
+    config = _sections(tmp_path)
+    runs = [s for s in config.sections() if s.startswith(("program:", "eventlistener:"))]
+    assert len(runs) == 11 and {config[s]["directory"] for s in runs} == {str(ROOT)}
+    assert config["supervisord"]["directory"] == str(ROOT)
+    assert all("KSEM_VAR_DIR" not in config[s]["environment"] for s in runs if s.startswith("program:"))
+    assert str(ROOT / "simulator" / "scenarios" / "home.json") in config["program:simulator"]["command"]
+
+
+def test_an_installed_release_runs_every_program_from_its_folder_with_the_same_var_folder(tmp_path: Path):
+    release = tmp_path / "releases" / "0.2.0"
+    release.mkdir(parents=True)
+    (release / "manage.py").write_text("")
+    (tmp_path / "releases" / "current").symlink_to("0.2.0")
+    assert code_dir(tmp_path) == release
+    config = _sections(tmp_path)
+    runs = [s for s in config.sections() if s.startswith(("program:", "eventlistener:"))]
+    assert {config[s]["directory"] for s in runs} == {str(release)}  # resolved: a later switch moves nothing
+    for name in ("web", "worker", "modbus"):
+        assert f'KSEM_VAR_DIR="{tmp_path}"' in config[f"program:{name}"]["environment"]
+        assert config[f"program:{name}"]["command"].startswith("/venv/bin/python ")  # the same interpreter
+    assert str(release / "simulator" / "scenarios" / "home.json") in config["program:simulator"]["command"]
+
+
+def test_a_re_rendering_process_passes_on_supervisords_environment_not_its_own_name(tmp_path: Path):
+    environ = {"KSEM_PROCESS": "web", "SUPERVISOR_PROCESS_NAME": "web", "KSEM_WEB_PORT": "8123"}
+    assert child_environment(tmp_path, environ) == {"KSEM_WEB_PORT": "8123", "KSEM_VAR_DIR": str(tmp_path)}
+    config = configparser.RawConfigParser()
+    config.read_string(render(tmp_path, child_environment(tmp_path, environ), BIN))
+    assert config["program:worker"]["environment"].startswith('KSEM_PROCESS="worker"')

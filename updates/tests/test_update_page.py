@@ -103,7 +103,13 @@ def test_a_good_package_is_installed_and_its_version_shown(user_client: Client, 
     assert text_of(page, "running-version") == version.VERSION
     assert text_of(page, "installed-version") == "0.2.0"
     assert "restart" in text_of(page, "restart-needed")
-    assert "not from" in text_of(page, "not-from-releases"), "the test checkout is not started from releases/current"
+    assert "After a restart every process runs the code of version 0.2.0" in text_of(page, "restart-needed")
+    assert "No supervisor runs this product here" in text_of(page, "not-supervised")  # no supervisor.sock in tests
+    assert "update_rollback" in text_of(page, "rollback-hint")
+    (Path(settings.VAR_DIR) / "supervisor.sock").touch()  # under supervisord: the device page restarts it
+    page = user_client.get("/device/update/").content.decode()
+    assert by_testid(page, "restart-link")[1]["href"] == "/device/#restart-title"
+    assert 'data-testid="not-supervised"' not in page
     assert "0.1.0 → 0.2.0" in text_of(page, "update-history")
     assert UpdateRecord.objects.get().installed_by == "someone"
 
@@ -223,3 +229,24 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(
         answer = upload(user_client, data, url)
         assert answer.status_code == 413 and "update package" in answer.content.decode()
     assert not (Path(settings.VAR_DIR) / "releases").exists()
+
+
+def test_update_rollback_points_current_to_the_previous_release_then_removes_it(
+    user_client: Client, plant: Plant, keys: Keys
+):
+    with pytest.raises(CommandError, match="No release is installed"):
+        call_command("update_rollback")
+    for new in ("0.2.0", "0.3.0"):
+        assert upload(user_client, make_package(keys, new)).status_code == 202
+    releases = Path(settings.VAR_DIR) / "releases"
+    assert os.readlink(releases / "current") == "0.3.0"
+
+    call_command("update_rollback")
+    assert os.readlink(releases / "current") == "0.2.0"
+    assert user_client.get("/api/v1/device/update").json()["installed_version"] == "0.2.0"
+    call_command("update_rollback")  # nothing older: the checkout runs after the next restart
+    assert not (releases / "current").exists() and sorted(p.name for p in releases.iterdir()) == ["0.2.0", "0.3.0"]
+    state = user_client.get("/api/v1/device/update").json()
+    assert state["installed_version"] is None and state["restart_needed"] is False
+    with pytest.raises(CommandError, match="No release is installed"):
+        call_command("update_rollback")
