@@ -222,12 +222,11 @@ def measure_writes(writes: int) -> None:
             if [r["error"] for r in answer["results"]] != [0]:
                 raise SystemExit(f"the plant refused the limit: {answer}")
             written_at = float(box_call(control_port, "/state")["lpc"]["at"])
-            wait(
-                lambda t=written_at, b=before_a: any(a < b - 0.5 for _, a in current_writes(sim, t)),
-                30,
-                "a lowered current at the wallbox",
-                logs,
-            )
+
+            def cut(t: float = written_at, b: float = before_a) -> bool:
+                return any(a < b - 0.5 for _, a in current_writes(sim, t))
+
+            wait(cut, 30, "a lowered current at the wallbox", logs)
             at, current = next((w, a) for w, a in current_writes(sim, written_at) if a < before_a - 0.5)
             lowered_s.append(at - written_at)
             lowered_to_a.append(current)
