@@ -156,6 +156,9 @@ def running_stack(var_dir: Path, box_port_rtu: int, with_cycle: bool = True) -> 
                 return bool(observed.get("ready"))
 
             wait(ready, 120, "SHIP and SPINE between the plant and the box", logs)
+            # A fresh controllable system starts in init with the failsafe values in force (10 kW
+            # would hold the car below 16 A); the box's first write (no limit) ends that.
+            box_call(control_port, "/lpc", {"value_w": 0, "active": False})
             if with_cycle:
                 wait(
                     lambda: (
@@ -235,6 +238,7 @@ def measure_writes(writes: int) -> None:
             box_call(control_port, "/lpc", {"value_w": value, "duration_s": LIMIT_DURATION_S, "active": False})
             wait(lambda: car_a() >= FULL_A - 0.01, 60, "the car back at 16 A after the limit ended", logs)
             released_s.append(time.time() - released)
+            print(f"write {k + 1}: {value:.0f} W, lowered to {current:.1f} A after {lowered_s[-1]:.3f} s", flush=True)
     lowered = summary(lowered_s)
     write_result(
         "eebus",
