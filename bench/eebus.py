@@ -258,6 +258,7 @@ def measure_writes(writes: int) -> None:
             "car_a": FULL_A,
             "release_to_full_current_s": summary(released_s),
             "ship_handshake": ship_figures(),
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         },
         {"p99_s": "<= 1.5"},
     )
@@ -318,6 +319,7 @@ def measure_memory(minutes: float, sample_s: float, write_every_s: float) -> Non
             "peers": 1,
             "connected_at_end": len(connected),
             "heartbeats_received_by_box": {ski: o.get("heartbeats_received") for ski, o in heartbeats.items()},
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2),
             "rss_mb_every_5_min": [round(mb, 1) for t, mb in samples if int(t) % 300 < sample_s],
         },
         {"rss_end_mb": "no growth beyond noise over the hour"},
