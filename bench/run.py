@@ -19,6 +19,7 @@ BENCHMARKS = (
     "bench.api",
     "bench.eebus_ship",
     "bench.eebus_write",
+    "bench.eebus",
     "bench.backup",
     "bench.mqtt",
     "bench.forecast",

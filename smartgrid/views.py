@@ -3,6 +3,7 @@ maxima (the installer may change them), and the history of received limits, 10 p
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import messages
@@ -11,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from energy import gridlimit as g
@@ -19,22 +21,59 @@ from pages.presentation import format_power, live_page_context
 from portal.roles import SETTINGS, may_change
 from smartgrid import services
 from smartgrid.forms import GridLimitsForm
-from smartgrid.models import STATE_CHOICES, GridLimitEntry
+from smartgrid.models import GridLimitEntry
 
-STATE_NAMES = dict(STATE_CHOICES)
+# The state machine's states and the history's words as a heading or a table cell shows them
+# (the model's choices are lower case, for use inside sentences).
+STATE_NAMES = {
+    g.INIT: gettext_lazy("Init"),
+    g.UNLIMITED_CONTROLLED: gettext_lazy("Unlimited/controlled"),
+    g.LIMITED: gettext_lazy("Limited"),
+    g.FAILSAFE: gettext_lazy("Failsafe"),
+    g.UNLIMITED_AUTONOMOUS: gettext_lazy("Unlimited/autonomous"),
+}
+DIRECTION_NAMES: dict[str, Any] = {
+    g.CONSUME: gettext_lazy("Consumption (LPC)"),
+    g.PRODUCE: gettext_lazy("Production (LPP)"),
+}
+KIND_NAMES: dict[str, Any] = {
+    GridLimitEntry.Kind.UNLIMITED: gettext_lazy("Unlimited"),
+    GridLimitEntry.Kind.LIMITED: gettext_lazy("Limited"),
+    GridLimitEntry.Kind.FAILSAFE: gettext_lazy("Limited with failsafe value"),
+}
 # Enough pages for the whole ring at 10 per page.
 HISTORY_PAGES = g.HISTORY_SIZE // services.HISTORY_PER_PAGE
 
 
-def _direction_row(label: str, d: g.DirectionStatus) -> dict[str, Any]:
+def _direction_row(direction: str, d: g.DirectionStatus, facts: g.Facts) -> dict[str, Any]:
+    """One direction's row. "Until" is when its state ends as things stand: in ``limited`` the
+    limit's end (its valid-to; none for a limit without duration), in ``failsafe`` the failsafe's
+    end. A lost heartbeat would end it earlier: that deadline is shown on its own line."""
+    machine = facts.machine(direction)
+    if d.state == g.LIMITED:
+        until = machine.limit.valid_until if machine.limit is not None else None
+    elif d.state in (g.FAILSAFE, g.INIT):
+        until = d.until
+    else:
+        until = None
     return {
-        "label": label,
+        "label": DIRECTION_NAMES[direction],
         "state": d.state,
         "state_text": STATE_NAMES.get(d.state, d.state),
         "limit_text": format_power(d.limit_w) if d.limit_w is not None else _("no limit"),
         "since": d.since,
-        "until": d.until,
+        "until": until,
     }
+
+
+def _heartbeat_deadline(facts: g.Facts, current: g.GridLimitStatus) -> Any:
+    """When the failsafe values take over if no heartbeat comes (only while one is awaited)."""
+    if facts.last_heartbeat_at is None:
+        return None
+    watched = (g.UNLIMITED_CONTROLLED, g.LIMITED)
+    if current.consume.state not in watched and current.produce.state not in watched:
+        return None
+    return facts.last_heartbeat_at + dt.timedelta(seconds=g.HEARTBEAT_TIMEOUT_S)
 
 
 @login_required
@@ -62,18 +101,21 @@ def smartgrid(request: HttpRequest) -> HttpResponse:
                 return redirect("smartgrid:state")
         status = 400
     now = timezone.now()
-    current = services.status(plant.pk, now)
+    stored = services.cycle_facts(plant.pk)
+    facts = g.advance(stored, now)[0] if stored is not None else None
+    current = g.status(facts, now) if facts is not None else None
     page = services.history_page(plant.pk, int_param(request.GET, "page", low=1, high=HISTORY_PAGES, default=1) or 1)
     context |= {
         "form": form,
         "may_change_settings": may_edit,
         "grid_status": current,
         "directions": [
-            _direction_row(_("Consumption (LPC)"), current.consume),
-            _direction_row(_("Production (LPP)"), current.produce),
+            _direction_row(g.CONSUME, current.consume, facts),
+            _direction_row(g.PRODUCE, current.produce, facts),
         ]
-        if current
+        if current and facts
         else [],
+        "heartbeat_deadline": _heartbeat_deadline(facts, current) if current and facts else None,
         "settings_row": row,
         "failsafe_texts": {
             "consumption": format_power(row.failsafe_consumption_w),
@@ -90,8 +132,8 @@ def smartgrid(request: HttpRequest) -> HttpResponse:
 
 def _history_row(entry: GridLimitEntry) -> dict[str, Any]:
     return {
-        "direction": entry.get_direction_display(),
-        "kind": entry.get_kind_display(),
+        "direction": DIRECTION_NAMES.get(entry.direction, entry.direction),
+        "kind": KIND_NAMES.get(entry.kind, entry.kind),
         "limit": format_power(entry.value_w) if entry.value_w is not None else "",
         "valid_from": entry.valid_from,
         "valid_to": entry.valid_to,

@@ -170,3 +170,60 @@ def test_disconnect_drops_the_connection_and_keeps_the_trust(plant: Plant, tmp_p
             await box.stop()
 
     asyncio.run(scenario())
+
+
+def _stored(plant_id: int) -> tuple[dict[str, Any], int]:
+    """Everything the store holds for the plant's limits: the row and the history's length."""
+    from django.forms.models import model_to_dict
+
+    from smartgrid.models import GridLimitEntry, GridLimits
+
+    row = model_to_dict(GridLimits.objects.get(plant_id=plant_id))
+    row.pop("last_heartbeat_at", None)  # the box's heartbeat goes on meanwhile
+    row.pop("last_heartbeat_counter", None)
+    return row, GridLimitEntry.objects.filter(plant_id=plant_id).count()
+
+
+def test_a_write_the_limit_store_refuses_is_error_7_with_its_reason_and_changes_nothing(plant: Plant, tmp_path: Path):
+    """Values the SPINE layer lets through but the store refuses (out of its range, or the plant
+    switched off meanwhile): the control box gets errorNumber 7 (commandRejected) with the store's
+    reason, and nothing stored changes, neither the limit nor the failsafe values nor the history."""
+    own = identities.load(plant.pk)
+    box = make_box(tmp_path, [own.ski])
+
+    async def scenario() -> None:
+        await box.start()
+        try:
+            await sync_to_async(store.connect)(plant.pk, "127.0.0.1", box.port, box.identity.ski)
+            async with running(Endpoint(plant.pk, port=0, host="127.0.0.1", mdns=False)):
+                await box.wait_connected(20)
+                guard = next(iter(box.guards.values()))
+                await asyncio.wait_for(guard.ready.wait(), 20)
+                assert [r["error"] for r in await box.write_limit("lpc", 4200, 900)] == [0]
+                before = await sync_to_async(_stored)(plant.pk)
+
+                # Over the store's range (a limit of 2 GW is no house's): SPINE passes it on.
+                results = await box.write_limit("lpc", 2e9, 900)
+                assert [(r["error"], r["description"]) for r in results] == [
+                    (7, "the consumption limit 2e+09 W is out of range")
+                ]
+                results = await box.write_failsafe(lpc_w=2e9)
+                assert [(r["error"], r["description"]) for r in results] == [
+                    (7, "the failsafe consumption limit 2e+09 W is out of range")
+                ]
+                assert await sync_to_async(_stored)(plant.pk) == before
+
+                # The installer switched grid-operator control off: the store refuses any limit.
+                await sync_to_async(services.set_enabled)(plant.pk, False)
+                before = await sync_to_async(_stored)(plant.pk)
+                results = await box.write_limit("lpc", 5000, 900)
+                assert [(r["error"], r["description"]) for r in results] == [
+                    (7, "this plant is not controlled by the grid operator (EEBus LPC/LPP is off)")
+                ]
+                assert await sync_to_async(_stored)(plant.pk) == before
+                row, _ = before
+                assert (row["lpc_state"], row["lpc_limit_w"], row["lpc_limit_active"]) == ("limited", 4200.0, True)
+        finally:
+            await box.stop()
+
+    asyncio.run(scenario())

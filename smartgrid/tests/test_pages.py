@@ -5,6 +5,7 @@ look into another plant."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.test import Client
@@ -155,3 +156,62 @@ def test_in_german(installer: Client, plant: Plant) -> None:
     html = page(installer, plant)
     assert "Die Leistungsbegrenzung ist mit Failsafe-Werten aktiv." in html
     assert "Historie der empfangenen Begrenzungen" in html
+
+
+def _shown(moment: dt.datetime) -> str:
+    """A date and time as the page shows it: the plant's local time, one format (date, 24 h time)."""
+    from zoneinfo import ZoneInfo
+
+    local = moment.astimezone(ZoneInfo("Europe/Berlin"))
+    return local.strftime("%m/%d/%Y %H:%M:%S")
+
+
+def test_dates_in_one_format_and_limited_until_is_the_limits_end(installer: Client, plant: Plant) -> None:
+    now = timezone.now().replace(microsecond=0)
+    services.set_enabled(plant.pk, True, now=now - dt.timedelta(seconds=100))
+    services.heartbeat(plant.pk, now=now - dt.timedelta(seconds=60))
+    written = now - dt.timedelta(seconds=59)
+    services.write_limit(plant.pk, g.CONSUME, active=True, value_w=4200.0, duration_s=900.0, now=written)
+    html = page(installer, plant)
+    row = re.search(r'data-testid="grid-direction-1" data-state="limited">(.*?)</tr>', html, re.S)
+    assert row is not None
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.S)
+    # Direction, state, limit, since (the write), until: the limit's end, not the heartbeat's deadline.
+    assert cells == ["Consumption (LPC)", "Limited", "4.20 kW", _shown(written),
+                     _shown(written + dt.timedelta(seconds=900))]  # fmt: skip
+    # The heartbeat's deadline has a line of its own, said as what it is.
+    deadline = re.search(r'data-testid="grid-heartbeat-deadline">(.*?)</p>', html, re.S)
+    assert deadline is not None
+    assert "Without a heartbeat, the failsafe values apply from" in deadline.group(1)
+    assert _shown(now + dt.timedelta(seconds=60)) in deadline.group(1)
+    # No time shown twice (once 12-hour, once 24-hour) anywhere on the page.
+    assert "a.m." not in html and "p.m." not in html
+
+
+def test_history_words_are_capitalised(installer: Client, plant: Plant) -> None:
+    limited(plant)
+    html = page(installer, plant)
+    rows = re.findall(r'<tr class="history-row">(.*?)</tr>', html, re.S)
+    shown = [re.findall(r"<td>(.*?)</td>", row, re.S)[:2] for row in rows]
+    assert ["Consumption (LPC)", "Limited"] in shown
+    assert ["Consumption (LPC)", "Limited with failsafe value"] in shown
+    assert ["Production (LPP)", "Limited with failsafe value"] in shown
+    assert "consumption (LPC)" not in html and "production (LPP)" not in html
+
+
+def test_smart_grid_and_connections_pages_in_german(installer: Client, plant: Plant) -> None:
+    limited(plant)
+    installer.cookies["django_language"] = "de"
+    html = page(installer, plant)
+    for text in (
+        "Bezug (LPC)",
+        "Begrenzt",
+        "Begrenzt mit Failsafe-Wert",
+        "Ohne Heartbeat gelten die Failsafe-Werte ab",
+    ):
+        assert text in html, text
+    # German dates: day.month.year and the 24-hour time.
+    assert re.search(r"<td>\d\d\.\d\d\.\d{4} \d\d:\d\d:\d\d</td>", html)
+    connections = installer.get("/smartgrid/connections/", {"plant": plant.pk}).content.decode()
+    for text in ("EEBus-Verbindungen", "Dieser Energiemanager", "Neue Verbindung", "Verbinden", "Zurück zu Smart Grid"):
+        assert text in connections, text
