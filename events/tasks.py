@@ -13,7 +13,8 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from events import mail, services
@@ -26,6 +27,13 @@ RETRY_BASE_S = 30.0
 
 
 def subject_and_body(event: Event) -> tuple[str, str]:
+    """The mail in the installation's language (``LANGUAGE_CODE``), whatever language the thread
+    that sends it last served a page in."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _subject_and_body(event)
+
+
+def _subject_and_body(event: Event) -> tuple[str, str]:
     where = event.plant.name if event.plant else _("device")
     subject = f"[KSEM {where}] {event.get_kind_display()}: {event.message}"[:200]
     lines = [

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from energy.state import DeviceStatus, PlantState
+from energy.state import DeviceStatus, InverterState, PlantState
 from events.models import CURTAILMENT, DEVICE_OFFLINE, DEVICE_ONLINE, ERROR, INFO, WALLBOX_ERROR, WARNING
 
 # The controllers whose "limiting" means that production is curtailed.
@@ -101,6 +101,8 @@ class CycleWatch:
 
     def _curtailment(self, state: PlantState) -> list[Found]:
         limiting = [c for c in state.controllers if c.name in CURTAILING and c.state == LIMITING]
+        if not any(_at_its_limit(inverter) for inverter in state.inverters):
+            limiting = []  # a bound nothing presses against (at night, a purchase limit) curtails nothing
         now = state.timestamp
         began = bool(limiting) and not self._curtailing
         self._curtailing = bool(limiting)
@@ -112,5 +114,16 @@ class CycleWatch:
         self._curtailed_at = now
         if not quiet:
             return []
-        reason = "; ".join(c.reason for c in limiting if c.reason) or "limiting"
-        return [Found(CURTAILMENT, INFO, limiting[0].name, f"curtailment active: {reason}")]
+        reason = "; ".join(c.reason.removeprefix(PREFIX) for c in limiting if c.reason) or "limiting"
+        return [Found(CURTAILMENT, INFO, limiting[0].name, f"{PREFIX}{reason}")]
+
+
+PREFIX = "curtailment active: "
+
+
+def _at_its_limit(inverter: InverterState) -> bool:
+    """The inverter is held below 100 % and produces what its limit allows: production is lost."""
+    if inverter.limit_pct is None or inverter.limit_pct >= 100.0 or inverter.ac_power_w is None:
+        return False
+    allowed_w = inverter.max_ac_w * inverter.limit_pct / 100.0
+    return inverter.ac_power_w >= allowed_w - max(50.0, 0.03 * inverter.max_ac_w)

@@ -314,6 +314,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("de", _("German"))]
+# English dates with the 24-hour clock (ksem_site/formats/en).
+FORMAT_MODULE_PATH = ["ksem_site.formats"]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 USE_TZ = True

@@ -57,3 +57,20 @@ def test_an_outage_of_a_class_not_chosen_is_logged_but_not_mailed(
         worker.run_plant_cycle(plant_with_dead_meter.pk, now=t0 + dt.timedelta(seconds=second))
     assert smtp.inbox == []
     assert Event.objects.filter(kind=DEVICE_OFFLINE, mail_state="").count() == 1
+
+
+def test_the_mail_is_in_the_installations_language_whatever_page_the_thread_served_last(
+    plant_with_dead_meter: Plant,
+) -> None:
+    from django.utils import translation
+
+    from events.tasks import subject_and_body
+
+    event = Event.objects.create(
+        plant=plant_with_dead_meter, kind=DEVICE_OFFLINE, severity="warning", source="meter",
+        message="meter offline", time=dt.datetime.now(dt.UTC),
+    )  # fmt: skip
+    with translation.override("de"):  # a German page was the thread's last request
+        subject, body = subject_and_body(event)
+    assert subject.startswith("[KSEM Cabin] device offline: meter offline"), subject
+    assert "Severity" in body and "Schweregrad" not in body

@@ -8,7 +8,15 @@ import datetime as dt
 
 import pytest
 
-from energy.state import ControllerStatus, DeviceStatus, EnergyCounters, EnergyFlow, PlantState, WallboxState
+from energy.state import (
+    ControllerStatus,
+    DeviceStatus,
+    EnergyCounters,
+    EnergyFlow,
+    InverterState,
+    PlantState,
+    WallboxState,
+)
 from energy.status import StatusTracker
 from events.models import CURTAILMENT, DEVICE_OFFLINE, DEVICE_ONLINE, WALLBOX_ERROR
 from events.watch import CycleWatch
@@ -122,8 +130,43 @@ def test_curtailment_that_flickers_within_a_quarter_hour_is_one_event() -> None:
     timeline += [(360 + 1800, limiting)]
     found = []
     for second, controllers in timeline:
-        found += watch.see(snapshot(T0 + dt.timedelta(seconds=second), online, controllers=controllers))
+        at = T0 + dt.timedelta(seconds=second)
+        found += watch.see(snapshot(at, online, controllers=controllers, inverters=(held(60.0, 6000.0),)))
     assert [(f.kind, f.message) for f in found] == [
         (CURTAILMENT, "curtailment active: feed-in limit 6.00 kW"),
         (CURTAILMENT, "curtailment active: feed-in limit 6.00 kW"),
     ]
+
+
+def held(limit_pct: float, ac_power_w: float | None) -> InverterState:
+    """A 10 kW inverter held at ``limit_pct`` producing ``ac_power_w``."""
+    status = DeviceStatus(name="roof", online=True, last_seen=T0)
+    return InverterState(
+        name="roof", type="plenticore", status=status, controllable=True, max_ac_w=10_000.0,
+        ac_power_w=ac_power_w, limit_pct=limit_pct,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("inverter", "curtailed"),
+    [
+        (held(60.0, 6_000.0), True),  # producing what the limit allows
+        (held(60.0, 5_800.0), True),  # within the inverter's settling
+        (held(60.0, 2_000.0), False),  # clouds: the limit holds nothing back
+        (held(81.5, 0.0), False),  # night under the failsafe values: nothing to curtail
+        (held(100.0, 10_000.0), False),  # not held at all
+        (held(60.0, None), False),  # not read
+    ],
+)
+def test_curtailment_is_production_held_back_not_a_bound_nobody_presses(
+    inverter: InverterState, curtailed: bool
+) -> None:
+    watch = CycleWatch(plant_id=1)
+    online = DeviceStatus(name="meter", online=True, last_seen=T0)
+    reason = "curtailment active: no exchange with the grid; grid operator's feed-in limit (LPP) 10.0 kW"
+    limiting = (ControllerStatus(name="grid_operator_limits", state="limiting", reason=reason),)
+    found = watch.see(snapshot(T0, online, controllers=limiting, inverters=(inverter,)))
+    expected = [
+        (CURTAILMENT, "curtailment active: no exchange with the grid; grid operator's feed-in limit (LPP) 10.0 kW")
+    ]
+    assert [(f.kind, f.message) for f in found] == (expected if curtailed else [])
