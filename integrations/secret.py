@@ -1,38 +1,13 @@
-"""The broker password at rest: Fernet (AES-128-CBC + HMAC-SHA256) with a key derived from the
-installation's secret key (``SECRET_KEY``, ``DJANGO_SECRET_KEY`` or var/secret_key).
-
-A database copied without the secret key does not reveal the password; a changed secret key makes
-the stored password unreadable (the page then asks for it again, ``decrypt`` returns "").
-"""
+"""The broker password at rest, sealed with a key of its own (:mod:`portal.sealed`): a changed
+secret key makes it unreadable (the page then asks for it again, ``decrypt`` returns "")."""
 
 from __future__ import annotations
 
-import base64
-import logging
+from portal.sealed import Seal
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
-
-log = logging.getLogger(__name__)
-_INFO = b"ksem integrations: MQTT broker password"
-
-
-def _fernet() -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(settings.SECRET_KEY.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
-def encrypt(password: str) -> str:
-    return "" if not password else _fernet().encrypt(password.encode()).decode()
-
-
-def decrypt(token: str) -> str:
-    if not token:
-        return ""
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except (InvalidToken, ValueError):
-        log.warning("the stored MQTT password cannot be decrypted (secret key changed?); connecting without it")
-        return ""
+_SEAL = Seal(
+    b"ksem integrations: MQTT broker password",
+    "the stored MQTT password cannot be decrypted (secret key changed?); connecting without it",
+)
+encrypt = _SEAL.encrypt
+decrypt = _SEAL.decrypt
