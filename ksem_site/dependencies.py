@@ -2,8 +2,8 @@
 
     python -m ksem_site.dependencies worker -- celery -A ksem_site worker ...
 
-waits for both (saying once what it waits for and why, then every 30 s, then how long it
-took), and then becomes the command. Every long-running entry point (web, worker, beat, the
+waits for both (after 5 s of waiting saying what it waits for and why, then every 30 s, then
+how long it took; a shorter wait, such as the embedded Redis starting beside it, says nothing), and then becomes the command. Every long-running entry point (web, worker, beat, the
 Modbus and EEBus services) starts through it under supervisord, systemd and docker compose
 alike, so a missing dependency is a clear wait, not a crash loop.
 
@@ -33,6 +33,9 @@ log = logging.getLogger("ksem.startup")
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 2.0
 REPEAT_MESSAGE_S = 30.0
+# A dependency started beside the process (the embedded Redis under `make run`, a database
+# container coming up with compose) usually answers within this: a wait that short says nothing.
+QUIET_S = 5.0
 
 
 def _describe_redis(url: str) -> str:
@@ -103,7 +106,9 @@ def wait_for_dependencies(
                 now = clock()
                 if timeout_s is not None and now - started > timeout_s:
                     raise TimeoutError(f"{process}: {what} did not answer within {timeout_s:g} s: {exc}") from exc
-                if said_at is None or now - said_at >= REPEAT_MESSAGE_S:
+                if now - started < QUIET_S:
+                    pass
+                elif said_at is None or now - said_at >= REPEAT_MESSAGE_S:
                     log.warning(
                         "%s: waiting for %s (%s); retrying", process, what, str(exc).strip() or type(exc).__name__
                     )
