@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.dispatch import receiver
+from django.utils.translation import gettext_noop
 
 from events import services
 from events.models import LOGIN_LOCKOUT, WARNING
@@ -16,7 +17,8 @@ def _login_lockout(sender: Any, client: str, failures: int, lockout_s: int, **kw
     minutes = max(1, -(-int(lockout_s) // 60))
     services.record(
         LOGIN_LOCKOUT,
-        f"address {client} locked out for {minutes} min after {failures} wrong passwords or codes",
+        gettext_noop("address %(client)s locked out for %(minutes)s min after %(failures)s wrong passwords or codes"),
+        params={"client": client, "minutes": minutes, "failures": failures},
         severity=WARNING,
         source=client,
     )

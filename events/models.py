@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 DEVICE_OFFLINE = "device_offline"
@@ -73,6 +74,10 @@ class Event(models.Model):
     severity = models.CharField(_("severity"), max_length=8, choices=SEVERITY_CHOICES, default=INFO)
     source = models.CharField(_("source"), max_length=100, blank=True)
     message = models.CharField(_("message"), max_length=500)
+    # The message's wording before its values were put in (a msgid of the translations) and those
+    # values: the page shows the event in the reader's language. Empty for a message made whole.
+    text = models.CharField(max_length=200, blank=True, default="")
+    params = models.JSONField(default=dict, blank=True)
     key = models.CharField(max_length=200, blank=True)
     mail_state = models.CharField(max_length=16, choices=MAIL_CHOICES, blank=True, default=MAIL_NONE)
     mail_error = models.CharField(max_length=500, blank=True)
@@ -89,6 +94,20 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.kind}: {self.message}"
+
+    @property
+    def localized_message(self) -> str:
+        """The message in the active language; the stored English one where no wording is kept."""
+        return localize(self.text, self.params, self.message)
+
+
+def localize(text: str, params: dict, fallback: str) -> str:
+    if not text:
+        return fallback
+    try:
+        return gettext(text) % params
+    except (KeyError, TypeError, ValueError):  # a translation whose placeholders do not fit
+        return fallback
 
 
 class MailSettings(models.Model):

@@ -45,8 +45,13 @@ def record(
     source: str = "",
     key: str = "",
     at: dt.datetime | None = None,
+    params: dict[str, Any] | None = None,
 ) -> Event | None:
     """Log one event (``plant``: a Plant, its id, or None for the device as a whole).
+
+    With ``params`` the message is a wording with ``%(name)s`` placeholders (marked for
+    translation with ``gettext_noop``): the English text is stored whole, and the wording and the
+    values with it, so that pages show the event in their reader's language.
 
     ``key`` names the occurrence (an outage: device and start); an event with a key already
     logged is not logged again and returns None. Never raises."""
@@ -54,6 +59,14 @@ def record(
         log.error("event of unknown class %r or severity %r not recorded", kind, severity)
         return None
     plant_id = plant if plant is None or isinstance(plant, int) else plant.pk
+    text = ""
+    if params is not None:
+        params = {name: value if isinstance(value, int | float) else str(value) for name, value in params.items()}
+        try:
+            message, text = message % params, message
+        except (KeyError, TypeError, ValueError):
+            log.error("event wording %r does not fit its values %r", message, params)
+            params = None
     try:
         with transaction.atomic():  # a savepoint inside a caller's transaction
             if key and Event.objects.filter(key=key[:200]).exists():
@@ -65,6 +78,8 @@ def record(
                 severity=severity,
                 source=source[:100],
                 message=message[:MESSAGE_MAX],
+                text=text if len(text) <= 200 else "",
+                params=params or {},
                 key=key[:200],
                 mail_state=MAIL_PENDING if _mailed(kind) else MAIL_NONE,
             )

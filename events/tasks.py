@@ -35,7 +35,7 @@ def subject_and_body(event: Event) -> tuple[str, str]:
 
 def _subject_and_body(event: Event) -> tuple[str, str]:
     where = event.plant.name if event.plant else _("device")
-    subject = f"[KSEM {where}] {event.get_kind_display()}: {event.message}"[:200]
+    subject = f"[KSEM {where}] {event.get_kind_display()}: {event.localized_message}"[:200]
     lines = [
         f"{_('Time')}: {event.time.isoformat(timespec='seconds')}",
         f"{_('Plant')}: {where}",
@@ -44,7 +44,7 @@ def _subject_and_body(event: Event) -> tuple[str, str]:
     ]
     if event.source:
         lines.append(f"{_('Source')}: {event.source}")
-    lines += ["", event.message]
+    lines += ["", event.localized_message]
     return subject, "\n".join(lines) + "\n"
 
 

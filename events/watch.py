@@ -10,6 +10,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext_noop
+
 from energy.state import DeviceStatus, InverterState, PlantState
 from events.models import CURTAILMENT, DEVICE_OFFLINE, DEVICE_ONLINE, ERROR, INFO, WALLBOX_ERROR, WARNING
 
@@ -27,8 +29,14 @@ class Found:
     kind: str
     severity: str
     source: str
-    message: str
+    message: str  # a wording with %(name)s placeholders (translated where shown)
     key: str = ""
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The English message with its values."""
+        return self.message % dict(self.params)
 
 
 def _duration(delta: dt.timedelta) -> str:
@@ -59,8 +67,13 @@ class CycleWatch:
             code = int(box.error_code or 0)
             if code and code != self._box_errors.get(box.name, 0):
                 text = self.error_texts.get(code, "")
+                wording = (
+                    gettext_noop("%(box)s: error %(code)s (%(text)s)")
+                    if text
+                    else gettext_noop("%(box)s: error %(code)s")
+                )
                 found.append(
-                    Found(WALLBOX_ERROR, ERROR, box.name, f"{box.name}: error {code}" + (f" ({text})" if text else ""))
+                    Found(WALLBOX_ERROR, ERROR, box.name, wording, params={"box": box.name, "code": code, "text": text})
                 )
             self._box_errors[box.name] = code
         found += self._curtailment(state)
@@ -78,8 +91,9 @@ class CycleWatch:
                         DEVICE_ONLINE,
                         INFO,
                         name,
-                        f"{name} back online after {_duration(now - before)}",
+                        gettext_noop("%(device)s back online after %(duration)s"),
                         key=f"online:{self.plant_id}:{name}:{before.isoformat()}",
+                        params={"device": name, "duration": _duration(now - before)},
                     )
                 ]
             return []
@@ -94,8 +108,9 @@ class CycleWatch:
                 DEVICE_OFFLINE,
                 WARNING,
                 name,
-                f"{name} offline: {status.error}" if status.error else f"{name} offline",
+                gettext_noop("%(device)s offline: %(error)s") if status.error else gettext_noop("%(device)s offline"),
                 key=f"offline:{self.plant_id}:{name}:{since.isoformat()}",
+                params={"device": name, "error": status.error or ""},
             )
         ]
 
@@ -115,7 +130,15 @@ class CycleWatch:
         if not quiet:
             return []
         reason = "; ".join(c.reason.removeprefix(PREFIX) for c in limiting if c.reason) or "limiting"
-        return [Found(CURTAILMENT, INFO, limiting[0].name, f"{PREFIX}{reason}")]
+        return [
+            Found(
+                CURTAILMENT,
+                INFO,
+                limiting[0].name,
+                gettext_noop("curtailment active: %(reason)s"),
+                params={"reason": reason},
+            )
+        ]
 
 
 PREFIX = "curtailment active: "

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 import devicejobs
 from events import services as events
@@ -92,9 +93,20 @@ def create_job(params: dict[str, Any], run: devicejobs.Runner, progress: devicej
     try:
         summary = create_file(backup_dir() / name, backup.unseal(str(params["password"])), progress)
     except backup.BackupError as error:
-        events.record(BACKUP_RESULT, f"backup failed: {error}", severity=ERROR, source="backup")
+        events.record(
+            BACKUP_RESULT,
+            gettext_noop("backup failed: %(error)s"),
+            params={"error": error},
+            severity=ERROR,
+            source="backup",
+        )
         raise _failed(error) from None
-    events.record(BACKUP_RESULT, f"backup created: {summary.rows} rows of {summary.tables} tables", source="backup")
+    events.record(
+        BACKUP_RESULT,
+        gettext_noop("backup created: %(rows)s rows of %(tables)s tables"),
+        params={"rows": summary.rows, "tables": summary.tables},
+        source="backup",
+    )
     return {"file": name, "bytes": summary.bytes, "rows": summary.rows, "tables": summary.tables}
 
 
@@ -106,11 +118,22 @@ def restore_job(params: dict[str, Any], run: devicejobs.Runner, progress: device
         with open(path, "rb") as source:
             summary = backup.restore(source, backup.unseal(str(params["password"])), progress)
     except backup.BackupError as error:
-        events.record(BACKUP_RESULT, f"restore refused: {error}", severity=ERROR, source="backup")
+        events.record(
+            BACKUP_RESULT,
+            gettext_noop("restore refused: %(error)s"),
+            params={"error": error},
+            severity=ERROR,
+            source="backup",
+        )
         raise _failed(error) from None
     finally:
         path.unlink(missing_ok=True)
-    events.record(BACKUP_RESULT, f"backup restored: {summary.rows} rows of {summary.tables} tables", source="backup")
+    events.record(
+        BACKUP_RESULT,
+        gettext_noop("backup restored: %(rows)s rows of %(tables)s tables"),
+        params={"rows": summary.rows, "tables": summary.tables},
+        source="backup",
+    )
     live.bump_config_generation()  # every plant's settings may have changed: the cycle reloads them
     return {"rows": summary.rows, "tables": summary.tables}
 

@@ -151,6 +151,7 @@ def _record_events(plant_id: int, entry: _Entry, state: PlantState) -> None:
             event_services.record(
                 found.kind,
                 found.message,
+                params=dict(found.params),
                 plant=plant_id,
                 severity=found.severity,
                 source=found.source,

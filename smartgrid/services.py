@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from energy import gridlimit as g
 from events import services as events
@@ -134,20 +135,34 @@ def _record(plant_id: int, facts: g.Facts, transitions: Iterable[g.Transition]) 
             GridLimitEntry.objects.filter(plant_id=plant_id, id__lte=oldest_kept[0]).delete()
 
 
-_DIRECTION_NAMES = {g.CONSUME: "consumption limit (LPC)", g.PRODUCE: "production limit (LPP)"}
+# The event log's wording per direction: ended, failsafe value in force, limit received.
+_WORDING = {
+    g.CONSUME: (
+        gettext_noop("consumption limit (LPC) ended"),
+        gettext_noop("consumption limit (LPC): failsafe value %(value)s in force"),
+        gettext_noop("consumption limit (LPC) %(value)s received"),
+    ),
+    g.PRODUCE: (
+        gettext_noop("production limit (LPP) ended"),
+        gettext_noop("production limit (LPP): failsafe value %(value)s in force"),
+        gettext_noop("production limit (LPP) %(value)s received"),
+    ),
+}
 
 
 def _event(plant_id: int, entry: g.HistoryEntry) -> None:
     """The event log's entry (DEV-3): a limit received (or its failsafe value), or its end."""
-    name = _DIRECTION_NAMES.get(entry.direction, entry.direction)
-    value = f"{entry.value_w:.0f} W" if entry.value_w is not None else ""
+    ended, failsafe, received = _WORDING.get(entry.direction, _WORDING[g.CONSUME])
+    params = {"value": f"{entry.value_w:.0f} W" if entry.value_w is not None else ""}
     if entry.kind == g.UNLIMITED:
-        kind, severity, message = GRID_LIMIT_ENDED, INFO, f"{name} ended"
+        kind, severity, message = GRID_LIMIT_ENDED, INFO, ended
     elif entry.kind == g.FAILSAFE_KIND:
-        kind, severity, message = GRID_LIMIT_RECEIVED, WARNING, f"{name}: failsafe value {value} in force"
+        kind, severity, message = GRID_LIMIT_RECEIVED, WARNING, failsafe
     else:
-        kind, severity, message = GRID_LIMIT_RECEIVED, INFO, f"{name} {value} received"
-    events.record(kind, message, plant=plant_id, severity=severity, source="grid operator", at=entry.valid_from)
+        kind, severity, message = GRID_LIMIT_RECEIVED, INFO, received
+    events.record(
+        kind, message, params=params, plant=plant_id, severity=severity, source="grid operator", at=entry.valid_from
+    )
 
 
 def _change(plant_id: int, apply: Callable[[g.Facts], Change], *, writer: str = "", save: bool = True) -> GridLimits:

@@ -282,3 +282,22 @@ def test_the_pages_speak_german(user_client: Client, logged: dict[str, Event]) -
     assert "Ereignisse" in page and "Anmeldesperre" in page and "Mindestens" in page
     mail_page = user_client.get("/events/mail/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "Test-E-Mail senden" in mail_page and "Verschlüsselung" in mail_page
+
+
+def test_an_events_message_is_shown_in_the_readers_language_and_stored_in_english(
+    user_client: Client, plant: Plant
+) -> None:
+    from smartgrid import services as smartgrid
+
+    smartgrid.set_enabled(plant.pk, True, now=T0)
+    smartgrid.heartbeat(plant.pk, now=T0 + dt.timedelta(seconds=1))
+    smartgrid.write_limit(
+        plant.pk, g.PRODUCE, active=True, value_w=3000.0, duration_s=None, now=T0 + dt.timedelta(seconds=2)
+    )
+    services.record(BACKUP_RESULT, "backup created", source="backup")  # a message made whole: as it is
+    german = user_client.get("/events/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    english = user_client.get("/events/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Einspeisegrenze (LPP) 3000 W empfangen" in german and "backup created" in german
+    assert "production limit (LPP) 3000 W received" in english
+    api = user_client.get("/api/v1/events", HTTP_ACCEPT_LANGUAGE="de").json()["results"]
+    assert "production limit (LPP) 3000 W received" in [row["message"] for row in api], "the API keeps English"

@@ -52,7 +52,7 @@ def run(online_per_second: list[bool]) -> list[tuple[str, str]]:
     for second, online in enumerate(online_per_second):
         now = T0 + dt.timedelta(seconds=second)
         status = tracker.ok(now) if online else tracker.failed(now, "no answer")
-        found += [(f.kind, f.message) for f in watch.see(snapshot(now, status))]
+        found += [(f.kind, f.text) for f in watch.see(snapshot(now, status))]
     return found
 
 
@@ -113,7 +113,7 @@ def test_a_new_wallbox_error_code_is_one_event_with_its_meaning() -> None:
     found = []
     for second, code in enumerate(codes):
         found += watch.see(snapshot(T0 + dt.timedelta(seconds=second), online, wallboxes=(box(code),)))
-    assert [(f.kind, f.message) for f in found] == [
+    assert [(f.kind, f.text) for f in found] == [
         (WALLBOX_ERROR, "Garage: error 2011 (CP EV out of signaled duty range)"),
         (WALLBOX_ERROR, "Garage: error 2011 (CP EV out of signaled duty range)"),
         (WALLBOX_ERROR, "Garage: error 3000"),
@@ -132,7 +132,7 @@ def test_curtailment_that_flickers_within_a_quarter_hour_is_one_event() -> None:
     for second, controllers in timeline:
         at = T0 + dt.timedelta(seconds=second)
         found += watch.see(snapshot(at, online, controllers=controllers, inverters=(held(60.0, 6000.0),)))
-    assert [(f.kind, f.message) for f in found] == [
+    assert [(f.kind, f.text) for f in found] == [
         (CURTAILMENT, "curtailment active: feed-in limit 6.00 kW"),
         (CURTAILMENT, "curtailment active: feed-in limit 6.00 kW"),
     ]
@@ -169,4 +169,4 @@ def test_curtailment_is_production_held_back_not_a_bound_nobody_presses(
     expected = [
         (CURTAILMENT, "curtailment active: no exchange with the grid; grid operator's feed-in limit (LPP) 10.0 kW")
     ]
-    assert [(f.kind, f.message) for f in found] == (expected if curtailed else [])
+    assert [(f.kind, f.text) for f in found] == (expected if curtailed else [])
