@@ -15,7 +15,8 @@ import psutil
 
 from updates.version import VERSION
 
-PRODUCT_NAME = "KOSTAL Smart Energy Meter G2"
+# The header's name: an open-source energy manager in the shape of the KOSTAL device, not the device.
+PRODUCT_NAME = "KSEM energy manager"
 # What the command line of one of the product's processes contains (the supervisor's programs,
 # or the same processes under docker compose or by hand).
 _MARKERS = ("manage.py", "celery", "uvicorn", "ksem_site.", "plant.supervision", "supervisord", "simulator")
