@@ -178,9 +178,7 @@ def plan(
         solar[i] = power
         left -= power * hours[i]
     # 2. the cheapest slots for the rest; same price: the latest first; unknown price last
-    order = sorted(
-        range(len(spans)), key=lambda i: (prices[i] is None, prices[i] or 0.0, -spans[i][0].timestamp())
-    )
+    order = sorted(range(len(spans)), key=lambda i: (prices[i] is None, prices[i] or 0.0, -spans[i][0].timestamp()))
     for i in order:
         if left <= 1e-9:
             break
@@ -192,9 +190,7 @@ def plan(
             power = min_power_w - solar[i]
         grid[i] = power
         left -= power * hours[i]
-    slots = tuple(
-        PlannedSlot(a, b, solar[i] + grid[i], solar[i], prices[i]) for i, (a, b) in enumerate(spans)
-    )
+    slots = tuple(PlannedSlot(a, b, solar[i] + grid[i], solar[i], prices[i]) for i, (a, b) in enumerate(spans))
     return Plan(now, departure, needed_wh, max_power_w, slots, feasible=True)
 
 
