@@ -112,3 +112,21 @@ def test_the_plan_reaches_the_cycle_settings(plant, box):
     plan = config.wallboxes[0].plan
     assert plan is not None and plan.target_wh == 12_000
     assert {s.price for s in plan.slots} == {0.22, 0.35}
+
+
+def test_the_page_saves_a_plan_shows_its_timeline_and_refuses_a_past_departure(operator: Client, plant, box):
+    night_tariff(plant)
+    page = f"/wallbox/{box.pk}/plan/"
+    response = operator.post(page, {"action": "save", "enabled": "on", "target_kwh": "20", "repeat": "once",
+                                    "departure_at": "2020-01-01T07:00"})  # fmt: skip
+    assert response.status_code == 400
+    assert "The departure lies in the past." in response.content.decode()
+    assert not ChargingPlan.objects.exists()
+    response = operator.post(page, {"action": "save", "enabled": "on", "target_kwh": "20", "repeat": "weekly",
+                                    "weekdays": ["0", "1", "2", "3", "4", "5", "6"], "departure_time": "07:00"})  # fmt: skip
+    assert response.status_code == 302
+    html = operator.get(f"/wallbox/{box.pk}/").content.decode()
+    assert 'data-testid="plan-chart"' in html
+    assert "charging plan: 20.0 kWh by 07:00" in html
+    assert operator.post(page, {"action": "delete"}).status_code == 302
+    assert not ChargingPlan.objects.exists()
