@@ -82,3 +82,23 @@ def test_the_plan_meets_the_target_by_seven_in_the_cheap_hours_for_less_than_pow
     # 20 kWh at 0.22 against 0.35: the plan costs what the night tariff says
     assert plan_cost < 20 * 0.22 * 1.05
     assert power_cost > 20 * 0.35 * 0.95
+
+
+def test_plan_and_tariff_keys_are_checked_by_name():
+    import pytest
+
+    from replay.scenario import ReplayError
+
+    data = json.loads(SCENARIO.read_text(encoding="utf-8"))
+    bad = copy.deepcopy(data)
+    bad["product"]["wallboxes"][0]["plan"]["depart"] = "07:00"
+    with pytest.raises(ReplayError, match=r"product\.wallboxes\[0\]\.plan\.depart: unknown key"):
+        parse_scenario(bad)
+    bad = copy.deepcopy(data)
+    bad["product"]["wallboxes"][0]["plan"]["departure"] = "7 o'clock"
+    with pytest.raises(ReplayError, match=r"product\.wallboxes\[0\]\.plan\.departure: must be a local time"):
+        parse_scenario(bad)
+    bad = copy.deepcopy(data)
+    bad["product"]["tariff"]["purchase_per_kwh"] = [0.3] * 23
+    with pytest.raises(ReplayError, match=r"product\.tariff\.purchase_per_kwh"):
+        parse_scenario(bad)
