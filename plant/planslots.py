@@ -13,6 +13,7 @@ from typing import Any
 from energy import chargeplan as cp
 from forecast import services as forecasts
 from tariffs import services as tariffs
+from tariffs.models import TariffSettings
 
 
 def slots(plant: Any, start: dt.datetime, end: dt.datetime) -> tuple[tuple[cp.SlotInput, ...], str]:
@@ -27,4 +28,5 @@ def slots(plant: Any, start: dt.datetime, end: dt.datetime) -> tuple[tuple[cp.Sl
         price = book.price_at(moment)
         out.append(cp.SlotInput(moment, surplus.get(moment, 0.0), None if price is None else float(price)))
         moment += cp.SLOT
-    return tuple(out), tariffs.contract(plant).currency
+    contract = TariffSettings.objects.filter(plant=plant).first()  # read only: the cycle's settings load
+    return tuple(out), contract.currency if contract is not None else "EUR"
