@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 SLOT_S = 900  # 15 minutes, the forecast's slot
@@ -148,37 +148,32 @@ def plan(
     if max_power_w <= 0 or not math.isfinite(max_power_w):
         raise ValueError(f"max_power_w must be a positive number, got {max_power_w}")
     min_power_w = max(0.0, min(min_power_w, max_power_w))
-    by_start: Mapping[dt.datetime, SlotInput] = {slot_floor(s.start): s for s in inputs}
+    by_start = {_key(s.start): s for s in inputs}
     spans = window(now, departure)
-    empty = Plan(now, departure, max(0.0, needed_wh), max_power_w, ())
+    found = [by_start.get(_key(a)) for a, _ in spans]
+    prices = [None if f is None else f.price for f in found]
+    usable = [0.0 if f is None else _usable(f.surplus_w, min_power_w, max_power_w) for f in found]
+    needed = max(0.0, needed_wh)
     if needed_wh <= 0 or not spans:
-        slots = tuple(PlannedSlot(a, b, 0.0, 0.0, _price(by_start, a)) for a, b in spans)
-        return Plan(now, departure, max(0.0, needed_wh), max_power_w, slots, feasible=needed_wh <= 0)
+        slots = tuple(PlannedSlot(a, b, 0.0, 0.0, p) for (a, b), p in zip(spans, prices, strict=True))
+        return Plan(now, departure, needed, max_power_w, slots, feasible=needed_wh <= 0)
     hours = [(b - a).total_seconds() / 3600.0 for a, b in spans]
-    prices = [_price(by_start, a) for a, _ in spans]
+    if sum(hours) * max_power_w < needed_wh:
+        # Behind: everything up to the departure, now.
+        slots = tuple(PlannedSlot(a, b, max_power_w, u, p) for (a, b), u, p in zip(spans, usable, prices, strict=True))
+        return Plan(now, departure, needed_wh, max_power_w, slots, feasible=False)
     solar = [0.0] * len(spans)
     grid = [0.0] * len(spans)
-    if sum(h * max_power_w for h in hours) < needed_wh:
-        # Behind: everything up to the departure, now.
-        slots = tuple(
-            PlannedSlot(a, b, max_power_w, _surplus(by_start, a, min_power_w, max_power_w), p)
-            for (a, b), p in zip(spans, prices, strict=True)
-        )
-        return Plan(empty.now, departure, needed_wh, max_power_w, slots, feasible=False)
     left = needed_wh
     # 1. forecast surplus, the slots with the most first
-    order = sorted(range(len(spans)), key=lambda i: -_surplus(by_start, spans[i][0], min_power_w, max_power_w))
-    for i in order:
-        if left <= 0:
+    for i in sorted(range(len(spans)), key=lambda i: -usable[i]):
+        if left <= 0 or usable[i] <= 0:
             break
-        power = _surplus(by_start, spans[i][0], min_power_w, max_power_w)
-        if power <= 0:
-            break
-        power = min(power, left / hours[i]) if hours[i] > 0 else 0.0
+        power = min(usable[i], left / hours[i]) if hours[i] > 0 else 0.0
         solar[i] = power
         left -= power * hours[i]
     # 2. the cheapest slots for the rest; same price: the latest first; unknown price last
-    order = sorted(range(len(spans)), key=lambda i: (prices[i] is None, prices[i] or 0.0, -spans[i][0].timestamp()))
+    order = sorted(range(len(spans)), key=lambda i: (prices[i] is None, prices[i] or 0.0, -i))
     for i in order:
         if left <= 1e-9:
             break
@@ -194,15 +189,15 @@ def plan(
     return Plan(now, departure, needed_wh, max_power_w, slots, feasible=True)
 
 
-def _price(by_start: Mapping[dt.datetime, SlotInput], start: dt.datetime) -> float | None:
-    found = by_start.get(slot_floor(start))
-    return None if found is None else found.price
+def _key(moment: dt.datetime) -> int:
+    """The slot a moment falls in, as whole seconds of its start (cheaper than a datetime)."""
+    stamp = int(moment.timestamp())
+    return stamp - stamp % SLOT_S
 
 
-def _surplus(by_start: Mapping[dt.datetime, SlotInput], start: dt.datetime, min_w: float, max_w: float) -> float:
+def _usable(surplus_w: float, min_w: float, max_w: float) -> float:
     """The forecast surplus the car can use in a slot: none below its minimum power."""
-    found = by_start.get(slot_floor(start))
-    surplus = 0.0 if found is None else max(0.0, found.surplus_w)
+    surplus = max(0.0, surplus_w)
     return 0.0 if surplus < max(min_w, 1.0) else min(surplus, max_w)
 
 
