@@ -17,16 +17,19 @@ from wallbox.tests.test_control import START, box, plant
 def settings(hours: float = 10.0, target_wh: float = 20_000.0) -> cp.PlanSettings:
     """Cheap (0.20) from 5 to 9 hours after START (17:00-21:00 local), 0.40 otherwise: 22 kWh (the
     target and its reserve) at 11 kW take the last two cheap hours."""
-    slots = tuple(
-        cp.SlotInput(START + k * cp.SLOT, 0.0, 0.20 if 20 <= k < 36 else 0.40) for k in range(int(36 * 4))
-    )
+    slots = tuple(cp.SlotInput(START + k * cp.SLOT, 0.0, 0.20 if 20 <= k < 36 else 0.40) for k in range(36 * 4))
     return cp.PlanSettings(target_wh=target_wh, departure=START + dt.timedelta(hours=hours), slots=slots)
 
 
 @pytest.mark.parametrize(
     ("mode", "after_h", "amps", "reason"),
     [
-        (POWER, 0.0, 0.0, "charging plan: 20.0 kWh by 22:00, cheap hours from 19:00 (waiting)"),  # waits for the cheap hours
+        (
+            POWER,
+            0.0,
+            0.0,
+            "charging plan: 20.0 kWh by 22:00, cheap hours from 19:00 (waiting)",
+        ),  # waits for the cheap hours
         (POWER, 7.5, 16.0, "charging plan: 20.0 kWh by 22:00, cheap hours from "),  # in them: full power
         (SOLAR_PURE, 7.5, 16.0, "charging plan"),  # the plan's slot charges a solar-mode box too
         (LOCK, 7.5, 0.0, "locked"),  # Lock wins
