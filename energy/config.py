@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from energy.chargeplan import PlanSettings
 from energy.gridlimit import Facts
 from energy.state import WallboxCommand
 
@@ -235,6 +236,8 @@ class WallboxConfig:
     # Paused by a person on the charging page or the API (WB-3); the controller keeps it paused.
     manual_pause: bool = False
     timeout_s: float = 0.5
+    # A charging plan (issue 19.3, energy.chargeplan), with the plant's forecast surplus and prices.
+    plan: PlanSettings | None = None
 
     @property
     def max_phases(self) -> int:

@@ -23,6 +23,10 @@ class PlantConfig(AppConfig):
         from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox
 
         roles.use_request_plant(current_plant)
+        from plant import planslots
+        from wallbox import plans
+
+        plans.slot_source = planslots.slots  # charging plans: forecast surplus and prices (issue 19.3)
         backups.register_kinds()  # backup and restore run as jobs in the worker (DEV-6)
 
         def changed(**_kwargs: object) -> None:

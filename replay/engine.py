@@ -51,6 +51,7 @@ from plant import fastpass
 from plant.cycle import PlantRuntime
 from replay.clock import SkippingEventLoop
 from replay.eebus_link import EebusLink
+from replay.plans import plan_settings
 from replay.policies import POLICIES, controllers_for
 from replay.scenario import ReplayScenario, SmartGrid, WallboxSettings, event_time
 from simulator.model import PlantModel
@@ -154,7 +155,9 @@ def plant_config(replay: ReplayScenario, scenario: Scenario, simulator: Simulato
         if mains is not None
         else MainsConfig(),
         wallboxes=tuple(
-            wallbox_config(box, settings, simulator)
+            dataclasses.replace(
+                wallbox_config(box, settings, simulator), plan=plan_settings(settings.plan, replay, scenario)
+            )
             for box, settings in zip(
                 scenario.wallboxes,
                 replay.product.wallboxes or [WallboxSettings()] * len(scenario.wallboxes),

@@ -152,6 +152,48 @@ class BatteryUsePerMode(_Strict):
     solar_plus: bool = False
 
 
+class ChargingPlan(_Strict):
+    """A charging plan (issue 19.3): ``target_wh`` by ``departure``, a local time (the first one
+    after the scenario's start) or a full ISO 8601 time; ``weekdays`` (mon..sun) makes it weekly."""
+
+    target_wh: Annotated[float, Field(gt=0, le=200_000)]
+    departure: str
+    weekdays: list[str] | None = None
+
+    @field_validator("departure")
+    @classmethod
+    def _departure(cls, value: str) -> str:
+        try:
+            dt.time.fromisoformat(value)
+        except ValueError:
+            try:
+                dt.datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"must be a local time like '07:00' or an ISO 8601 time, got {value!r}") from None
+        return value
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[str] | None) -> list[str] | None:
+        for day in value or ():
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r} (one of {', '.join(WEEKDAYS)})")
+        if value is not None and not value:
+            raise ValueError("name at least one weekday")
+        return value
+
+
+class Tariff(_Strict):
+    """The purchase price per kWh: one price, or 24, one per local hour of every day."""
+
+    purchase_per_kwh: float | Annotated[list[float], Field(min_length=24, max_length=24)]
+    currency: str = "EUR"
+
+    def price_at_hour(self, hour: int) -> float:
+        prices = self.purchase_per_kwh
+        return float(prices) if isinstance(prices, float | int) else float(prices[hour])
+
+
 class WallboxSettings(_Strict):
     """The product's settings of one wallbox (same order as the scenario's ``wallboxes``).
 
@@ -166,6 +208,7 @@ class WallboxSettings(_Strict):
     solar_plus: SolarPlus = Field(default_factory=SolarPlus)
     time_mode: TimeMode | None = None
     manual_pause: bool = False
+    plan: ChargingPlan | None = None
 
     @field_validator("mode")
     @classmethod
@@ -218,6 +261,7 @@ class Product(_Strict):
     battery_management: BatteryManagement | None = None
     mains: Mains | None = None
     wallboxes: Annotated[list[WallboxSettings], Field(max_length=MAX_WALLBOXES)] = Field(default_factory=list)
+    tariff: Tariff | None = None
 
 
 class Event(_Strict):

@@ -3,13 +3,17 @@ connection (:func:`wallbox_configs`, :func:`mains_config`), with the RS485 lines
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
+from energy import chargeplan as cp
 from energy.config import MainsConfig, SerialConfig, SolarPlusSettings, WallboxConfig
-from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox, default_time_mode
+from wallbox import plans
+from wallbox.models import ChargingPlan, MainsSettings, TimeModeSchedule, Wallbox, default_time_mode
 
 OPTION = "wallbox"
 # The ENECTOR's RS485 line: 57600 baud, 8 data bits, no parity, 2 stop bits.
@@ -69,7 +73,27 @@ def wallbox_config(wallbox: Wallbox, days: list[list[str]] | None = None) -> Wal
         ),
         time_mode=tuple(tuple(day) for day in days),
         manual_pause=wallbox.manual_pause,
+        plan=plan_settings(wallbox),
     )
+
+
+def plan_settings(wallbox: Wallbox, now: dt.datetime | None = None) -> cp.PlanSettings | None:
+    """The box's active charging plan with the plant's forecast surplus and prices (issue 19.3)."""
+    plan = ChargingPlan.objects.filter(wallbox=wallbox, enabled=True).first() if wallbox.pk else None
+    if plan is None or plan.target_kwh is None:
+        return None
+    now = now or timezone.now()
+    source = plans.slot_source
+    slots, currency = source(wallbox.plant, now, now + cp.HORIZON) if source is not None else ((), "EUR")
+    common: dict[str, Any] = {
+        "target_wh": plan.target_kwh * 1000.0,
+        "time_zone": wallbox.plant.time_zone,
+        "slots": slots,
+        "currency": currency,
+    }
+    if plan.repeat == ChargingPlan.Repeat.ONCE:
+        return cp.PlanSettings(departure=plan.departure_at, **common)
+    return cp.PlanSettings(weekdays=tuple(plan.weekdays), time=plan.departure_time, **common)
 
 
 def wallbox_configs(plant: Any) -> tuple[WallboxConfig, ...]:
@@ -97,4 +121,69 @@ def mains_config(plant: Any) -> MainsConfig:
         phases=int(mains.phases),
         fuse_a=float(mains.smallest_fuse_a),
         unbalance_limit_va=float(mains.unbalance_limit_va),
+    )
+
+
+def plan_timeline(wallbox: Wallbox, state: Any = None, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """The box's plan as it stands now, for its page and the API: planned power per slot, the
+    expected cost and solar share, the reason the controller gives (``None`` without a plan)."""
+    now = now or timezone.now()
+    settings = plan_settings(wallbox, now)
+    if settings is None:
+        return None
+    plant = wallbox.plant
+    config = wallbox_config(wallbox)
+    plant_config = _timeline_plant(plant, config)
+    st = next((b for b in getattr(state, "wallboxes", ()) if b.name == wallbox.name), None)
+    if not (st is not None and st.vehicle_connected):
+        st = None  # no car: the plan shows what it would do for the whole target
+    departure = settings.next_departure(now)
+    planned = plans.current_plan(config, plant_config, st, now)
+    needed = cp.needed_wh(settings.target_wh, plans.delivered_wh(st))
+    body: dict[str, Any] = {
+        "active": planned is not None and needed > 0,
+        "departure": departure.isoformat() if departure is not None else None,
+        "target_wh": settings.target_wh,
+        "delivered_wh": round(plans.delivered_wh(st), 1),
+        "needed_wh": round(needed, 1),
+        "currency": settings.currency,
+        "vehicle_connected": st is not None,
+    }
+    if planned is None:
+        return {**body, "feasible": None, "reason": "", "cost": None, "solar_share_pct": None, "slots": []}
+    shown = cp.Plan(planned.now, planned.departure, needed, planned.max_power_w, planned.slots, planned.feasible)
+    cost = planned.cost
+    share = planned.solar_share_pct
+    return {
+        **body,
+        "feasible": planned.feasible,
+        "max_power_w": round(planned.max_power_w, 1),
+        "reason": cp.describe(shown, plant.time_zone) if needed > 0 else "",
+        "planned_wh": round(planned.energy_wh, 1),
+        "cost": None if cost is None else round(cost, 2),
+        "solar_share_pct": None if share is None else round(share, 1),
+        "slots": [
+            {
+                "start": s.start.isoformat(),
+                "end": s.end.isoformat(),
+                "power_w": round(s.power_w, 1),
+                "solar_w": round(s.solar_w, 1),
+                "price": s.price,
+            }
+            for s in planned.slots
+        ],
+    }
+
+
+def _timeline_plant(plant: Any, box: WallboxConfig) -> Any:
+    from energy.config import PlantConfig
+
+    return PlantConfig(
+        plant_id=plant.pk,
+        name=plant.name,
+        time_zone=plant.time_zone,
+        installation_position="grid",
+        meter=None,
+        mains=mains_config(plant),
+        wallboxes=(box,),
     )

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from energy.config import WALLBOX_LIMITS
 from wallbox import firmware, rules, setup
-from wallbox.models import BATTERY_USE_FIELDS, MainsSettings, Wallbox
+from wallbox.models import BATTERY_USE_FIELDS, ChargingPlan, MainsSettings, Wallbox
 
 
 def _check_rules(form: forms.ModelForm[Wallbox]) -> None:
@@ -127,3 +127,30 @@ class FirmwareForm(forms.Form):
         except ValidationError as error:
             raise ValidationError(error.messages) from error
         return data
+
+
+WEEKDAY_CHOICES = [
+    (0, _("Monday")),
+    (1, _("Tuesday")),
+    (2, _("Wednesday")),
+    (3, _("Thursday")),
+    (4, _("Friday")),
+    (5, _("Saturday")),
+    (6, _("Sunday")),
+]
+
+
+class ChargingPlanForm(forms.ModelForm[ChargingPlan]):
+    """A box's charging plan (issue 19.3); the model's ``clean`` names the field of every error."""
+
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("weekdays"), choices=WEEKDAY_CHOICES, coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ChargingPlan
+        fields = ["enabled", "target_kwh", "repeat", "departure_at", "weekdays", "departure_time"]
+        widgets = {
+            "departure_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "departure_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }

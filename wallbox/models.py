@@ -303,3 +303,83 @@ class PhaseSwitchEvent(models.Model):
     @property
     def usage_text(self) -> str:
         return "standard (3-phase)" if self.phases == 3 else "single-phase"
+
+
+MIN_PLAN_KWH = 1.0
+MAX_PLAN_KWH = 150.0
+# A one-off departure at most this far ahead (the forecast and the day-ahead prices reach 36 h;
+# beyond that the plan waits with what it knows).
+MAX_PLAN_AHEAD_DAYS = 14
+
+
+def validate_weekdays(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(day, int) and 0 <= day <= 6 for day in value):
+        raise ValidationError(_("Weekdays are numbers from 0 (Monday) to 6 (Sunday)."))
+    if len(set(value)) != len(value):
+        raise ValidationError(_("Each weekday only once."))
+
+
+class ChargingPlan(models.Model):
+    """A car's charging plan at one box (issue 19.3): energy (or SoC) by a departure time, one-off
+    or every given weekday. The controller is ``wallbox.plans``, the planner ``energy.chargeplan``."""
+
+    class Repeat(models.TextChoices):
+        ONCE = "once", _("once")
+        WEEKLY = "weekly", _("weekly")
+
+    wallbox = models.OneToOneField(Wallbox, on_delete=models.CASCADE, related_name="charging_plan")
+    enabled = models.BooleanField(_("plan active"), default=True)
+    target_kwh = models.FloatField(
+        _("energy to charge (kWh)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(MIN_PLAN_KWH), MaxValueValidator(MAX_PLAN_KWH)],
+        help_text=_("Counted from the moment the car was plugged in."),
+    )
+    target_soc_pct = models.FloatField(
+        _("target state of charge (%)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1.0), MaxValueValidator(100.0)],
+        help_text=_("Only where the car's state of charge is known; the ENECTOR does not report it."),
+    )
+    repeat = models.CharField(_("repeat"), max_length=6, choices=Repeat.choices, default=Repeat.ONCE)
+    departure_at = models.DateTimeField(_("departure"), null=True, blank=True)
+    weekdays = models.JSONField(_("weekdays"), default=list, blank=True, validators=[validate_weekdays])
+    departure_time = models.TimeField(_("departure time"), null=True, blank=True)
+    updated = models.DateTimeField(_("changed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("charging plan")
+
+    def __str__(self) -> str:
+        return f"charging plan of {self.wallbox}"
+
+    def clean(self) -> None:
+        from django.utils import timezone
+
+        errors: dict[str, Any] = {}
+        if self.target_soc_pct is not None:
+            errors["target_soc_pct"] = _(
+                "The car's state of charge is not known at this wallbox (the ENECTOR does not report it): "
+                "give the energy to charge in kWh."
+            )
+        elif self.target_kwh is None:
+            errors["target_kwh"] = _("Give the energy to charge in kWh.")
+        if self.repeat == self.Repeat.ONCE:
+            now = timezone.now()
+            if self.departure_at is None:
+                errors["departure_at"] = _("A one-off plan needs a departure date and time.")
+            elif self.departure_at <= now:
+                errors["departure_at"] = _("The departure lies in the past.")
+            elif (self.departure_at - now).days >= MAX_PLAN_AHEAD_DAYS:
+                errors["departure_at"] = _("The departure is more than %(days)d days ahead.") % {
+                    "days": MAX_PLAN_AHEAD_DAYS
+                }
+        else:
+            if not self.weekdays:
+                errors["weekdays"] = _("A weekly plan needs at least one weekday.")
+            if self.departure_time is None:
+                errors["departure_time"] = _("A weekly plan needs a departure time.")
+        if errors:
+            raise ValidationError(errors)

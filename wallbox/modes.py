@@ -50,6 +50,7 @@ from wallbox.common import (
     vehicle_phases,
 )
 from wallbox.memory import BoxMemory, KeptOutDraw, ModeInForce, ModesMemory
+from wallbox.plans import CHARGE, plan_now
 from wallbox.solar import SolarBox, distribute_surplus
 
 # How long a box kept out of the house battery stays kept out, with its last draw, while it does
@@ -119,6 +120,22 @@ class WallboxModes:
                 memory[box.name] = m.stopped()
                 reason = f"current limit {limit_a:.1f} A is below the minimum current {min_current(box):.0f} A"
                 requests.append(current_request(box.name, 0.0, reason))
+                summary.append(f"{box.name}: {reason}")
+                continue
+            planned = plan_now(box, config, st, now, charging=m.on) if command is None else None
+            if planned is not None and (planned.action == CHARGE or mode == POWER):
+                # Issue 19.3: the plan's slot charges at the maximum current; outside its slots a
+                # Power-mode box waits for them (a solar mode runs as configured below).
+                on = planned.action == CHARGE
+                wanted_a = box.max_current_a if on else 0.0
+                reason = planned.reason if on else f"{planned.reason} (waiting)"
+                phases = fixed_phases(box, config)
+                if on and not m.on:
+                    m = replace(m, on=True, since=now)
+                memory[box.name] = replace(m, phases=phases, short_since=None, paused_at=None, enough_since=None)
+                if not on:
+                    memory[box.name] = m.stopped()
+                requests += [current_request(box.name, wanted_a, reason), phases_request(box.name, phases, reason)]
                 summary.append(f"{box.name}: {reason}")
                 continue
             if mode == POWER:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:pk>/", views.charging, name="charging"),
     path("<int:pk>/pause/", views.pause, name="pause"),
     path("<int:pk>/time-mode/", views.time_mode, name="time-mode"),
+    path("<int:pk>/plan/", views.plan, name="plan"),
     path("<int:pk>/edit/", views.edit, name="edit"),
     path("<int:pk>/delete/", views.delete, name="delete"),
     path("<int:pk>/setup/", views.retry_setup, name="setup"),

@@ -29,8 +29,16 @@ from pages.presentation import format_energy_kwh, format_power, live_page_contex
 from portal.roles import CHARGING, SETTINGS, may_change, plant_object_or_404
 from wallbox import configs, history, rules, setup, snapshot
 from wallbox import firmware as firmware_updates  # the page is called firmware
-from wallbox.forms import ChargingForm, FirmwareForm, MainsForm, TimeModeForm, WallboxAddForm, WallboxEditForm
-from wallbox.models import ChargingSession, Wallbox
+from wallbox.forms import (
+    ChargingForm,
+    ChargingPlanForm,
+    FirmwareForm,
+    MainsForm,
+    TimeModeForm,
+    WallboxAddForm,
+    WallboxEditForm,
+)
+from wallbox.models import ChargingPlan, ChargingSession, Wallbox
 
 View = Callable[..., HttpResponse]
 
@@ -168,7 +176,9 @@ def refresh_info(request: HttpRequest, context: dict[str, Any], pk: int) -> Http
     return redirect("wallbox:overview")
 
 
-def _charging_context(context: dict[str, Any], box: Wallbox, form: ChargingForm | None = None) -> dict[str, Any]:
+def _charging_context(
+    context: dict[str, Any], box: Wallbox, form: ChargingForm | None = None, plan_form: ChargingPlanForm | None = None
+) -> dict[str, Any]:
     state = context["state"]
     live = snapshot.live_state(state, box.name)
     days = configs.time_mode_of(box)
@@ -187,7 +197,34 @@ def _charging_context(context: dict[str, Any], box: Wallbox, form: ChargingForm 
         "mode_now": snapshot.mode_in_force(box, now, context["plant"].time_zone),
         "modbus_command": snapshot.modbus_command(state, now),
         "vehicle_range": _vehicle_range(box),
+        "plan_form": plan_form or ChargingPlanForm(instance=_plan_of(box)),
+        "plan_exists": _plan_of(box) is not None,
+        "timeline": configs.plan_timeline(box, state, now),
     }
+
+
+def _plan_of(box: Wallbox) -> ChargingPlan | None:
+    return ChargingPlan.objects.filter(wallbox=box).first()
+
+
+@wallbox_page
+@require_POST
+def plan(request: HttpRequest, context: dict[str, Any], pk: int) -> HttpResponse:
+    """Save or delete the box's charging plan (issue 19.3); the charging area, like the mode."""
+    box = _box(request, context, pk)
+    _require(request, context, CHARGING)
+    existing = _plan_of(box)
+    if request.POST.get("action") == "delete":
+        if existing is not None:
+            existing.delete()
+        messages.success(request, _("The charging plan of %(name)s has been deleted.") % {"name": box.name})
+        return redirect("wallbox:charging", pk=box.pk)
+    form = ChargingPlanForm(request.POST, instance=existing or ChargingPlan(wallbox=box))
+    if form.is_valid():
+        form.save()
+        messages.success(request, _("The charging plan of %(name)s has been saved.") % {"name": box.name})
+        return redirect("wallbox:charging", pk=box.pk)
+    return render(request, "wallbox/charging.html", _charging_context(context, box, plan_form=form), status=400)
 
 
 def _vehicle_range(box: Wallbox) -> list[dict[str, str]]:

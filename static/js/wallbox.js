@@ -31,6 +31,29 @@
     });
   }
 
+  /* --- charging plan timeline (issue 19.3): planned power per 15-minute slot, solar and grid --- */
+  const planData = document.getElementById("plan-data");
+  const planCanvas = document.getElementById("plan-chart");
+  if (planData && planCanvas && window.Chart) {
+    const plan = JSON.parse(planData.textContent);
+    const labels = plan.slots.map(function (s) {
+      return new Date(s.start).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    });
+    new window.Chart(planCanvas, {
+      type: "bar",
+      data: {
+        labels: labels,
+        datasets: [
+          { label: planCanvas.dataset.labelSolar, data: plan.slots.map(function (s) { return s.solar_w / 1000; }), backgroundColor: "#e8b923", stack: "p" },
+          { label: planCanvas.dataset.labelGrid, data: plan.slots.map(function (s) { return Math.max(0, s.power_w - s.solar_w) / 1000; }), backgroundColor: "#1f7ae0", stack: "p" },
+          { type: "line", label: planCanvas.dataset.labelPrice, data: plan.slots.map(function (s) { return s.price; }), borderColor: "#a8262b", pointRadius: 0, stepped: true, yAxisID: "price" },
+        ],
+      },
+      options: { responsive: true, maintainAspectRatio: false, animation: false,
+        scales: { y: { beginAtZero: true, stacked: true }, x: { stacked: true }, price: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false } } } },
+    });
+  }
+
   /* --- countdowns --------------------------------------------------------------------------- */
   const countdowns = Array.from(document.querySelectorAll("[data-countdown]"));
   if (countdowns.length) {

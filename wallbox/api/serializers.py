@@ -15,7 +15,14 @@ from rest_framework.settings import api_settings
 from energy.config import HOURLY_MODES, WALLBOX_LIMITS, WEEKDAYS
 from energy.state import WallboxState
 from wallbox import rules, setup, snapshot
-from wallbox.models import BATTERY_USE_FIELDS, ChargingSession, MainsSettings, PhaseSwitchEvent, Wallbox
+from wallbox.models import (
+    BATTERY_USE_FIELDS,
+    ChargingPlan,
+    ChargingSession,
+    MainsSettings,
+    PhaseSwitchEvent,
+    Wallbox,
+)
 
 _LIVE = TypeAdapter(WallboxState)
 
@@ -176,3 +183,24 @@ class PhaseSwitchSerializer(serializers.ModelSerializer[PhaseSwitchEvent]):
     class Meta:
         model = PhaseSwitchEvent
         fields = ["time", "vehicle", "wallbox_name", "phases", "phase_usage"]
+
+
+class ChargingPlanSerializer(serializers.ModelSerializer[ChargingPlan]):
+    """A box's charging plan (issue 19.3); checked by the model's rules (``ChargingPlan.clean``)."""
+
+    class Meta:
+        model = ChargingPlan
+        fields = ["enabled", "target_kwh", "target_soc_pct", "repeat", "departure_at", "weekdays", "departure_time",
+                  "updated"]  # fmt: skip
+        read_only_fields = ["updated"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        plan = self.instance or ChargingPlan(wallbox=self.context["wallbox"])
+        candidate = ChargingPlan(
+            wallbox=plan.wallbox, **{f: attrs.get(f, getattr(plan, f)) for f in self.Meta.fields if f != "updated"}
+        )
+        try:
+            candidate.full_clean(exclude=["wallbox"], validate_unique=False)
+        except DjangoValidationError as error:
+            raise api_error(error) from error
+        return attrs

@@ -13,6 +13,7 @@ urlpatterns = [
     path(f"{BOX}/charging", views.ChargingView.as_view(), name="api-plant-wallbox-charging"),
     path(f"{BOX}/pause", views.PauseView.as_view(paused=True), name="api-plant-wallbox-pause"),
     path(f"{BOX}/resume", views.PauseView.as_view(paused=False), name="api-plant-wallbox-resume"),
+    path(f"{BOX}/plan", views.ChargingPlanView.as_view(), name="api-plant-wallbox-plan"),
     path(f"{BOX}/time-mode", views.TimeModeView.as_view(), name="api-plant-wallbox-time-mode"),
     path("plants/<id:plant_id>/mains", views.MainsView.as_view(), name="api-plant-mains"),
     path("plants/<id:plant_id>/charging-sessions", views.SessionListView.as_view(), name="api-plant-charging-sessions"),

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from portal.roles import CHARGING, SETTINGS
 from wallbox import configs, firmware, rules, setup
 from wallbox.api.serializers import (
+    ChargingPlanSerializer,
     ChargingSerializer,
     MainsSerializer,
     PhaseSwitchSerializer,
@@ -30,7 +31,7 @@ from wallbox.api.serializers import (
     WallboxSerializer,
     api_error,
 )
-from wallbox.models import ChargingSession, PhaseSwitchEvent, Wallbox
+from wallbox.models import ChargingPlan, ChargingSession, PhaseSwitchEvent, Wallbox
 from wallbox.views import latest_state
 
 
@@ -211,6 +212,57 @@ class TimeModeView(APIView):
         except DjangoValidationError as error:
             raise api_error(error) from error
         return Response({"days": configs.time_mode_of(box)})
+
+
+class ChargingPlanView(APIView):
+    """A box's charging plan (issue 19.3): GET the plan with its timeline (planned power per
+    15-minute slot, expected cost and solar share); PUT sets it (creates or replaces), PATCH
+    changes fields, DELETE removes it. The charging area: operators may change it."""
+
+    change_area = CHARGING
+
+    def _body(self, box: Wallbox, plan: ChargingPlan | None) -> dict[str, Any]:
+        if plan is None:
+            return {"plan": None, "timeline": None}
+        return {
+            "plan": ChargingPlanSerializer(plan).data,
+            "timeline": configs.plan_timeline(box, latest_state(box.plant)),
+        }
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request, plant_id: int, wallbox_id: int) -> Response:
+        box = _box(plant_id, wallbox_id)
+        plan = ChargingPlan.objects.filter(wallbox=box).first()
+        if plan is None:
+            return Response({"detail": "This wallbox has no charging plan."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(self._body(box, plan))
+
+    @extend_schema(request=ChargingPlanSerializer, responses={200: dict, 201: dict, 400: dict})
+    def put(self, request: Request, plant_id: int, wallbox_id: int) -> Response:
+        box = _box(plant_id, wallbox_id)
+        existing = ChargingPlan.objects.filter(wallbox=box).first()
+        partial = request.method == "PATCH"
+        if partial and existing is None:
+            return Response({"detail": "This wallbox has no charging plan."}, status=status.HTTP_404_NOT_FOUND)
+        serializer = ChargingPlanSerializer(
+            existing if partial else None, data=request.data, partial=partial, context={"wallbox": box}
+        )
+        serializer.is_valid(raise_exception=True)
+        if partial:
+            plan = serializer.save()
+        else:
+            plan, _ = ChargingPlan.objects.update_or_create(wallbox=box, defaults=dict(serializer.validated_data))
+        code = status.HTTP_201_CREATED if existing is None else status.HTTP_200_OK
+        return Response(self._body(box, plan), status=code)
+
+    patch = put
+
+    def delete(self, request: Request, plant_id: int, wallbox_id: int) -> Response:
+        box = _box(plant_id, wallbox_id)
+        deleted, _ = ChargingPlan.objects.filter(wallbox=box).delete()
+        if not deleted:
+            return Response({"detail": "This wallbox has no charging plan."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MainsView(APIView):
