@@ -6,15 +6,16 @@ import logging
 import os
 import socket
 import uuid
+from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from django.conf import settings
 from redis.exceptions import LockError
 
 import redisconn
+from plant import fleet, live, services, worker
 from plant import jobs as _jobs  # noqa: F401 - registers plant.jobs.device_job with the worker
-from plant import live, services, worker
 from plant.runtime import stop_device_loop
 
 log = logging.getLogger(__name__)
@@ -53,16 +54,24 @@ def tick() -> int:
     live.mark_tick()
     interval = settings.CYCLE_INTERVAL_S
     plant_ids = services.active_plant_ids()
+    # Each plant to the queue of the live worker the rendezvous hash picks (plant.fleet).
+    queues = fleet.route(plant_ids, fleet.live_workers())
     for plant_id in plant_ids:
         # expires: a cycle that could not start within one interval is dropped, so a slow
         # worker skips cycles instead of piling them up.
-        run_cycle.apply_async((plant_id,), expires=interval)
+        run_cycle.apply_async((plant_id,), expires=interval, queue=queues[plant_id])
     return len(plant_ids)
 
 
 @shared_task(ignore_result=True)
 def run_cycle(plant_id: int) -> bool:
-    """Run one cycle unless the previous cycle of this plant still runs. Returns whether it ran."""
+    """Run one cycle unless the previous cycle of this plant still runs, or another worker
+    drives the plant (its lease, plant.fleet). Returns whether it ran."""
+    member = fleet.membership()
+    if not (member.may_drive(plant_id) if member is not None else fleet.acquire(plant_id)):
+        log.info("plant %s: driven by another worker (lease %s), not here", plant_id, fleet.holder(plant_id))
+        worker.drop_runtime(plant_id)
+        return False
     client = redisconn.sync_redis()
     key = live.lock_key(plant_id)
     lock = client.lock(key, timeout=LOCK_TTL_S, blocking=False)
@@ -89,13 +98,28 @@ def run_cycle(plant_id: int) -> bool:
     return True
 
 
+_node_name: str | None = None
+
+
+@celeryd_after_setup.connect
+def _add_own_queue(sender: str, instance: Any, **_kwargs: object) -> None:
+    """Every worker also consumes a realtime queue of its own, where ``tick`` routes the plants
+    the rendezvous hash gives it (plant.fleet). Node names must differ (``-n w1@%h``)."""
+    global _node_name
+    _node_name = sender
+    instance.app.amqp.queues.select_add(fleet.queue_of(sender))
+
+
 @worker_ready.connect
 def _start_guard(**_kwargs: object) -> None:
-    """The sub-second guard passes between the 1 s cycles (MET-3, ``KSEM_GUARD_PERIOD_S``)."""
+    """Join the fleet, then the sub-second guard passes between the 1 s cycles (MET-3,
+    ``KSEM_GUARD_PERIOD_S``)."""
+    fleet.join(_node_name or fleet.owner_id(), worker.running_plant_ids, worker.drop_runtime)
     worker.start_guard()
 
 
 @worker_shutdown.connect
 def _on_worker_shutdown(**_kwargs: object) -> None:
+    fleet.leave()  # closes this worker's runtimes and releases their leases
     worker.shutdown_runtimes()
     stop_device_loop()
