@@ -37,8 +37,8 @@ import redisconn
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 1.0
-WORKER_TTL_MS = 3000  # a worker silent for this long is gone; its plants are routed to others
-LEASE_TTL_MS = 3000  # a dead worker's plants are free again after this
+WORKER_TTL_MS = 2500  # a worker silent for this long is gone; its plants are routed to others
+LEASE_TTL_MS = 2500  # a dead worker's plants are free again after this
 SHARED_QUEUE = "realtime"
 QUEUE_PREFIX = "realtime."
 
