@@ -128,6 +128,8 @@ class Step:
 
 
 def create_plants(ports: list[dict[str, int]]) -> list[int]:
+    from django.utils import timezone
+
     from inverters.models import Inverter, PowerSettings
     from meter.models import Meter
     from plant.models import Plant
@@ -141,7 +143,17 @@ def create_plants(ports: list[dict[str, int]]) -> list[int]:
             (("roof", "plenticore", 10_000.0), ("garage", "piko_iq", 5_500.0)), start=1
         ):
             Inverter.objects.create(
-                plant=plant, name=name, type=kind, max_ac_w=max_ac_w, port=devices[name], unit_id=71, position=position
+                plant=plant,
+                name=name,
+                type=kind,
+                max_ac_w=max_ac_w,
+                host="127.0.0.1",
+                # Detected already: the device-info job opens a connection of its own beside the
+                # cycle's (on any worker; docs/operations.md), which is not what is counted here.
+                detected_at=timezone.now(),
+                port=devices[name],
+                unit_id=71,
+                position=position,
             )
         PowerSettings.objects.create(plant=plant, feed_in_limit_enabled=True, limit_mode="pct", limit_value=60)
         ids.append(plant.pk)

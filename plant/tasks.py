@@ -107,7 +107,9 @@ def _add_own_queue(sender: str, instance: Any, **_kwargs: object) -> None:
     the rendezvous hash gives it (plant.fleet). Node names must differ (``-n w1@%h``)."""
     global _node_name
     _node_name = sender
-    instance.app.amqp.queues.select_add(fleet.queue_of(sender))
+    queue = fleet.queue_of(sender)
+    # Its own exchange, as Celery declares a queue it routes to without knowing it (the tick).
+    instance.app.amqp.queues.select_add(queue, exchange=queue, routing_key=queue)
 
 
 @worker_ready.connect
