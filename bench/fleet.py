@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import django_env, percentile, summary, write_result
+from bench.common import RESULTS, django_env, percentile, summary, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -51,6 +51,7 @@ SCENARIO = {
     ],
 }
 MAX_AGE_P99_S = 1.5
+CONCURRENCY = [4]  # threads per worker process (-c), as the product starts it unless --concurrency
 
 
 def _cpu_s(pid: int) -> float:
@@ -69,13 +70,16 @@ def _rss_mb(pid: int) -> float:
 class Step:
     """One fleet of N plants with W workers, as subprocesses."""
 
-    def __init__(self, plants: int, workers: int, tmp: Path) -> None:
+    def __init__(self, plants: int, workers: int, tmp: Path, guard: str) -> None:
         self.plants, self.workers, self.tmp = plants, workers, tmp
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         from tests.stack import child_env
 
         self.env = child_env()
         self.env["DJANGO_SETTINGS_MODULE"] = "ksem_site.settings"
+        self.env.pop("KSEM_GUARD_PERIOD_S", None)
+        if guard != "default":
+            self.env["KSEM_GUARD_PERIOD_S"] = guard
 
     def start(self, name: str, command: list[str]) -> None:
         log = (self.tmp / f"{name}.log").open("ab")
@@ -116,7 +120,7 @@ class Step:
                 f"worker{number}",
                 [
                     str(BIN / "celery"), "-A", "ksem_site", "worker", "-Q", "realtime,default", "-P", "threads",
-                    "-c", "4", "-n", f"bench{number}@fleet", "--without-gossip", "--without-mingle",
+                    "-c", str(CONCURRENCY[0]), "-n", f"bench{number}@fleet", "--without-gossip", "--without-mingle",
                     "--without-heartbeat", "-l", "warning",
                 ],
             )  # fmt: skip
@@ -210,8 +214,8 @@ def watch(plant_ids: list[int], window_s: float) -> tuple[list[float], int, int]
     return ages, skipped, sum(len(t) for t in stamps.values())
 
 
-def run_step(plants: int, workers: int, tmp: Path, warmup_s: float, window_s: float) -> dict[str, Any]:
-    step = Step(plants, workers, tmp)
+def run_step(plants: int, workers: int, tmp: Path, warmup_s: float, window_s: float, guard: str) -> dict[str, Any]:
+    step = Step(plants, workers, tmp, guard)
     try:
         plant_ids = create_plants(step.run_simulator())
         step.run_product()
@@ -235,6 +239,8 @@ def run_step(plants: int, workers: int, tmp: Path, warmup_s: float, window_s: fl
         result: dict[str, Any] = {
             "plants": plants,
             "workers": workers,
+            "guard_period_s": guard,
+            "threads_per_worker": CONCURRENCY[0],
             "passed": p99 <= MAX_AGE_P99_S and skipped == 0,
             "cycle_age_s": summary(finite) | {"p99_all": round(p99, 3)},
             "skipped_ticks": skipped,
@@ -259,16 +265,26 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker process counts to measure")
     parser.add_argument("--warmup-s", type=float, default=8.0)
     parser.add_argument("--window-s", type=float, default=20.0)
+    parser.add_argument(
+        "--guard-periods",
+        default="default",
+        help="KSEM_GUARD_PERIOD_S values to measure, comma-separated: default (0.2 s), 0.5, 0 (off)",
+    )
+    parser.add_argument("--concurrency", type=int, default=4, help="threads per worker process (celery -c)")
+    parser.add_argument("--merge", action="store_true", help="keep the runs already in bench/results/fleet.json")
     args = parser.parse_args()
     steps = [int(n) for n in args.steps.split(",")]
+    CONCURRENCY[0] = args.concurrency
     with django_env("fleet") as var_dir, tempfile.TemporaryDirectory(dir=var_dir) as tmp:
         from django.db import connection
 
         runs: dict[str, Any] = {}
-        for workers in [int(w) for w in args.workers.split(",")]:
+        if args.merge and (RESULTS / "fleet.json").exists():
+            runs.update(json.loads((RESULTS / "fleet.json").read_text())["figures"]["runs"])
+        for guard, workers in [(g, int(w)) for g in args.guard_periods.split(",") for w in args.workers.split(",")]:
             results = []
             for plants in steps:
-                results.append(run_step(plants, workers, Path(tmp), args.warmup_s, args.window_s))
+                results.append(run_step(plants, workers, Path(tmp), args.warmup_s, args.window_s, guard))
                 if not results[-1]["passed"]:
                     break
             passing = [r for r in results if r["passed"]]
@@ -282,7 +298,7 @@ def main() -> None:
                 if len(passing) >= 2
                 else None
             )
-            runs[f"{workers}_worker{'s' if workers > 1 else ''}"] = {
+            runs[f"{workers}_worker{'s' if workers > 1 else ''}_guard_{guard}_c{args.concurrency}"] = {
                 "max_plants_passing": best["plants"] if best else 0,
                 "limit_reached": bool(results) and not results[-1]["passed"],
                 "plants_per_core": round(best["plants"] / workers, 1) if best else 0,
@@ -290,7 +306,7 @@ def main() -> None:
                 "memory_mb_per_plant": round((sum(growth[0]) - sum(growth[1])) / growth[2], 2) if growth else None,
                 "steps": results,
             }
-        first = next(iter(runs.values()))
+        first = runs.get("1_worker_guard_default_c4") or next(iter(runs.values()))
         write_result(
             "fleet",
             {
@@ -298,7 +314,8 @@ def main() -> None:
                 "cpu_ms_per_plant_cycle": first["cpu_ms_per_plant_cycle"],
                 "memory_mb_per_plant": first["memory_mb_per_plant"],
                 "runs": runs,
-                "plant": "grid meter + PLENTICORE + PIKO IQ (Modbus TCP), feed-in limitation on, guard at 0.2 s",
+                "plant": "grid meter + PLENTICORE + PIKO IQ (Modbus TCP), feed-in limitation on",
+                "headline": "1 worker, the guard at its default 0.2 s (the product as shipped)",
                 "database_vendor": connection.vendor,
                 "step_window_s": args.window_s,
                 "steps_tried": steps,
