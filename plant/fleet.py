@@ -176,10 +176,22 @@ class Membership:
         client = redisconn.sync_redis()
         register(self.name, client)
         self._live = live_workers(client)
-        for plant_id in self._running():
-            mine = owner_of(plant_id, self._live) == self.name if self.name in self._live else True
-            if not (mine and acquire(plant_id, client)):
-                self.give_up(plant_id, "now another worker's" if not mine else "lease held by another worker")
+        running = self._running()
+        mine = {
+            plant_id: owner_of(plant_id, self._live) == self.name if self.name in self._live else True
+            for plant_id in running
+        }
+        # The leases of the plants still ours, renewed in one round trip.
+        pipe = client.pipeline(transaction=False)
+        for plant_id in running:
+            if mine[plant_id]:
+                pipe.eval(ACQUIRE_SCRIPT, 1, lease_key(plant_id), owner_id(), LEASE_TTL_MS)
+        renewed = iter(pipe.execute())
+        for plant_id in running:
+            if not mine[plant_id]:
+                self.give_up(plant_id, "now another worker's")
+            elif not next(renewed):
+                self.give_up(plant_id, "lease held by another worker")
 
     def give_up(self, plant_id: int, why: str) -> None:
         """Close the plant's runtime, then release its lease (in that order: the next owner

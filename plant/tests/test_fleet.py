@@ -86,3 +86,13 @@ def test_only_one_beat_leads(monkeypatch: pytest.MonkeyPatch):
     assert beat.is_leader()
     monkeypatch.setattr(fleet, "owner_id", lambda: "second-beat:2")
     assert not beat.is_leader(), "a second beat stands by"
+
+
+def test_a_member_closes_a_plant_whose_lease_another_worker_holds():
+    dropped: list[int] = []
+    member = fleet.Membership("me@a", running=lambda: [1, 2], drop=dropped.append)
+    sync_redis().set(fleet.lease_key(2), "elsewhere:1", px=fleet.LEASE_TTL_MS)
+    member.beat()
+    assert dropped == [2], "its device connections closed here"
+    assert fleet.holder(2) == "elsewhere:1", "the other worker's lease untouched"
+    assert fleet.holder(1) == fleet.owner_id()
