@@ -162,13 +162,16 @@ class Membership:
     def live(self) -> list[str]:
         return self._live
 
-    def may_drive(self, plant_id: int) -> bool:
-        """Whether this worker may cycle the plant now: the rendezvous picks it (when it sees
-        itself among the live workers) and it holds the lease."""
+    def owns(self, plant_id: int) -> bool:
+        """Whether the rendezvous picks this worker for the plant (true while it does not see
+        itself among the live workers: then the lease alone decides)."""
         live = self._live
-        if self.name in live and owner_of(plant_id, live) != self.name:
-            return False
-        return acquire(plant_id)
+        return self.name not in live or owner_of(plant_id, live) == self.name
+
+    def may_drive(self, plant_id: int) -> bool:
+        """Whether this worker may cycle the plant now: the rendezvous picks it and it holds the
+        lease (renewed, or taken when free)."""
+        return self.owns(plant_id) and acquire(plant_id)
 
     def beat(self) -> None:
         """One heartbeat: announce, see who is alive, renew the leases of the plants held, and
@@ -177,10 +180,7 @@ class Membership:
         register(self.name, client)
         self._live = live_workers(client)
         running = self._running()
-        mine = {
-            plant_id: owner_of(plant_id, self._live) == self.name if self.name in self._live else True
-            for plant_id in running
-        }
+        mine = {plant_id: self.owns(plant_id) for plant_id in running}
         # The leases of the plants still ours, renewed in one round trip.
         pipe = client.pipeline(transaction=False)
         for plant_id in running:

@@ -96,3 +96,11 @@ def test_a_member_closes_a_plant_whose_lease_another_worker_holds():
     assert dropped == [2], "its device connections closed here"
     assert fleet.holder(2) == "elsewhere:1", "the other worker's lease untouched"
     assert fleet.holder(1) == fleet.owner_id()
+
+
+def test_a_cycle_lock_of_another_process_counts_as_abandoned_only_to_the_lease_holder():
+    from plant.tasks import _lost_lease
+
+    assert not _lost_lease(f"{fleet.owner_id()}:0123abcd"), "a cycle of this process still runs"
+    assert _lost_lease("elsewhere:4242:0123abcd"), "another process (host) lost the plant"
+    assert _lost_lease(f"{fleet.owner_id()}9:0123abcd".encode()), "another pid on this host"
