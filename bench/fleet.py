@@ -347,7 +347,6 @@ def main() -> None:
                 "plant": "grid meter + PLENTICORE + PIKO IQ (Modbus TCP), feed-in limitation on",
                 "database_vendor": connection.vendor,
                 "step_window_s": args.window_s,
-                "steps_tried": steps,
                 "load_average_1min": sorted(
                     {s["load_average_1min"] for r in runs.values() for s in r["steps"] if "load_average_1min" in s}
                 ),
