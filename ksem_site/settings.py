@@ -262,6 +262,8 @@ CELERY_BEAT_SCHEDULE["update check"] = {
     "options": {"expires": KSEM_UPDATE_CHECK_S, "queue": "default"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Only the beat holding the leader lock in Redis sends (plant/beat.py): a second beat is harmless.
+CELERY_BEAT_SCHEDULER = "plant.beat:LeaderScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 CHANNEL_LAYERS = {

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
+from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from django.conf import settings
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
 import redisconn
+from plant import fleet, live, services, worker
 from plant import jobs as _jobs  # noqa: F401 - registers plant.jobs.device_job with the worker
-from plant import live, services, worker
 from plant.runtime import stop_device_loop
 
 log = logging.getLogger(__name__)
@@ -53,16 +56,42 @@ def tick() -> int:
     live.mark_tick()
     interval = settings.CYCLE_INTERVAL_S
     plant_ids = services.active_plant_ids()
-    for plant_id in plant_ids:
+    # Each plant to the queue of the live worker the rendezvous hash picks (plant.fleet).
+    queues = fleet.route(plant_ids, fleet.live_workers())
+    # A different plant first each second: a worker that cannot keep up drops cycles (expires)
+    # spread over its plants, never always those at the end of the list.
+    start = int(time.time()) % len(plant_ids) if plant_ids else 0
+    for plant_id in plant_ids[start:] + plant_ids[:start]:
         # expires: a cycle that could not start within one interval is dropped, so a slow
         # worker skips cycles instead of piling them up.
-        run_cycle.apply_async((plant_id,), expires=interval)
+        run_cycle.apply_async((plant_id,), expires=interval, queue=queues[plant_id])
     return len(plant_ids)
+
+
+def _ours(plant_id: int) -> bool:
+    """Whether this worker may cycle the plant: the rendezvous picks it and it holds (renews,
+    takes) the plant's lease (plant.fleet)."""
+    member = fleet.membership()
+    return member.may_drive(plant_id) if member is not None else fleet.acquire(plant_id)
+
+
+def _lost_lease(token: bytes | str | None) -> bool:
+    """A cycle lock held by another process, while this one holds the plant's lease: that process
+    lost the plant (it died, on this machine or another, or stalled past its lease) and would
+    not cycle it again."""
+    text = token.decode(errors="replace") if isinstance(token, bytes) else (token or "")
+    host, _, rest = text.partition(":")
+    return f"{host}:{rest.partition(':')[0]}" != fleet.owner_id()
 
 
 @shared_task(ignore_result=True)
 def run_cycle(plant_id: int) -> bool:
-    """Run one cycle unless the previous cycle of this plant still runs. Returns whether it ran."""
+    """Run one cycle unless the previous cycle of this plant still runs, or another worker
+    drives the plant (its lease, plant.fleet). Returns whether it ran."""
+    if not _ours(plant_id):
+        log.info("plant %s: driven by another worker (lease %s), not here", plant_id, fleet.holder(plant_id))
+        worker.drop_runtime(plant_id)
+        return False
     client = redisconn.sync_redis()
     key = live.lock_key(plant_id)
     lock = client.lock(key, timeout=LOCK_TTL_S, blocking=False)
@@ -72,7 +101,7 @@ def run_cycle(plant_id: int) -> bool:
         # replacement would skip every tick until the lock expires (LOCK_TTL_S).
         if not (
             holder is not None
-            and _holder_is_dead(holder)
+            and (_holder_is_dead(holder) or _lost_lease(holder))
             and client.eval(_TAKE_OVER, 1, key, holder)
             and lock.acquire(token=_lock_token())
         ):
@@ -80,6 +109,12 @@ def run_cycle(plant_id: int) -> bool:
             return False
         log.warning("plant %s: took over the cycle lock of a worker that died mid-cycle", plant_id)
     try:
+        # Again under the lock: the heartbeat may have handed the plant on meanwhile (it closes
+        # the runtime under this lock, then releases the lease).
+        member = fleet.membership()
+        if fleet.holder(plant_id) != fleet.owner_id() or (member is not None and not member.owns(plant_id)):
+            worker.drop_runtime(plant_id)
+            return False
         worker.run_plant_cycle(plant_id)
     finally:
         try:
@@ -89,13 +124,55 @@ def run_cycle(plant_id: int) -> bool:
     return True
 
 
+def _drop_between_cycles(plant_id: int) -> None:
+    """Close a plant's runtime that is no longer this worker's, never in the middle of its cycle:
+    under the plant's cycle lock (waiting for a running cycle at most ``CYCLE_TIMEOUT_S``)."""
+    lock = None
+    try:
+        lock = redisconn.sync_redis().lock(
+            live.lock_key(plant_id), timeout=LOCK_TTL_S, blocking_timeout=worker.CYCLE_TIMEOUT_S
+        )
+        if not lock.acquire(token=_lock_token()):
+            lock = None
+    except RedisError:
+        lock = None
+    try:
+        worker.drop_runtime(plant_id)
+    finally:
+        if lock is not None:
+            with contextlib.suppress(LockError, RedisError):
+                lock.release()
+
+
+_node_name: str | None = None
+
+
+@celeryd_after_setup.connect
+def _add_own_queue(sender: str, instance: Any, **_kwargs: object) -> None:
+    """Every worker also consumes a realtime queue of its own, where ``tick`` routes the plants
+    the rendezvous hash gives it (plant.fleet). Node names must differ (``-n w1@%h``). A worker
+    started for the slow jobs only (``-Q default``) stays out of the fleet."""
+    global _node_name
+    consumed = instance.app.amqp.queues.consume_from
+    if consumed and fleet.SHARED_QUEUE not in consumed:
+        return
+    _node_name = sender
+    queue = fleet.queue_of(sender)
+    # Its own exchange, as Celery declares a queue it routes to without knowing it (the tick).
+    instance.app.amqp.queues.select_add(queue, exchange=queue, routing_key=queue)
+
+
 @worker_ready.connect
 def _start_guard(**_kwargs: object) -> None:
-    """The sub-second guard passes between the 1 s cycles (MET-3, ``KSEM_GUARD_PERIOD_S``)."""
+    """Join the fleet, then the sub-second guard passes between the 1 s cycles (MET-3,
+    ``KSEM_GUARD_PERIOD_S``)."""
+    if _node_name is not None:
+        fleet.join(_node_name, worker.running_plant_ids, _drop_between_cycles)
     worker.start_guard()
 
 
 @worker_shutdown.connect
 def _on_worker_shutdown(**_kwargs: object) -> None:
+    fleet.leave()  # closes this worker's runtimes and releases their leases
     worker.shutdown_runtimes()
     stop_device_loop()

@@ -217,9 +217,19 @@ def _close(plant_id: int, entry: _Entry) -> None:
     except Exception:
         log.exception("closing the charging sessions of plant %s", plant_id)
     try:
-        device_loop().run(entry.runtime.close(), timeout_s=2.0)
+        # After a cycle or guard pass still on the devices (fastpass.exclusive), never during one.
+        device_loop().run(fastpass.exclusive(entry.runtime, entry.runtime.close()), timeout_s=CYCLE_TIMEOUT_S)
     except Exception:
         log.exception("closing plant %s", plant_id)
+
+
+def drop_runtime(plant_id: int) -> None:
+    """Close the plant's runtime here (another worker drives it now: plant.fleet); returns once
+    its device connections are closed."""
+    with _runtimes_lock:
+        entry = _runtimes.pop(plant_id, None)
+    if entry is not None:
+        _close(plant_id, entry)
 
 
 def shutdown_runtimes() -> None:

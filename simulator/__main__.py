@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from simulator.fleet import MAX_PLANTS, plant_ports, plant_scenario, plant_seed, write_json_atomically
 from simulator.grid_meter import METER_UNIT_IDS
 from simulator.model import PlantModel
 from simulator.runner import DEFAULT_INVERTER_PORT_BASE, DEFAULT_METER_PORT, DEFAULT_WALLBOX_PORT_BASE, Simulator
@@ -68,6 +69,16 @@ def _speed(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _plants(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_PLANTS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_PLANTS}, got {text}")
     return value
 
 
@@ -136,6 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-read every second: one DEVICE=KIND[:ARG] per line sets the faults of a running "
         "simulator (devices not listed answer normally; a bad file is logged and changes nothing)",
     )
+    parser.add_argument(
+        "--plants",
+        type=_plants,
+        default=1,
+        metavar="N",
+        help="serve N plants: plant k (from 0) on the ports of plant 0 + 20k, its own sun, house and cars "
+        "drawn from the seed; --fault, --fault-file, --state-file, --sdm630-port and --wallbox-pty "
+        "act on plant 0 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ports-file", metavar="FILE", help="write the ports every plant's devices listen on (JSON) once started"
+    )
+    parser.add_argument(
+        "--stats-file",
+        metavar="FILE",
+        help="every 0.5 s: per plant and device the client connections open now, the most at once, and "
+        "how many came (JSON)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -175,12 +204,56 @@ async def _watch_fault_file(simulator: Simulator, path: Path, initial: dict[str,
         await asyncio.sleep(1.0)
 
 
-async def _serve(simulator: Simulator, faults: dict[str, Fault] | None = None, fault_file: str | None = None) -> None:
+def fleet_ports(fleet: list[Simulator]) -> list[dict[str, int]]:
+    """Per plant: {device name: port} ("meter", every inverter, every line and box)."""
+    return [simulator.ports for simulator in fleet]
+
+
+def fleet_stats(fleet: list[Simulator]) -> dict[str, object]:
+    """Per plant and device server: client connections now, the most at once, how many came."""
+    return {
+        "plants": [
+            {name: server.client_count.as_dict() for name, server in simulator.servers.items()
+             if hasattr(server, "client_count")}
+            for simulator in fleet
+        ]
+    }  # fmt: skip
+
+
+async def _write_stats(fleet: list[Simulator], path: Path) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(write_json_atomically, path, fleet_stats(fleet))
+        except OSError as exc:
+            log.error("stats file %s: %s", path, exc)
+        await asyncio.sleep(0.5)
+
+
+async def _serve(
+    simulator: Simulator,
+    faults: dict[str, Fault] | None = None,
+    fault_file: str | None = None,
+    others: list[Simulator] | None = None,
+    ports_file: str | None = None,
+    stats_file: str | None = None,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await simulator.start()
+    fleet = [simulator, *(others or [])]
+    started: list[Simulator] = []
+    try:
+        for member in fleet:
+            await member.start()
+            started.append(member)
+    except BaseException:
+        for member in started:
+            await member.stop()
+        raise
+    if ports_file:
+        write_json_atomically(Path(ports_file), {"plants": fleet_ports(fleet)})
+    stats = asyncio.create_task(_write_stats(fleet, Path(stats_file))) if stats_file else None
     watcher = None
     try:
         if faults:
@@ -188,7 +261,8 @@ async def _serve(simulator: Simulator, faults: dict[str, Fault] | None = None, f
         if fault_file:
             watcher = asyncio.create_task(_watch_fault_file(simulator, Path(fault_file), faults or {}))
     except (KeyError, ValueError) as exc:
-        await simulator.stop()
+        for member in fleet:
+            await member.stop()
         raise OSError(f"--fault: {exc}") from None
     model = simulator.model
     log.info(
@@ -221,12 +295,20 @@ async def _serve(simulator: Simulator, faults: dict[str, Fault] | None = None, f
             model.wallbox_address(name),
             f", and on {pty}" if pty else "",
         )
+    if len(fleet) > 1:
+        log.info(
+            "%d more plants: meters on %s",
+            len(fleet) - 1,
+            ", ".join(str(member.meter_port) for member in fleet[1:]),
+        )
     try:
         await stop.wait()
     finally:
-        if watcher is not None:
-            watcher.cancel()
-        await simulator.stop()
+        for task in (watcher, stats):
+            if task is not None:
+                task.cancel()
+        for member in fleet:
+            await member.stop()
         log.info("stopped")
 
 
@@ -256,8 +338,23 @@ def main(argv: list[str] | None = None) -> int:
         speed=args.speed,
         state_file=args.state_file,
     )
+    others = []
+    for index in range(1, args.plants):
+        meter_port, inverter_base, wallbox_base = plant_ports(
+            index, args.port, args.inverter_port_base, args.wallbox_port_base
+        )
+        others.append(
+            Simulator(
+                PlantModel(plant_scenario(scenario, args.seed, index), seed=plant_seed(args.seed, index), start=start),
+                host=args.host,
+                meter_port=meter_port,
+                inverter_port_base=inverter_base,
+                wallbox_port_base=wallbox_base,
+                speed=args.speed,
+            )
+        )
     try:
-        asyncio.run(_serve(simulator, dict(args.fault), args.fault_file))
+        asyncio.run(_serve(simulator, dict(args.fault), args.fault_file, others, args.ports_file, args.stats_file))
     except OSError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from simulator.server import Fault, FaultKind
+from simulator.server import ClientCount, Fault, FaultKind
 
 log = logging.getLogger(__name__)
 
@@ -362,10 +362,12 @@ class _LineProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.server.connections.add(transport)
+        self.server.client_count.connected(True)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.transport is not None:
+        if self.transport is not None and self.transport in self.server.connections:
             self.server.connections.discard(self.transport)
+            self.server.client_count.connected(False)
 
     def data_received(self, data: bytes) -> None:
         transport = self.transport
@@ -400,6 +402,7 @@ class RtuLineServer:
         self._bound_port: int | None = None
         self._server: asyncio.Server | None = None
         self.connections: set[asyncio.Transport] = set()
+        self.client_count = ClientCount()
         self._want_pty = pty
         self._pty: tuple[int, int] | None = None
         self.pty_path: str | None = None
@@ -474,6 +477,7 @@ class RtuLineServer:
         server.close()
         for transport in list(self.connections):
             transport.abort()
+            self.client_count.connected(False)
         self.connections.clear()
         await server.wait_closed()
 

@@ -147,6 +147,28 @@ class WritableRegisterSource(RegisterSource, Protocol):
 WRITE_FUNCTION_CODES = frozenset({6, 16})
 
 
+@dataclass(slots=True)
+class ClientCount:
+    """The client connections of one device server: open now, the most ever open at once, and
+    how many came. Two clients at once means two masters drive the device (a fleet of workers
+    must never do that: docs/operations.md)."""
+
+    clients: int = 0
+    max_clients: int = 0
+    connects: int = 0
+
+    def connected(self, up: bool) -> None:
+        if up:
+            self.clients += 1
+            self.connects += 1
+            self.max_clients = max(self.max_clients, self.clients)
+        else:
+            self.clients = max(0, self.clients - 1)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"clients": self.clients, "max_clients": self.max_clients, "connects": self.connects}
+
+
 class ModbusDeviceServer:
     """One device on one TCP port, answering on the given unit ids."""
 
@@ -169,6 +191,7 @@ class ModbusDeviceServer:
         self._framer = framer
         self._server: ModbusTcpServer | None = None
         self.fault = Fault()
+        self.client_count = ClientCount()
 
     @property
     def port(self) -> int:
@@ -202,6 +225,7 @@ class ModbusDeviceServer:
             framer=self._framer,
             trace_pdu=self._trace_pdu,
             trace_packet=self._trace_packet,
+            trace_connect=self.client_count.connected,
         )
         try:
             await server.serve_forever(background=True)

@@ -110,3 +110,26 @@ def test_without_a_meter_no_wallboxes_are_added() -> None:
     call_command("bootstrap_simulated", "--no-meter", "--wallboxes-from", str(HOME), stdout=out)
     plant = Plant.objects.get()
     assert not Wallbox.objects.exists() and not is_option_active(plant, WALLBOX)
+
+
+def test_plants_option_creates_the_fleet_of_the_simulator_on_its_ports() -> None:
+    from inverters.models import Inverter
+    from meter.models import Meter
+
+    out = bootstrap("--meter-port", "16020", "--inverters-from", str(HOME), "--plants", "3")
+    assert "Created plant 'My plant 3' with its meter at 127.0.0.1:16060." in out
+    assert [m.port for m in Meter.objects.order_by("plant_id")] == [16020, 16040, 16060]
+    third = Plant.objects.get(name="My plant 3")
+    home = load_scenario(HOME)
+    assert [(i.name, i.port) for i in Inverter.objects.filter(plant=third).order_by("position")] == [
+        (inverter.name, 16060 + n) for n, inverter in enumerate(home.inverters, start=1)
+    ]
+    assert not Wallbox.objects.filter(plant=third).exists(), "the RS485 lines stay the first plant's"
+    bootstrap("--meter-port", "16020", "--inverters-from", str(HOME), "--plants", "3")
+    assert Plant.objects.count() == 3, "a second run changes nothing"
+
+
+def test_plants_out_of_range_are_refused_and_nothing_is_created() -> None:
+    with pytest.raises(CommandError, match="--plants: must be between 1 and 1000, got 0"):
+        bootstrap("--plants", "0")
+    assert not Plant.objects.exists()

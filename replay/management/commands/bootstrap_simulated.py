@@ -29,10 +29,12 @@ from django.core.management.base import CommandError, CommandParser
 
 from energy import config as energy_config
 from inverters.models import Inverter
+from meter.models import Meter
 from plant.management.commands import bootstrap
 from plant.models import Plant
 from plant.options import BATTERY_MANAGEMENT, WALLBOX, set_option
-from simulator import controlbox
+from simulator import controlbox, fleet
+from simulator.fleet import MAX_PLANTS
 from simulator.scenario import ScenarioError, load_scenario
 from smartgrid import services
 from smartgrid.eebus import identities
@@ -75,11 +77,26 @@ class Command(bootstrap.Command):
             metavar="DIR",
             help="state directory of the simulated control box: couple it with the first plant (SKIs through files)",
         )
+        parser.add_argument(
+            "--plants",
+            type=int,
+            default=1,
+            metavar="N",
+            help="also create plants 2 ... N (if missing) for `python -m simulator --plants N`: plant k's meter "
+            "(and --inverters-from inverters) on the ports of the first plus 20 (k - 1); wallboxes stay the "
+            "first plant's (the RS485 interfaces belong to the installation)",
+        )
         parser.add_argument("--controlbox-host", default="127.0.0.1", help="where serve_eebus reaches the box")
         parser.add_argument("--controlbox-port", type=int, default=controlbox.DEFAULT_PORT)
 
     def set_up(self, options: dict[str, Any]) -> None:
+        plants = options["plants"]
+        if not 1 <= plants <= MAX_PLANTS:
+            raise CommandError(f"--plants: must be between 1 and {MAX_PLANTS}, got {plants}")
         super().set_up(options)
+        if plants > 1 and options["meter"]:
+            for line in add_fleet_plants(plants, options):
+                self.stdout.write(line)
         if options["controlbox_dir"]:
             plant = Plant.objects.order_by("pk").first()
             if plant is not None:
@@ -102,6 +119,25 @@ class Command(bootstrap.Command):
             base = options["meter_port"] + 9 if base is None else base
             for line in add_simulated_wallboxes(plant, options["wallboxes_from"], options["meter_host"], base):
                 self.stdout.write(line)
+
+
+def add_fleet_plants(count: int, options: dict[str, Any]) -> list[str]:
+    """Plants 2 ... ``count`` of ``python -m simulator --plants N`` (same port layout, the fleet's
+    own function: simulator.fleet), each with its meter and the scenario's inverters; a plant
+    whose name exists already is left as it is (idempotent)."""
+    lines = []
+    inverter_base = options["inverter_port_base"] or options["meter_port"]
+    for index in range(1, count):
+        name = f"{options['plant_name']} {index + 1}"
+        if Plant.objects.filter(name=name).exists():
+            continue
+        meter_port, inverter_port_base, _wallboxes = fleet.plant_ports(index, options["meter_port"], inverter_base, 0)
+        plant = Plant.objects.create(name=name)
+        Meter.objects.create(plant=plant, host=options["meter_host"], port=meter_port)
+        if options["inverters_from"]:
+            add_simulated_inverters(plant, options["inverters_from"], options["meter_host"], inverter_port_base)
+        lines.append(f"Created plant {name!r} with its meter at {options['meter_host']}:{meter_port}.")
+    return lines
 
 
 def add_simulated_inverters(plant: Plant, scenario_path: str, host: str, port_base: int) -> list[str]:

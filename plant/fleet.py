@@ -1,0 +1,260 @@
+"""Many workers, one owner per plant: the worker registry, the routing and the plant leases.
+
+Celery stays the distributed engine (docs/operations.md, "Many workers"); this module only
+decides *which* worker's queue a plant's cycle goes to, and makes sure a worker drives a plant's
+devices only while it holds the plant's lease:
+
+* **registry**: every worker process announces itself each second (``HEARTBEAT_S``) under its
+  Celery node name with the queue of its own (``realtime.<node name>``), for ``WORKER_TTL_MS``;
+  a worker that stops announcing itself drops out of the live set within that time.
+* **routing**: ``tick`` sends each plant's cycle to the queue of the live worker that rendezvous
+  hashing (highest random weight) picks for the plant id. Adding or removing a worker moves only
+  the plants that worker wins or held; without a live worker the cycle goes to the shared
+  ``realtime`` queue (one worker, tests, a fresh start).
+* **lease**: a worker drives a plant only while it holds ``plant:<id>:lease`` (``SET NX PX``,
+  value ``host:pid``), renewed by every cycle and every heartbeat for ``LEASE_TTL_MS``. A worker
+  that does not hold it, or that the rendezvous no longer picks, closes the plant's runtime (its
+  device connections) and only then releases the lease, so the next owner connects after the
+  last one let go. A worker killed outright leaves its lease to expire (``LEASE_TTL_MS``).
+
+Pure parts (:func:`owner_of`) are tested table-driven; the rest needs a Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterable
+
+import redis
+
+import redisconn
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 1.0
+WORKER_TTL_MS = 2500  # a worker silent for this long is gone; its plants are routed to others
+LEASE_TTL_MS = 2500  # a dead worker's plants are free again after this
+SHARED_QUEUE = "realtime"
+QUEUE_PREFIX = "realtime."
+
+# Renew our own lease, or take a free one; 0 when another owner holds it.
+ACQUIRE_SCRIPT = """
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
+if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0
+"""
+# Only the holder releases.
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def owner_id() -> str:
+    """Who holds a lease: this process, as ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def queue_of(worker_name: str) -> str:
+    """The realtime queue only this worker consumes."""
+    return QUEUE_PREFIX + worker_name
+
+
+def lease_key(plant_id: int) -> str:
+    return redisconn.key("plant", plant_id, "lease")
+
+
+def _workers_key() -> str:
+    return redisconn.key("fleet", "workers")
+
+
+def _worker_key(name: str) -> str:
+    return redisconn.key("fleet", "worker", name)
+
+
+def _weight(worker_name: str, plant_id: int) -> bytes:
+    return hashlib.blake2b(f"{worker_name}\x00{plant_id}".encode(), digest_size=8).digest()
+
+
+def owner_of(plant_id: int, workers: Iterable[str]) -> str | None:
+    """The worker the rendezvous hash picks for the plant among ``workers`` (None without any).
+
+    Stable: the same plant and set always give the same worker, on every machine; a worker
+    joining takes only the plants it now wins, a worker leaving gives away only its own."""
+    return max(workers, key=lambda name: _weight(name, plant_id), default=None)
+
+
+# --- the registry ------------------------------------------------------------------------------------
+def register(name: str, client: redis.Redis | None = None) -> None:
+    """Announce this worker as alive for ``WORKER_TTL_MS``."""
+    client = client or redisconn.sync_redis()
+    pipe = client.pipeline(transaction=False)
+    pipe.set(_worker_key(name), owner_id(), px=WORKER_TTL_MS)
+    pipe.sadd(_workers_key(), name)
+    pipe.execute()
+
+
+def unregister(name: str, client: redis.Redis | None = None) -> None:
+    client = client or redisconn.sync_redis()
+    pipe = client.pipeline(transaction=False)
+    pipe.delete(_worker_key(name))
+    pipe.srem(_workers_key(), name)
+    pipe.execute()
+
+
+def live_workers(client: redis.Redis | None = None) -> list[str]:
+    """The names of the workers that announced themselves within ``WORKER_TTL_MS`` (sorted); the
+    names of workers gone for good are dropped from the set."""
+    client = client or redisconn.sync_redis()
+    names = sorted(n.decode() if isinstance(n, bytes) else str(n) for n in client.smembers(_workers_key()))
+    if not names:
+        return []
+    alive = client.mget([_worker_key(name) for name in names])
+    gone = [name for name, value in zip(names, alive, strict=True) if value is None]
+    if gone:
+        client.srem(_workers_key(), *gone)
+    return [name for name, value in zip(names, alive, strict=True) if value is not None]
+
+
+def route(plant_ids: Iterable[int], workers: list[str]) -> dict[int, str]:
+    """{plant id: the queue its cycle goes to}."""
+    return {
+        plant_id: queue_of(owner) if (owner := owner_of(plant_id, workers)) else SHARED_QUEUE for plant_id in plant_ids
+    }
+
+
+# --- leases ------------------------------------------------------------------------------------------
+def acquire(plant_id: int, client: redis.Redis | None = None) -> bool:
+    """Renew this process's lease of the plant, or take it when free."""
+    client = client or redisconn.sync_redis()
+    return bool(client.eval(ACQUIRE_SCRIPT, 1, lease_key(plant_id), owner_id(), LEASE_TTL_MS))
+
+
+def release(plant_id: int, client: redis.Redis | None = None) -> None:
+    client = client or redisconn.sync_redis()
+    client.eval(_RELEASE, 1, lease_key(plant_id), owner_id())
+
+
+def holder(plant_id: int, client: redis.Redis | None = None) -> str | None:
+    value = (client or redisconn.sync_redis()).get(lease_key(plant_id))
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# --- this worker -------------------------------------------------------------------------------------
+class Membership:
+    """This worker process in the fleet: its name, the live set it last saw, its heartbeat thread.
+
+    ``running`` lists the plants whose runtime this process holds; ``drop`` closes one (and must
+    return only once its device connections are closed)."""
+
+    def __init__(self, name: str, running: Callable[[], list[int]], drop: Callable[[int], None]) -> None:
+        self.name = name
+        self._running = running
+        self._drop = drop
+        self._live: list[str] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def live(self) -> list[str]:
+        return self._live
+
+    def owns(self, plant_id: int) -> bool:
+        """Whether the rendezvous picks this worker for the plant (true while it does not see
+        itself among the live workers: then the lease alone decides)."""
+        live = self._live
+        return self.name not in live or owner_of(plant_id, live) == self.name
+
+    def may_drive(self, plant_id: int) -> bool:
+        """Whether this worker may cycle the plant now: the rendezvous picks it and it holds the
+        lease (renewed, or taken when free)."""
+        return self.owns(plant_id) and acquire(plant_id)
+
+    def beat(self) -> None:
+        """One heartbeat: announce, see who is alive, renew the leases of the plants held, and
+        give up those that are no longer this worker's."""
+        client = redisconn.sync_redis()
+        register(self.name, client)
+        self._live = live_workers(client)
+        running = self._running()
+        mine = {plant_id: self.owns(plant_id) for plant_id in running}
+        # The leases of the plants still ours, renewed in one round trip.
+        pipe = client.pipeline(transaction=False)
+        for plant_id in running:
+            if mine[plant_id]:
+                pipe.eval(ACQUIRE_SCRIPT, 1, lease_key(plant_id), owner_id(), LEASE_TTL_MS)
+        renewed = iter(pipe.execute())
+        for plant_id in running:
+            if not mine[plant_id]:
+                self.give_up(plant_id, "now another worker's")
+            elif not next(renewed):
+                self.give_up(plant_id, "lease held by another worker")
+
+    def give_up(self, plant_id: int, why: str) -> None:
+        """Close the plant's runtime, then release its lease (in that order: the next owner
+        connects only after this one let go)."""
+        log.info("plant %s: %s, closing its device connections here", plant_id, why)
+        self._drop(plant_id)
+        try:
+            release(plant_id)
+        except redis.RedisError:
+            log.warning("plant %s: lease not released (Redis); it expires on its own", plant_id)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="fleet-heartbeat", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        failing = False
+        while not self._stop.is_set():
+            try:
+                self.beat()
+                failing = False
+            except redis.RedisError as exc:
+                if not failing:
+                    log.warning("fleet heartbeat failed (Redis): %s", exc)
+                failing = True
+            except Exception:  # the heartbeat must go on
+                log.exception("fleet heartbeat")
+            self._stop.wait(HEARTBEAT_S)
+
+    def stop(self) -> None:
+        """Leave the fleet: stop announcing, close every runtime and release its lease, so the
+        other workers take the plants over at their next tick instead of after the TTL."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with contextlib.suppress(redis.RedisError):
+            unregister(self.name)
+        for plant_id in self._running():
+            self.give_up(plant_id, "worker stopping")
+
+
+_membership: Membership | None = None
+_membership_lock = threading.Lock()
+
+
+def join(name: str, running: Callable[[], list[int]], drop: Callable[[int], None]) -> Membership:
+    """This process's membership (made and started once)."""
+    global _membership
+    with _membership_lock:
+        if _membership is None:
+            _membership = Membership(name, running, drop)
+            _membership.start()
+        return _membership
+
+
+def membership() -> Membership | None:
+    return _membership
+
+
+def leave() -> None:
+    global _membership
+    with _membership_lock:
+        current, _membership = _membership, None
+    if current is not None:
+        current.stop()
