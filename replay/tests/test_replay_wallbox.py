@@ -166,7 +166,7 @@ def test_solar_pure_beats_evcc_on_solar_energy_grid_share_and_starts_on_the_clou
 def test_the_cloud_rhythm_cuts_the_grid_share_of_the_manuals_timers_under_other_clouds(morning_seed_2):
     """Under the next seed's clouds the look-ahead buys less and charges more than the manual's
     timers alone, with no more starts than evcc. It does not beat evcc here (docs/wallbox.md:
-    the bank follows passing clouds of up to 2.7 min, so it is recognised after about 3 min, and
+    the bank follows passing clouds of up to 2:39, so it is recognised only after 3:10, and
     the 8-minute wait then ends later than evcc's 1-minute restart)."""
     product, manual, evcc = (morning_seed_2[p][1] for p in ("product", "manual", "evcc"))
     assert (product["policy"], manual["policy"], product["seed"]) == ("product", "manual", 2)
