@@ -24,6 +24,7 @@ BENCHMARKS = (
     "bench.mqtt",
     "bench.forecast",
     "bench.fleet",
+    "bench.solar_rhythm",
 )
 
 

@@ -7,17 +7,23 @@ from __future__ import annotations
 from energy.control import Controller
 from plant.controllers import CONTROLLERS
 from replay.evcc import EvccPvReference
+from wallbox.modes import WallboxModes
 
 PRODUCT = "product"
 EVCC = "evcc"
-POLICIES = (PRODUCT, EVCC)
+MANUAL = "manual"
+POLICIES = (PRODUCT, EVCC, MANUAL)
 
 # evcc's documented PV mode in place of the wallbox modes (the last controller); the guards stay.
 EVCC_CONTROLLERS: tuple[Controller, ...] = (*CONTROLLERS[:-1], EvccPvReference())
+# The product's wallbox modes with the manual's cloud hysteresis alone: no early pause for a cloud
+# bank (issue 19 part 4 measures what the look-ahead changes against this on the same trace).
+MANUAL_CONTROLLERS: tuple[Controller, ...] = (*CONTROLLERS[:-1], WallboxModes(look_ahead=False))
 
 
 def controllers_for(policy: str = PRODUCT) -> tuple[Controller, ...]:
-    """The controller tuple of a policy: the product's own, or evcc's PV mode for the wallboxes."""
+    """The controller tuple of a policy: the product's own, evcc's PV mode for the wallboxes, or
+    the product's wallbox modes with the manual's timers alone."""
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r} (one of {', '.join(POLICIES)})")
-    return EVCC_CONTROLLERS if policy == EVCC else CONTROLLERS
+    return {EVCC: EVCC_CONTROLLERS, MANUAL: MANUAL_CONTROLLERS}.get(policy, CONTROLLERS)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from energy.config import LOCK, POWER, SOLAR_PLUS, SOLAR_PURE
+from wallbox.clouds import Spell
 
 
 class ModeInForce(StrEnum):
@@ -35,10 +36,15 @@ class BoxMemory:
     enough_since: dt.datetime | None = None  # enough surplus to start since (start delay)
     short_since: dt.datetime | None = None  # short of surplus since (cloud hysteresis)
     paused_at: dt.datetime | None = None  # paused for lack of surplus at (resume wait)
+    # The cloud's recent rhythm (issue 19.4, wallbox.clouds): since when the surplus has been short
+    # of what the box needs (charging or waiting), and the stretches of the last hour.
+    lacking_since: dt.datetime | None = None
+    spells: tuple[Spell, ...] = ()
 
     def stopped(self) -> BoxMemory:
-        """A box a person stopped (Lock, pause): no hysteresis, no resume wait."""
-        return BoxMemory(mode=self.mode, phases=self.phases, checked_at=self.checked_at)
+        """A box a person stopped (Lock, pause): no hysteresis, no resume wait; the clouds of the
+        last hour stay known."""
+        return BoxMemory(mode=self.mode, phases=self.phases, checked_at=self.checked_at, spells=self.spells)
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,11 @@ class WallboxModes:
 
     name = "wallbox_modes"
 
+    def __init__(self, *, look_ahead: bool = True) -> None:
+        # Off: the manual's cloud hysteresis alone, never an early pause for a cloud bank (the
+        # replay's "manual" policy compares both on the same trace; the product runs it on).
+        self.look_ahead = look_ahead
+
     def decide(self, inputs: Inputs) -> Decision:
         config: PlantConfig = inputs.settings
         if not config.wallboxes:
@@ -171,7 +176,7 @@ class WallboxModes:
                 )
             )
         if solar:
-            distribute_surplus(inputs, config, solar, requests, timers, summary)
+            distribute_surplus(inputs, config, solar, requests, timers, summary, look_ahead=self.look_ahead)
             for item in solar:
                 memory[item.box.name] = item.memory
         battery_limit, kept_out = self._battery_bound(inputs, config, modes, solar, before.kept_out)

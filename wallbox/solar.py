@@ -22,6 +22,14 @@ then a solar mode never stops for lack of PV until the battery reaches its minim
 Fairness (WB-14)
 ----------------
 Surplus gives every charging box its floor first, then equal watts on top.
+
+The cloud's recent rhythm (issue 19 part 4)
+-------------------------------------------
+Every box remembers the stretches of the last hour in which its surplus stayed below what it
+needs (charging or waiting). A Solar Pure box that keeps the house battery out pauses before its
+5 minutes of cloud hysteresis are over when this stretch is deep and has outlasted every recent
+one: a cloud bank (:mod:`wallbox.clouds`). The manual's timers stay the outer bound: never later
+than 5 minutes, never resumed sooner than 8 minutes after the pause.
 """
 
 from __future__ import annotations
@@ -29,10 +37,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from energy.config import SOLAR_PLUS, PlantConfig, WallboxConfig
+from energy.config import SOLAR_PLUS, SOLAR_PURE, PlantConfig, WallboxConfig
 from energy.control import Inputs
 from energy.state import WALLBOX_CHARGING, Setpoint, Timer, WallboxState
 from wallbox.battery import uses_battery
+from wallbox.clouds import Spell, pause_early, recent, remember
 from wallbox.common import (
     ACTIVE_CURRENT_A,
     EPSILON,
@@ -83,6 +92,7 @@ class SolarBox:
     vehicle: int = 3  # phases the car charges on when offered three
     phase_cap: int = 3  # phases the guards allow (1 when they leave room for one only)
     why: str | None = None  # why a box that may not start waits, this cycle
+    lacking: bool | None = None  # its surplus is short of what it needs this cycle (None: unknown)
 
     @property
     def battery(self) -> bool:
@@ -107,6 +117,8 @@ def distribute_surplus(
     requests: list[Setpoint],
     timers: list[Timer],
     summary: list[str],
+    *,
+    look_ahead: bool = True,
 ) -> None:
     now = inputs.now
     state = inputs.state
@@ -139,6 +151,7 @@ def distribute_surplus(
             # Solar Plus with a 0 % minimum solar share needs no sun: never short, never
             # paused for lack of it; the grid covers the start power (issue 13.9).
             item.short = item.need_w > EPSILON and own_budget < item.need_w - EPSILON
+            item.lacking = item.short
             item.idle = _idle(item, now)
             if item.idle:
                 continue  # it takes nothing now: its floor stays with the others
@@ -188,9 +201,34 @@ def distribute_surplus(
             sum(powers[b.box.name] for b in users) + battery_left,
         )
         powers.update(more)
+    # Without the look-ahead no battery and no cloud bank count: the manual's timers alone.
+    bridge_w = _bridge_w(inputs, config) if look_ahead else None
     for item in boxes:
         item.power_w = powers.get(item.box.name, 0.0)
-        _request(item, config, now, left_w, requests, timers, summary)
+        _request(item, config, now, left_w, bridge_w, requests, timers, summary)
+        item.memory = _rhythm(item.memory, now, item.lacking)
+
+
+def _bridge_w(inputs: Inputs, config: PlantConfig) -> float:
+    """What a house battery the product manages may discharge to bridge a cloud hysteresis (the
+    boxes that keep it out are bridged by it inside their hysteresis, WB-7): its maximum while it
+    is above its minimum SoC, else 0."""
+    if not config.battery_management.enabled or battery_headroom_w(inputs.state, config) <= 0.0:
+        return 0.0
+    battery = inputs.state.battery
+    return max(0.0, battery.max_discharge_w) if battery is not None else 0.0
+
+
+def _rhythm(m: BoxMemory, now: dt.datetime, lacking: bool | None) -> BoxMemory:
+    """The stretch short of surplus goes on, begins, or ends and joins the recent ones."""
+    if lacking is None:
+        return m
+    if lacking:
+        return m if m.lacking_since is not None else replace(m, lacking_since=now)
+    if m.lacking_since is None:
+        return m
+    spell = Spell(ended_at=now, duration_s=(now - m.lacking_since).total_seconds())
+    return replace(m, lacking_since=None, spells=remember(m.spells, spell))
 
 
 def _released(item: SolarBox) -> tuple[bool, dt.datetime | None]:
@@ -251,6 +289,7 @@ def _may_start(
     m, name = item.memory, item.box.name
     share_zero = item.mode == SOLAR_PLUS and item.box.solar_plus.min_solar_share_pct <= 0
     enough_now = budget_w >= need_w - EPSILON or share_zero
+    item.lacking = not enough_now
     since_pause = elapsed_s(m.paused_at, now)
     if since_pause is not None and since_pause < RESUME_S:
         left = RESUME_S - since_pause
@@ -284,6 +323,7 @@ def _request(
     config: PlantConfig,
     now: dt.datetime,
     left_w: float,
+    bridge_w: float | None,
     requests: list[Setpoint],
     timers: list[Timer],
     summary: list[str],
@@ -317,6 +357,24 @@ def _request(
             since = 0.0
         left = HYSTERESIS_S - since
         one_phase_ok = auto and phases == 3 and item.budget_w >= item.p_min(1) - EPSILON
+        durations = recent(m.spells, now)
+        if (
+            left > 0
+            and bridge_w is not None
+            and not one_phase_ok
+            and item.mode == SOLAR_PURE
+            and not item.battery
+            and pause_early(since, item.budget_w, item.p_min(phases), bridge_w, durations)
+        ):
+            item.memory = replace(m, on=False, short_since=None, since=None, paused_at=now)
+            timers.append(Timer(name=timer_name(name, "resume"), seconds_left=RESUME_S))
+            reason = (
+                f"cloud hysteresis: paused after {clock(since)}, a cloud bank (the {len(durations)} clouds of the "
+                f"last hour lasted at most {clock(max(durations))}), resume possible in {clock(RESUME_S)}"
+            )
+            requests += [current_request(name, 0.0, reason), phases_request(name, phases, label)]
+            summary.append(f"{name}: {reason}")
+            return
         if left > 0:
             current = item.min_a
             if one_phase_ok:

@@ -92,6 +92,15 @@ def morning(tmp_path_factory) -> dict[str, tuple[Rows, dict[str, Any]]]:
     }
 
 
+@pytest.fixture(scope="module")
+def morning_seed_2(tmp_path_factory) -> dict[str, tuple[Rows, dict[str, Any]]]:
+    """The same morning under the next seed's clouds: longer passing clouds before the bank."""
+    return {
+        policy: replay("wallbox-solar-pure-morning.json", tmp_path_factory.mktemp(f"{policy}2"), policy=policy, seed=2)
+        for policy in ("product", "manual", "evcc")
+    }
+
+
 def test_solar_pure_starts_only_on_enough_surplus_and_pauses_by_the_5_and_8_minute_rules(morning):
     rows, summary = morning["product"]
     assert summary["ev_wh"] > 1_000, "the morning must charge the car"
@@ -104,9 +113,20 @@ def test_solar_pure_starts_only_on_enough_surplus_and_pauses_by_the_5_and_8_minu
         before = rows[max(k - 61, 0) : k - 1]
         assert min(surplus_w(r) for r in before) >= 4_140 - 150, (rows[k]["time"], min(map(surplus_w, before)))
     for stop in stops:
-        # A pause comes after 5 min at minimum current for lack of surplus, not sooner.
-        held = [r for r in rows[max(stop - 300, 0) : stop] if "hysteresis" in r["wallbox_1_reason"]]
-        assert len(held) >= 295, (rows[stop]["time"], len(held))
+        # A pause comes after 5 min at minimum current for lack of surplus, not sooner, unless
+        # the cloud was a bank (deep, longer than every cloud of the last hour): then sooner, but
+        # only where the 5-minute rule would have paused too (no sun back within the 5 minutes).
+        bank = any("a cloud bank" in r["wallbox_1_reason"] for r in rows[max(stop - 2, 0) : stop + 1])
+        if not bank:
+            held = [r for r in rows[max(stop - 300, 0) : stop] if "hysteresis" in r["wallbox_1_reason"]]
+            assert len(held) >= 295, (rows[stop]["time"], len(held))
+            continue
+        began = stop
+        while began > 0 and "cloud hysteresis" in rows[began - 1]["wallbox_1_reason"]:
+            began -= 1
+        assert stop - began >= 60, (rows[stop]["time"], stop - began)
+        # Its edge is seen a cycle late; from then on no sun came back for the 5 minutes.
+        assert max(surplus_w(r) for r in rows[began + 1 : began + 300]) < 4_140, rows[stop]["time"]
     for stop, start in zip(stops, [s for s in starts if s > stops[0]], strict=False):
         resumed_s = (when(rows[start]) - when(rows[stop])).total_seconds()
         assert resumed_s >= 480 - 2, f"resumed {resumed_s:.0f} s after the pause at {rows[stop]['time']}"
@@ -126,20 +146,34 @@ def test_solar_pure_buys_for_the_car_only_inside_cloud_hysteresis(morning):
     assert in_a_row <= 3
 
 
-def test_solar_pure_gets_at_least_90_percent_of_evccs_solar_energy_with_no_more_grid_or_starts(morning):
+def solar_wh(summary: dict[str, Any]) -> float:
+    return float(summary["ev_wh"] - summary["ev_grid_wh"])
+
+
+def grid_share_pct(summary: dict[str, Any]) -> float:
+    return 100.0 * summary["ev_grid_wh"] / summary["ev_wh"] if summary["ev_wh"] else 0.0
+
+
+def test_solar_pure_beats_evcc_on_solar_energy_grid_share_and_starts_on_the_cloudy_morning(morning):
     product, evcc = morning["product"][1], morning["evcc"][1]
     assert (product["policy"], evcc["policy"]) == ("product", "evcc")
-
-    def solar_wh(summary: dict[str, Any]) -> float:
-        return float(summary["ev_wh"] - summary["ev_grid_wh"])
-
-    def grid_share_pct(summary: dict[str, Any]) -> float:
-        return 100.0 * summary["ev_grid_wh"] / summary["ev_wh"] if summary["ev_wh"] else 0.0
-
     assert solar_wh(evcc) > 1_000, "the reference must charge too, or the comparison says nothing"
-    assert solar_wh(product) >= 0.9 * solar_wh(evcc), (solar_wh(product), solar_wh(evcc))
-    assert grid_share_pct(product) <= grid_share_pct(evcc) + 3.0, (grid_share_pct(product), grid_share_pct(evcc))
+    assert solar_wh(product) >= solar_wh(evcc), (solar_wh(product), solar_wh(evcc))
+    assert grid_share_pct(product) <= grid_share_pct(evcc), (grid_share_pct(product), grid_share_pct(evcc))
     assert product["charging_starts"] <= evcc["charging_starts"]
+
+
+def test_the_cloud_rhythm_cuts_the_grid_share_of_the_manuals_timers_under_other_clouds(morning_seed_2):
+    """Under the next seed's clouds the look-ahead buys less and charges more than the manual's
+    timers alone, with no more starts than evcc. It does not beat evcc here (docs/wallbox.md:
+    the bank follows passing clouds of up to 2:39, so it is recognised only after 3:10, and
+    the 8-minute wait then ends later than evcc's 1-minute restart)."""
+    product, manual, evcc = (morning_seed_2[p][1] for p in ("product", "manual", "evcc"))
+    assert (product["policy"], manual["policy"], product["seed"]) == ("product", "manual", 2)
+    assert solar_wh(manual) > 1_000
+    assert grid_share_pct(product) <= grid_share_pct(manual) - 1.0, (grid_share_pct(product), grid_share_pct(manual))
+    assert solar_wh(product) >= solar_wh(manual), (solar_wh(product), solar_wh(manual))
+    assert product["charging_starts"] <= min(manual["charging_starts"], evcc["charging_starts"])
 
 
 # --- automatic phase usage ---------------------------------------------------------------------
