@@ -125,7 +125,7 @@ class PowerSettingsForm(forms.ModelForm[PowerSettings]):
         model = PowerSettings
         fields = [
             "feed_in_limit_enabled", "limit_mode", "limit_value", "algorithm",
-            "battery_management_enabled", "min_soc_pct", "max_soc_pct",
+            "battery_management_enabled", "min_soc_pct", "max_soc_pct", "grid_optimised", "full_by",
         ]  # fmt: skip
         widgets = {"limit_mode": forms.RadioSelect}
 

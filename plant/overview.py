@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from energy.state import (
@@ -192,6 +193,23 @@ def limitation_view(state: PlantState) -> dict[str, Any]:
     }
 
 
+def _plan_rows(battery: Any) -> list[dict[str, Any]]:
+    """The plan one row per full hour (the 15-minute slots are in the API), local time."""
+    rows = []
+    for slot in battery.plan:
+        local = timezone.localtime(slot.start)
+        if local.minute != 0 and slot is not battery.plan[0]:
+            continue
+        rows.append(
+            {
+                "time_text": local.strftime("%H:%M"),
+                "charge_text": format_power(slot.charge_w),
+                "soc_text": format_pct(slot.soc_pct),
+            }
+        )
+    return rows
+
+
 def inverter_row(inverter: InverterState, setpoint: Setpoint | None) -> dict[str, Any]:
     limit_pct = setpoint.value if setpoint else inverter.limit_pct
     return {
@@ -247,6 +265,9 @@ def battery_view(state: PlantState) -> dict[str, Any] | None:
         "discharge_limit_text": _battery_limit(battery.discharge_limit_w if battery else None, battery is not None),
         "discharge_limit_reason": battery.discharge_limit_reason if battery else "",
         "controller": controller_row(controller) if controller else None,
+        # Grid-optimised charging (issue 19): its reason and, per hour, the planned charge and SoC.
+        "plan_reason": battery.plan_reason if battery else "",
+        "plan": _plan_rows(battery) if battery else [],
     }
 
 
