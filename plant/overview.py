@@ -194,20 +194,19 @@ def limitation_view(state: PlantState) -> dict[str, Any]:
 
 
 def _plan_rows(battery: Any) -> list[dict[str, Any]]:
-    """The plan one row per full hour (the 15-minute slots are in the API), local time."""
-    rows = []
+    """The plan one row per local hour: the hour's average planned charge and the SoC expected at
+    its end (the 15-minute slots are in the API)."""
+    hours: dict[str, list[Any]] = {}
     for slot in battery.plan:
-        local = timezone.localtime(slot.start)
-        if local.minute != 0 and slot is not battery.plan[0]:
-            continue
-        rows.append(
-            {
-                "time_text": local.strftime("%H:%M"),
-                "charge_text": format_power(slot.charge_w),
-                "soc_text": format_pct(slot.soc_pct),
-            }
-        )
-    return rows
+        hours.setdefault(timezone.localtime(slot.start).strftime("%H:00"), []).append(slot)
+    return [
+        {
+            "time_text": hour,
+            "charge_text": format_power(sum(s.charge_w for s in slots) / len(slots)),
+            "soc_text": format_pct(slots[-1].soc_pct),
+        }
+        for hour, slots in hours.items()
+    ]
 
 
 def inverter_row(inverter: InverterState, setpoint: Setpoint | None) -> dict[str, Any]:
