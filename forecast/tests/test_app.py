@@ -193,7 +193,7 @@ def test_curtailed_intervals_are_left_out_so_the_forecast_learns_the_available_p
     zone = dt.timezone(dt.timedelta(hours=2))
     noon = [row for row in MeterLog.objects.filter(plant=plant) if 10 <= row.start.astimezone(zone).hour < 14]
     for row in noon:
-        row.pv_power_w = min(row.pv_power_w, 3000.0)  # held at the feed-in limit
+        row.pv_power_w = min(row.pv_power_w or 0.0, 3000.0)  # held at the feed-in limit
     MeterLog.objects.bulk_update(noon, ["pv_power_w"])
     unmarked, _ = services.compute(plant, NOW)
     assert unmarked.pv_ratios[1] < 0.75  # the weakness: the noon band learns the limit
