@@ -44,6 +44,9 @@ class IntervalAverage:
     values: dict[str, float | None]
     grid_power_min_w: float
     grid_power_max_w: float
+    # Some inverter was held under its maximum by a limit (feed-in limit, LPP) during the interval:
+    # its PV is what was delivered, not what the sun offered (the forecast leaves it out).
+    curtailed: bool = False
 
 
 @dataclass
@@ -54,6 +57,7 @@ class IntervalAverager:
     counts: dict[str, int] = field(default_factory=dict)
     grid_min_w: float = float("inf")
     grid_max_w: float = float("-inf")
+    curtailed: bool = False
 
     def add(self, state: PlantState) -> IntervalAverage | None:
         """Add a snapshot; returns the finished interval when this one starts a new interval."""
@@ -70,6 +74,7 @@ class IntervalAverager:
             self._sum(name, getattr(state.flow, name))
         self.grid_min_w = min(self.grid_min_w, state.meter.active_power_w)
         self.grid_max_w = max(self.grid_max_w, state.meter.active_power_w)
+        self.curtailed = self.curtailed or is_curtailed(state)
         return finished
 
     def flush(self) -> IntervalAverage | None:
@@ -78,7 +83,7 @@ class IntervalAverager:
             return None
         names = [*METER_FIELDS, *FLOW_FIELDS]
         values = {n: (self.sums[n] / self.counts[n] if self.counts.get(n) else None) for n in names}
-        return IntervalAverage(self.start, self.samples, values, self.grid_min_w, self.grid_max_w)
+        return IntervalAverage(self.start, self.samples, values, self.grid_min_w, self.grid_max_w, self.curtailed)
 
     def _sum(self, name: str, value: float | None) -> None:
         if value is not None:
@@ -88,3 +93,12 @@ class IntervalAverager:
     def _reset(self, start: dt.datetime) -> None:
         self.start, self.samples, self.sums, self.counts = start, 0, {}, {}
         self.grid_min_w, self.grid_max_w = float("inf"), float("-inf")
+        self.curtailed = False
+
+
+def is_curtailed(state: PlantState) -> bool:
+    """Whether an inverter's active power was limited below 100 % in this snapshot (by the product's
+    setpoint, or a limit the inverter reports)."""
+    if any(s.quantity == "active_power_limit_pct" and s.value < 100.0 - 1e-6 for s in state.setpoints):
+        return True
+    return any(inv.limit_pct is not None and inv.limit_pct < 100.0 - 1e-6 for inv in state.inverters)

@@ -5,9 +5,11 @@ Loaded from the database by ``plant.config``; built directly by tests and the re
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from energy.chargeplan import PlanSettings
+from energy.forecast import Forecast
 from energy.gridlimit import Facts
 from energy.state import WallboxCommand
 
@@ -168,6 +170,10 @@ class BatteryManagementSettings:
     enabled: bool = False
     min_soc_pct: float = 5.0
     max_soc_pct: float = 100.0
+    # Grid-optimised charging (issue 19, energy.batteryplan): acts only with a feed-in limit and a
+    # forecast; off = charging from all surplus as before. The deadline is local time.
+    grid_optimised: bool = True
+    full_by: dt.time = dt.time(16, 0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,6 +272,8 @@ class PlantConfig:
     grid_limit_facts: Facts | None = None
     mains: MainsConfig = field(default_factory=MainsConfig)
     wallboxes: tuple[WallboxConfig, ...] = ()
+    # The latest stored forecast (forecast/), read with the settings, not computed by the cycle.
+    forecast: Forecast | None = None
     # The last wallbox command of a Modbus client (MB-2); read fresh every cycle, not stored.
     wallbox_command: WallboxCommand | None = None
 

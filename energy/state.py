@@ -175,6 +175,15 @@ class InverterState:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedCharge:
+    """One 15-minute slot of grid-optimised charging's plan (``energy.batteryplan``)."""
+
+    start: dt.datetime  # UTC
+    charge_w: float
+    soc_pct: float  # expected at the slot's end
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BatteryState:
     """The plant's house battery as its inverter reports it, with the limits the product keeps.
 
@@ -196,6 +205,9 @@ class BatteryState:
     charge_limit_reason: str = ""
     discharge_limit_w: float | None = None
     discharge_limit_reason: str = ""
+    # Grid-optimised charging: why it charges as it does, and the plan to the deadline (empty when off).
+    plan_reason: str = ""
+    plan: tuple[PlannedCharge, ...] = ()
 
 
 # Wallbox states as people (and the replay's trace) see them.

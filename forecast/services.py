@@ -78,11 +78,13 @@ def history_of(plant_id: int, now: dt.datetime) -> tuple[list[fc.Sample], list[f
     rows = list(
         MeterLog.objects.filter(plant_id=plant_id, start__gte=load_since, start__lt=now, gap=False)
         .order_by("start")
-        .values_list("start", "pv_power_w", "house_power_w")
+        .values_list("start", "pv_power_w", "house_power_w", "curtailed")
     )
     pv_since = now - dt.timedelta(days=fc.HISTORY_DAYS)
-    pv = [(start, w) for start, w, _ in rows if w is not None and start >= pv_since]
-    load = [(start, w) for start, _, w in rows if w is not None]
+    # Curtailed intervals tell what the limit let through, not what the sun offered: left out, so
+    # the history scaling learns the available PV (the weakness of a plant curtailed every noon).
+    pv = [(start, w) for start, w, _, curtailed in rows if w is not None and start >= pv_since and not curtailed]
+    load = [(start, w) for start, _, w, _ in rows if w is not None]
     first_logged = rows[0][0] if rows else now
     hours = EnergyHour.objects.filter(
         plant_id=plant_id, start__gte=load_since, start__lt=first_logged - dt.timedelta(hours=1), gap=False

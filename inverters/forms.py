@@ -125,7 +125,7 @@ class PowerSettingsForm(forms.ModelForm[PowerSettings]):
         model = PowerSettings
         fields = [
             "feed_in_limit_enabled", "limit_mode", "limit_value", "algorithm",
-            "battery_management_enabled", "min_soc_pct", "max_soc_pct",
+            "battery_management_enabled", "min_soc_pct", "max_soc_pct", "grid_optimised", "full_by",
         ]  # fmt: skip
         widgets = {"limit_mode": forms.RadioSelect}
 
@@ -139,8 +139,14 @@ class PowerSettingsForm(forms.ModelForm[PowerSettings]):
         self.home_position = services.is_home_position(plant)
         self.monitored_only = [i.name for i in inverters if not i.controllable]
         self.battery_management_unlocked = self.instance.battery_management_unlocked
+        # A form that leaves the deadline out (an older page, a script) keeps the stored one.
+        self.fields["full_by"].required = False
         self.fields["limit_value"].help_text = _("In W, or in % of the generator power (the sum of the inverters' "
                                                  "maximum AC output power).")  # fmt: skip
+
+    def clean_full_by(self) -> Any:
+        value = self.cleaned_data.get("full_by")
+        return value if value is not None else self.instance.full_by
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # runs the model's validation first

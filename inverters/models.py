@@ -7,6 +7,7 @@ nothing that needs the grid connection point in the home-consumption position) l
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
 from typing import Any
@@ -203,6 +204,21 @@ class PowerSettings(models.Model):
     )
     max_soc_pct = models.FloatField(
         _("maximum SoC (%)"), default=100.0, validators=[MinValueValidator(0.0), MaxValueValidator(100.0)]
+    )
+    # Issue 19: with a feed-in limit, keep room for the noon peak and be full by the deadline
+    # (energy.batteryplan, docs/battery.md); off = charging from all surplus as before.
+    grid_optimised = models.BooleanField(
+        _("grid-optimised charging"),
+        default=True,
+        help_text=_(
+            "With a feed-in limit: charge in the morning only what the afternoon will not bring, keep room "
+            "for the noon peak above the limit, and still be full by the time below."
+        ),
+    )
+    full_by = models.TimeField(
+        _("full by (local time)"),
+        default=dt.time(16, 0),
+        help_text=_("Grid-optimised charging reaches the maximum SoC by this time of day."),
     )
 
     class Meta:

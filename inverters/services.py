@@ -11,6 +11,7 @@ here talks to a device.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -284,6 +285,8 @@ def check_power_settings(power: PowerSettings) -> None:
             )
     if power.min_soc_pct >= power.max_soc_pct:
         _add(errors, "min_soc_pct", _("The minimum SoC must be below the maximum SoC."))
+    if power.full_by is not None and not dt.time(8, 0) <= power.full_by <= dt.time(22, 0):
+        _add(errors, "full_by", _("The time to be full by must lie between 08:00 and 22:00."))
     if errors:
         raise ValidationError(errors)
 

@@ -140,6 +140,8 @@ class MeterLog(models.Model):
     battery_soc_pct = models.FloatField(null=True)
     house_power_w = models.FloatField(null=True)
     wallbox_power_w = models.FloatField(null=True)
+    # An inverter was limited during the interval (feed-in limit, LPP): PV below what was available.
+    curtailed = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["plant", "start"], name="meterlog_plant_start")]

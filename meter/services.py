@@ -44,6 +44,7 @@ def save_interval(plant_id: int, interval: IntervalAverage, totals: EnergyCounte
         samples=interval.samples,
         grid_power_min_w=interval.grid_power_min_w,
         grid_power_max_w=interval.grid_power_max_w,
+        curtailed=interval.curtailed,
         gap=False,
     )
     with transaction.atomic():

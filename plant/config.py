@@ -11,6 +11,7 @@ from energy.config import (
     PlantConfig,
     Sdm630Config,
 )
+from forecast import services as forecast_services
 from inverters.models import Inverter
 from inverters.services import inverter_config, power_settings_of
 from meter.models import Meter
@@ -51,10 +52,15 @@ def load_config(plant_id: int) -> PlantConfig:
             enabled=at_grid and power.battery_management_enabled and power.battery_management_unlocked,
             min_soc_pct=power.min_soc_pct,
             max_soc_pct=power.max_soc_pct,
+            grid_optimised=power.grid_optimised,
+            full_by=power.full_by,
         ),
         mains=mains_config(plant),
         wallboxes=wallbox_configs(plant),
         grid_limit_facts=smartgrid_services.cycle_facts(plant.pk),
+        # Read with the settings (reloaded every few seconds and when anything is saved): the cycle
+        # never computes a forecast, grid-optimised battery charging plans with this one.
+        forecast=forecast_services.latest(plant.pk) if power.grid_optimised else None,
     )
 
 

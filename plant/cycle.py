@@ -34,12 +34,14 @@ from energy.state import (
     FlowSummary,
     InverterState,
     Limit,
+    PlannedCharge,
     PlantState,
     Setpoint,
     WallboxCommand,
     WallboxState,
 )
 from energy.status import StatusTracker
+from inverters.control import BatteryManagement, PlanMemory
 from meter.drivers import meter_driver
 from meter.drivers.ksem_tcp import MeterSample
 from plant import guard
@@ -243,7 +245,9 @@ class PlantRuntime:
         # 5. publish: Redis (latest values) and the plant's websocket group.
         state = dataclasses.replace(
             state,
-            battery=self._battery_state(inverter_states, outcome.limits),
+            battery=_with_plan(
+                self._battery_state(inverter_states, outcome.limits), outcome.memory.get(BatteryManagement.name)
+            ),
             wallboxes=tuple(controlled(box, outcome.setpoints, outcome.statuses) for box in wallbox_states),
             setpoints=outcome.setpoints,
             controllers=outcome.statuses,
@@ -408,3 +412,17 @@ async def _guarded_read(
         return None
     status.ok(now)
     return reading
+
+
+def _with_plan(battery: BatteryState | None, memory: object) -> BatteryState | None:
+    """The battery with grid-optimised charging's plan, when there is one (for the pages and the API)."""
+    plan = memory.plan if isinstance(memory, PlanMemory) else None
+    if battery is None or plan is None:
+        return battery
+    return dataclasses.replace(
+        battery,
+        plan_reason=plan.reason,
+        plan=tuple(
+            PlannedCharge(start=s.start, charge_w=round(s.charge_w, 1), soc_pct=round(s.soc_pct, 1)) for s in plan.slots
+        ),
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from energy.state import (
@@ -192,6 +193,22 @@ def limitation_view(state: PlantState) -> dict[str, Any]:
     }
 
 
+def _plan_rows(battery: Any) -> list[dict[str, Any]]:
+    """The plan one row per local hour: the hour's average planned charge and the SoC expected at
+    its end (the 15-minute slots are in the API)."""
+    hours: dict[str, list[Any]] = {}
+    for slot in battery.plan:
+        hours.setdefault(timezone.localtime(slot.start).strftime("%H:00"), []).append(slot)
+    return [
+        {
+            "time_text": hour,
+            "charge_text": format_power(sum(s.charge_w for s in slots) / len(slots)),
+            "soc_text": format_pct(slots[-1].soc_pct),
+        }
+        for hour, slots in hours.items()
+    ]
+
+
 def inverter_row(inverter: InverterState, setpoint: Setpoint | None) -> dict[str, Any]:
     limit_pct = setpoint.value if setpoint else inverter.limit_pct
     return {
@@ -247,6 +264,9 @@ def battery_view(state: PlantState) -> dict[str, Any] | None:
         "discharge_limit_text": _battery_limit(battery.discharge_limit_w if battery else None, battery is not None),
         "discharge_limit_reason": battery.discharge_limit_reason if battery else "",
         "controller": controller_row(controller) if controller else None,
+        # Grid-optimised charging (issue 19): its reason and, per hour, the planned charge and SoC.
+        "plan_reason": battery.plan_reason if battery else "",
+        "plan": _plan_rows(battery) if battery else [],
     }
 
 

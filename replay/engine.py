@@ -28,6 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
+from energy import forecast as fc
 from energy import gridlimit
 from energy.config import (
     ACTIVE_POWER_LIMIT_PCT,
@@ -79,6 +80,8 @@ GUARD_COLUMNS = ("guard_writes", "feed_in_peak_w", "over_limit_s")
 GUARD_TRACE_COLUMNS = (
     "time", "pass", "house_w", "feed_in_w", "limit_w", "inverters_w", "setpoint_w", "lead_w", "grid_max_a", "current_a",
 )  # fmt: skip
+# The replay's forecast looks this far ahead (a day is enough for the battery's plan).
+FORECAST_SLOTS = 96
 # Feed-in counts as over the limit beyond this (the curtailment benchmark's tolerance).
 OVER_LIMIT_TOLERANCE_W = 50.0
 
@@ -133,7 +136,11 @@ def plant_config(replay: ReplayScenario, scenario: Scenario, simulator: Simulato
     if product.battery_management is not None and product.battery_management.enabled:
         managed = product.battery_management
         battery = BatteryManagementSettings(
-            enabled=True, min_soc_pct=managed.min_soc_pct, max_soc_pct=managed.max_soc_pct
+            enabled=True,
+            min_soc_pct=managed.min_soc_pct,
+            max_soc_pct=managed.max_soc_pct,
+            grid_optimised=managed.grid_optimised,
+            full_by=managed.full_by,
         )
     mains = product.mains
     return PlantConfig(
@@ -263,6 +270,7 @@ class Replay:
             self.link = EebusLink(self.grid, lambda: self._sim_now, self._grid_lock)
         self._guard_writes, self._peak_w, self._over_s = 0, float("-inf"), 0.0
         self._lpp_w: float | None = None
+        self._forecast_slot_s: float | None = None
         self._guard_writer: TraceWriter
 
     def run(self, out_dir: Path) -> dict[str, Any]:
@@ -342,6 +350,7 @@ class Replay:
             writer = TraceWriter(stream, (*header, *GUARD_COLUMNS) if guarded else header)
             for k in range(1, cycles + 1):
                 now = self.start + dt.timedelta(seconds=k * cycle_s)
+                self._forecast_step(runtime, now)
                 if guarded:
                     await self._between_cycles(runtime, schedule, now - dt.timedelta(seconds=cycle_s))
                 while schedule and schedule[0].at <= now:
@@ -362,6 +371,29 @@ class Replay:
             await self.simulator.stop()
             if self.link is not None:
                 self.link.stop()
+
+    # --- the forecast ----------------------------------------------------------------------------
+    def _forecast_step(self, runtime: PlantRuntime, now: dt.datetime) -> None:
+        """Every 15 simulated minutes (and at the start) a forecast into the plant's settings, as the
+        product's 15-minute job stores one: the clear-sky model for the scenario's location and PV
+        peak with the scenario's base load (a cold start, no history), so a cloudy scenario day is
+        a day cloudier than forecast. Only with a managed battery (the forecast's one reader)."""
+        if not self.config.battery_management.enabled:
+            return
+        slot_s = fc.slot_floor(now.timestamp())
+        if self._forecast_slot_s == slot_s:
+            return
+        self._forecast_slot_s = slot_s
+        scenario = self.scenario
+        site = fc.Site(
+            latitude_deg=scenario.latitude_deg,
+            longitude_deg=scenario.longitude_deg,
+            peak_w=sum(inverter.pv_peak_w for inverter in scenario.inverters),
+            time_zone=scenario.timezone,
+            base_load_w=scenario.house_base_w,
+        )
+        runtime.config = dataclasses.replace(runtime.config, forecast=fc.compute(now, site, slots=FORECAST_SLOTS))
+        self.config = runtime.config
 
     # --- the sub-second guard --------------------------------------------------------------------
     async def _between_cycles(self, runtime: PlantRuntime, schedule: list[_Scheduled], since: dt.datetime) -> None:

@@ -83,6 +83,10 @@ class BatteryManagement(_Strict):
     enabled: bool = True
     min_soc_pct: Annotated[float, Field(ge=0, le=100)] = 5.0
     max_soc_pct: Annotated[float, Field(ge=0, le=100)] = 100.0
+    # Grid-optimised charging (issue 19): with a feed-in limit, keep room for the noon peak and be
+    # full by ``full_by`` (local time); false = charging from all surplus as before.
+    grid_optimised: bool = True
+    full_by: dt.time = dt.time(16, 0)
 
     @model_validator(mode="after")
     def _order(self) -> BatteryManagement:

@@ -77,3 +77,22 @@ def test_an_interval_without_meter_samples_writes_nothing():
     averager = IntervalAverager()
     averager.add(snapshot(T0, None))
     assert averager.add(snapshot(T0 + dt.timedelta(minutes=5), 10.0)) is None
+
+
+@pytest.mark.parametrize(("limits", "curtailed"), [((100.0, 100.0), False), ((100.0, 60.0), True), ((), False)])
+def test_an_interval_with_a_limited_inverter_is_marked_curtailed(limits: tuple[float, ...], curtailed: bool) -> None:
+    import dataclasses
+
+    from energy.state import Setpoint
+
+    averager = IntervalAverager()
+    for i, pct in enumerate(limits or (None,)):
+        state = snapshot(T0 + dt.timedelta(seconds=i), -3000.0, 6000.0)
+        if pct is not None:
+            state = dataclasses.replace(
+                state, setpoints=(Setpoint(device="roof", quantity="active_power_limit_pct", value=pct),)
+            )
+        averager.add(state)
+    finished = averager.add(snapshot(T0 + dt.timedelta(minutes=5), 0.0))
+    assert finished is not None and finished.curtailed is curtailed
+    assert averager.flush() is not None and averager.flush().curtailed is False  # type: ignore[union-attr]

@@ -184,3 +184,19 @@ def test_page_refuses_half_a_location(installer: Client, plant: Plant) -> None:
     assert "latitude and longitude together" in response.content.decode()
     plant.refresh_from_db()
     assert plant.latitude_deg is None
+
+
+def test_curtailed_intervals_are_left_out_so_the_forecast_learns_the_available_pv(plant: Plant) -> None:
+    """A plant curtailed every noon: the log's noon shows the limit, not the sun. Marked as
+    curtailed (the averager's flag), those intervals no longer pull the noon forecast down."""
+    write_log(plant, days=7, pv_share=0.9, house_w=400.0)
+    zone = dt.timezone(dt.timedelta(hours=2))
+    noon = [row for row in MeterLog.objects.filter(plant=plant) if 10 <= row.start.astimezone(zone).hour < 14]
+    for row in noon:
+        row.pv_power_w = min(row.pv_power_w or 0.0, 3000.0)  # held at the feed-in limit
+    MeterLog.objects.bulk_update(noon, ["pv_power_w"])
+    unmarked, _ = services.compute(plant, NOW)
+    assert unmarked.pv_ratios[1] < 0.75  # the weakness: the noon band learns the limit
+    MeterLog.objects.filter(pk__in=[row.pk for row in noon]).update(curtailed=True)
+    marked, _ = services.compute(plant, NOW)
+    assert marked.pv_ratios[1] == pytest.approx(0.9, abs=0.05)

@@ -113,7 +113,8 @@ class PowerSettingsSerializer(serializers.ModelSerializer[PowerSettings]):
         model = PowerSettings
         fields = [
             "feed_in_limit_enabled", "limit_mode", "limit_value", "algorithm", "battery_management_enabled",
-            "battery_management_unlocked", "min_soc_pct", "max_soc_pct", "generator_power_w", "limit_w",
+            "battery_management_unlocked", "min_soc_pct", "max_soc_pct", "grid_optimised", "full_by",
+            "generator_power_w", "limit_w",
         ]  # fmt: skip
         read_only_fields = ["battery_management_unlocked"]
 

@@ -244,6 +244,22 @@ def test_power_settings_defaults_and_update(user_client: Client, plant: Plant):
     assert PowerSettings.objects.get(plant=plant).feed_in_limit_enabled is True
 
 
+def test_grid_optimised_charging_settings_default_on_and_validated(user_client: Client, plant: Plant):
+    existing(plant, "a", max_ac_w=6000)
+    path = f"/api/plants/{plant.pk}/power-settings"
+    body = user_client.get(path).json()
+    assert (body["grid_optimised"], body["full_by"]) == (True, "16:00:00")
+    response = user_client.put(path, {"grid_optimised": False, "full_by": "15:30"}, content_type="application/json")
+    assert response.status_code == 200, response.json()
+    stored = PowerSettings.objects.get(plant=plant)
+    assert (stored.grid_optimised, stored.full_by) == (False, dt.time(15, 30))
+    for bad in ("03:00", "half past three"):
+        response = user_client.put(path, {"full_by": bad}, content_type="application/json")
+        assert response.status_code == 400
+        assert "full_by" in response.json()
+    assert PowerSettings.objects.get(plant=plant).full_by == dt.time(15, 30)
+
+
 def test_home_position_refuses_feed_in_limitation_saying_why(user_client: Client, plant: Plant):
     plant.installation_position = "home"
     plant.save()

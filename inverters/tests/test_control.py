@@ -3,6 +3,8 @@ cycle tables in the spirit of OpenEMS's ControllerTest, and properties over rand
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -18,6 +20,7 @@ from energy.config import (
     PlantConfig,
 )
 from energy.control import Decision
+from energy.forecast import Forecast, Slot
 from energy.state import Setpoint
 from energy.testing import ControllerTest, Inverter
 from inverters.control import (
@@ -309,3 +312,46 @@ def test_quantized_limits_never_exceed_the_allowance_and_waste_at_most_one_step_
     fine_w = sum(inv.max_ac_w for inv in inverters if inv.type not in ("plenticore", "piko_iq"))
     largest_step_w = max(inv.max_ac_w for inv in inverters) / 100 if coarse_only else fine_w / 10_000 + 0.01
     assert total_w >= target_w - largest_step_w - 1e-6 or any(p == 100.0 for p in pcts.values())
+
+
+# --- grid-optimised charging (issue 19) -----------------------------------------------------------
+def sunny_forecast(start: dt.datetime, peak_w: float = 10_000.0) -> Forecast:
+    """A clear day in UTC slots from 00:00: PV a triangle 04:00-20:00 peaking at noon, 400 W load."""
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    slots = tuple(
+        Slot(day + dt.timedelta(minutes=15 * n), max(0.0, 1 - abs(n / 4 - 12.0) / 8.0) * peak_w, 400.0)
+        for n in range(96)
+    )
+    return Forecast(computed_at=day, slots=slots, pv_source="clear-sky", load_source="base load")
+
+
+@pytest.mark.parametrize(
+    ("grid_optimised", "grid_w", "expected_w", "reason"),
+    [
+        # A sunny morning, 3 kW surplus under the 6 kW limit: the plan holds the battery back.
+        (True, -3_000.0, 0.0, "keeping"),
+        # 8 kW surplus: what lies above the limit (less the 60 W margin) goes into the battery.
+        (True, -8_000.0, 2_060.0, "keeping"),
+        # Off: today's zero exchange, charging from all surplus.
+        (False, -3_000.0, 3_000.0, "charging with up to 3.00 kW"),
+    ],
+)
+def test_grid_optimised_charging_keeps_room_in_the_morning(grid_optimised, grid_w, expected_w, reason):
+    start = dt.datetime(2026, 6, 21, 6, 0, tzinfo=dt.UTC)  # 08:00 in Berlin
+    settings = BatteryManagementSettings(enabled=True, grid_optimised=grid_optimised)
+    config = plant(SOUTH, MP, battery_management=settings, forecast=sunny_forecast(start))
+    out = ControllerTest([BatteryManagement()], config, start=start).cycle(
+        grid_w=grid_w,
+        inverters={"south": 6_000.0, "mp": Inverter(ac_power_w=0.0, battery_power_w=0.0, battery_soc_pct=12.0)},
+    )
+    assert out.value("mp", BATTERY_POWER_W) == pytest.approx(expected_w, abs=1.0)
+    assert reason in out.setpoint("mp", BATTERY_POWER_W).reason
+
+
+def test_without_a_forecast_grid_optimised_charging_is_todays_strategy():
+    start = dt.datetime(2026, 6, 21, 6, 0, tzinfo=dt.UTC)
+    config = plant(MP, battery_management=BatteryManagementSettings(enabled=True, grid_optimised=True))
+    out = ControllerTest([BatteryManagement()], config, start=start).cycle(
+        grid_w=-3_000.0, inverters={"mp": Inverter(ac_power_w=0.0, battery_power_w=0.0, battery_soc_pct=12.0)}
+    )
+    assert out.value("mp", BATTERY_POWER_W) == pytest.approx(3_000.0)

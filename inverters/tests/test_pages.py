@@ -224,7 +224,8 @@ def test_the_form_the_overview_embeds(plant: Plant):
     existing(plant, "Roof", max_ac_w=8_000)
     form = PowerSettingsForm(plant=plant)
     assert list(form.fields) == ["feed_in_limit_enabled", "limit_mode", "limit_value", "algorithm",
-                                 "battery_management_enabled", "min_soc_pct", "max_soc_pct"]  # fmt: skip
+                                 "battery_management_enabled", "min_soc_pct", "max_soc_pct", "grid_optimised",
+                                 "full_by"]  # fmt: skip
     assert form.generator_power_w == 8_000
     assert form.initial["min_soc_pct"] == 5
     bad = PowerSettingsForm(plant=plant, data={"limit_mode": "w", "limit_value": "9000", "feed_in_limit_enabled": "on",

@@ -26,6 +26,7 @@ from energy.state import (
     InverterState,
     MeterReading,
     PhaseReading,
+    PlannedCharge,
     PlantState,
     Setpoint,
     Timer,
@@ -286,6 +287,24 @@ def test_pv_and_battery_with_limits_and_their_reasons(user_client: Client, plant
     assert text_of(page, "battery-discharge-limit") == "0 W"
     assert text_of(page, "battery-discharge-limit-reason") == '"do not use house battery" (wallbox)'
     assert "Failed" in text_of(page, "battery-controller")
+
+
+def test_grid_optimised_charging_shows_its_reason_and_plan(user_client: Client, plant: Plant) -> None:
+    state = full_state(plant)
+    assert state.battery is not None
+    start = dt.datetime(2026, 6, 21, 7, 0, tzinfo=dt.UTC)
+    plan = tuple(
+        PlannedCharge(start=start + dt.timedelta(minutes=15 * n), charge_w=500.0 * (n // 4), soc_pct=20.0 + n)
+        for n in range(8)
+    )
+    reason = "keeping 3.1 kWh of room for the noon peak above the feed-in limit"
+    publish(dataclasses.replace(state, battery=dataclasses.replace(state.battery, plan_reason=reason, plan=plan)))
+
+    page = overview(user_client)
+
+    assert text_of(page, "battery-plan-reason") == reason
+    table = text_of(page, "battery-plan")
+    assert "Planned charge" in table and "500 W" in table and "27 %" in table  # one row per hour
 
 
 def test_a_hybrid_inverters_battery_is_shown_without_a_battery_of_the_product(
