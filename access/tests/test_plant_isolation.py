@@ -88,6 +88,7 @@ NO_PLANT_DATA = {
     "api/schema": "the API's description",
     "api-docs": "the API's description",
     "api-plants": "lists only the plants the caller may read",
+    "api-plants-status": "the plant list with status: only the plants the caller may read",
     "api-modbus-map": "empty for a caller without a role on the served plant",
     "solarportal:receive": "the portal's report upload: no login, each request signed by its plant's credential",
     "events:list": "lists only the events of plants the caller may read",
