@@ -23,6 +23,7 @@ BENCHMARKS = (
     "bench.backup",
     "bench.mqtt",
     "bench.forecast",
+    "bench.storage",
 )
 
 
