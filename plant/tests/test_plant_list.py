@@ -225,7 +225,8 @@ def test_a_person_without_any_role_sees_no_plant() -> None:
 
 
 def test_queries_and_redis_calls_do_not_grow_with_the_plants(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No query per row and one MGET per page: counted with 10 and with 120 plants."""
+    """No query per row and one MGET per page: counted with 30 and with 120 plants (both more
+    than the header's switcher lists, which costs a small fleet one query more)."""
     from django.utils import timezone
 
     calls: list[str] = []
@@ -237,7 +238,7 @@ def test_queries_and_redis_calls_do_not_grow_with_the_plants(monkeypatch: pytest
 
     counts = {}
     plants = make_fleet(120, timezone.now())
-    for size in (10, 120):
+    for size in (30, 120):
         client = person(f"ina{size}", plants[:size])
         for query in ({}, {"status": "error"}):
             client.get("/plants/", query)  # the session and the caches settle
@@ -247,8 +248,8 @@ def test_queries_and_redis_calls_do_not_grow_with_the_plants(monkeypatch: pytest
                 assert client.get("/plants/", query).status_code == 200
             monkeypatch.setattr(redis.Redis, "execute_command", original)
             counts[size, tuple(query)] = (len(queries), calls.count("MGET"))
-    assert counts[10, ()] == counts[120, ()]
-    assert counts[10, ("status",)] == counts[120, ("status",)]
+    assert counts[30, ()] == counts[120, ()]
+    assert counts[30, ("status",)] == counts[120, ("status",)]
     assert counts[120, ()][1] == counts[120, ("status",)][1] == 1
 
 
@@ -266,3 +267,15 @@ def test_the_page_in_german_with_links_to_each_plants_pages() -> None:
     assert page.count('data-testid="plant-row"') == len([n for n in range(30) if n % 7 == 6 and n % 10 != 9])
     # The menu offers the list to a person with several plants.
     assert 'data-testid="menu-plants"' in page
+
+
+def test_beyond_25_plants_the_header_links_to_the_list_instead_of_listing_them() -> None:
+    from django.utils import timezone
+
+    plants = make_fleet(30, timezone.now())
+    few = person("fea", plants[:25]).get("/").content.decode()
+    assert 'data-testid="plant-switcher"' in few and few.count("<option value=") >= 25
+    many = person("ina", plants).get(f"/?plant={plants[27].pk}").content.decode()
+    assert 'data-testid="plant-switcher"' not in many
+    assert 'data-testid="plant-switcher-link"' in many and "Hof 027 ▾" in many
+    assert "Hof 028" not in many, "no other plant is rendered into the page"
