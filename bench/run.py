@@ -24,6 +24,7 @@ BENCHMARKS = (
     "bench.mqtt",
     "bench.forecast",
     "bench.storage",
+    "bench.plant_list",
 )
 
 
