@@ -25,6 +25,8 @@ BENCHMARKS = (
     "bench.forecast",
     "bench.fleet",
     "bench.solar_rhythm",
+    "bench.storage",
+    "bench.plant_list",
 )
 
 

@@ -67,8 +67,15 @@ TLS_CHOICES = [(TLS_NONE, _("none")), (TLS_STARTTLS, _("STARTTLS")), (TLS_IMPLIC
 
 class Event(models.Model):
     time = models.DateTimeField(_("time"), db_index=True)
+    # The (plant, -time) index below serves a plant's events and the retention: no index of its own.
     plant = models.ForeignKey(
-        "plant.Plant", on_delete=models.CASCADE, null=True, blank=True, related_name="events", verbose_name=_("plant")
+        "plant.Plant",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="events",
+        verbose_name=_("plant"),
+        db_index=False,
     )
     kind = models.CharField(_("class"), max_length=32, choices=KIND_CHOICES)
     severity = models.CharField(_("severity"), max_length=8, choices=SEVERITY_CHOICES, default=INFO)

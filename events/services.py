@@ -15,23 +15,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError
 
-from events import secret
+from events import retention, secret
 from events.models import INFO, KINDS, MAIL_NONE, MAIL_PENDING, SEVERITIES, Event, MailSettings
 from pages.params import BadQueryParameter, choice_param, id_param
 from portal import roles
 
 log = logging.getLogger(__name__)
 
-# Bounded retention: at most this many events, none older than this.
+# Bounded retention: at most this many events per plant (and as many of the device's own), none
+# older than this. Per plant, so that one plant's flood of events never pushes out the others'.
 MAX_EVENTS = 10_000
 MAX_AGE = dt.timedelta(days=365)
-# The pruning runs on every this-many-th event (ids grow by one per event).
+# The count is checked on every this-many-th event (ids grow by one per event), for the event's
+# plant; the age by the hourly job (events.tasks.purge_old_events), in batches.
 PRUNE_EVERY = 100
 MESSAGE_MAX = 500
 
@@ -92,7 +94,7 @@ def record(
     if event.mail_state == MAIL_PENDING:
         transaction.on_commit(lambda: _enqueue(event.pk))
     if event.pk % PRUNE_EVERY == 0:
-        transaction.on_commit(prune)
+        transaction.on_commit(lambda: prune_plant(plant_id))
     return event
 
 
@@ -110,15 +112,32 @@ def _enqueue(event_id: int) -> None:
         log.warning("mail for event %s not queued: the broker does not answer", event_id)
 
 
+def prune_plant(plant_id: int | None) -> int:
+    """Drop a plant's (``None``: the device's own) events beyond the newest ``MAX_EVENTS``; found
+    through the ``(plant, time)`` index. Runs after every ``PRUNE_EVERY``-th event, so it deletes
+    about that many rows at a time."""
+    mine = Q(plant__isnull=True) if plant_id is None else Q(plant_id=plant_id)
+    newest = Event.objects.filter(mine).order_by("-time", "-id")
+    cut = list(newest.values_list("time", "id")[MAX_EVENTS : MAX_EVENTS + 1])
+    if not cut:
+        return 0
+    time, pk = cut[0]
+    older = Event.objects.filter(mine).filter(Q(time__lt=time) | Q(time=time, id__lte=pk))
+    return retention.delete_in_batches(older)
+
+
 def prune(now: dt.datetime | None = None) -> int:
-    """Drop events beyond the retention (count and age); returns how many went."""
+    """Drop events beyond the retention (count per plant, age); returns how many went. The
+    hourly job: plant by plant, in batches."""
     now = now or timezone.now()
-    removed, _ = Event.objects.filter(time__lt=now - MAX_AGE).delete()
-    cut = list(Event.objects.order_by("-id").values_list("id", flat=True)[MAX_EVENTS : MAX_EVENTS + 1])
-    if cut:
-        more, _ = Event.objects.filter(id__lte=cut[0]).delete()
-        removed += more
-    return removed
+    plants: list[int | None] = [*_plant_ids(), None]
+    removed = retention.purge_older_than(Event, "time", now - MAX_AGE, plants)
+    return removed + sum(prune_plant(plant_id) for plant_id in plants)
+
+
+def _plant_ids() -> list[int]:
+    plant = Event._meta.get_field("plant").related_model
+    return list(plant._default_manager.order_by("pk").values_list("pk", flat=True))  # type: ignore[union-attr]
 
 
 def settings_row() -> MailSettings:

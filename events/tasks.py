@@ -88,3 +88,12 @@ def send_waiting_mails() -> int:
     for event_id in ids:
         send_event_mail.apply_async(args=(event_id,), queue="default")
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def purge_old_events() -> int:
+    """Hourly (beat, queue default): events older than a year and beyond 10,000 per plant, in batches."""
+    removed = services.prune(timezone.now())
+    if removed:
+        log.info("purged %s events", removed)
+    return removed

@@ -30,6 +30,7 @@ def keep_process_log_file(logger: logging.Logger, **kwargs: object) -> None:
 TARIFF_JOBS = {
     "tariffs energy history": ("tariffs.tasks.update_energy_history", 300.0),
     "tariffs dynamic prices": ("tariffs.tasks.fetch_dynamic_prices", 3600.0),
+    "tariffs purge history": ("tariffs.tasks.purge_history", 3600.0),
 }
 
 

@@ -224,7 +224,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": CYCLE_INTERVAL_S,
         "options": {"expires": CYCLE_INTERVAL_S, "queue": "realtime"},
     },
-    "purge old meter logs": {"task": "meter.tasks.purge_old_logs", "schedule": 3600.0},
+    # Retention (docs/operations.md, "Data kept"): plant by plant in small batches, on the default queue.
+    "purge old meter logs": {"task": "meter.tasks.purge_old_logs", "schedule": 3600.0, "options": {"queue": "default"}},
+    "purge old events": {"task": "events.tasks.purge_old_events", "schedule": 3600.0, "options": {"queue": "default"}},
     # Event mails still waiting after a broker outage are queued again (DEV-3).
     "waiting event mails": {
         "task": "events.tasks.send_waiting_mails",

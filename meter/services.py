@@ -12,6 +12,7 @@ from django.db import transaction
 from energy.averaging import INTERVAL, IntervalAverage
 from energy.counters import CounterState
 from energy.state import EnergyCounters
+from events import retention
 from meter.models import EnergyRecord, EnergyTotals, MeterLog
 
 log = logging.getLogger(__name__)
@@ -86,12 +87,21 @@ def _mark_gaps_before(plant_id: int, start: dt.datetime) -> None:
 
 
 def purge_old_logs(now: dt.datetime) -> tuple[int, int]:
-    """Drop 5-minute averages older than 14 days and energy records older than 2 years."""
-    logs, _ = MeterLog.objects.filter(start__lt=now - dt.timedelta(days=settings.METER_LOG_RETENTION_DAYS)).delete()
-    records, _ = EnergyRecord.objects.filter(
-        time__lt=now - dt.timedelta(days=settings.ENERGY_LOG_RETENTION_DAYS)
-    ).delete()
+    """Drop 5-minute averages older than 14 days and energy records older than 2 years, plant by
+    plant in small batches (``events.retention``), so the cycle's writes never wait long."""
+    plants = list(plant_model()._default_manager.order_by("pk").values_list("pk", flat=True))
+    logs = retention.purge_older_than(
+        MeterLog, "start", now - dt.timedelta(days=settings.METER_LOG_RETENTION_DAYS), plants
+    )
+    records = retention.purge_older_than(
+        EnergyRecord, "time", now - dt.timedelta(days=settings.ENERGY_LOG_RETENTION_DAYS), plants
+    )
     return logs, records
+
+
+def plant_model() -> type[Any]:
+    """The plant model, reached through the relation (this app sits below ``plant``)."""
+    return MeterLog._meta.get_field("plant").related_model  # type: ignore[return-value]
 
 
 # Every value column of the 5-minute log, in the order of the model.

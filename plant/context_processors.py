@@ -19,6 +19,8 @@ from plant.models import Plant
 from plant.services import current_plant, visible_plants
 from updates import releases
 
+SWITCHER_MAX = 25
+
 
 def _status(state: PlantState | None) -> dict[str, str]:
     if state is None:
@@ -65,10 +67,15 @@ def device_status(request: HttpRequest) -> dict[str, Any]:
         status = _update_running() or status
     if not signed_in:
         return {"device_status": {**status, "message": ""}}
+    readable = visible_plants(user)
+    count = readable.count()
     return {
         "device_status": status,
         "current_plant": plant,
-        "plants": list(visible_plants(user)),
+        # The header's switcher lists up to SWITCHER_MAX plants; beyond, it links to the plant
+        # list (/plants/: search, filters, pages), so a page never renders hundreds of options.
+        "plant_count": count,
+        "plants": list(readable) if count <= SWITCHER_MAX else [],
         # Pages render times in the plant's zone (plant.middleware); the layout names it and hands
         # it, with the date format, to the page scripts so live times read like the server's.
         "time_zone_name": timezone.get_current_timezone_name(),

@@ -67,7 +67,8 @@ class TariffVersion(models.Model):
 class DynamicPrice(models.Model):
     """A price for one hour or quarter hour (imported or fetched); overrides the weekly grid for its time."""
 
-    plant = models.ForeignKey("plant.Plant", on_delete=models.CASCADE, related_name="dynamic_prices")
+    # Served by the unique (plant, direction, start) index alone.
+    plant = models.ForeignKey("plant.Plant", on_delete=models.CASCADE, related_name="dynamic_prices", db_index=False)
     direction = models.CharField(max_length=8, choices=Direction.choices)
     start = models.DateTimeField()
     end = models.DateTimeField()
@@ -109,7 +110,8 @@ class EnergyHour(models.Model):
     an estimate from averaged power and leave an outage out.
     """
 
-    plant = models.ForeignKey("plant.Plant", on_delete=models.CASCADE, related_name="energy_hours")
+    # Served by the unique (plant, start) index alone (docs/operations.md, "Indexes").
+    plant = models.ForeignKey("plant.Plant", on_delete=models.CASCADE, related_name="energy_hours", db_index=False)
     start = models.DateTimeField()
     purchase_mwh = models.BigIntegerField()
     feed_in_mwh = models.BigIntegerField()

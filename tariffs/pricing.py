@@ -139,7 +139,8 @@ class PriceBook:
                 local = start.astimezone(self.tz)
                 if local.minute == 0 and local.second == 0 and local.microsecond == 0:
                     index = bisect_right(self._version_starts, start)
-                    if index == len(self._version_starts) or self._version_starts[index] >= end:
+                    # No weekly tariff at all (only dynamic prices, elsewhere): no price, below.
+                    if self.versions and (index == len(self._version_starts) or self._version_starts[index] >= end):
                         return energy_kwh * self.versions[max(index - 1, 0)].price_at_local(local)
         breaks = self._breaks(start, end)
         if not breaks:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from events import retention
 from tariffs import pricing
 from tariffs.history import interval_energy
 from tariffs.models import DynamicPrice, EnergyHour, PriceSource, TariffSettings, TariffVersion
@@ -236,8 +237,11 @@ def update_energy_history(plant: Any) -> int:
 
 
 def purge_history(now: dt.datetime) -> int:
-    deleted, _ = EnergyHour.objects.filter(start__lt=now - HISTORY_RETENTION).delete()
-    return deleted
+    """Drop hours (and dynamic prices, which only price them) older than kept: plant by plant in
+    small batches (``events.retention``)."""
+    plants = list(plant_model()._default_manager.order_by("pk").values_list("pk", flat=True))
+    deleted = retention.purge_older_than(EnergyHour, "start", now - HISTORY_RETENTION, plants)
+    return deleted + retention.purge_older_than(DynamicPrice, "start", now - HISTORY_RETENTION, plants)
 
 
 # ---- costs ------------------------------------------------------------------------------------

@@ -15,14 +15,13 @@ log = logging.getLogger(__name__)
 
 @shared_task(ignore_result=True)
 def update_energy_history() -> int:
-    """Add the hours the energy records now reach past, for every plant; drop hours older than kept."""
+    """Add the hours the energy records now reach past, for every plant (``purge_history`` drops the old ones)."""
     written = 0
     for plant in services.plant_model()._default_manager.order_by("pk"):
         try:
             written += services.update_energy_history(plant)
         except Exception:  # one plant's bad data must not stop the others
             log.exception("plant %s: the energy history could not be updated", plant.pk)
-    services.purge_history(timezone.now())
     return written
 
 
@@ -33,3 +32,12 @@ def fetch_dynamic_prices() -> int:
     for source in PriceSource.objects.filter(enabled=True).select_related("plant"):
         stored += services.fetch_prices(source)
     return stored
+
+
+@shared_task(ignore_result=True)
+def purge_history() -> int:
+    """Hourly (beat, queue default): hours and dynamic prices older than kept, in batches."""
+    removed = services.purge_history(timezone.now())
+    if removed:
+        log.info("purged %s hours of energy history and dynamic prices", removed)
+    return removed

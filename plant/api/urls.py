@@ -6,6 +6,7 @@ from plant.api import backup, views
 urlpatterns = [
     path("health", views.HealthView.as_view(), name="api-health"),
     path("plants/", views.PlantListView.as_view(), name="api-plants"),
+    path("plants/status", views.PlantStatusListView.as_view(), name="api-plants-status"),
     path("device/backup", backup.BackupView.as_view(), name="api-device-backup"),
     path("device/backup/restore", backup.RestoreView.as_view(), name="api-device-backup-restore"),
     path("device/backup/jobs/<str:job_id>", backup.BackupJobView.as_view(), name="api-device-backup-job"),

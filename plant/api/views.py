@@ -33,7 +33,7 @@ from access import services as access
 from access.rest import errors
 from energy import snapshot
 from meter.services import ENERGY_FIELDS, LOG_FIELDS, energy_records, meter_log
-from plant import live
+from plant import live, plantlist
 from plant import options as plant_options
 from plant.api.renderers import LogCsvRenderer
 from plant.health import check_health
@@ -429,3 +429,25 @@ def _activation_body(plant: Plant) -> dict[str, Any]:
             for row in plant_options.option_rows(plant)
         ],
     }
+
+
+class PlantStatusListView(APIView):
+    """``GET /api/plants/status``: the installer's plant list (issue 18.3) with each plant's status at
+    a glance, the same search, filters and pages as ``/plants/`` (``q``, ``status`` ok|error|stale,
+    ``limits`` yes|no, ``charging`` yes|no, ``page``; 25 a page). Only plants the caller may read."""
+
+    shows_only_readable_plants = True  # access.permissions.ApiAccess: the list filters per plant itself
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request) -> Response:
+        filters = plantlist.parse_filters(request.query_params)
+        page = plantlist.plant_page(request.user, filters, plantlist.page_number(request.query_params), timezone.now())
+        return Response(
+            {
+                "count": page.paginator.count,
+                "page": page.number,
+                "pages": page.paginator.num_pages,
+                "per_page": page.paginator.per_page,
+                "results": [row.as_data() for row in page.object_list],
+            }
+        )

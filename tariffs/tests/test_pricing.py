@@ -260,3 +260,14 @@ def test_the_pure_modules_import_nothing_of_django() -> None:
     code = "import sys, tariffs.pricing, tariffs.history, tariffs.price_files; print(any(m.startswith('django') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("hours_later", [1, 5, 30 * 24])
+def test_an_hour_outside_the_dynamic_prices_without_a_weekly_tariff_has_no_price(hours_later: int) -> None:
+    """Found by bench/storage.py: a plant with dynamic prices for some hours and no weekly tariff
+    made the year view of its costs fail (500) on the first hour without a dynamic price."""
+    start = dt.datetime(2026, 3, 1, 10, tzinfo=dt.UTC)
+    book = PriceBook([], [PricePoint(start, start + dt.timedelta(hours=1), Decimal("0.25"))], BERLIN)
+    assert book.cost(start, start + dt.timedelta(hours=1), Decimal(2)) == Decimal("0.50")
+    later = start + dt.timedelta(hours=hours_later)
+    assert book.cost(later, later + dt.timedelta(hours=1), Decimal(2)) is None
