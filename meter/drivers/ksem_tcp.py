@@ -19,6 +19,7 @@ from energy.devices import DeviceError, WireWatch
 from energy.state import FlowSummary, MeterReading, Setpoint
 from meter import registers
 from rtubus.guard import guarded_modbus
+from rtubus.lean import lean
 
 # One read is a connect plus a handful of requests, each bounded by the timeout; the whole read
 # gets this many timeouts before it counts as no answer.
@@ -73,13 +74,15 @@ class KsemTcpMeter:
         self.config = config
         self._watch = WireWatch()
         # reconnect_delay=0: no background reconnect loop; read() reconnects when it needs to.
-        self._client = AsyncModbusTcpClient(
-            config.host,
-            port=config.port,
-            timeout=config.timeout_s,
-            retries=0,
-            reconnect_delay=0,
-            trace_packet=self._watch,
+        self._client = lean(
+            AsyncModbusTcpClient(
+                config.host,
+                port=config.port,
+                timeout=config.timeout_s,
+                retries=0,
+                reconnect_delay=0,
+                trace_packet=self._watch,
+            )
         )
 
     @property

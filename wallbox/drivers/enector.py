@@ -164,7 +164,8 @@ class BoxLine:
         """Run ``call`` within ``deadline_s``; every failure is an EnectorError naming the line
         and address. The line stays open for the other devices on it."""
         try:
-            return await asyncio.wait_for(call(), timeout=deadline_s)
+            async with asyncio.timeout(deadline_s):  # in this task: no task of its own per call
+                return await call()
         except EnectorError:
             raise
         except Exception as exc:
