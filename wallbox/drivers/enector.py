@@ -208,6 +208,7 @@ class EnectorWallbox:
         self._identity: tuple[str, str] | None = None  # (serial, firmware) of the connected box
         self._written: dict[int, tuple[float, float]] = {}  # register: (value, at_s)
         self._heartbeat_s: float | None = None
+        self._image: dict[int, int] | None = None  # the registers of the last full read
 
     @property
     def name(self) -> str:
@@ -220,12 +221,19 @@ class EnectorWallbox:
     async def read(self) -> WallboxReading:
         return await self._line.guard(self._read, self.deadline_s)
 
+    async def read_live(self) -> WallboxReading:
+        """Only the values that change by themselves between two cycles (EVSE state, currents,
+        power: :data:`wallbox.registers.LIVE_BLOCKS`), the others as the last full read found
+        them; a full read when there was none on this connection (the guard pass's read)."""
+        return await self._line.guard(self._read_live, self.deadline_s)
+
     async def write(self, setpoints: Sequence[Setpoint]) -> None:
         await self._line.guard(lambda: self._write(setpoints), self.deadline_s)
 
     def close(self) -> None:
         self._line.close()
         self._identity = None
+        self._image = None
         self._written.clear()
         self._heartbeat_s = None
 
@@ -244,6 +252,19 @@ class EnectorWallbox:
             raise EnectorError(f"implausible answer from {self._line.where}: {exc}") from None
         self._forget_lost_values(state)
         self._state = state
+        self._image = image
+        return reading_from_state(state, self.config, self._identity)
+
+    async def _read_live(self) -> WallboxReading:
+        if self._image is None:
+            return await self._read()
+        image = dict(self._image)
+        for start, count in reg.LIVE_BLOCKS:
+            image.update(zip(range(start, start + count), await self._line.read(start, count), strict=True))
+        try:
+            state = reg.decode_state(image)
+        except reg.ImplausibleValue as exc:
+            raise EnectorError(f"implausible answer from {self._line.where}: {exc}") from None
         return reading_from_state(state, self.config, self._identity)
 
     def _forget_lost_values(self, state: reg.BoxState) -> None:
