@@ -1,7 +1,8 @@
 """The sub-second guard pass (MET-3 allows internal cycles of 200 or 500 ms).
 
 Between two 1 s cycles of a :class:`~plant.cycle.PlantRuntime`, :func:`guard_pass` reads the
-meter, the inverters and the wallboxes, runs only the guard controllers
+meter's instantaneous values, and the wallboxes and inverters only when a guard can act on them
+(a released box; feed-in over its limit or a lead held), runs only the guard controllers
 (:data:`plant.guard.GUARD_CONTROLLERS`) on the controllers' own memory and writes only what
 they lower below the values in force, with a lead on the inverters (see :mod:`plant.guard`).
 It publishes nothing, counts no energy and keeps no log: the snapshot, the counters and the
