@@ -9,6 +9,9 @@ as a pyserial URL (``socket://host:port``), with the settings of ``WallboxConfig
 * ``read()``: seven FC03 requests (:data:`wallbox.registers.STATE_BLOCKS`); serial number and
   firmware once per connection. Every value is checked against its range; a damaged or
   implausible answer is a :class:`EnectorError`, never a reading.
+* ``read_live()`` (the sub-second guard pass): only the two blocks that change by themselves
+  (:data:`wallbox.registers.LIVE_BLOCKS`: EVSE state, currents, powers), the rest as the last
+  full read found it.
 * ``write(setpoints)`` (called every cycle): the heartbeat 0x55AA at least every
   :data:`HEARTBEAT_INTERVAL_S` (the box falls back after 10 s without one);
   ``CHARGING_CURRENT_A`` >= 6 A writes the current limit (float32, FC16 at 0x0302; capped at
