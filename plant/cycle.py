@@ -22,6 +22,8 @@ from energy.config import (
     BATTERY_POWER_W,
     GridOperatorLimits,
     InverterConfig,
+    KsemTcpConfig,
+    MeterConfig,
     PlantConfig,
     WallboxConfig,
 )
@@ -142,7 +144,8 @@ class PlantRuntime:
 
     @staticmethod
     def _connect_meter(config: PlantConfig) -> Device[MeterSample] | None:
-        return meter_driver(config.meter, config.meter_ct_primary_a) if config.meter else None
+        meter = _meter_as_read(config)
+        return meter_driver(meter, config.meter_ct_primary_a) if meter else None
 
     def _build_inverters(self, config: PlantConfig) -> None:
         wanted = {inv.name: inv for inv in config.inverters}
@@ -173,7 +176,10 @@ class PlantRuntime:
 
     def reconfigure(self, config: PlantConfig) -> None:
         """Take new settings; device connections are rebuilt only when their own settings changed."""
-        meter_changed = (config.meter, config.meter_ct_primary_a) != (self.config.meter, self.config.meter_ct_primary_a)
+        meter_changed = (_meter_as_read(config), config.meter_ct_primary_a) != (
+            _meter_as_read(self.config),
+            self.config.meter_ct_primary_a,
+        )
         if meter_changed and not self._meter_given:
             if self.meter is not None:
                 self.meter.close()
@@ -404,6 +410,16 @@ class PlantRuntime:
             inverter.device.close()
         for box in self.wallboxes.values():
             box.device.close()
+
+
+def _meter_as_read(config: PlantConfig) -> MeterConfig | None:
+    """The meter's settings as the cycle reads it. With inverters and wallboxes of its own the
+    cycle knows PV, battery and the boxes' power itself and uses nothing of the meter's
+    energy-flow block (:meth:`PlantRuntime._flow_summary`), so that request is left out."""
+    meter = config.meter
+    if isinstance(meter, KsemTcpConfig) and meter.read_flow_summary and config.inverters and config.wallboxes:
+        return dataclasses.replace(meter, read_flow_summary=False)
+    return meter
 
 
 def with_grid_limits(config: PlantConfig, now: dt.datetime) -> tuple[PlantConfig, GridLimitStatus | None]:
