@@ -81,7 +81,10 @@ async def guarded(
     ``on_failure`` runs first (a driver closes its connection, so the next call reconnects).
     Cancellation is passed through untouched."""
     try:
-        return await asyncio.wait_for(call, timeout=deadline_s if deadline_s is not None else timeout_s)
+        # asyncio.timeout bounds the call in the calling task; wait_for would wrap it in a task
+        # of its own (one more task and its scheduling per device call, for the same result).
+        async with asyncio.timeout(deadline_s if deadline_s is not None else timeout_s):
+            return await call
     except Exception as exc:
         if on_failure is not None:
             on_failure()

@@ -136,6 +136,9 @@ KSEM_SPECS = INSTANTANEOUS_SPECS + ENERGY_SPECS
 
 # Reads that cover the whole map, each within one PDU (the split OpenHAB's KSEM binding uses).
 KSEM_READ_BLOCKS: tuple[tuple[int, int], ...] = ((0, 28), (40, 108), (512, 120), (672, 120))
+# The instantaneous values (powers, currents, voltages, power factors, frequency) without the
+# energy counters: what a guard pass between two cycles needs.
+KSEM_LIVE_BLOCKS = KSEM_READ_BLOCKS[:2]
 
 
 # --- raw word packing ------------------------------------------------------------------------

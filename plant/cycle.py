@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -22,6 +22,8 @@ from energy.config import (
     BATTERY_POWER_W,
     GridOperatorLimits,
     InverterConfig,
+    KsemTcpConfig,
+    MeterConfig,
     PlantConfig,
     WallboxConfig,
 )
@@ -137,10 +139,15 @@ class PlantRuntime:
         self.in_force: tuple[Setpoint, ...] = ()
         self.lead: dict[tuple[str, str], float] = {}
         self.lead_until: dt.datetime | None = None
+        # The last read of each inverter and wallbox (None: it did not answer): a guard pass
+        # reads again only the devices its guards can act on and takes the others from here.
+        self.inverter_readings: dict[str, InverterReading | None] = {}
+        self.box_readings: dict[str, WallboxReading | None] = {}
 
     @staticmethod
     def _connect_meter(config: PlantConfig) -> Device[MeterSample] | None:
-        return meter_driver(config.meter, config.meter_ct_primary_a) if config.meter else None
+        meter = _meter_as_read(config)
+        return meter_driver(meter, config.meter_ct_primary_a) if meter else None
 
     def _build_inverters(self, config: PlantConfig) -> None:
         wanted = {inv.name: inv for inv in config.inverters}
@@ -171,7 +178,10 @@ class PlantRuntime:
 
     def reconfigure(self, config: PlantConfig) -> None:
         """Take new settings; device connections are rebuilt only when their own settings changed."""
-        meter_changed = (config.meter, config.meter_ct_primary_a) != (self.config.meter, self.config.meter_ct_primary_a)
+        meter_changed = (_meter_as_read(config), config.meter_ct_primary_a) != (
+            _meter_as_read(self.config),
+            self.config.meter_ct_primary_a,
+        )
         if meter_changed and not self._meter_given:
             if self.meter is not None:
                 self.meter.close()
@@ -196,6 +206,8 @@ class PlantRuntime:
         inverter_reads = await asyncio.gather(*(self._read_inverter(name, now) for name in names))
         box_readings = await wallbox_reads
         sample = await meter_read
+        self.inverter_readings = dict(zip(names, inverter_reads, strict=True))
+        self.box_readings = dict(zip(boxes, box_readings, strict=True))
 
         # 2. state: one immutable snapshot.
         rebased: tuple[str, ...] = ()
@@ -256,14 +268,17 @@ class PlantRuntime:
         await self.publisher.publish(state)
         return CycleResult(state, self.counter_state, rebased)
 
-    async def _read_meter(self, now: dt.datetime) -> MeterSample | None:
+    async def _read_meter(self, now: dt.datetime, live: bool = False) -> MeterSample | None:
+        """The meter's sample; ``live`` (a guard pass): a driver that can read only the
+        instantaneous values (``read_live``) keeps the energy counters of its last read."""
         if self.meter is None:
             self.meter_status.failed(now, "no meter configured")
             return None
         # The driver bounds its own read by READ_DEADLINE_TIMEOUTS timeouts; the backstop one later.
         timeout_s = getattr(self.config.meter, "timeout_s", None) or DEFAULT_METER_TIMEOUT_S
-        return await _guarded_read(
-            self.meter, self.meter_status, timeout_s, (READ_BACKSTOP_TIMEOUTS + 1) * timeout_s, now
+        read = (getattr(self.meter, "read_live", None) if live else None) or self.meter.read
+        return await _guarded_call(
+            read, self.meter.name, self.meter_status, timeout_s, (READ_BACKSTOP_TIMEOUTS + 1) * timeout_s, now
         )
 
     async def _read_inverter(self, name: str, now: dt.datetime) -> InverterReading | None:
@@ -291,6 +306,16 @@ class PlantRuntime:
         box = self.wallboxes[name]
         timeout_s = box.config.timeout_s
         return await _guarded_read(box.device, box.status, timeout_s, READ_BACKSTOP_TIMEOUTS * timeout_s, now)
+
+    async def _read_wallbox_live(self, name: str, now: dt.datetime) -> WallboxReading | None:
+        """The box's live values (state, currents, power) for a guard pass; a driver that can
+        read just those (``read_live``) keeps the rest from its last full read."""
+        box = self.wallboxes[name]
+        timeout_s = box.config.timeout_s
+        read = getattr(box.device, "read_live", None) or box.device.read
+        return await _guarded_call(
+            read, box.device.name, box.status, timeout_s, READ_BACKSTOP_TIMEOUTS * timeout_s, now
+        )
 
     def _wallbox_state(self, name: str, reading: WallboxReading | None, now: dt.datetime) -> WallboxState:
         """The box as read, before the controllers decide (they see this)."""
@@ -391,6 +416,16 @@ class PlantRuntime:
             box.device.close()
 
 
+def _meter_as_read(config: PlantConfig) -> MeterConfig | None:
+    """The meter's settings as the cycle reads it. With inverters and wallboxes of its own the
+    cycle knows PV, battery and the boxes' power itself and uses nothing of the meter's
+    energy-flow block (:meth:`PlantRuntime._flow_summary`), so that request is left out."""
+    meter = config.meter
+    if isinstance(meter, KsemTcpConfig) and meter.read_flow_summary and config.inverters and config.wallboxes:
+        return dataclasses.replace(meter, read_flow_summary=False)
+    return meter
+
+
 def with_grid_limits(config: PlantConfig, now: dt.datetime) -> tuple[PlantConfig, GridLimitStatus | None]:
     """The config with the grid operator's limits in force at ``now`` (from its stored facts)."""
     if config.grid_limit_facts is None:
@@ -405,8 +440,19 @@ async def _guarded_read(
     """One device's read for the cycle: whatever it raises, a timeout, a decode error on a
     garbled answer or a driver's bug, marks that device in error with the reason in words and
     returns ``None``; the other devices, the controllers and the publish step carry on."""
+    return await _guarded_call(device.read, device.name, status, timeout_s, backstop_s, now)
+
+
+async def _guarded_call(
+    read: Callable[[], Awaitable[T]],
+    where: str,
+    status: StatusTracker,
+    timeout_s: float,
+    backstop_s: float,
+    now: dt.datetime,
+) -> T | None:
     try:
-        reading = await guarded(device.read(), timeout_s=timeout_s, deadline_s=backstop_s, where=device.name)
+        reading = await guarded(read(), timeout_s=timeout_s, deadline_s=backstop_s, where=where)
     except DeviceError as exc:
         status.failed(now, str(exc))
         return None

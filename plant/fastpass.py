@@ -1,7 +1,8 @@
 """The sub-second guard pass (MET-3 allows internal cycles of 200 or 500 ms).
 
 Between two 1 s cycles of a :class:`~plant.cycle.PlantRuntime`, :func:`guard_pass` reads the
-meter, the inverters and the wallboxes, runs only the guard controllers
+meter's instantaneous values, and the wallboxes and inverters only when a guard can act on them
+(a released box; feed-in over its limit or a lead held), runs only the guard controllers
 (:data:`plant.guard.GUARD_CONTROLLERS`) on the controllers' own memory and writes only what
 they lower below the values in force, with a lead on the inverters (see :mod:`plant.guard`).
 It publishes nothing, counts no energy and keeps no log: the snapshot, the counters and the
@@ -25,6 +26,7 @@ from weakref import WeakKeyDictionary
 from energy import counters
 from energy.config import ACTIVE_POWER_LIMIT_PCT, GRID_POSITION, KOSTAL_MAP_TYPES
 from energy.control import ControlLoop
+from energy.devices import WallboxReading
 from energy.flow import compute_flow
 from energy.state import PlantState
 from inverters.control import _absorbable_w, margin_w
@@ -39,6 +41,8 @@ T = TypeVar("T")
 PERIOD_ENV = "KSEM_GUARD_PERIOD_S"
 DEFAULT_PERIOD_S = 0.2
 ALLOWED_PERIODS_S = (0.0, 0.2, 0.5)
+# The controllers that bound the inverters' output (their memory is about the inverters).
+OUTPUT_CONTROLLERS = frozenset({"feed_in_limitation", "grid_operator_limits"})
 
 _locks: WeakKeyDictionary[PlantRuntime, asyncio.Lock] = WeakKeyDictionary()
 
@@ -90,16 +94,25 @@ async def guard_pass(runtime: PlantRuntime, now: dt.datetime, hold_s: float) -> 
     if not runtime.in_force or not controllers:
         return PassResult(None, None, 0.0, {})
 
+    # Read only what a guard can act on this pass: the meter always; a wallbox only while it is
+    # released (only then can it draw the current a fuse guard lowers), and then just its live
+    # values; the inverters only while feed-in is over its limit or a lead is held (only then
+    # can the pass lower their limit). What is not read comes from the last cycle.
     names = list(runtime.inverters)
-    boxes = list(runtime.wallboxes)
-    meter_read = asyncio.ensure_future(runtime._read_meter(now))
-    box_reads = asyncio.gather(*(runtime._read_wallbox(name, now) for name in boxes))
-    inverter_reads = await asyncio.gather(*(runtime._read_inverter(name, now) for name in names))
-    box_readings = await box_reads
-    sample = await meter_read
+    boxes = [name for name in runtime.wallboxes if _may_draw(runtime.box_readings.get(name))]
+    box_reads = asyncio.gather(*(runtime._read_wallbox_live(name, now) for name in boxes))
+    sample = await runtime._read_meter(now, live=True)
     reading = sample.reading if sample else None
-    inverters = tuple(runtime._inverter_state(n, r) for n, r in zip(names, inverter_reads, strict=True))
-    wallboxes = tuple(runtime._wallbox_state(n, r, now) for n, r in zip(boxes, box_readings, strict=True))
+    feed_in_w = -reading.active_power_w if reading is not None else None
+    limit_w = _output_limit_w(config)
+    read_inverters = bool(runtime.lead) or (feed_in_w is not None and limit_w is not None and feed_in_w > limit_w)
+    if read_inverters:
+        inverter_reads = await asyncio.gather(*(runtime._read_inverter(name, now) for name in names))
+        runtime.inverter_readings = dict(zip(names, inverter_reads, strict=True))
+    box_readings = dict(zip(boxes, await box_reads, strict=True))
+    runtime.box_readings = {**runtime.box_readings, **box_readings}
+    inverters = tuple(runtime._inverter_state(n, runtime.inverter_readings.get(n)) for n in names)
+    wallboxes = tuple(runtime._wallbox_state(n, runtime.box_readings.get(n), now) for n in runtime.wallboxes)
     state = PlantState(
         plant_id=config.plant_id,
         timestamp=now,
@@ -117,9 +130,10 @@ async def guard_pass(runtime: PlantRuntime, now: dt.datetime, hold_s: float) -> 
     loop = ControlLoop(controllers)
     loop.memory = dict(runtime.control.memory)
     outcome = loop.run(state, config, now)
-    proposed = {(s.device, s.quantity): s.value for s in outcome.setpoints}
+    # Only a device read in this pass may be lowered by it.
+    fresh = {*(names if read_inverters else ()), *boxes}
+    proposed = {(s.device, s.quantity): s.value for s in outcome.setpoints if s.device in fresh}
 
-    feed_in_w = -reading.active_power_w if reading is not None else None
     aim_w = _aim_w(state, config)
     lead = 0.0
     if feed_in_w is not None and aim_w is not None:
@@ -144,6 +158,8 @@ async def guard_pass(runtime: PlantRuntime, now: dt.datetime, hold_s: float) -> 
     # Only a pass that acts keeps what the guard controllers remembered; the others are as if
     # the pass had not run, so the 1 s cycle sees the same memory as without the guard.
     for controller in controllers:
+        if controller.name in OUTPUT_CONTROLLERS and not read_inverters:
+            continue  # it saw the last cycle's inverters: its memory stays the cycle's
         if controller.name in outcome.memory:
             runtime.control.memory[controller.name] = outcome.memory[controller.name]
     writes = guard.device_writes(runtime.in_force, changes, "guard")
@@ -154,15 +170,24 @@ async def guard_pass(runtime: PlantRuntime, now: dt.datetime, hold_s: float) -> 
     return PassResult(feed_in_w, aim_w, lead, {f"{dev}/{q}": v for (dev, q), v in sorted(changes.items())})
 
 
-def _aim_w(state: PlantState, config: Any) -> float | None:
-    """The feed-in the output bound aims at (the tighter of the feed-in limit and the grid
-    operator's LPP, less the margin), or ``None`` when no such limit is in force."""
+def _may_draw(reading: WallboxReading | None) -> bool:
+    """Whether a box as last read can draw current (a fuse guard may have to lower it)."""
+    return reading is not None and (reading.released or reading.charging)
+
+
+def _output_limit_w(config: Any) -> float | None:
+    """The feed-in limit in force (the tighter of the plant's and the grid operator's LPP), or
+    ``None`` when no such limit is in force."""
     if config.installation_position != GRID_POSITION:
         return None
     limits = [config.grid_limits.lpp_w] if config.grid_limits.lpp_w is not None else []
     if config.feed_in_limit.enabled:
         limits.append(config.feed_in_limit.limit_w)
-    if not limits:
-        return None
-    limit_w = min(limits)
-    return float(limit_w - margin_w(limit_w))
+    return float(min(limits)) if limits else None
+
+
+def _aim_w(state: PlantState, config: Any) -> float | None:
+    """The feed-in the output bound aims at (the feed-in limit in force less the margin), or
+    ``None`` when no such limit is in force."""
+    limit_w = _output_limit_w(config)
+    return None if limit_w is None else float(limit_w - margin_w(limit_w))

@@ -1,7 +1,7 @@
 """The fast guard's pure rules: what a sub-second guard pass may write, and the lead it gives
 inverters that settle slowly.
 
-Between two 1 s cycles the guard pass (:mod:`plant.fastpass`) reads the meter and the devices,
+Between two 1 s cycles the guard pass (:mod:`plant.fastpass`) reads the meter and the devices it can act on,
 runs only the guard controllers (grid operator's limits, main fuse and unbalance on the
 wallboxes, feed-in limitation) and writes only what they *lower*: an inverter's power limit or
 a wallbox's charging current below what is in force. Raising (a release, a ramp, the wallbox

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from pymodbus.client import AsyncModbusSerialClient
 
 from energy.config import SerialConfig
+from rtubus.lean import lean
 
 T = TypeVar("T")
 QUIET_AFTER_TIMEOUT_S = 0.05  # the floor: a serial server's own buffering on fast lines
@@ -102,16 +103,18 @@ class RtuBus:
 
     def _new_client(self, timeout_s: float) -> AsyncModbusSerialClient:
         serial = self.serial
-        return AsyncModbusSerialClient(
-            serial.port,
-            baudrate=serial.baudrate,
-            bytesize=serial.bytesize,
-            parity=serial.parity,
-            stopbits=serial.stopbits,
-            timeout=timeout_s,
-            retries=0,
-            reconnect_delay=0,
-            trace_packet=self._trace,
+        return lean(
+            AsyncModbusSerialClient(
+                serial.port,
+                baudrate=serial.baudrate,
+                bytesize=serial.bytesize,
+                parity=serial.parity,
+                stopbits=serial.stopbits,
+                timeout=timeout_s,
+                retries=0,
+                reconnect_delay=0,
+                trace_packet=self._trace,
+            )
         )
 
     def _trace(self, sending: bool, data: bytes) -> bytes:

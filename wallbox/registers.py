@@ -137,6 +137,9 @@ STATE_BLOCKS: tuple[tuple[int, int], ...] = (
     (ERROR_CODE, 0x03),  # 0x0E00-0x0E02: error, fallback, switched phases
     (TOTAL_ENERGY, 0x04),  # 0x1000-0x1003
 )
+# What changes by itself between two cycles (the box's and the car's doing, not the manager's):
+# state, currents, voltages, powers. A guard pass reads only these of a released box.
+LIVE_BLOCKS: tuple[tuple[int, int], ...] = (STATE_BLOCKS[0], STATE_BLOCKS[2])
 INFO_BLOCKS: tuple[tuple[int, int], ...] = (
     (LAYOUT_VERSION, 1 + FIRMWARE_REGISTERS),
     (SERIAL_NUMBER, SERIAL_REGISTERS),

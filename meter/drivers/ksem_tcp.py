@@ -19,6 +19,7 @@ from energy.devices import DeviceError, WireWatch
 from energy.state import FlowSummary, MeterReading, Setpoint
 from meter import registers
 from rtubus.guard import guarded_modbus
+from rtubus.lean import lean
 
 # One read is a connect plus a handful of requests, each bounded by the timeout; the whole read
 # gets this many timeouts before it counts as no answer.
@@ -73,14 +74,18 @@ class KsemTcpMeter:
         self.config = config
         self._watch = WireWatch()
         # reconnect_delay=0: no background reconnect loop; read() reconnects when it needs to.
-        self._client = AsyncModbusTcpClient(
-            config.host,
-            port=config.port,
-            timeout=config.timeout_s,
-            retries=0,
-            reconnect_delay=0,
-            trace_packet=self._watch,
+        self._client = lean(
+            AsyncModbusTcpClient(
+                config.host,
+                port=config.port,
+                timeout=config.timeout_s,
+                retries=0,
+                reconnect_delay=0,
+                trace_packet=self._watch,
+            )
         )
+
+        self._kept: dict[int, list[int]] | None = None  # the blocks of the last good read
 
     @property
     def name(self) -> str:
@@ -91,12 +96,28 @@ class KsemTcpMeter:
             self._read(), self.config.timeout_s, f"{self.config.host}:{self.config.port}", self.close, self._watch
         )
 
-    async def _read(self) -> MeterSample:
+    async def read_live(self) -> MeterSample:
+        """The instantaneous values read now, the energy counters as the last full read found
+        them (a guard pass between two cycles; the cycle's own read refreshes everything)."""
+        return await read_within_deadline(
+            self._read(live=True),
+            self.config.timeout_s,
+            f"{self.config.host}:{self.config.port}",
+            self.close,
+            self._watch,
+        )
+
+    async def _read(self, live: bool = False) -> MeterSample:
         if not self._client.connected and not await self._client.connect():
             raise MeterError(f"cannot connect to {self.config.host}:{self.config.port}")
-        blocks = {start: await self._read_block(start, count) for start, count in registers.KSEM_READ_BLOCKS}
+        kept = self._kept if live else None
+        wanted = registers.KSEM_LIVE_BLOCKS if kept is not None else registers.KSEM_READ_BLOCKS
+        blocks = {start: await self._read_block(start, count) for start, count in wanted}
+        if kept is not None:
+            blocks = {**kept, **blocks}
         reading = registers.decode_reading(registers.blocks_to_image(blocks))
         check_plausible(reading)
+        self._kept = blocks
         flow = None
         if self.config.read_flow_summary:
             start, count = registers.FLOW_BLOCK
@@ -118,3 +139,4 @@ class KsemTcpMeter:
 
     def close(self) -> None:
         self._client.close()
+        self._kept = None

@@ -9,6 +9,9 @@ as a pyserial URL (``socket://host:port``), with the settings of ``WallboxConfig
 * ``read()``: seven FC03 requests (:data:`wallbox.registers.STATE_BLOCKS`); serial number and
   firmware once per connection. Every value is checked against its range; a damaged or
   implausible answer is a :class:`EnectorError`, never a reading.
+* ``read_live()`` (the sub-second guard pass): only the two blocks that change by themselves
+  (:data:`wallbox.registers.LIVE_BLOCKS`: EVSE state, currents, powers), the rest as the last
+  full read found it.
 * ``write(setpoints)`` (called every cycle): the heartbeat 0x55AA at least every
   :data:`HEARTBEAT_INTERVAL_S` (the box falls back after 10 s without one);
   ``CHARGING_CURRENT_A`` >= 6 A writes the current limit (float32, FC16 at 0x0302; capped at
@@ -164,7 +167,8 @@ class BoxLine:
         """Run ``call`` within ``deadline_s``; every failure is an EnectorError naming the line
         and address. The line stays open for the other devices on it."""
         try:
-            return await asyncio.wait_for(call(), timeout=deadline_s)
+            async with asyncio.timeout(deadline_s):  # in this task: no task of its own per call
+                return await call()
         except EnectorError:
             raise
         except Exception as exc:
@@ -207,6 +211,7 @@ class EnectorWallbox:
         self._identity: tuple[str, str] | None = None  # (serial, firmware) of the connected box
         self._written: dict[int, tuple[float, float]] = {}  # register: (value, at_s)
         self._heartbeat_s: float | None = None
+        self._image: dict[int, int] | None = None  # the registers of the last full read
 
     @property
     def name(self) -> str:
@@ -219,12 +224,19 @@ class EnectorWallbox:
     async def read(self) -> WallboxReading:
         return await self._line.guard(self._read, self.deadline_s)
 
+    async def read_live(self) -> WallboxReading:
+        """Only the values that change by themselves between two cycles (EVSE state, currents,
+        power: :data:`wallbox.registers.LIVE_BLOCKS`), the others as the last full read found
+        them; a full read when there was none on this connection (the guard pass's read)."""
+        return await self._line.guard(self._read_live, self.deadline_s)
+
     async def write(self, setpoints: Sequence[Setpoint]) -> None:
         await self._line.guard(lambda: self._write(setpoints), self.deadline_s)
 
     def close(self) -> None:
         self._line.close()
         self._identity = None
+        self._image = None
         self._written.clear()
         self._heartbeat_s = None
 
@@ -243,6 +255,19 @@ class EnectorWallbox:
             raise EnectorError(f"implausible answer from {self._line.where}: {exc}") from None
         self._forget_lost_values(state)
         self._state = state
+        self._image = image
+        return reading_from_state(state, self.config, self._identity)
+
+    async def _read_live(self) -> WallboxReading:
+        if self._image is None:
+            return await self._read()
+        image = dict(self._image)
+        for start, count in reg.LIVE_BLOCKS:
+            image.update(zip(range(start, start + count), await self._line.read(start, count), strict=True))
+        try:
+            state = reg.decode_state(image)
+        except reg.ImplausibleValue as exc:
+            raise EnectorError(f"implausible answer from {self._line.where}: {exc}") from None
         return reading_from_state(state, self.config, self._identity)
 
     def _forget_lost_values(self, state: reg.BoxState) -> None:

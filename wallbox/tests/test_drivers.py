@@ -138,6 +138,23 @@ def test_reads_a_charging_box_over_rtu_over_tcp(rig: Rig) -> None:
     assert not reading.fallback_active
 
 
+def test_a_live_read_follows_the_current_and_keeps_the_rest_of_the_last_full_read(rig: Rig) -> None:
+    # The guard pass's read: state, currents and power now, the session as the cycle read it.
+    first_live = rig.loop.run_until_complete(rig.box.read_live())  # no full read yet: a full one
+    assert first_live == rig.read()
+    for _ in range(3):
+        rig.cycle(current_a=16)
+    rig.cycle(current_a=8)  # its full read still saw 16 A; the box follows 8 A from now on
+    full = rig.read()
+    rig.step()  # a second on: the session goes on
+    live = rig.loop.run_until_complete(rig.box.read_live())
+    fresh = rig.read()
+    assert live.phase_currents_a == fresh.phase_currents_a == pytest.approx((8.0, 8.0, 8.0))
+    assert live.power_w == fresh.power_w and live.charging and live.evse_state == fresh.evse_state
+    assert live.session_energy_wh == full.session_energy_wh < fresh.session_energy_wh
+    assert live.serial == fresh.serial and live.released
+
+
 def test_reads_and_controls_the_box_over_a_pty() -> None:
     with rig_for(box_scenario(), pty=True) as rig:
         assert rig.line.port.startswith("/dev/")
