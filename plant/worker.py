@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from django.db import DatabaseError
 from django.utils import timezone
 
 import redisconn
@@ -94,7 +95,10 @@ def _entry_for(plant_id: int, generation: Any = _UNKNOWN, at: dt.datetime | None
             entry.averager = fleet.take_interval(plant_id, timezone.now() if at is None else at)
             _runtimes[plant_id] = entry
         elif announced or time.monotonic() - entry.config_loaded_at > CONFIG_REFRESH_S:
-            entry.runtime.reconfigure(load_config(plant_id))
+            try:
+                entry.runtime.reconfigure(load_config(plant_id))
+            except DatabaseError as exc:  # the cycle goes on with the settings it has
+                log.warning("plant %s: settings not reloaded, the database does not answer: %s", plant_id, exc)
             entry.config_loaded_at = time.monotonic()
         if generation is not _UNKNOWN:
             entry.generation = generation
