@@ -183,6 +183,7 @@ class Watcher(threading.Thread):
         self.plant_ids, self.pids, self.sample_s = plant_ids, pids, sample_s
         self.stamps: dict[int, list[float]] = {p: [] for p in plant_ids}
         self.rss: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
+        self.meter_reads = {True: 0, False: 0}  # snapshots with the meter answering / not
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -199,9 +200,11 @@ class Watcher(threading.Thread):
             try:
                 for plant_id, raw in zip(self.plant_ids, sync_redis().mget(keys), strict=True):
                     if raw is not None:
-                        at = dt.datetime.fromisoformat(json.loads(raw)["timestamp"]).timestamp()
+                        state = json.loads(raw)
+                        at = dt.datetime.fromisoformat(state["timestamp"]).timestamp()
                         if not self.stamps[plant_id] or self.stamps[plant_id][-1] != at:
                             self.stamps[plant_id].append(at)
+                            self.meter_reads[bool(state["meter_status"]["online"])] += 1
             except (OSError, ValueError, RedisError) as exc:  # a bench keeps watching
                 print(f"watch: {exc}", file=sys.stderr)
             if now >= next_rss:
@@ -249,7 +252,7 @@ def main() -> None:
     parser.add_argument("--sample-s", type=float, default=30.0, help="memory sampling period")
     parser.add_argument("--concurrency", type=int, default=16, help="threads per worker process (celery -c)")
     parser.add_argument("--guard", default="0", help="KSEM_GUARD_PERIOD_S: 0 (off), default (0.2 s), ...")
-    parser.add_argument("--start", default="2026-06-21T02:00:00+00:00", help="simulated start (before dawn)")
+    parser.add_argument("--start", default="2026-06-21T02:00:00+00:00", help="simulated start (default: before dawn)")
     args = parser.parse_args()
     speed = round(args.simulated_hours * 3600.0 / args.real_s, 3)
     CONCURRENCY[0] = args.concurrency
@@ -319,6 +322,8 @@ def main() -> None:
             "cycles_expected": round(expected),
             "cycles_seen": cycles,
             "skipped_cycles": missing,
+            # A simulator that cannot keep up answers late: every device "offline", nothing logged.
+            "meter_answered_share": round(watcher.meter_reads[True] / max(1, sum(watcher.meter_reads.values())), 4),
             "skipped_share": round(missing / expected, 4) if expected else None,
             "longest_gap_s": longest,
             "worker_cpu_cores": round(cpu_s / elapsed, 2),
