@@ -24,7 +24,7 @@ BENCHMARKS = (
     "bench.mqtt",
     "bench.forecast",
     "bench.fleet",
-    "bench.soak",  # 50 plants for an hour of wall-clock time (a simulated day): the longest
+    "bench.soak",  # 50 plants for an hour of wall-clock time: the longest
 )
 
 
