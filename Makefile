@@ -68,7 +68,7 @@ bench: install
 # The long fault suite: flapping for a minute, and the machine's own PostgreSQL/Redis
 # restarted where DATABASE_URL/REDIS_URL point at them. Never part of `make test`.
 faults: install
-	KSEM_FAULTS=long $(PY) -m pytest tests/test_faults.py -v
+	KSEM_FAULTS=long $(PY) -m pytest tests/test_faults.py tests/test_fleet_faults.py -v
 
 clean:
 	rm -rf var/test .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from energy.state import ZERO_PHASE, EnergyCounters, MeterReading, PlantState
 
@@ -84,6 +86,33 @@ class IntervalAverager:
         names = [*METER_FIELDS, *FLOW_FIELDS]
         values = {n: (self.sums[n] / self.counts[n] if self.counts.get(n) else None) for n in names}
         return IntervalAverage(self.start, self.samples, values, self.grid_min_w, self.grid_max_w, self.curtailed)
+
+    def to_dict(self) -> dict[str, Any] | None:
+        """The interval so far as JSON-able values (None without a meter sample), so that another
+        worker taking the plant over can carry it on (:meth:`from_dict`)."""
+        if self.start is None or self.samples == 0:
+            return None
+        return {
+            "start": self.start.isoformat(),
+            "samples": self.samples,
+            "sums": self.sums,
+            "counts": self.counts,
+            "grid_min_w": self.grid_min_w,
+            "grid_max_w": self.grid_max_w,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IntervalAverager:
+        """The averager :meth:`to_dict` described; ValueError (KeyError, TypeError) on anything else."""
+        start = dt.datetime.fromisoformat(str(data["start"]))
+        if start.tzinfo is None or interval_start(start) != start:
+            raise ValueError(f"not the start of a 5-minute interval: {start}")
+        samples = int(data["samples"])
+        sums = {str(k): float(v) for k, v in dict(data["sums"]).items()}
+        counts = {str(k): int(v) for k, v in dict(data["counts"]).items()}
+        if samples < 1 or set(sums) != set(counts) or not set(sums) <= {*METER_FIELDS, *FLOW_FIELDS}:
+            raise ValueError("not an interval in progress")
+        return cls(start, samples, sums, counts, float(data["grid_min_w"]), float(data["grid_max_w"]))
 
     def _sum(self, name: str, value: float | None) -> None:
         if value is not None:

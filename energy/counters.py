@@ -58,6 +58,23 @@ def phase_totals_of(state: CounterState) -> PhaseCounters:
     return (l1, l2, l3)
 
 
+def caught_up(state: CounterState, totals: dict[str, float], at: dt.datetime) -> CounterState:
+    """The stored state raised to totals published after it was saved (``totals`` by the names of
+    ``named_counters``, as of ``at``): a worker killed between two saves, or a plant moved to
+    another worker, leaves the store behind what its last snapshot showed. Each counter behind
+    gets the raw reading those totals imply, so totals continue from there even before the meter
+    answers again, and its next reading counts from there. Counters never read stay unknown."""
+    if state.last_raw_at is not None and at <= state.last_raw_at:
+        return state
+    last_raw = dict(state.last_raw)
+    moved = False
+    for name, total in totals.items():
+        if name in last_raw and total > _total(state, name):
+            last_raw[name] = total - state.offsets.get(name, 0.0)
+            moved = True
+    return CounterState(offsets=dict(state.offsets), last_raw=last_raw, last_raw_at=at) if moved else state
+
+
 def advance(state: CounterState, raw: dict[str, float], now: dt.datetime) -> CounterUpdate:
     """Take the meter's counters (by name, see ``named_counters``) read at ``now``."""
     elapsed_s = (now - state.last_raw_at).total_seconds() if state.last_raw_at else None

@@ -22,7 +22,17 @@ from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError
 
 from events import retention, secret
-from events.models import INFO, KINDS, MAIL_NONE, MAIL_PENDING, SEVERITIES, Event, MailSettings
+from events.models import (
+    DEVICE_OFFLINE,
+    DEVICE_ONLINE,
+    INFO,
+    KINDS,
+    MAIL_NONE,
+    MAIL_PENDING,
+    SEVERITIES,
+    Event,
+    MailSettings,
+)
 from pages.params import BadQueryParameter, choice_param, id_param
 from portal import roles
 
@@ -96,6 +106,35 @@ def record(
     if event.pk % PRUNE_EVERY == 0:
         transaction.on_commit(lambda: prune_plant(plant_id))
     return event
+
+
+# How far back :func:`open_outages` looks: the latest outage events of the plant.
+OPEN_OUTAGE_SCAN = 200
+
+
+def open_outages(plant_id: int) -> dict[str, dt.datetime]:
+    """{device name: start} of the plant's outages that the log holds as open: the device's latest
+    outage event is its device_offline, with no device_online after it. A cycle that starts afresh
+    (another worker took the plant over, the worker was restarted) resumes from these, so an
+    outage stays one event pair however often the plant moves. Raises on a database error."""
+    latest: dict[str, tuple[str, str, dt.datetime]] = {}
+    rows = (
+        Event.objects.filter(plant_id=plant_id, kind__in=(DEVICE_OFFLINE, DEVICE_ONLINE))
+        .order_by("-time", "-id")
+        .values_list("source", "kind", "key", "time")[:OPEN_OUTAGE_SCAN]
+    )
+    for source, kind, key, time in rows:
+        latest.setdefault(source, (kind, key, time))
+    outages = {}
+    for source, (kind, key, time) in latest.items():
+        if kind == DEVICE_OFFLINE:
+            # The key names the outage's start (events.watch): offline:<plant>:<device>:<start>.
+            try:
+                start = parse_datetime(key.removeprefix(f"offline:{plant_id}:{source}:")) if key else None
+            except ValueError:
+                start = None
+            outages[source] = start or time
+    return outages
 
 
 def _mailed(kind: str) -> bool:

@@ -55,6 +55,13 @@ class CycleWatch:
     _curtailing: bool = False
     _curtailed_at: dt.datetime | None = None
 
+    def resume(self, open_outages: Mapping[str, dt.datetime]) -> None:
+        """Carry on the outages the event log holds as open (a device_offline without its
+        device_online) since their start: a worker that takes the plant over, or one restarted,
+        then logs neither a second start of the same outage nor misses its end (issue 18)."""
+        for name, since in open_outages.items():
+            self._offline_since.setdefault(name, since)
+
     def _devices(self, state: PlantState) -> Iterable[DeviceStatus]:
         yield state.meter_status
         yield from state.devices
@@ -99,10 +106,10 @@ class CycleWatch:
             return []
         if status.error == NOT_CONFIGURED or (status.offline_since is None and not known):
             return []  # never read yet: neither an outage nor its end
+        if known and before is not None:
+            return []  # the same outage (from its first start, also when another runtime saw it begin)
         since = status.offline_since or now
         self._offline_since[name] = since
-        if known and before is not None:
-            return []  # the same outage
         return [
             Found(
                 DEVICE_OFFLINE,

@@ -23,7 +23,9 @@ Pure parts (:func:`owner_of`) are tested table-driven; the rest needs a Redis.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -33,6 +35,7 @@ from collections.abc import Callable, Iterable
 import redis
 
 import redisconn
+from energy.averaging import INTERVAL, IntervalAverager, interval_start
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,42 @@ def release(plant_id: int, client: redis.Redis | None = None) -> None:
 def holder(plant_id: int, client: redis.Redis | None = None) -> str | None:
     value = (client or redisconn.sync_redis()).get(lease_key(plant_id))
     return value.decode() if isinstance(value, bytes) else value
+
+
+# --- what a plant's next owner carries on ------------------------------------------------------------
+# The 5-minute interval a worker was averaging when it gave the plant up waits this long for the
+# next owner (who takes it with its first cycle); a plant nobody takes drops it.
+INTERVAL_PARK_MS = 600_000
+
+
+def _interval_key(plant_id: int) -> str:
+    return redisconn.key("plant", plant_id, "interval")
+
+
+def park_interval(plant_id: int, averager: IntervalAverager) -> None:
+    """Leave the interval in progress for the plant's next owner (never raises: at worst the next
+    owner starts the interval afresh and writes it with the samples it saw)."""
+    data = averager.to_dict()
+    if data is None:
+        return
+    try:
+        redisconn.sync_redis().set(_interval_key(plant_id), json.dumps(data), px=INTERVAL_PARK_MS)
+    except redis.RedisError as exc:
+        log.warning("plant %s: interval in progress not handed on (Redis): %s", plant_id, exc)
+
+
+def take_interval(plant_id: int, now: dt.datetime) -> IntervalAverager:
+    """The interval the plant's previous owner was averaging, if it is this one or the one just
+    ended (the first cycle then writes it whole); else a fresh averager."""
+    try:
+        raw = redisconn.sync_redis().getdel(_interval_key(plant_id))
+        parked = IntervalAverager.from_dict(json.loads(raw)) if raw else None
+    except (redis.RedisError, ValueError, KeyError, TypeError) as exc:
+        log.warning("plant %s: interval in progress not taken over: %s", plant_id, exc)
+        parked = None
+    if parked is not None and parked.start is not None and parked.start >= interval_start(now) - INTERVAL:
+        return parked
+    return IntervalAverager()
 
 
 # --- this worker -------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from django.conf import settings
+from django.db import DatabaseError
 from redis.exceptions import LockError, RedisError
 
 import redisconn
@@ -50,12 +51,33 @@ def _holder_is_dead(token: bytes | str | None) -> bool:
     return False
 
 
+_known_plant_ids: list[int] = []
+_database_down = False
+
+
+def _active_plant_ids() -> list[int]:
+    """The active plants; while the database does not answer, those last read here: the plants
+    keep cycling on the settings their workers hold (logged once per outage)."""
+    global _known_plant_ids, _database_down
+    try:
+        _known_plant_ids = services.active_plant_ids()
+    except DatabaseError as exc:
+        if not _database_down:
+            log.warning("database not answering (%s): cycling the %d plants last known", exc, len(_known_plant_ids))
+        _database_down = True
+        return _known_plant_ids
+    if _database_down:
+        log.warning("database answering again")
+    _database_down = False
+    return _known_plant_ids
+
+
 @shared_task(ignore_result=True)
 def tick() -> int:
     """Fan out one cycle per active plant. Returns how many were sent."""
     live.mark_tick()
     interval = settings.CYCLE_INTERVAL_S
-    plant_ids = services.active_plant_ids()
+    plant_ids = _active_plant_ids()
     # Each plant to the queue of the live worker the rendezvous hash picks (plant.fleet).
     queues = fleet.route(plant_ids, fleet.live_workers())
     # A different plant first each second: a worker that cannot keep up drops cycles (expires)

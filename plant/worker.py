@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from django.db import DatabaseError
 from django.utils import timezone
 
 import redisconn
+from energy import counters as energy_counters
 from energy import gridlimit
 from energy.averaging import IntervalAverager
 from energy.config import PlantConfig
@@ -27,11 +29,12 @@ from events import services as event_services
 from events.watch import CycleWatch
 from meter import services as meter_services
 from modbus import services as modbus_services
-from plant import fastpass, live
+from plant import fastpass, fleet, live
 from plant.config import load_config
 from plant.cycle import PlantRuntime
 from plant.models import Plant
 from plant.runtime import device_loop
+from redisconn import snapshots
 from smartgrid import services as smartgrid_services
 from wallbox import history as wallbox_history
 from wallbox.registers import ERROR_TEXTS as WALLBOX_ERROR_TEXTS
@@ -79,7 +82,7 @@ def _fresh_inputs(plant_id: int) -> tuple[Any, Any]:
     return generation, command
 
 
-def _entry_for(plant_id: int, generation: Any = _UNKNOWN) -> _Entry:
+def _entry_for(plant_id: int, generation: Any = _UNKNOWN, at: dt.datetime | None = None) -> _Entry:
     with _runtimes_lock:
         now = time.monotonic()
         for idle_id in [pk for pk, e in _runtimes.items() if pk != plant_id and now - e.last_used > IDLE_EVICT_S]:
@@ -88,9 +91,14 @@ def _entry_for(plant_id: int, generation: Any = _UNKNOWN) -> _Entry:
         announced = generation is not _UNKNOWN and entry is not None and generation != entry.generation
         if entry is None:
             entry = _Entry(_new_runtime(load_config(plant_id)), time.monotonic())
+            # The 5-minute interval the plant's previous worker was averaging (plant.fleet).
+            entry.averager = fleet.take_interval(plant_id, timezone.now() if at is None else at)
             _runtimes[plant_id] = entry
         elif announced or time.monotonic() - entry.config_loaded_at > CONFIG_REFRESH_S:
-            entry.runtime.reconfigure(load_config(plant_id))
+            try:
+                entry.runtime.reconfigure(load_config(plant_id))
+            except DatabaseError as exc:  # the cycle goes on with the settings it has
+                log.warning("plant %s: settings not reloaded, the database does not answer: %s", plant_id, exc)
             entry.config_loaded_at = time.monotonic()
         if generation is not _UNKNOWN:
             entry.generation = generation
@@ -107,8 +115,22 @@ def _take_command(entry: _Entry, raw: Any) -> None:
 
 
 def _new_runtime(config: PlantConfig) -> PlantRuntime:
-    counters = meter_services.load_counters(config.plant_id)
+    counters = _caught_up(config.plant_id, meter_services.load_counters(config.plant_id))
     return device_loop().run(_build_runtime(config, counters), timeout_s=CYCLE_TIMEOUT_S)
+
+
+def _caught_up(plant_id: int, stored: CounterState) -> CounterState:
+    """The stored counters, raised to the totals of the plant's last snapshot where that is
+    ahead (the worker before was killed, or handed the plant on, between two saves): totals never
+    go backwards, not even while the meter does not answer the new runtime yet."""
+    try:
+        latest = snapshots.read_state(plant_id)
+    except redis.RedisError:
+        return stored
+    if latest is None:
+        return stored
+    named = energy_counters.named_counters(latest.totals, latest.phase_totals)
+    return energy_counters.caught_up(stored, named, latest.timestamp)
 
 
 async def _build_runtime(config: PlantConfig, counters: CounterState) -> PlantRuntime:
@@ -119,10 +141,10 @@ async def _build_runtime(config: PlantConfig, counters: CounterState) -> PlantRu
 def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState:
     """One cycle of one plant, then the bookkeeping that needs the database."""
     generation, command = _fresh_inputs(plant_id)
-    entry = _entry_for(plant_id, generation)
+    now = now or timezone.now()
+    entry = _entry_for(plant_id, generation, now)
     _take_command(entry, command)
     had_counters = bool(entry.runtime.counter_state.last_raw)
-    now = now or timezone.now()
     cycle = entry.runtime.cycle(now)
     result = device_loop().run(fastpass.exclusive(entry.runtime, cycle), timeout_s=CYCLE_TIMEOUT_S)
     _settle_grid_limits(plant_id, entry.runtime.config, now)
@@ -144,9 +166,12 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState
 def _record_events(plant_id: int, entry: _Entry, state: PlantState) -> None:
     """Device outages and returns, wallbox error codes, curtailment: compared in memory each
     cycle, written only when one begins or ends (DEV-3)."""
-    if entry.watch is None:
-        entry.watch = CycleWatch(plant_id, WALLBOX_ERROR_TEXTS)
     try:
+        if entry.watch is None:
+            watch = CycleWatch(plant_id, WALLBOX_ERROR_TEXTS)
+            # Outages still open in the log (another worker or an earlier run saw them begin).
+            watch.resume(event_services.open_outages(plant_id))
+            entry.watch = watch
         for found in entry.watch.see(state):
             event_services.record(
                 found.kind,
@@ -209,9 +234,11 @@ def _guard_loop(period_s: float) -> None:
 
 
 def _close(plant_id: int, entry: _Entry) -> None:
-    """Persist the plant's counters and close its device connections."""
+    """Persist the plant's counters, leave the 5-minute interval in progress to the plant's next
+    owner, and close its device connections."""
     if entry.runtime.counter_state.last_raw and Plant.objects.filter(pk=plant_id).exists():
         meter_services.save_counters(plant_id, entry.runtime.counter_state)
+    fleet.park_interval(plant_id, entry.averager)
     try:
         wallbox_history.forget_plant(plant_id)
     except Exception:

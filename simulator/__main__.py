@@ -210,14 +210,27 @@ def fleet_ports(fleet: list[Simulator]) -> list[dict[str, int]]:
 
 
 def fleet_stats(fleet: list[Simulator]) -> dict[str, object]:
-    """Per plant and device server: client connections now, the most at once, how many came."""
+    """Per plant and device server: client connections now, the most at once, how many came; and
+    per plant what its inverters really do (the limit in force, its watchdog's fallback) and the
+    grid power (import +), for fault tests that check that no limit was left unsafe."""
     return {
         "plants": [
             {name: server.client_count.as_dict() for name, server in simulator.servers.items()
              if hasattr(server, "client_count")}
             for simulator in fleet
-        ]
+        ],
+        "truth": [_truth(simulator.model) for simulator in fleet],
     }  # fmt: skip
+
+
+def _truth(model: PlantModel) -> dict[str, object]:
+    return {
+        "grid_w": round(model.reading().active_power_w, 1),
+        "inverters": {
+            name: {"limit_pct": truth.limit_pct, "limit_enabled": truth.limit_enabled, "ac_w": round(truth.ac_power_w)}
+            for name, truth in model.inverter_outputs().items()
+        },
+    }
 
 
 async def _write_stats(fleet: list[Simulator], path: Path) -> None:

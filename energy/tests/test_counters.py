@@ -94,3 +94,37 @@ def test_counters_new_to_stored_state_start_at_zero_without_disturbing_the_other
     )
     assert update.totals.active_import_wh == pytest.approx(5.0)
     assert all(p.active_import_wh == 0.0 for p in update.phase_totals)
+
+
+@pytest.mark.parametrize(
+    ("published_import_wh", "published_at_s", "meter_next_wh", "expected"),
+    [
+        # Stored at 100 Wh (raw 1100); the snapshot showed 130 Wh later: 130 until the meter answers, then on.
+        pytest.param(130.0, 60, 1140.0, (130.0, 140.0), id="snapshot ahead of the store"),
+        # A snapshot behind the store or older than it changes nothing.
+        pytest.param(90.0, 60, 1140.0, (100.0, 140.0), id="snapshot behind"),
+        pytest.param(130.0, -60, 1140.0, (100.0, 140.0), id="snapshot older than the store"),
+        # The meter was replaced meanwhile (it counts from 5): totals go on from the snapshot's.
+        pytest.param(130.0, 60, 5.0, (130.0, 130.0), id="meter replaced meanwhile"),
+    ],
+)
+def test_a_new_runtime_catches_up_with_the_last_published_totals(
+    published_import_wh, published_at_s, meter_next_wh, expected
+):
+    from energy.counters import caught_up
+
+    saved_at = T0 + dt.timedelta(hours=1)
+    stored = advance(advance(CounterState(), raw(1000.0).as_dict(), T0).state, raw(1100.0).as_dict(), saved_at).state
+    state = caught_up(
+        stored, {"active_import_wh": published_import_wh}, saved_at + dt.timedelta(seconds=published_at_s)
+    )
+    after = advance(state, raw(meter_next_wh).as_dict(), saved_at + dt.timedelta(minutes=5))
+    assert (totals_of(state).active_import_wh, after.totals.active_import_wh) == pytest.approx(expected)
+
+
+def test_catching_up_leaves_counters_never_read_unknown():
+    from energy.counters import caught_up
+
+    stored = advance(CounterState(), raw(1000.0).as_dict(), T0).state
+    state = caught_up(stored, {"active_import_wh": 5.0, "l1.active_import_wh": 3.0}, T0 + dt.timedelta(seconds=1))
+    assert "l1.active_import_wh" not in state.last_raw and totals_of(state).active_import_wh == 5.0

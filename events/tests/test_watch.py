@@ -170,3 +170,46 @@ def test_curtailment_is_production_held_back_not_a_bound_nobody_presses(
         (CURTAILMENT, "curtailment active: no exchange with the grid; grid operator's feed-in limit (LPP) 10.0 kW")
     ]
     assert [(f.kind, f.text) for f in found] == (expected if curtailed else [])
+
+
+def _handover(pattern: list[bool], moves_at: int) -> list[tuple[str, str]]:
+    """Seconds 0 .. moves_at-1 on worker A, the rest on worker B: a fresh tracker and watch that
+    resumes from what A logged (the open outages of the event log, events.services.open_outages)."""
+    found: list[tuple[str, str, str]] = []
+    for part, seconds in (("A", range(moves_at)), ("B", range(moves_at, len(pattern)))):
+        watch, tracker = CycleWatch(plant_id=1), StatusTracker("meter")
+        if part == "B":
+            latest = [(kind, key) for kind, _text, key in found][-1:]
+            if latest and latest[0][0] == DEVICE_OFFLINE:
+                watch.resume({"meter": dt.datetime.fromisoformat(latest[0][1].removeprefix("offline:1:meter:"))})
+        for second in seconds:
+            now = T0 + dt.timedelta(seconds=second)
+            status = tracker.ok(now) if pattern[second] else tracker.failed(now, "no answer")
+            found += [(f.kind, f.text, f.key) for f in watch.see(snapshot(now, status))]
+    return [(kind, text) for kind, text, _key in found]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "moves_at", "expected"),
+    [
+        # The outage begins on A and ends on B: one start (A's), one end (B's), its whole length.
+        ([True] * 5 + [False] * 60 + [True] * 5, 30, [DEVICE_OFFLINE, DEVICE_ONLINE]),
+        # It ends exactly while the plant moves: B's first read is good.
+        ([True] * 5 + [False] * 25 + [True] * 5, 30, [DEVICE_OFFLINE, DEVICE_ONLINE]),
+        # It begins with B's first read: B logs its start.
+        ([True] * 30 + [False] * 10 + [True] * 5, 30, [DEVICE_OFFLINE, DEVICE_ONLINE]),
+        # Still open when the test ends: one start only, never a second.
+        ([True] * 5 + [False] * 60, 30, [DEVICE_OFFLINE]),
+        ([True] * 10, 5, []),
+    ],
+)
+def test_an_outage_across_a_handover_is_one_event_pair(pattern: list[bool], moves_at: int, expected: list[str]) -> None:
+    assert [kind for kind, _ in _handover(pattern, moves_at)] == expected
+
+
+def test_the_end_of_an_outage_seen_by_another_worker_names_its_whole_length() -> None:
+    found = _handover([True] + [False] * 3600 + [True], moves_at=1800)
+    assert found == [
+        (DEVICE_OFFLINE, "meter offline: no answer"),
+        (DEVICE_ONLINE, "meter back online after 1 h 00 min"),
+    ]
