@@ -39,13 +39,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 HYSTERESIS_S = 300.0  # the manual's outer bound (wallbox.common has the same): never later
+RESUME_S = 480.0  # the manual's resume wait after a pause (wallbox.common has the same)
 
 RHYTHM_S = 3600.0  # stretches short of surplus are remembered this long after they ended
 MAX_SPELLS = 60  # and at most this many (the newest)
 MIN_SPELLS = 3  # fewer recent stretches than this say nothing: ride on as the manual does
 MARGIN_S = 30.0  # a cloud bank has lasted this much longer than every recent stretch ...
 MIN_AGE_S = 60.0  # ... and at least this long
-DEEP_SHARE = 0.4  # ... and the sun gives less than this share of the box's minimum power
+DEEP_SHARE = 0.1  # ... and the sun gives less than this share of the box's minimum power
+
+PAUSE_AFTER_S = 180.0  # a dip the grid pays for pauses after this (evcc's disable delay) ...
+GRID_PAYS_W = 400.0  # ... when the grid pays at least this much of the box's minimum power now
+STEADY_S = 60.0  # after a pause, the sun back for this long (the start delay) resumes at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +99,32 @@ def pause_early(age_s: float, sun_w: float, min_power_w: float, bridge_w: float,
         return False  # the battery bridges it: no grid to save
     after = bank_after_s(durations)
     return after is not None and age_s >= after
+
+
+def grid_pays_w(sun_w: float, min_power_w: float, bridge_w: float) -> float:
+    """What the grid pays of a box's minimum power now: what neither the sun nor a bridging
+    house battery covers (never below 0)."""
+    return max(0.0, min_power_w - max(sun_w, 0.0) - max(bridge_w, 0.0))
+
+
+def pause_now(age_s: float, sun_w: float, min_power_w: float, bridge_w: float, durations: Sequence[float]) -> bool:
+    """Pause a box ``age_s`` into its cloud hysteresis (the look-ahead's whole pause rule)?
+
+    - at the manual's 5 minutes (:data:`HYSTERESIS_S`) always: the outer bound;
+    - after :data:`PAUSE_AFTER_S` when the grid pays at least :data:`GRID_PAYS_W` of the box's
+      minimum power now (a shallow dip, or one a battery bridges, rides on to the 5 minutes);
+    - sooner in a cloud bank (:func:`pause_early`)."""
+    if min_power_w <= 0.0:
+        return False
+    if age_s >= HYSTERESIS_S:
+        return True
+    if age_s >= PAUSE_AFTER_S and grid_pays_w(sun_w, min_power_w, bridge_w) >= GRID_PAYS_W:
+        return True
+    return pause_early(age_s, sun_w, min_power_w, bridge_w, durations)
+
+
+def resume_wait_s(look_ahead: bool) -> float:
+    """How long after a pause a box may start again at the earliest, the start delay aside (it
+    runs during the wait): the manual's 8 minutes, or none with the look-ahead, whose start
+    delay (:data:`STEADY_S` of enough surplus without a break) is what proves the sun is back."""
+    return RESUME_S if not look_ahead else 0.0
