@@ -1,35 +1,35 @@
-"""The cloud's recent rhythm: should a Solar Pure box inside its cloud hysteresis pause before the
-5 minutes are over? Pure functions: no Django, no sockets, no clock (issue 19 part 4).
+"""The cloud's recent rhythm and the cloud hysteresis inside the manual's timers: when does a
+Solar Pure box short of surplus pause, when may it start again? Pure functions: no Django, no
+sockets, no clock (issue 19 part 4).
 
-Why pause early at all
-----------------------
+The outer bound
+---------------
 Inside the cloud hysteresis (WB-6) the car keeps its minimum current and the grid pays what the
 sun lacks. The manual bounds this from above: pause after about 5 minutes, resume no sooner than
-about 8 minutes after the pause. It does not forbid pausing sooner. Riding out a cloud that ends
-within the 5 minutes keeps the car charging and saves a start; riding one that outlasts them
-buys 5 minutes of grid power for nothing, and starts the 8-minute wait 5 minutes late, so the
-sun that comes back is lost as well. Which of the two a cloud is, nobody knows when it comes;
-how long the clouds of the last hour lasted, the plant does.
+about 8 minutes after the pause. The product never pauses later nor waits longer; it pauses
+sooner and resumes sooner where what it knows says so (:func:`pause_now`, :func:`resume_wait_s`):
 
-The rule (a cloud bank)
------------------------
+- after :data:`PAUSE_AFTER_S` (evcc's disable delay) when the grid pays at least
+  :data:`GRID_PAYS_W` of the box's minimum power now; a shallow dip, or one a house battery
+  bridges, rides the 5 minutes (little or no grid, a start saved);
+- sooner in a cloud bank (:func:`pause_early`, below);
+- after a pause, the start delay (a minute of enough surplus without a break) proves the sun back
+  steadily: no 8-minute wait with the look-ahead.
+
+A cloud bank
+------------
 The box remembers every stretch in which its share of the surplus stayed below what it needs
-(charging or waiting), for an hour (:data:`RHYTHM_S`). It pauses early when all of these hold:
+(charging or waiting), for an hour (:data:`RHYTHM_S`). A stretch is a cloud bank when at least
+:data:`MIN_SPELLS` stretches ended within the hour, it has lasted :data:`MARGIN_S` longer than
+every one of them and at least :data:`MIN_AGE_S`, the sun gives the box less than
+:data:`DEEP_SHARE` of its minimum power, and no house battery can bridge the deficit.
 
-- at least :data:`MIN_SPELLS` such stretches ended within the hour (the rhythm is known);
-- this stretch has lasted :data:`MARGIN_S` longer than every one of them, and at least
-  :data:`MIN_AGE_S` (no passing cloud of this hour lasted that long: a cloud bank);
-- it is deep: the sun gives the box less than :data:`DEEP_SHARE` of its minimum power, so riding
-  on means the grid pays most of the car's power;
-- no house battery can bridge it (a battery that covers the deficit costs no grid: ride on).
-
-A cloud bank that outlasts the hysteresis is then paused minutes earlier: less grid, and the
-8-minute wait ends sooner. Why a stretch longer than all recent ones and not an expected-value
-estimate over them: a wrong early pause costs up to 8 minutes of returned sun, a right one at
-most the minutes of grid it saves. Measured over 22 seeded cloudy hours of the simulator (a
-per-second model of these timers, docs/wallbox.md), looser rules (fewer stretches, shallower
-clouds, an expected-value choice) paused on ordinary clouds and lost more sun than they saved;
-this one was never worse than the manual's timers alone on any of them.
+Why these numbers: pausing sooner saves grid but gives up the sun the car got during the dip (the
+solar energy falls); riding longer saves a start and the minute of sun a restart waits for, but
+the grid pays. Measured over 22 seeded cloudy hours of the simulator (``bench/solar_rhythm.py``,
+docs/wallbox.md), these rules are never worse than evcc's 3 min / 1 min on solar energy, grid
+share or starts; a bank rule on shallower clouds (up to 40 % of the minimum) and fixed pauses
+sooner than 3 minutes were.
 """
 
 from __future__ import annotations

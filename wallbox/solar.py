@@ -23,13 +23,15 @@ Fairness (WB-14)
 ----------------
 Surplus gives every charging box its floor first, then equal watts on top.
 
-The cloud's recent rhythm (issue 19 part 4)
--------------------------------------------
+The cloud hysteresis inside the manual's timers (issue 19 part 4)
+-----------------------------------------------------------------
 Every box remembers the stretches of the last hour in which its surplus stayed below what it
-needs (charging or waiting). A Solar Pure box that keeps the house battery out pauses before its
-5 minutes of cloud hysteresis are over when this stretch is deep and has outlasted every recent
-one: a cloud bank (:mod:`wallbox.clouds`). The manual's timers stay the outer bound: never later
-than 5 minutes, never resumed sooner than 8 minutes after the pause.
+needs (charging or waiting). With the look-ahead (the default), a Solar Pure box that keeps the
+house battery out pauses after 3 minutes when the grid pays 400 W or more of its minimum, sooner
+in a cloud bank, and starts again after the 1-minute start delay with no 8-minute wait
+(:mod:`wallbox.clouds`). The manual's timers stay the outer bound: never later than 5 minutes,
+never a wait longer than 8; without the look-ahead (replay policy ``manual``) and in Solar Plus
+they hold as they are.
 """
 
 from __future__ import annotations
