@@ -93,8 +93,9 @@ def morning(tmp_path_factory) -> dict[str, tuple[Rows, dict[str, Any]]]:
 
 
 def april_afternoon() -> dict[str, Any]:
-    """The morning's plant on an April afternoon (cloudiness 0.7, a 7-minute cloud at 14:10 UTC,
-    the car plugged in at 13:30): the hour ``bench/solar_rhythm.py`` calls ``april``."""
+    """The morning's plant on an April afternoon, 13:30-14:30 local time (cloudiness 0.7, a
+    7-minute cloud at 14:10, the car plugged in at 13:30): the hour ``bench/solar_rhythm.py``
+    calls ``april``."""
     base = json.loads((SCENARIOS / "wallbox-solar-pure-morning.json").read_text(encoding="utf-8"))
     box = base["wallboxes"][0]
     return dict(
