@@ -9,8 +9,10 @@ a per-second model of their timers, so 22 hours take seconds:
 - ``evcc``: minimum current while short, off after 3 min; on again after 1 min of enough surplus;
 - ``manual``: the manual's cloud hysteresis (5 min at the minimum current, resume no sooner than
   8 min after the pause; the 1-minute start delay runs during the wait);
-- ``look_ahead``: the same, plus the early pause for a cloud bank (``wallbox.clouds.pause_early``,
-  the product's own function and constants).
+- ``look_ahead``: the product: the manual's timers as the outer bound, inside them the pause
+  after 3 min when the grid pays 400 W or more of the minimum, sooner in a cloud bank, and the
+  restart after 1 min of enough surplus with no 8-minute wait (``wallbox.clouds.pause_now`` and
+  ``resume_wait_s``, the product's own functions and constants).
 
 All three follow the surplus up to the car's maximum (16 A on three phases) above the minimum
 (6 A, 4.14 kW). On the morning scenario the model is within 1 % of the replay's figures (see
@@ -139,7 +141,7 @@ def solar_pure(surplus: list[float], look_ahead: bool) -> Result:
             if w < MIN_W:
                 short = t if short is None else short
                 age = float(t - short)
-                early = look_ahead and clouds.pause_early(age, w, MIN_W, 0.0, clouds.recent(spells, now))
+                early = look_ahead and clouds.pause_now(age, w, MIN_W, 0.0, clouds.recent(spells, now))
                 if age >= clouds.HYSTERESIS_S or early:
                     on, short, paused, enough = False, None, t, None
                     continue
@@ -150,7 +152,7 @@ def solar_pure(surplus: list[float], look_ahead: bool) -> Result:
                 r.ev_wh += min(w, MAX_W) / 3600
         else:
             enough = (t if enough is None else enough) if w >= MIN_W else None
-            waited = paused is None or t - paused >= 480
+            waited = paused is None or t - paused >= clouds.resume_wait_s(look_ahead)
             if enough is not None and t - enough >= 60 and waited:
                 on, enough = True, None
                 r.starts += 1
@@ -158,7 +160,7 @@ def solar_pure(surplus: list[float], look_ahead: bool) -> Result:
     return r
 
 
-def beats(a: dict[str, float], b: dict[str, float]) -> bool:
+def beats(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """``a`` no less solar, no higher grid share, no more starts than ``b``."""
     return a["solar_wh"] >= b["solar_wh"] and a["grid_share_pct"] <= b["grid_share_pct"] and a["starts"] <= b["starts"]
 
@@ -187,6 +189,9 @@ def main() -> None:
         "look_ahead_beats_evcc": sum(beats(t["look_ahead"], t["evcc"]) for t in traces.values()),
         "manual_beats_evcc": sum(beats(t["manual"], t["evcc"]) for t in traces.values()),
         "look_ahead_no_worse_than_manual": sum(beats(t["look_ahead"], t["manual"]) for t in traces.values()),
+        "look_ahead_better_than_evcc_on_some_count": sum(
+            beats(t["look_ahead"], t["evcc"]) and t["look_ahead"] != t["evcc"] for t in traces.values()
+        ),
         "traces_count": len(traces),
     }
     for policy in ("evcc", "manual", "look_ahead"):
@@ -196,7 +201,7 @@ def main() -> None:
             "grid_share_pct": round(sum(r["grid_share_pct"] for r in rows) / len(rows), 2),
             "starts": round(sum(r["starts"] for r in rows) / len(rows), 2),
         }
-    targets = {"look_ahead_beats_evcc": "every trace (issue 19.4)", "look_ahead_no_worse_than_manual": "every trace"}
+    targets = {"look_ahead_beats_evcc": "every trace (issue 19.4: no less solar, no higher grid share, no more starts)"}
     write_result("solar_rhythm", result, targets)
 
 

@@ -16,8 +16,8 @@ POLICIES = (PRODUCT, EVCC, MANUAL)
 
 # evcc's documented PV mode in place of the wallbox modes (the last controller); the guards stay.
 EVCC_CONTROLLERS: tuple[Controller, ...] = (*CONTROLLERS[:-1], EvccPvReference())
-# The product's wallbox modes with the manual's cloud hysteresis alone: no early pause for a cloud
-# bank (issue 19 part 4 measures what the look-ahead changes against this on the same trace).
+# The product's wallbox modes with the manual's cloud hysteresis alone (5 min, 8 min wait): none of
+# the look-ahead acting sooner inside it (issue 19 part 4 measures what it changes on one trace).
 MANUAL_CONTROLLERS: tuple[Controller, ...] = (*CONTROLLERS[:-1], WallboxModes(look_ahead=False))
 
 

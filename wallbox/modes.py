@@ -65,8 +65,9 @@ class WallboxModes:
     name = "wallbox_modes"
 
     def __init__(self, *, look_ahead: bool = True) -> None:
-        # Off: the manual's cloud hysteresis alone, never an early pause for a cloud bank (the
-        # replay's "manual" policy compares both on the same trace; the product runs it on).
+        # Off: the manual's cloud hysteresis alone (5 min, then 8 min wait), none of the look-ahead
+        # that acts sooner inside it (wallbox.clouds; the replay's "manual" policy compares both
+        # on the same trace; the product runs it on).
         self.look_ahead = look_ahead
 
     def decide(self, inputs: Inputs) -> Decision:

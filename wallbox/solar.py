@@ -23,13 +23,15 @@ Fairness (WB-14)
 ----------------
 Surplus gives every charging box its floor first, then equal watts on top.
 
-The cloud's recent rhythm (issue 19 part 4)
--------------------------------------------
+The cloud hysteresis inside the manual's timers (issue 19 part 4)
+-----------------------------------------------------------------
 Every box remembers the stretches of the last hour in which its surplus stayed below what it
-needs (charging or waiting). A Solar Pure box that keeps the house battery out pauses before its
-5 minutes of cloud hysteresis are over when this stretch is deep and has outlasted every recent
-one: a cloud bank (:mod:`wallbox.clouds`). The manual's timers stay the outer bound: never later
-than 5 minutes, never resumed sooner than 8 minutes after the pause.
+needs (charging or waiting). With the look-ahead (the default), a Solar Pure box that keeps the
+house battery out pauses after 3 minutes when the grid pays 400 W or more of its minimum, sooner
+in a cloud bank, and starts again after the 1-minute start delay with no 8-minute wait
+(:mod:`wallbox.clouds`). The manual's timers stay the outer bound: never later than 5 minutes,
+never a wait longer than 8; without the look-ahead (replay policy ``manual``) and in Solar Plus
+they hold as they are.
 """
 
 from __future__ import annotations
@@ -41,7 +43,17 @@ from energy.config import SOLAR_PLUS, SOLAR_PURE, PlantConfig, WallboxConfig
 from energy.control import Inputs
 from energy.state import WALLBOX_CHARGING, Setpoint, Timer, WallboxState
 from wallbox.battery import uses_battery
-from wallbox.clouds import Spell, pause_early, recent, remember
+from wallbox.clouds import (
+    GRID_PAYS_W,
+    PAUSE_AFTER_S,
+    Spell,
+    grid_pays_w,
+    pause_early,
+    pause_now,
+    recent,
+    remember,
+    resume_wait_s,
+)
 from wallbox.common import (
     ACTIVE_CURRENT_A,
     EPSILON,
@@ -49,7 +61,6 @@ from wallbox.common import (
     IDLE_AFTER_S,
     PHASE_CHECK_S,
     PHASE_UP_HEADROOM,
-    RESUME_S,
     START_DELAY_S,
     START_FRACTIONS,
     V,
@@ -163,7 +174,7 @@ def distribute_surplus(
                 item.memory = replace(m, enough_since=None)
                 continue
             item.need_w = need_w
-            if not _may_start(item, now, own_budget, need_w, phases, timers):
+            if not _may_start(item, now, own_budget, need_w, phases, timers, look_ahead=look_ahead):
                 continue
             item.memory = replace(
                 item.memory,
@@ -284,15 +295,25 @@ def _start_phases(item: SolarBox, config: PlantConfig, budget_w: float) -> int:
 
 
 def _may_start(
-    item: SolarBox, now: dt.datetime, budget_w: float, need_w: float, phases: int, timers: list[Timer]
+    item: SolarBox,
+    now: dt.datetime,
+    budget_w: float,
+    need_w: float,
+    phases: int,
+    timers: list[Timer],
+    *,
+    look_ahead: bool = True,
 ) -> bool:
     m, name = item.memory, item.box.name
     share_zero = item.mode == SOLAR_PLUS and item.box.solar_plus.min_solar_share_pct <= 0
     enough_now = budget_w >= need_w - EPSILON or share_zero
     item.lacking = not enough_now
     since_pause = elapsed_s(m.paused_at, now)
-    if since_pause is not None and since_pause < RESUME_S:
-        left = RESUME_S - since_pause
+    # Solar Pure with the look-ahead resumes once the start delay proves the sun back (issue
+    # 19.4); Solar Plus and the manual's timers alone wait the 8 minutes.
+    wait_s = resume_wait_s(look_ahead and item.mode == SOLAR_PURE)
+    if since_pause is not None and since_pause < wait_s:
+        left = wait_s - since_pause
         timers.append(Timer(name=timer_name(name, "resume"), seconds_left=left))
         # The start delay runs during the wait: back sun resumes right when the wait ends.
         if not enough_now:
@@ -358,25 +379,39 @@ def _request(
         left = HYSTERESIS_S - since
         one_phase_ok = auto and phases == 3 and item.budget_w >= item.p_min(1) - EPSILON
         durations = recent(m.spells, now)
+        p_min = item.p_min(phases)
         if (
             left > 0
             and bridge_w is not None
             and not one_phase_ok
             and item.mode == SOLAR_PURE
             and not item.battery
-            and pause_early(since, item.budget_w, item.p_min(phases), bridge_w, durations)
+            and pause_now(since, item.budget_w, p_min, bridge_w, durations)
         ):
             item.memory = replace(m, on=False, short_since=None, since=None, paused_at=now)
-            timers.append(Timer(name=timer_name(name, "resume"), seconds_left=RESUME_S))
-            reason = (
-                f"cloud hysteresis: paused after {clock(since)}, a cloud bank (the {len(durations)} clouds of the "
-                f"last hour lasted at most {clock(max(durations))}), resume possible in {clock(RESUME_S)}"
-            )
+            back = "resume when the surplus is back for 1:00"
+            if pause_early(since, item.budget_w, p_min, bridge_w, durations):
+                reason = (
+                    f"cloud hysteresis: paused after {clock(since)}, a cloud bank (the {len(durations)} clouds of the "
+                    f"last hour lasted at most {clock(max(durations))}), {back}"
+                )
+            else:
+                paid = grid_pays_w(item.budget_w, p_min, bridge_w)
+                reason = f"cloud hysteresis: paused after {clock(since)}, the grid paid {kw(paid)} of the car's minimum, {back}"
             requests += [current_request(name, 0.0, reason), phases_request(name, phases, label)]
             summary.append(f"{name}: {reason}")
             return
         if left > 0:
             current = item.min_a
+            if (
+                bridge_w is not None
+                and not one_phase_ok
+                and item.mode == SOLAR_PURE
+                and not item.battery
+                and grid_pays_w(item.budget_w, p_min, bridge_w) >= GRID_PAYS_W
+            ):
+                # The grid pays for this dip: the look-ahead pauses it after 3 minutes.
+                left = max(0.0, min(left, PAUSE_AFTER_S - since))
             if one_phase_ok:
                 reason = f"{label}: not enough surplus for 3 phases, 1 phase in {clock(left)}"
                 timers.append(Timer(name=timer_name(name, "phase switch"), seconds_left=left))
@@ -390,8 +425,12 @@ def _request(
             reason = f"{label}: switching to 1 phase, not enough surplus for 3"
         else:
             item.memory = replace(m, on=False, short_since=None, since=None, paused_at=now)
-            timers.append(Timer(name=timer_name(name, "resume"), seconds_left=RESUME_S))
-            reason = f"cloud hysteresis: paused for lack of surplus, resume possible in {clock(RESUME_S)}"
+            wait_s = resume_wait_s(bridge_w is not None and item.mode == SOLAR_PURE)
+            if wait_s > 0:
+                timers.append(Timer(name=timer_name(name, "resume"), seconds_left=wait_s))
+                reason = f"cloud hysteresis: paused for lack of surplus, resume possible in {clock(wait_s)}"
+            else:
+                reason = "cloud hysteresis: paused for lack of surplus, resume when the surplus is back for 1:00"
             requests += [current_request(name, 0.0, reason), phases_request(name, phases, label)]
             summary.append(f"{name}: {reason}")
             return
