@@ -257,6 +257,7 @@ class ChargingPlanView(APIView):
 
     patch = put
 
+    @extend_schema(responses={204: None, 404: dict})
     def delete(self, request: Request, plant_id: int, wallbox_id: int) -> Response:
         box = _box(plant_id, wallbox_id)
         deleted, _ = ChargingPlan.objects.filter(wallbox=box).delete()
