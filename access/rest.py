@@ -13,7 +13,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import register_converter
 from django.views import defaults
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -194,3 +194,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     return framework_handler(exc, context)
+
+
+@extend_schema_field({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", "example": "16:00"})
+class LocalTimeField(serializers.TimeField):
+    """A local time of day, ``HH:MM`` (``HH:MM:SS`` accepted): no offset, it is the plant's local
+    time. JSON Schema's ``time`` format would demand one, so the schema names the pattern."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("format", "%H:%M")
+        kwargs.setdefault("input_formats", ["%H:%M", "%H:%M:%S"])
+        super().__init__(**kwargs)

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from access.rest import LocalTimeField
 from inverters import detection, services
 from inverters.models import Battery, Inverter, PowerSettings
 
@@ -108,6 +109,7 @@ class PowerSettingsSerializer(serializers.ModelSerializer[PowerSettings]):
 
     generator_power_w = serializers.SerializerMethodField()
     limit_w = serializers.SerializerMethodField()
+    full_by = LocalTimeField(required=False, help_text="Local time, HH:MM (08:00-22:00).")
 
     class Meta:
         model = PowerSettings

@@ -248,7 +248,7 @@ def test_grid_optimised_charging_settings_default_on_and_validated(user_client: 
     existing(plant, "a", max_ac_w=6000)
     path = f"/api/plants/{plant.pk}/power-settings"
     body = user_client.get(path).json()
-    assert (body["grid_optimised"], body["full_by"]) == (True, "16:00:00")
+    assert (body["grid_optimised"], body["full_by"]) == (True, "16:00")
     response = user_client.put(path, {"grid_optimised": False, "full_by": "15:30"}, content_type="application/json")
     assert response.status_code == 200, response.json()
     stored = PowerSettings.objects.get(plant=plant)

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from access.rest import LocalTimeField
 from energy.config import HOURLY_MODES, WALLBOX_LIMITS, WEEKDAYS
 from energy.state import WallboxState
 from wallbox import rules, setup, snapshot
@@ -187,6 +188,8 @@ class PhaseSwitchSerializer(serializers.ModelSerializer[PhaseSwitchEvent]):
 
 class ChargingPlanSerializer(serializers.ModelSerializer[ChargingPlan]):
     """A box's charging plan (issue 19.3); checked by the model's rules (``ChargingPlan.clean``)."""
+
+    departure_time = LocalTimeField(required=False, allow_null=True, help_text="Weekly plans: local time, HH:MM.")
 
     class Meta:
         model = ChargingPlan

@@ -4,6 +4,7 @@ the roles of the charging area, and a timeline priced from the plant's own tarif
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from decimal import Decimal
 
 import pytest
@@ -40,11 +41,30 @@ def night_tariff(plant: Plant) -> None:
     )
 
 
+def cheap_before(plant: Plant, departure_hour: int, hours: int) -> None:
+    """0.22 in the ``hours`` local hours before ``departure_hour``, 0.35 otherwise, every day."""
+    cheap = {(departure_hour - k) % 24 for k in range(1, hours + 1)}
+    day = [0 if hour in cheap else 1 for hour in range(24)]
+    tariffs.save_version(
+        plant,
+        "purchase",
+        valid_from=timezone.now() - dt.timedelta(days=1),
+        basic_charge=Decimal(0),
+        names=["night", "day"],
+        prices=[Decimal("0.22"), Decimal("0.35")],
+        grid=[day] * 7,
+    )
+
+
 def test_operator_sets_a_weekly_plan_and_sees_its_timeline_in_the_cheap_hours(operator: Client, plant, box):
-    night_tariff(plant)
+    # Departure 12 hours ahead whatever the time of day, the 8 hours before it cheap.
+    local_now = timezone.now().astimezone(zoneinfo.ZoneInfo(plant.time_zone))
+    departure_hour = (local_now.hour + 12) % 24
+    cheap_before(plant, departure_hour, 8)
+    departure_text = f"{departure_hour:02d}:00"
     response = operator.put(
         url(plant, box),
-        {"target_kwh": 20, "repeat": "weekly", "weekdays": [0, 1, 2, 3, 4, 5, 6], "departure_time": "07:00"},
+        {"target_kwh": 20, "repeat": "weekly", "weekdays": [0, 1, 2, 3, 4, 5, 6], "departure_time": departure_text},
         content_type="application/json",
     )
     assert response.status_code == 201, response.json()
@@ -57,7 +77,7 @@ def test_operator_sets_a_weekly_plan_and_sees_its_timeline_in_the_cheap_hours(op
     assert timeline["cost"] == pytest.approx(sum(s["power_w"] * 0.25 / 1000 * 0.22 for s in planned), abs=0.01)
     departure = dt.datetime.fromisoformat(timeline["departure"])
     assert all(dt.datetime.fromisoformat(s["end"]) <= departure for s in timeline["slots"])
-    assert timeline["reason"].startswith("charging plan: 20.0 kWh by 07:00")
+    assert timeline["reason"].startswith(f"charging plan: 20.0 kWh by {departure_text}")
     assert operator.get(url(plant, box)).json()["plan"]["weekdays"] == [0, 1, 2, 3, 4, 5, 6]
     assert operator.patch(url(plant, box), {"target_kwh": 10}, content_type="application/json").status_code == 200
     assert ChargingPlan.objects.get(wallbox=box).target_kwh == 10
