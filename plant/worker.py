@@ -96,7 +96,9 @@ def _entry_for(plant_id: int, generation: Any = _UNKNOWN, at: dt.datetime | None
             _runtimes[plant_id] = entry
         elif announced or time.monotonic() - entry.config_loaded_at > CONFIG_REFRESH_S:
             try:
-                entry.runtime.reconfigure(load_config(plant_id))
+                config = load_config(plant_id)
+                # In the device loop: a rebuilt driver's Modbus client belongs to that loop.
+                device_loop().run(_reconfigure(entry.runtime, config), timeout_s=CYCLE_TIMEOUT_S)
             except DatabaseError as exc:  # the cycle goes on with the settings it has
                 log.warning("plant %s: settings not reloaded, the database does not answer: %s", plant_id, exc)
             entry.config_loaded_at = time.monotonic()
@@ -131,6 +133,10 @@ def _caught_up(plant_id: int, stored: CounterState) -> CounterState:
         return stored
     named = energy_counters.named_counters(latest.totals, latest.phase_totals)
     return energy_counters.caught_up(stored, named, latest.timestamp)
+
+
+async def _reconfigure(runtime: PlantRuntime, config: PlantConfig) -> None:
+    runtime.reconfigure(config)
 
 
 async def _build_runtime(config: PlantConfig, counters: CounterState) -> PlantRuntime:
