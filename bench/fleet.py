@@ -96,6 +96,18 @@ class Step:
                 process.kill()
                 process.wait(5)
 
+    # What a subclass (bench/soak.py) varies: the simulator's extra arguments, how long it may
+    # take to start, the workers' node names and log level, the beat's schedule file.
+    start_timeout_s = 120.0
+    node_prefix = "bench"
+    worker_log_level = "warning"
+
+    def simulator_extra(self) -> list[str]:
+        return []
+
+    def beat_schedule(self) -> Path:
+        return self.tmp / f"beat-{self.plants}-{self.workers}"
+
     def run_simulator(self) -> list[dict[str, int]]:
         scenario, ports = self.tmp / "scenario.json", self.tmp / f"ports-{self.plants}.json"
         scenario.write_text(json.dumps(SCENARIO))
@@ -104,10 +116,10 @@ class Step:
             [
                 str(BIN / "python"), "-m", "simulator", "--plants", str(self.plants), "--seed", "3",
                 "--scenario", str(scenario), "--port", "0", "--inverter-port-base", "0", "--wallbox-port-base", "0",
-                "--ports-file", str(ports), "--log-level", "WARNING",
+                *self.simulator_extra(), "--ports-file", str(ports), "--log-level", "WARNING",
             ],
         )  # fmt: skip
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if ports.exists():
                 return list(json.loads(ports.read_text())["plants"])
@@ -120,12 +132,13 @@ class Step:
                 f"worker{number}",
                 [
                     str(BIN / "celery"), "-A", "ksem_site", "worker", "-Q", "realtime,default", "-P", "threads",
-                    "-c", str(CONCURRENCY[0]), "-n", f"bench{number}@fleet", "--without-gossip", "--without-mingle",
-                    "--without-heartbeat", "-l", "warning",
+                    "-c", str(CONCURRENCY[0]), "-n", f"{self.node_prefix}{number}@fleet", "--without-gossip",
+                    "--without-mingle", "--without-heartbeat", "-l", self.worker_log_level,
                 ],
             )  # fmt: skip
-        schedule = self.tmp / f"beat-{self.plants}-{self.workers}"
-        self.start("beat", [str(BIN / "celery"), "-A", "ksem_site", "beat", "-l", "warning", "-s", str(schedule)])
+        self.start(
+            "beat", [str(BIN / "celery"), "-A", "ksem_site", "beat", "-l", "warning", "-s", str(self.beat_schedule())]
+        )
 
     def worker_pids(self) -> list[int]:
         return [p.pid for name, p in self.processes.items() if name.startswith("worker")]

@@ -65,38 +65,17 @@ class SoakStep(Step):
         super().__init__(plants, workers, tmp, guard)
         self.speed, self.start_at = speed, start
 
-    def run_simulator(self) -> list[dict[str, int]]:
-        scenario, ports = self.tmp / "scenario.json", self.tmp / f"ports-{self.plants}.json"
-        scenario.write_text(json.dumps(SCENARIO))
-        self.start(
-            "simulator",
-            [
-                str(BIN / "python"), "-m", "simulator", "--plants", str(self.plants), "--seed", "3",
-                "--scenario", str(scenario), "--port", "0", "--inverter-port-base", "0", "--wallbox-port-base", "0",
-                "--speed", str(self.speed), "--start", self.start_at,
-                "--ports-file", str(ports), "--log-level", "WARNING",
-            ],
-        )  # fmt: skip
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if ports.exists():
-                return list(json.loads(ports.read_text())["plants"])
-            time.sleep(0.2)
-        raise RuntimeError("the simulator did not start")
+    # As bench/fleet.py, with the simulator at its speed and start, and the workers logging at
+    # INFO (the handovers are counted).
+    start_timeout_s = 180.0
+    node_prefix = "soak"
+    worker_log_level = "info"
 
-    def run_product(self) -> None:
-        """As bench/fleet.py, with the workers logging at INFO (the handovers are counted)."""
-        for number in range(1, self.workers + 1):
-            self.start(
-                f"worker{number}",
-                [
-                    str(BIN / "celery"), "-A", "ksem_site", "worker", "-Q", "realtime,default", "-P", "threads",
-                    "-c", str(CONCURRENCY[0]), "-n", f"soak{number}@fleet", "--without-gossip", "--without-mingle",
-                    "--without-heartbeat", "-l", "info",
-                ],
-            )  # fmt: skip
-        schedule = self.tmp / "beat-schedule"
-        self.start("beat", [str(BIN / "celery"), "-A", "ksem_site", "beat", "-l", "warning", "-s", str(schedule)])
+    def simulator_extra(self) -> list[str]:
+        return ["--speed", str(self.speed), "--start", self.start_at]
+
+    def beat_schedule(self) -> Path:
+        return self.tmp / "beat-schedule"
 
     def log_counts(self) -> dict[str, Any]:
         """What the workers' logs say happened: handovers, refused and skipped cycles, errors."""
