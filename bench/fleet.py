@@ -127,15 +127,11 @@ class Step:
         raise RuntimeError("the simulator did not start")
 
     def run_product(self) -> None:
+        from tests.stack import celery_worker_command
+
         for number in range(1, self.workers + 1):
-            self.start(
-                f"worker{number}",
-                [
-                    str(BIN / "celery"), "-A", "ksem_site", "worker", "-Q", "realtime,default", "-P", "threads",
-                    "-c", str(CONCURRENCY[0]), "-n", f"{self.node_prefix}{number}@fleet", "--without-gossip",
-                    "--without-mingle", "--without-heartbeat", "-l", self.worker_log_level,
-                ],
-            )  # fmt: skip
+            node = f"{self.node_prefix}{number}@fleet"
+            self.start(f"worker{number}", celery_worker_command(node, CONCURRENCY[0], self.worker_log_level))
         self.start(
             "beat", [str(BIN / "celery"), "-A", "ksem_site", "beat", "-l", "warning", "-s", str(self.beat_schedule())]
         )

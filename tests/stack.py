@@ -124,6 +124,16 @@ def database_url() -> str:
     return f"postgres://{auth}{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def celery_worker_command(node: str, concurrency: int = 4, log_level: str = "info") -> list[str]:
+    """A worker as the fleet runs it: the realtime and default queues (and its own, plant.fleet),
+    the threads pool, a node name of its own, no gossip, mingle or heartbeat between workers."""
+    return [
+        str(BIN / "celery"), "-A", "ksem_site", "worker", "-Q", "realtime,default", "-P", "threads",
+        "-c", str(concurrency), "-n", node, "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "-l", log_level,
+    ]  # fmt: skip
+
+
 def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(

@@ -27,7 +27,7 @@ from meter.models import Meter
 from plant import fleet
 from plant.models import Plant
 from redisconn.snapshots import read_state
-from tests.stack import BIN, ROOT, child_env, wait_started
+from tests.stack import BIN, ROOT, celery_worker_command, child_env, wait_started
 
 pytestmark = pytest.mark.stack
 
@@ -51,13 +51,7 @@ class Fleet:
         self.processes[name] = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def start_worker(self, node: str) -> None:
-        self.start(
-            node,
-            [
-                str(BIN / "celery"), "-A", "ksem_site", "worker", "-Q", "realtime,default", "-P", "threads", "-c", "4",
-                "-n", node, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info",
-            ],
-        )  # fmt: skip
+        self.start(node, celery_worker_command(node))
 
     def start_beat(self, name: str) -> None:
         schedule = settings.VAR_DIR / f"{name}-{id(self)}"

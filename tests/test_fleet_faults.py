@@ -52,7 +52,7 @@ from redisconn.snapshots import read_state
 from simulator.testing import run_simulator_in_thread
 from tests.faults import RESUME_WITHIN_S, long_form, wait_for
 from tests.fleetfaults import FleetSampler, PrivatePostgres, PrivateRedis, postgres_bin, rows
-from tests.stack import BIN, ROOT, free_port, wait_started
+from tests.stack import BIN, ROOT, celery_worker_command, free_port, wait_started
 
 T0 = dt.datetime(2026, 6, 21, 12, 0, 10, tzinfo=dt.UTC)
 
@@ -192,13 +192,7 @@ class Fleet:
         self.processes[name] = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def start_worker(self, node: str) -> None:
-        self.start(
-            node,
-            [
-                str(BIN / "celery"), "-A", "ksem_site", "worker", "-Q", "realtime,default", "-P", "threads", "-c", "4",
-                "-n", node, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info",
-            ],
-        )  # fmt: skip
+        self.start(node, celery_worker_command(node))
 
     def manage(self, *args: str, **env: str) -> str:
         done = subprocess.run(
