@@ -40,3 +40,15 @@ def lean(client: C) -> C:
     register: Any = getattr(client, "register")  # noqa: B009 (any pymodbus client)
     register(LeanRegistersResponse)
     return client
+
+
+def tcp_client(host: str, port: int, timeout_s: float, trace_packet: Any = None) -> Any:
+    """The drivers' Modbus TCP client: lean decoding, no retries, and ``reconnect_delay=0``, so
+    no background reconnect loop runs: the next call reconnects when it needs to."""
+    from pymodbus.client import AsyncModbusTcpClient
+
+    return lean(
+        AsyncModbusTcpClient(
+            host, port=port, timeout=timeout_s, retries=0, reconnect_delay=0, trace_packet=trace_packet
+        )
+    )

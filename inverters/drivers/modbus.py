@@ -28,7 +28,7 @@ from energy.devices import DeviceError, WireWatch
 from energy.state import Setpoint
 from rtubus.bus import BusError, PortUnavailable, RtuBus, acquire_bus
 from rtubus.guard import guarded_modbus
-from rtubus.lean import lean
+from rtubus.lean import tcp_client
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +85,7 @@ class ModbusInverter:
             self.where = self._serial.port
         else:
             self.where = f"{config.host}:{config.port}"
-            # reconnect_delay=0: no background reconnect loop; the next call reconnects.
-            self._client = lean(
-                AsyncModbusTcpClient(
-                    config.host,
-                    port=config.port,
-                    timeout=self.timeout_s,
-                    retries=0,
-                    reconnect_delay=0,
-                    trace_packet=self._watch,
-                )
-            )
+            self._client = tcp_client(config.host, config.port, self.timeout_s, self._watch)
 
     @property
     def name(self) -> str:

@@ -12,14 +12,12 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pymodbus.client import AsyncModbusTcpClient
-
 from energy.config import KsemTcpConfig
 from energy.devices import DeviceError, WireWatch
 from energy.state import FlowSummary, MeterReading, Setpoint
 from meter import registers
 from rtubus.guard import guarded_modbus
-from rtubus.lean import lean
+from rtubus.lean import tcp_client
 
 # One read is a connect plus a handful of requests, each bounded by the timeout; the whole read
 # gets this many timeouts before it counts as no answer.
@@ -73,17 +71,7 @@ class KsemTcpMeter:
     def __init__(self, config: KsemTcpConfig) -> None:
         self.config = config
         self._watch = WireWatch()
-        # reconnect_delay=0: no background reconnect loop; read() reconnects when it needs to.
-        self._client = lean(
-            AsyncModbusTcpClient(
-                config.host,
-                port=config.port,
-                timeout=config.timeout_s,
-                retries=0,
-                reconnect_delay=0,
-                trace_packet=self._watch,
-            )
-        )
+        self._client = tcp_client(config.host, config.port, config.timeout_s, self._watch)
 
         self._kept: dict[int, list[int]] | None = None  # the blocks of the last good read
 
