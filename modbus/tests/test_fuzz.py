@@ -53,8 +53,24 @@ def running(tmp_path_factory) -> Iterator[tuple[ModbusSlave, str]]:
         port = SerialPortConfig("A", server_side, rtu.PRESETS["plenticore"])
         backend = MemoryBackend(SlaveConfig(plant_id=PLANT_ID, serial=(port,)))
         backend.publish(make_state())
-        with SlaveThread(backend, tmp_path_factory.mktemp("tls")) as slave:
-            yield slave, client_side
+        # The cycle publishes a snapshot every second; without it the slave would rightly answer
+        # exception 4 once the fuzz outlasts the 5 s health limit on a busy host.
+        stop = threading.Event()
+
+        def cycle() -> None:
+            sequence = 1
+            while not stop.wait(0.5):
+                sequence += 1
+                backend.publish(make_state(sequence))
+
+        publisher = threading.Thread(target=cycle, daemon=True)
+        publisher.start()
+        try:
+            with SlaveThread(backend, tmp_path_factory.mktemp("tls")) as slave:
+                yield slave, client_side
+        finally:
+            stop.set()
+            publisher.join(2)
 
 
 class Reader(threading.Thread):
