@@ -25,7 +25,6 @@ from django.utils.translation import gettext_noop
 import devicejobs
 from events import services as events
 from events.models import BACKUP_RESULT, ERROR
-from plant import live
 from portal import backup
 
 CREATE = "backup.create"
@@ -134,7 +133,6 @@ def restore_job(params: dict[str, Any], run: devicejobs.Runner, progress: device
         params={"rows": summary.rows, "tables": summary.tables},
         source="backup",
     )
-    live.bump_config_generation()  # every plant's settings may have changed: the cycle reloads them
     return {"rows": summary.rows, "tables": summary.tables}
 
 

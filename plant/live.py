@@ -37,10 +37,13 @@ def lock_key(plant_id: int) -> str:
     return redisconn.key("plant", plant_id, "cycle-lock")
 
 
-def config_generation_key() -> str:
-    """Counts saved settings (any plant): a worker that sees it change loads its plants' settings
-    again before the next cycle (see :mod:`plant.apps`)."""
-    return redisconn.key("config-generation")
+def config_generation_key(plant_id: int | None = None) -> str:
+    """Counts saved settings: of one plant, or (``None``) of every plant at once (a restored
+    backup, a factory reset). A worker that sees either change loads that plant's settings again
+    before its next cycle (see :mod:`plant.apps`)."""
+    if plant_id is None:
+        return redisconn.key("config-generation")
+    return redisconn.key("plant", plant_id, "config-generation")
 
 
 # Set while nothing runs that could listen (the bootstrap before the stack starts).
@@ -64,12 +67,14 @@ def announcing() -> bool:
     return not _unannounced.get()
 
 
-def bump_config_generation() -> None:
-    """Tell the workers that settings changed; without Redis they find out within
-    ``plant.worker.CONFIG_REFRESH_S``. A Redis outage is logged once, not once per save."""
+def bump_config_generation(plant_id: int | None = None) -> None:
+    """Tell the workers that the plant's settings (``None``: every plant's) changed. A worker
+    that could not read Redis meanwhile reloads its plants when Redis answers again; the rest
+    find out within ``plant.worker.CONFIG_REFRESH_S``. A Redis outage is logged once, not once
+    per save."""
     global _announce_failing
     try:
-        redisconn.sync_redis().incr(config_generation_key())
+        redisconn.sync_redis().incr(config_generation_key(plant_id))
     except redis.RedisError as exc:
         if not _announce_failing:
             logger.warning(

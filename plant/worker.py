@@ -41,10 +41,12 @@ from wallbox.registers import ERROR_TEXTS as WALLBOX_ERROR_TEXTS
 
 log = logging.getLogger(__name__)
 
-# Saved settings reach the next cycle through the config generation in Redis
-# (``live.config_generation_key``); this reload only catches what no signal announced (a
-# queryset update, a change while Redis was down).
-CONFIG_REFRESH_S = 5.0
+# Saved settings reach the next cycle through the plant's config generation in Redis (and the
+# one of every plant: ``live.config_generation_key``); a worker that could not read them
+# reloads its plants when Redis answers again. This reload only catches what no signal
+# announced (a queryset update somebody adds without announcing it, a save whose announcement
+# failed while this worker still reached Redis).
+CONFIG_REFRESH_S = 60.0
 # A cycle that has not finished by then is abandoned. Longer than the slowest possible device
 # read (READ_DEADLINE_TIMEOUTS x MAX_TIMEOUT_S), so a slow meter ends as "no answer", not here.
 CYCLE_TIMEOUT_S = 10.0
@@ -59,7 +61,9 @@ class _Entry:
     config_loaded_at: float
     averager: IntervalAverager = field(default_factory=IntervalAverager)
     last_used: float = field(default_factory=time.monotonic)
-    generation: bytes | None = None  # the config generation the settings were loaded under
+    # the config generations (every plant's, this plant's) the settings were loaded under; None
+    # while Redis did not answer
+    generation: tuple[bytes | None, bytes | None] | None = None
     command_raw: bytes | None = None  # the stored Modbus wallbox command last taken
     watch: CycleWatch | None = None  # what of the snapshots is an event (events/)
 
@@ -70,16 +74,18 @@ _UNKNOWN = object()
 
 
 def _fresh_inputs(plant_id: int) -> tuple[Any, Any]:
-    """(config generation, stored Modbus wallbox command) in one Redis round trip; both
-    ``_UNKNOWN`` while Redis does not answer (the time-based reload and the command's own
-    expiry then hold)."""
+    """(config generations, of every plant and of this one; stored Modbus wallbox command) in
+    one Redis round trip; both ``_UNKNOWN`` while Redis does not answer (the command's own
+    expiry then holds, and the settings are reloaded once Redis answers again)."""
     try:
-        generation, command = redisconn.sync_redis().mget(
-            live.config_generation_key(), modbus_services.wallbox_command_key(plant_id)
+        every, own, command = redisconn.sync_redis().mget(
+            live.config_generation_key(),
+            live.config_generation_key(plant_id),
+            modbus_services.wallbox_command_key(plant_id),
         )
     except redis.RedisError:
         return _UNKNOWN, _UNKNOWN
-    return generation, command
+    return (every, own), command
 
 
 def _entry_for(plant_id: int, generation: Any = _UNKNOWN, at: dt.datetime | None = None) -> _Entry:
@@ -102,8 +108,9 @@ def _entry_for(plant_id: int, generation: Any = _UNKNOWN, at: dt.datetime | None
             except DatabaseError as exc:  # the cycle goes on with the settings it has
                 log.warning("plant %s: settings not reloaded, the database does not answer: %s", plant_id, exc)
             entry.config_loaded_at = time.monotonic()
-        if generation is not _UNKNOWN:
-            entry.generation = generation
+        # Redis down: whatever was saved meanwhile went unannounced, so the first generation
+        # read after the outage differs from this one and reloads.
+        entry.generation = None if generation is _UNKNOWN else generation
         entry.last_used = now
         return entry
 

@@ -48,6 +48,7 @@ from django.conf import settings
 from django.core.management.color import no_style
 from django.db import DatabaseError, connection, models, transaction
 from django.db.migrations.loader import MigrationLoader
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.duration import duration_iso_string
 
@@ -431,6 +432,11 @@ def inspect(source: BinaryIO, password: str) -> Header:
     return header
 
 
+# Sent after a restore committed, from the page, the API or ``manage.py backup restore``: every
+# plant's settings may have changed (plant.apps tells the workers to reload them).
+restored = Signal()
+
+
 def restore(source: BinaryIO, password: str, progress: Progress = _no_progress) -> Summary:
     """Replace every table with the backup's rows; on any failure nothing changes (BackupError)."""
     header = read_header(source)
@@ -443,6 +449,7 @@ def restore(source: BinaryIO, password: str, progress: Progress = _no_progress) 
         raise BackupError(
             f"The backup's rows do not fit this database ({error}); nothing was changed.", "damaged"
         ) from None
+    restored.send(sender=None)
     progress(1.0, "")
     return summary
 

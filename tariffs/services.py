@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, models, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from events import retention
@@ -110,6 +111,10 @@ def price_book(plant: Any, direction: str, start: dt.datetime, end: dt.datetime)
 
 # ---- dynamic prices ---------------------------------------------------------------------------
 
+# Sent (``plant_id=``) after new prices are committed: a bulk insert sends no model signal, and
+# the cycle's charging plans must hear of them (plant.apps announces it to the plant's worker).
+prices_stored = Signal()
+
 
 def store_prices(plant: Any, direction: str, points: Sequence[PricePoint], source: str = "file") -> int:
     """Replace the stored prices over the time the new ones cover, all or nothing."""
@@ -123,6 +128,8 @@ def store_prices(plant: Any, direction: str, points: Sequence[PricePoint], sourc
             DynamicPrice(plant=plant, direction=direction, start=p.start, end=p.end, price=p.price, source=source)
             for p in points
         )
+        plant_id = plant.pk
+        transaction.on_commit(lambda: prices_stored.send(sender=DynamicPrice, plant_id=plant_id))
     return len(points)
 
 

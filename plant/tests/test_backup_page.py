@@ -16,10 +16,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+import redisconn
 from access.limits import BodyLimit
 from events.models import BACKUP_RESULT, Event
 from meter.models import Meter
-from plant import backup_views, backups
+from plant import backup_views, backups, live
 from plant.models import Plant
 from portal import backup
 from portal.models import Membership
@@ -174,8 +175,11 @@ def test_the_command_creates_and_restores(plant: Plant, tmp_path: Path, monkeypa
     assert "Backup written" in stdout.getvalue() and out.stat().st_size > 100
     Plant.objects.create(name="Another")
     monkeypatch.setenv("KSEM_BACKUP_PASSWORD", PASSWORD)
+    announced = redisconn.sync_redis().get(live.config_generation_key())
     call_command("backup", "restore", str(out), "--quiet", stdout=io.StringIO())
     assert dump() == before
+    # The workers are told: every plant's next cycle runs with the restored settings.
+    assert redisconn.sync_redis().get(live.config_generation_key()) != announced
 
 
 def test_the_command_fails_with_the_reason(plant: Plant, tmp_path: Path, monkeypatch):

@@ -6,20 +6,28 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zoneinfo
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
+import redis
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+import redisconn
 from energy.state import PlantState
 from meter.models import Meter
 from modbus import services as modbus_services
 from modbus.wallbox_control import WallboxControls
 from plant import worker
 from plant.models import Plant
-from wallbox.models import Wallbox
+from tariffs import services as tariffs
+from tariffs.pricing import PricePoint
+from tests.stack import free_port
+from wallbox.models import ChargingPlan, Wallbox
 from wallbox.tests.conftest import CAR_3P
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -79,6 +87,68 @@ def test_a_paused_box_pauses_at_the_next_cycle(plant: Plant, carport: Wallbox, o
     assert operator.post(reverse("wallbox:pause", args=[carport.pk]), {"action": "pause"}).status_code == 302
     after = box_of(cycle(plant))
     assert after.current_a == 0.0 and after.reason == "paused by user"
+
+
+def expensive_now_cheap_in(plant: Plant, hours: int) -> None:
+    """0.40 now and for the next ``hours`` local hours, 0.20 in the 8 hours after, every day."""
+    local = dt.datetime.now(zoneinfo.ZoneInfo(plant.time_zone))
+    cheap = {(local.hour + hours + k) % 24 for k in range(8)}
+    tariffs.save_version(
+        plant,
+        "purchase",
+        valid_from=timezone.now() - dt.timedelta(days=1),
+        basic_charge=Decimal(0),
+        names=["cheap", "dear"],
+        prices=[Decimal("0.20"), Decimal("0.40")],
+        grid=[[0 if hour in cheap else 1 for hour in range(24)]] * 7,
+    )
+
+
+def test_a_saved_charging_plan_applies_at_the_next_cycle(plant: Plant, carport: Wallbox, operator: Client):
+    expensive_now_cheap_in(plant, 3)
+    for _ in range(3):
+        assert box_of(cycle(plant)).current_a == 16.0
+    departure = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=11)).replace(microsecond=0)
+    response = operator.put(
+        f"/api/plants/{plant.pk}/wallboxes/{carport.pk}/plan",
+        {"target_kwh": 10, "repeat": "once", "departure_at": departure.isoformat()},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.json()
+    waiting = box_of(cycle(plant))
+    assert waiting.current_a == 0.0 and waiting.reason.startswith("charging plan: 10.0 kWh"), waiting.reason
+    assert operator.delete(f"/api/plants/{plant.pk}/wallboxes/{carport.pk}/plan").status_code == 204
+    assert box_of(cycle(plant)).current_a == 16.0
+
+
+def test_prices_stored_in_bulk_reach_the_next_cycle(plant: Plant, carport: Wallbox):
+    expensive_now_cheap_in(plant, 3)
+    departure = timezone.now() + dt.timedelta(hours=11)
+    ChargingPlan.objects.create(wallbox=carport, target_kwh=10, repeat="once", departure_at=departure)
+    assert box_of(cycle(plant)).current_a == 0.0  # waits for the cheap hours
+    # A price file makes the next quarter hours the cheapest of all, the current one cheapest: the
+    # plan charges now.
+    start = timezone.now().replace(minute=timezone.now().minute // 15 * 15, second=0, microsecond=0)
+    quarter = dt.timedelta(minutes=15)
+    points = [PricePoint(start + k * quarter, start + (k + 1) * quarter, Decimal(k + 1) / 100) for k in range(6)]
+    assert tariffs.store_prices(plant, "purchase", points) == 6
+    now_cheap = box_of(cycle(plant))
+    assert now_cheap.current_a == 16.0 and now_cheap.reason.startswith("charging plan"), now_cheap.reason
+
+
+def test_settings_saved_while_redis_was_down_apply_once_it_answers(
+    plant: Plant, carport: Wallbox, monkeypatch: pytest.MonkeyPatch
+):
+    for _ in range(3):
+        assert box_of(cycle(plant)).current_a == 16.0
+    # Redis does not answer: the cycle runs on, and the save cannot be announced.
+    broken = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
+    monkeypatch.setattr(redisconn, "sync_redis", lambda *_args: broken)
+    assert box_of(cycle(plant)).current_a == 16.0
+    Wallbox.objects.filter(pk=carport.pk).update(mode="lock")  # not even a signal
+    monkeypatch.undo()
+    after = box_of(cycle(plant))
+    assert after.mode == "lock" and after.current_a == 0.0
 
 
 # --- the Modbus client's command (MB-2) -------------------------------------------------------
