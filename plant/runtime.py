@@ -2,7 +2,7 @@
 
 Celery tasks are synchronous and short; device connections must outlive them. Tasks hand
 each cycle to this loop, which keeps one ``PlantRuntime`` (and so one set of device
-connections) per plant for the life of the process.
+connections) per plant for the life of the process. The loop is uvloop's.
 """
 
 from __future__ import annotations
@@ -14,13 +14,18 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import uvloop
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class DeviceLoop:
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        # uvloop (libuv): the cycle is a dozen or more Modbus transactions on loopback or LAN
+        # sockets, and the loop's scheduling and socket calls are a quarter of its CPU; measured
+        # 15 % less CPU a cycle than asyncio's own loop (README, "Performance").
+        self.loop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="device-loop", daemon=True)
         self._thread.start()
 
