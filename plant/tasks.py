@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -14,9 +15,11 @@ from celery import shared_task
 from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import DatabaseError
+from redis.commands.core import Script
 from redis.exceptions import LockError, RedisError
 
 import redisconn
+from modbus import services as modbus_services
 from plant import fleet, live, services, worker
 from plant import jobs as _jobs  # noqa: F401 - registers plant.jobs.device_job with the worker
 from plant.runtime import stop_device_loop
@@ -26,7 +29,9 @@ log = logging.getLogger(__name__)
 # Long enough for any cycle that has not been abandoned; released as soon as the cycle ends.
 LOCK_TTL_S = worker.CYCLE_TIMEOUT_S + 5.0
 _HOST = socket.gethostname()
-# Compare-and-delete: drop the lock only if it still holds the dead holder's token.
+LOCK_TTL_MS = int(LOCK_TTL_S * 1000)
+# Compare-and-delete: drop the lock only if it still holds the given token (a dead holder's, or
+# this cycle's own at its end).
 _TAKE_OVER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
@@ -90,13 +95,6 @@ def tick() -> int:
     return len(plant_ids)
 
 
-def _ours(plant_id: int) -> bool:
-    """Whether this worker may cycle the plant: the rendezvous picks it and it holds (renews,
-    takes) the plant's lease (plant.fleet)."""
-    member = fleet.membership()
-    return member.may_drive(plant_id) if member is not None else fleet.acquire(plant_id)
-
-
 def _lost_lease(token: bytes | str | None) -> bool:
     """A cycle lock held by another process, while this one holds the plant's lease: that process
     lost the plant (it died, on this machine or another, or stalled past its lease) and would
@@ -106,42 +104,83 @@ def _lost_lease(token: bytes | str | None) -> bool:
     return f"{host}:{rest.partition(':')[0]}" != fleet.owner_id()
 
 
+# One round trip before a cycle: renew (or take) the plant's lease, take its cycle lock, and read
+# what the cycle needs of Redis (both config generations, the stored Modbus wallbox command).
+# Replies {0, lease holder} (another worker's plant), {1, lock holder} (a cycle still running, or
+# left by a dead one), {2, generation of every plant, of this plant, command} ('' for no value).
+_BEGIN = """
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2])
+elseif not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else return {0, holder} end
+if not redis.call('set', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
+  return {1, redis.call('get', KEYS[2]) or ''}
+end
+local function value(key) return redis.call('get', key) or '' end
+return {2, value(KEYS[3]), value(KEYS[4]), value(KEYS[5])}
+"""
+_NOT_OURS, _LOCKED, _BEGUN = 0, 1, 2
+
+
+@functools.cache
+def _script(source: str) -> Script:
+    # Bytes: no client (for its encoder) is needed to hash it; the client comes with each call.
+    return Script(None, source.encode())  # type: ignore[arg-type]
+
+
+def _value(raw: bytes) -> bytes | None:
+    return raw or None
+
+
 @shared_task(ignore_result=True)
 def run_cycle(plant_id: int) -> bool:
     """Run one cycle unless the previous cycle of this plant still runs, or another worker
     drives the plant (its lease, plant.fleet). Returns whether it ran."""
-    if not _ours(plant_id):
-        log.info("plant %s: driven by another worker (lease %s), not here", plant_id, fleet.holder(plant_id))
+    member = fleet.membership()
+    if member is not None and not member.owns(plant_id):
+        log.info("plant %s: driven by another worker (the rendezvous), not here", plant_id)
         worker.drop_runtime(plant_id)
         return False
     client = redisconn.sync_redis()
     key = live.lock_key(plant_id)
-    lock = client.lock(key, timeout=LOCK_TTL_S, blocking=False)
-    if not lock.acquire(token=_lock_token()):
-        holder = client.get(key)
+    token = _lock_token()
+    keys = [
+        fleet.lease_key(plant_id),
+        key,
+        live.config_generation_key(),
+        live.config_generation_key(plant_id),
+        modbus_services.wallbox_command_key(plant_id),
+    ]
+    reply = _script(_BEGIN)(keys, [fleet.owner_id(), fleet.LEASE_TTL_MS, token, LOCK_TTL_MS], client=client)
+    inputs: tuple[Any, Any] | None = None
+    if reply[0] == _NOT_OURS:
+        log.info("plant %s: driven by another worker (lease %s), not here", plant_id, reply[1].decode(errors="replace"))
+        worker.drop_runtime(plant_id)
+        return False
+    if reply[0] == _LOCKED:
+        holder = _value(reply[1])
         # A worker killed in the middle of a cycle leaves its lock behind: without this, its
         # replacement would skip every tick until the lock expires (LOCK_TTL_S).
         if not (
             holder is not None
             and (_holder_is_dead(holder) or _lost_lease(holder))
             and client.eval(_TAKE_OVER, 1, key, holder)
-            and lock.acquire(token=_lock_token())
+            and client.set(key, token, nx=True, px=LOCK_TTL_MS)
         ):
             log.info("plant %s: previous cycle still running, skipping this tick", plant_id)
             return False
         log.warning("plant %s: took over the cycle lock of a worker that died mid-cycle", plant_id)
+    else:
+        inputs = ((_value(reply[1]), _value(reply[2])), _value(reply[3]))
     try:
         # Again under the lock: the heartbeat may have handed the plant on meanwhile (it closes
         # the runtime under this lock, then releases the lease).
-        member = fleet.membership()
-        if fleet.holder(plant_id) != fleet.owner_id() or (member is not None and not member.owns(plant_id)):
+        if member is not None and not member.owns(plant_id):
             worker.drop_runtime(plant_id)
             return False
-        worker.run_plant_cycle(plant_id)
+        worker.run_plant_cycle(plant_id, inputs=inputs)
     finally:
-        try:
-            lock.release()
-        except LockError:
+        if not _script(_TAKE_OVER)([key], [token], client=client):
             log.warning("plant %s: cycle outlived its lock", plant_id)
     return True
 

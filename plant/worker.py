@@ -151,9 +151,11 @@ async def _build_runtime(config: PlantConfig, counters: CounterState) -> PlantRu
     return PlantRuntime(config, counters, live.RedisPublisher())
 
 
-def run_plant_cycle(plant_id: int, now: dt.datetime | None = None) -> PlantState:
-    """One cycle of one plant, then the bookkeeping that needs the database."""
-    generation, command = _fresh_inputs(plant_id)
+def run_plant_cycle(plant_id: int, now: dt.datetime | None = None, inputs: tuple[Any, Any] | None = None) -> PlantState:
+    """One cycle of one plant, then the bookkeeping that needs the database. ``inputs``: the
+    config generations and the Modbus wallbox command, when the caller read them already (the
+    task, with its lease and lock, in one round trip)."""
+    generation, command = inputs if inputs is not None else _fresh_inputs(plant_id)
     now = now or timezone.now()
     entry = _entry_for(plant_id, generation, now)
     _take_command(entry, command)
