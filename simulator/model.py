@@ -393,6 +393,16 @@ class PlantModel:
                 for inverter, now, at_anchor in zip(self._inverters, powers.inverters, anchor, strict=True)
             }
 
+    def inverter_output(self, name: str) -> InverterTruth:
+        """``inverter_outputs()[name]`` without the other inverters' truths (a register image
+        needs only its own inverter's); ``KeyError`` for an unknown name."""
+        with self._lock:
+            n = self._inverter_index[name]
+            inverter = self._inverters[n]
+            now = self._powers_at(self._t_s).inverters[n]
+            soc = inverter.soc_at(self._t_s - self._anchor_s, self._anchor_powers.inverters[n].battery_w)
+            return truth(inverter, now, soc, self._t_s)
+
     def pv_available_w(self) -> float:
         """What all PV could deliver now with no limit (clouds included)."""
         with self._lock:

@@ -17,7 +17,9 @@ from pymodbus.constants import ExcCodes
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simcore import SimCore
 
+from inverters import registers as kostal
 from simulator.grid_meter import METER_RANGES, GridMeterRegisters, build_meter_image
+from simulator.inverters import KostalInverterRegisters, _same_value
 from simulator.model import PlantModel
 from simulator.scenario import Scenario, scenario_from_dict
 from simulator.server import _RegisterCore
@@ -143,3 +145,33 @@ async def test_the_register_core_answers_as_pymodbus_does(readonly: bool) -> Non
     assert fast_calls == calls
     for unit in (0, 1, 71):
         assert fast.devices[unit].block == plain.devices[unit].block
+
+
+def test_one_inverters_output_is_its_entry_in_all_outputs() -> None:
+    model = PlantModel(plant(), seed=3, start=NOON)
+    for change in [lambda: None, *_changes(model)]:
+        change()
+        outputs = model.inverter_outputs()
+        assert {name: model.inverter_output(name) for name in model.inverter_names} == outputs
+
+
+def test_the_kostal_words_kept_per_register_are_those_encode_gives() -> None:
+    model = PlantModel(plant(), seed=3, start=NOON)
+    source = KostalInverterRegisters(model, "roof south")
+    for n, change in enumerate([lambda: None, *_changes(model)]):
+        change()
+        if n == 6:
+            assert source.write(5, [1])  # ABCD from now on
+        if n == 9:
+            assert source.write(5, [0])
+        built = source.build()  # with the words kept from the builds before
+        # What build() gave before it kept words: kostal.encode of all the values.
+        source._encode = lambda values: kostal.encode(values, source.word_order)  # type: ignore[method-assign]
+        try:
+            assert built == source.build()
+        finally:
+            del source._encode
+    assert _same_value(-0.0, 0.0) is False
+    assert _same_value(float("nan"), float("nan")) is False
+    assert _same_value(1, 1.0) is False
+    assert _same_value(2.5, 2.5) is True
