@@ -27,6 +27,7 @@ register sources with a write hook for :class:`simulator.server.ModbusDeviceServ
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import struct
 import threading
@@ -130,6 +131,7 @@ class SimInverter:
         self.min_soc_pct = battery.min_soc_pct if battery else 0.0
         self.max_soc_pct = battery.max_soc_pct if battery else 100.0
         self.setpoint_writes = 0
+        self._battery_window: tuple[tuple[float, float], BatteryConfig] | None = None
 
     @property
     def name(self) -> str:
@@ -143,7 +145,12 @@ class SimInverter:
             return None
         low = max(battery.min_soc_pct, self.min_soc_pct)
         high = max(low, min(battery.max_soc_pct, self.max_soc_pct))
-        return replace(battery, min_soc_pct=low, max_soc_pct=high)
+        # The window changes only with a write: the last copy serves until then (a zero bound
+        # is copied anew, as 0.0 == -0.0).
+        window = self._battery_window
+        if window is None or window[0] != (low, high) or not (low and high):
+            window = self._battery_window = ((low, high), replace(battery, min_soc_pct=low, max_soc_pct=high))
+        return window[1]
 
     @property
     def accepts_battery_setpoints(self) -> bool:
@@ -331,12 +338,14 @@ def product_name(kind: str) -> str:
     return _PRODUCT_NAMES[kind]
 
 
+@functools.cache  # a pure function, asked at every image build
 def power_class(max_ac_w: float) -> str:
     """'10', '8.5', '4.2': the type plate's way of writing kW."""
     kw = max_ac_w / 1000.0
     return f"{kw:.1f}" if kw < 10 else f"{kw:g}"
 
 
+@functools.cache  # a pure function, asked at every image build
 def serial_number(seed: int, name: str) -> str:
     digits = int(noise.unit(seed, noise.channel_id("inverter.serial"), _name_index(name)) * 10_000_000)
     return f"SIM{digits:07d}"
