@@ -7,6 +7,7 @@ physics gives, and the server's register core answers every request as pymodbus'
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from collections.abc import Callable
@@ -19,9 +20,11 @@ from pymodbus.simulator.simcore import SimCore
 
 from inverters import registers as kostal
 from simulator.grid_meter import METER_RANGES, GridMeterRegisters, build_meter_image
+from simulator.house import Household
 from simulator.inverters import KostalInverterRegisters, _same_value
 from simulator.model import PlantModel
-from simulator.scenario import Scenario, scenario_from_dict
+from simulator.pv import PvArray
+from simulator.scenario import BatteryConfig, Scenario, scenario_from_dict
 from simulator.server import _RegisterCore
 
 NOON = dt.datetime(2025, 6, 21, 11, 0, tzinfo=dt.UTC)
@@ -175,3 +178,25 @@ def test_the_kostal_words_kept_per_register_are_those_encode_gives() -> None:
     assert _same_value(float("nan"), float("nan")) is False
     assert _same_value(1, 1.0) is False
     assert _same_value(2.5, 2.5) is True
+
+
+def test_the_last_values_kept_by_time_are_those_computed_afresh() -> None:
+    house, fresh_house = Household(3, 400.0), Household(3, 400.0)
+    array = PvArray(3, 9000.0, 0.6, 51.0, 10.0)
+    fresh_array = PvArray(3, 9000.0, 0.6, 51.0, 10.0)
+    clear = dataclasses.replace(array, cloudiness=0.0, _cloud_cache={})
+    start = NOON.timestamp()
+    for t_s in (start, start, start + 0.5, start + 1.0, start + 1.0, start + 3600.0, start + 1.0):
+        assert house.load(t_s) == fresh_house._load(t_s)
+        assert array.power_w(t_s) == fresh_array._power_w(t_s)
+        assert clear.power_w(t_s) == PvArray(3, 9000.0, 0.0, 51.0, 10.0)._power_w(t_s)
+
+
+def test_an_inverters_battery_follows_its_soc_window() -> None:
+    model = PlantModel(plant(), seed=3, start=NOON)
+    shed = model._inverter("shed")
+    assert shed.battery == BatteryConfig(5000, 2500, min_soc_pct=10, max_soc_pct=90)
+    model.write_inverter_battery_limits("shed", min_soc_pct=20.0, max_soc_pct=80.0)
+    assert shed.battery == BatteryConfig(5000, 2500, min_soc_pct=20, max_soc_pct=80)
+    model.write_inverter_battery_limits("shed", min_soc_pct=0.0, max_soc_pct=100.0)
+    assert shed.battery == BatteryConfig(5000, 2500, min_soc_pct=10, max_soc_pct=90)
