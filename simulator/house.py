@@ -91,9 +91,19 @@ class Household:
     zone: dt.tzinfo = dt.UTC  # the daily rhythm follows local time
     appliances: tuple[Appliance, ...] = APPLIANCES
     _runs: dict[tuple[int, int], tuple[float, float] | None] = field(default_factory=dict, repr=False)
+    # The last load computed: the plant evaluates the same instant several times in a row.
+    _last: tuple[float, HouseLoad] | None = field(default=None, init=False, repr=False, compare=False)
 
     def load(self, t_s: float) -> HouseLoad:
         """Consumption at ``t_s`` (seconds since the Unix epoch)."""
+        last = self._last
+        if last is not None and last[0] == t_s:
+            return last[1]
+        load = self._load(t_s)
+        self._last = (t_s, load)
+        return load
+
+    def _load(self, t_s: float) -> HouseLoad:
         wobble = _BASE_WOBBLE * noise.smooth(self.seed, _BASE, t_s, _BASE_WOBBLE_PERIOD_S)
         flicker = _BASE_FLICKER * noise.smooth(self.seed, _FLICKER, t_s, _BASE_FLICKER_PERIOD_S)
         base = split_base(self.base_w * (1.0 + wobble + flicker))

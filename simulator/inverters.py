@@ -27,6 +27,7 @@ register sources with a write hook for :class:`simulator.server.ModbusDeviceServ
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import struct
 import threading
@@ -130,6 +131,7 @@ class SimInverter:
         self.min_soc_pct = battery.min_soc_pct if battery else 0.0
         self.max_soc_pct = battery.max_soc_pct if battery else 100.0
         self.setpoint_writes = 0
+        self._battery_window: tuple[tuple[float, float], BatteryConfig] | None = None
 
     @property
     def name(self) -> str:
@@ -143,7 +145,12 @@ class SimInverter:
             return None
         low = max(battery.min_soc_pct, self.min_soc_pct)
         high = max(low, min(battery.max_soc_pct, self.max_soc_pct))
-        return replace(battery, min_soc_pct=low, max_soc_pct=high)
+        # The window changes only with a write: the last copy serves until then (a zero bound
+        # is copied anew, as 0.0 == -0.0).
+        window = self._battery_window
+        if window is None or window[0] != (low, high) or not (low and high):
+            window = self._battery_window = ((low, high), replace(battery, min_soc_pct=low, max_soc_pct=high))
+        return window[1]
 
     @property
     def accepts_battery_setpoints(self) -> bool:
@@ -331,12 +338,14 @@ def product_name(kind: str) -> str:
     return _PRODUCT_NAMES[kind]
 
 
+@functools.cache  # a pure function, asked at every image build
 def power_class(max_ac_w: float) -> str:
     """'10', '8.5', '4.2': the type plate's way of writing kW."""
     kw = max_ac_w / 1000.0
     return f"{kw:.1f}" if kw < 10 else f"{kw:g}"
 
 
+@functools.cache  # a pure function, asked at every image build
 def serial_number(seed: int, name: str) -> str:
     digits = int(noise.unit(seed, noise.channel_id("inverter.serial"), _name_index(name)) * 10_000_000)
     return f"SIM{digits:07d}"
@@ -364,6 +373,12 @@ class _CachedImage:
         raise NotImplementedError
 
 
+def _same_value(last: kostal.Value, value: kostal.Value) -> bool:
+    """Whether ``value`` encodes to the same words as ``last``: equal and of one type, and not a
+    float zero (0.0 == -0.0, but their words differ); NaN is equal to nothing."""
+    return type(last) is type(value) and last == value and not (type(value) is float and value == 0.0)
+
+
 _KOSTAL_ZEROS = {start + i: 0 for start, count in kostal.SERVED_RANGES for i in range(count)}
 
 
@@ -374,12 +389,17 @@ class KostalInverterRegisters(_CachedImage):
     unit_ids = KOSTAL_UNIT_IDS
     word_order = kostal.WORD_ORDER_CDAB
 
+    def __init__(self, model: PlantModel, name: str) -> None:
+        super().__init__(model, name)
+        # Per register: (word order, value, words) last encoded.
+        self._words: dict[str, tuple[str, kostal.Value, list[int]]] = {}
+
     @property
     def ranges(self) -> Sequence[tuple[int, int]]:
         return kostal.SERVED_RANGES
 
     def build(self) -> dict[int, int]:
-        now = self.model.inverter_outputs()[self.inverter_name]
+        now = self.model.inverter_output(self.inverter_name)
         frequency_hz = self.model.frequency_hz()
         kind = now.type
         image = dict(_KOSTAL_ZEROS)
@@ -428,7 +448,27 @@ class KostalInverterRegisters(_CachedImage):
                 "battery_max_discharge_hw": now.battery_max_discharge_w or 0.0,
                 "battery_mode": kostal.BATTERY_MODE_MODBUS if now.modbus_battery_control else kostal.BATTERY_MODE_NONE,
             }
-        image.update(kostal.encode(values, self.word_order))
+        image.update(self._encode(values))
+        return image
+
+    def _encode(self, values: Mapping[str, kostal.Value]) -> dict[int, int]:
+        """``kostal.encode(values, self.word_order)``, reusing a register's words while its value
+        and the word order stay the same (the nameplate strings never change; most numbers
+        seldom). A value that does not encode raises as in ``kostal.encode``: only encoded
+        values are kept."""
+        image: dict[int, int] = {}
+        order = self.word_order
+        kept = self._words
+        for name, value in values.items():
+            register = kostal.BY_NAME[name]
+            last = kept.get(name)
+            if last is not None and last[0] == order and _same_value(last[1], value):
+                words = last[2]
+            else:
+                words = kostal.encode_value(register, value, order)
+                kept[name] = (order, value, words)
+            for index, word in enumerate(words):
+                image[register.address + index] = word
         return image
 
     def write(self, address: int, words: Sequence[int]) -> bool:
@@ -439,7 +479,7 @@ class KostalInverterRegisters(_CachedImage):
         covered = sum(r.count for r in targets)
         if covered != len(words) or any(r.end > end for r in targets):
             return False
-        now = self.model.inverter_outputs()[self.inverter_name]
+        now = self.model.inverter_output(self.inverter_name)
         battery_registers = [r for r in targets if r.name not in ("active_power_setpoint", "byte_order")]
         if battery_registers and now.battery_power_w is None:
             return False
@@ -536,7 +576,7 @@ class SunSpecInverterRegisters(_CachedImage):
         return ((sunspec.SUNSPEC_BASE, sunspec.chain_length(self.layouts)),)
 
     def build(self) -> dict[int, int]:
-        now = self.model.inverter_outputs()[self.inverter_name]
+        now = self.model.inverter_output(self.inverter_name)
         frequency_hz = self.model.frequency_hz()
         models = []
         for layout in self.layouts:
@@ -729,7 +769,7 @@ class SunSpecInverterRegisters(_CachedImage):
         mode = int(self.kept["StorCtl_Mod"])
         if mode == 0:
             return None
-        full_w = self.model.inverter_outputs()[self.inverter_name].battery_max_charge_w or 0.0
+        full_w = self.model.inverter_output(self.inverter_name).battery_max_charge_w or 0.0
         low = -self.kept["OutWRte"] * full_w / 100.0 if mode & sunspec.STORAGE_DISCHARGE_LIMIT else -math.inf
         high = self.kept["InWRte"] * full_w / 100.0 if mode & sunspec.STORAGE_CHARGE_LIMIT else math.inf
         if low > high:

@@ -249,12 +249,16 @@ class PlantModel:
         with self._lock:
             if t_s <= self._t_s:
                 return
+            anchored = False
             while (grid_s := (math.floor(self._anchor_s / INTEGRATION_STEP_S) + 1) * INTEGRATION_STEP_S) <= t_s:
                 self._integrate(grid_s - self._anchor_s)
                 self._anchor_s = grid_s
                 self._anchor_powers = self._powers_at(grid_s)
+                anchored = True
             self._t_s = t_s
             self.revision += 1
+            if anchored:
+                self._remember_anchor_powers()
 
     # --- what the devices report ---------------------------------------------------------------
     def reading(self) -> MeterReading:
@@ -388,6 +392,16 @@ class PlantModel:
                 inverter.name: truth(inverter, now, inverter.soc_at(elapsed_s, at_anchor.battery_w), self._t_s)
                 for inverter, now, at_anchor in zip(self._inverters, powers.inverters, anchor, strict=True)
             }
+
+    def inverter_output(self, name: str) -> InverterTruth:
+        """``inverter_outputs()[name]`` without the other inverters' truths (a register image
+        needs only its own inverter's); ``KeyError`` for an unknown name."""
+        with self._lock:
+            n = self._inverter_index[name]
+            inverter = self._inverters[n]
+            now = self._powers_at(self._t_s).inverters[n]
+            soc = inverter.soc_at(self._t_s - self._anchor_s, self._anchor_powers.inverters[n].battery_w)
+            return truth(inverter, now, soc, self._t_s)
 
     def pv_available_w(self) -> float:
         """What all PV could deliver now with no limit (clouds included)."""
@@ -580,6 +594,16 @@ class PlantModel:
         self._powers_memo.clear()
         self._anchor_powers = self._powers_at(self._anchor_s)
         self.revision += 1
+        self._remember_anchor_powers()
+
+    def _remember_anchor_powers(self) -> None:
+        """Keep the anchor's powers, just computed from the current inputs, in the memo that
+        setting ``_anchor_powers`` (and ``revision``) cleared: the readers at the anchor time
+        (every cycle's first read comes right after a whole-second step) need not evaluate the
+        physics again. At the anchor time itself the previous anchor's powers play no part
+        (elapsed 0 in :meth:`_inverter_powers_at`, :meth:`_wallbox_at` and :meth:`_soc_at`),
+        so these are exactly the powers :meth:`_physics_at` would give now."""
+        self._powers_memo[self._anchor_s] = self._anchor_powers
 
     # --- internals -----------------------------------------------------------------------------
     def _commit(self) -> None:

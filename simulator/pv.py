@@ -52,8 +52,18 @@ class PvArray:
     latitude_deg: float
     longitude_deg: float
     _cloud_cache: dict[int, tuple[float, float, float] | None] = field(default_factory=dict, repr=False)
+    # The last power computed: the plant evaluates the same instant several times in a row.
+    _last: tuple[float, float] | None = field(default=None, init=False, repr=False, compare=False)
 
     def power_w(self, t_s: float) -> float:
+        last = self._last
+        if last is not None and last[0] == t_s:
+            return last[1]
+        power_w = self._power_w(t_s)
+        self._last = (t_s, power_w)
+        return power_w
+
+    def _power_w(self, t_s: float) -> float:
         elevation_sin = sun_elevation_sin(t_s, self.latitude_deg, self.longitude_deg)
         if elevation_sin <= 0.0 or self.peak_w <= 0.0:
             return 0.0

@@ -26,7 +26,9 @@ from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
 from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator import DataType, SimAction, SimData, SimDevice
+from pymodbus.simulator.simcore import SimCore
+from pymodbus.simulator.simutils import SimUtils
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +141,11 @@ class RegisterSource(Protocol):
         ...
 
 
+# A source may also offer ``words(address, count) -> list[int]``: the words of those addresses
+# exactly as ``image()`` has them (0 where it has none), for a request within ``ranges``. The
+# server then reads through it, so a source can build just the part of its image a request needs.
+
+
 class WritableRegisterSource(RegisterSource, Protocol):
     def write(self, address: int, words: Sequence[int]) -> bool:
         """Apply a write of ``words`` from ``address`` on; ``False`` if those addresses take no
@@ -229,6 +236,9 @@ class ModbusDeviceServer:
             trace_packet=self._trace_packet,
             trace_connect=self.client_count.connected,
         )
+        # The same devices, answered by the register core below (pymodbus' own checks every
+        # register of every request in a Python loop).
+        server.context = _RegisterCore(self._devices())
         try:
             await server.serve_forever(background=True)
         except RuntimeError as exc:
@@ -269,8 +279,12 @@ class ModbusDeviceServer:
             return ExcCodes(fault.code)
         if set_values is not None:
             return self._write(function_code, address, set_values)
-        image = self._source.image()
         offset = address - start_address
+        words = getattr(self._source, "words", None)
+        if words is not None:
+            registers[offset : offset + count] = words(address, count)
+            return None
+        image = self._source.image()
         registers[offset : offset + count] = list(map(image.get, range(address, address + count), repeat(0, count)))
         return None
 
@@ -313,6 +327,79 @@ class ModbusDeviceServer:
         if not sending or kind not in GARBLED_KINDS:
             return packet
         return garble(packet, kind, rtu=self._framer is FramerType.RTU)
+
+
+# pymodbus' register function codes (SimRuntime._fx_mapper "h" and "i"); a device with its blocks
+# in one list serves them all from its one block "x".
+_REGISTER_FUNCTION_CODES = frozenset({3, 4, 6, 16, 22, 23})
+_CoreEntry = tuple[SimAction | None, int, int, list[int], list[int], list[int]]
+
+
+class _RegisterCore(SimCore):
+    """pymodbus' :class:`SimCore` with register reads and writes checked in constant time.
+
+    The same answers as ``SimRuntime.get_reg_block``: a request reaching outside the device's
+    block, or touching an address between its ranges (a write also one that is read-only), is
+    exception 2 before the action runs; then the action (whose exception code wins), the written
+    values stored, the registers returned. pymodbus checks the addresses one by one in Python;
+    here prefix counts of the invalid and the read-only flags (fixed once the block is built)
+    answer the same question with two subtractions. Everything else (bit function codes,
+    unknown ones, an empty or odd request) goes to pymodbus' own path unchanged.
+    """
+
+    def __init__(self, devices: list[SimDevice]) -> None:
+        super().__init__(devices)
+        self._entries: dict[int, _CoreEntry] = {}
+        for device_id, runtime in self.devices.items():
+            block = runtime.block.get("x")
+            if block is None:
+                continue
+            start, size, registers, flags = block
+            invalid, readonly = [0], [0]
+            for flag in flags:
+                invalid.append(invalid[-1] + ((flag & SimUtils.RunTimeFlag_TYPE) == DataType.INVALID))
+                readonly.append(readonly[-1] + bool(flag & SimUtils.RunTimeFlag_READONLY))
+            self._entries[device_id] = (runtime.action, start, size, registers, invalid, readonly)
+
+    def _entry(self, device_id: int, func_code: int) -> _CoreEntry | None:
+        if func_code not in _REGISTER_FUNCTION_CODES:
+            return None
+        # SimCore answers an unknown unit id with device 0 (a missing one raises in its path).
+        return self._entries.get(device_id if device_id in self.devices else 0)
+
+    async def async_getValues(
+        self, device_id: int, func_code: int, address: int, count: int = 1
+    ) -> list[int] | list[bool] | ExcCodes:
+        entry = self._entry(device_id, func_code)
+        if entry is None or count < 1:
+            return await super().async_getValues(device_id, func_code, address, count)
+        return await self._registers(entry, func_code, address, count, None)
+
+    async def async_setValues(
+        self, device_id: int, func_code: int, address: int, values: list[int] | list[bool]
+    ) -> ExcCodes | None:
+        entry = self._entry(device_id, func_code)
+        if entry is None or type(values) is not list or not values:
+            return await super().async_setValues(device_id, func_code, address, values)
+        result = await self._registers(entry, func_code, address, len(values), values)
+        return result if isinstance(result, ExcCodes) else None
+
+    @staticmethod
+    async def _registers(
+        entry: _CoreEntry, func_code: int, address: int, count: int, values: list[int] | list[bool] | None
+    ) -> list[int] | ExcCodes:
+        action, start, size, registers, invalid, readonly = entry
+        offset = address - start
+        end = offset + count
+        if offset < 0 or end > size:
+            return ExcCodes.ILLEGAL_ADDRESS
+        if invalid[end] != invalid[offset] or (values and readonly[end] != readonly[offset]):
+            return ExcCodes.ILLEGAL_ADDRESS
+        if action and (result := await action(func_code, start, address, count, registers, values)):
+            return result
+        if values:
+            registers[offset:end] = values
+        return registers[offset:end]
 
 
 class _LeanReadResponse(ReadHoldingRegistersResponse):
