@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import socket
@@ -60,17 +61,42 @@ _known_plant_ids: list[int] = []
 _database_down = False
 
 
+def _known_key() -> str:
+    return redisconn.key("plant", "active-ids")
+
+
+def _share_known(plant_ids: list[int]) -> None:
+    """Leave the active plants where every worker finds them: the next tick may land on a worker
+    that has not read them yet (one just started), and the database may be down then."""
+    with contextlib.suppress(RedisError):
+        redisconn.sync_redis().set(_known_key(), json.dumps(plant_ids))
+
+
+def _shared_known() -> list[int]:
+    try:
+        raw = redisconn.sync_redis().get(_known_key())
+        ids = json.loads(raw) if raw else []
+    except (RedisError, ValueError):
+        return []
+    return [i for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
+
+
 def _active_plant_ids() -> list[int]:
-    """The active plants; while the database does not answer, those last read here: the plants
-    keep cycling on the settings their workers hold (logged once per outage)."""
+    """The active plants; while the database does not answer, those last read (by this worker,
+    else by any): the plants keep cycling on the settings their workers hold (logged once per
+    outage)."""
     global _known_plant_ids, _database_down
     try:
-        _known_plant_ids = services.active_plant_ids()
+        plant_ids = services.active_plant_ids()
     except DatabaseError as exc:
+        if not _known_plant_ids:
+            _known_plant_ids = _shared_known()
         if not _database_down:
             log.warning("database not answering (%s): cycling the %d plants last known", exc, len(_known_plant_ids))
         _database_down = True
         return _known_plant_ids
+    _share_known(plant_ids)  # every tick: one command a second, and a restarted Redis has it again
+    _known_plant_ids = plant_ids
     if _database_down:
         log.warning("database answering again")
     _database_down = False

@@ -7,9 +7,10 @@ import json
 
 import pytest
 from django.conf import settings
+from django.db import OperationalError
 
 import redisconn
-from plant import live
+from plant import live, services, tasks
 from plant.models import Plant
 from plant.tasks import tick
 
@@ -39,6 +40,24 @@ def test_tick_sends_one_expiring_cycle_per_active_plant():
     age = live.last_tick_age_s()
     assert age is not None
     assert age < 1, "health sees the tick"
+
+
+def test_a_worker_just_started_cycles_the_plants_while_the_database_is_down(monkeypatch: pytest.MonkeyPatch):
+    home = Plant.objects.create(name="Home")
+    shop = Plant.objects.create(name="Shop")
+    assert tick.run() == 2  # a worker that read them while the database answered
+    redisconn.sync_redis().delete(f"{settings.REDIS_KEY_PREFIX}:celery:realtime")
+
+    # The next tick lands on a worker that has not read them yet, and the database is down.
+    monkeypatch.setattr(tasks, "_known_plant_ids", [])
+    monkeypatch.setattr(tasks, "_database_down", False)
+
+    def down() -> list[int]:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(services, "active_plant_ids", down)
+    assert tick.run() == 2
+    assert sorted(c["argsrepr"] for c in queued_cycles()) == sorted([f"({home.pk},)", f"({shop.pk},)"])
 
 
 def test_tick_without_plants_still_marks_beat_alive():
