@@ -159,6 +159,8 @@ def main() -> None:
             "limit_w": limit_w,
             "load_drop_p50_s": summary(drop_s)["p50"],
             "load_drop_p99_s": summary(drop_s)["p99"],
+            "load_drop_s": summary(drop_s),
+            "load_drops_over_1_s": sum(1 for s in drop_s if s > 1.0),
             "load_drop_peak_excess_w": summary(drop_peaks_w),
         },
         {"p99_s": 2.0, "load_drop_p99_s": 1.0},
