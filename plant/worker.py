@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 # announced (a queryset update somebody adds without announcing it, a save whose announcement
 # failed while this worker still reached Redis).
 CONFIG_REFRESH_S = 60.0
+RELOAD_RETRY_S = 5.0  # a reload the database refused is tried again this soon
 # A cycle that has not finished by then is abandoned. Longer than the slowest possible device
 # read (READ_DEADLINE_TIMEOUTS x MAX_TIMEOUT_S), so a slow meter ends as "no answer", not here.
 CYCLE_TIMEOUT_S = 10.0
@@ -107,7 +108,11 @@ def _entry_for(plant_id: int, generation: Any = _UNKNOWN, at: dt.datetime | None
                 device_loop().run(_reconfigure(entry.runtime, config), timeout_s=CYCLE_TIMEOUT_S)
             except DatabaseError as exc:  # the cycle goes on with the settings it has
                 log.warning("plant %s: settings not reloaded, the database does not answer: %s", plant_id, exc)
-            entry.config_loaded_at = time.monotonic()
+                # Tried again within RELOAD_RETRY_S (the backstop's clock set back), not only at
+                # the next announcement: what was announced now must not wait for the backstop.
+                entry.config_loaded_at = time.monotonic() - CONFIG_REFRESH_S + RELOAD_RETRY_S
+            else:
+                entry.config_loaded_at = time.monotonic()
         # Redis down: whatever was saved meanwhile went unannounced, so the first generation
         # read after the outage differs from this one and reloads.
         entry.generation = None if generation is _UNKNOWN else generation

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import zoneinfo
 from collections.abc import Iterator
 from decimal import Decimal
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -147,6 +149,30 @@ def test_settings_saved_while_redis_was_down_apply_once_it_answers(
     assert box_of(cycle(plant)).current_a == 16.0
     Wallbox.objects.filter(pk=carport.pk).update(mode="lock")  # not even a signal
     monkeypatch.undo()
+    after = box_of(cycle(plant))
+    assert after.mode == "lock" and after.current_a == 0.0
+
+
+def test_a_save_whose_reload_the_database_refused_applies_within_seconds(
+    plant: Plant, carport: Wallbox, operator: Client, monkeypatch: pytest.MonkeyPatch
+):
+    for _ in range(3):
+        assert box_of(cycle(plant)).current_a == 16.0
+    real_load = worker.load_config
+    refused: list[int] = []
+
+    def load_once_refused(plant_id: int) -> Any:
+        if not refused:
+            refused.append(plant_id)
+            raise OperationalError("the database does not answer")
+        return real_load(plant_id)
+
+    monkeypatch.setattr(worker, "load_config", load_once_refused)
+    monkeypatch.setattr(worker, "RELOAD_RETRY_S", 0.3)
+    response = operator.post(reverse("wallbox:charging", args=[carport.pk]), charging_form(carport, mode="lock"))
+    assert response.status_code == 302
+    assert box_of(cycle(plant)).current_a == 16.0 and refused  # the announced reload was refused
+    time.sleep(0.4)
     after = box_of(cycle(plant))
     assert after.mode == "lock" and after.current_a == 0.0
 
