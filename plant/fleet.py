@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -31,8 +32,10 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import redis
+from redis.commands.core import Script
 
 import redisconn
 from energy.averaging import INTERVAL, IntervalAverager, interval_start
@@ -45,15 +48,37 @@ LEASE_TTL_MS = 2500  # a dead worker's plants are free again after this
 SHARED_QUEUE = "realtime"
 QUEUE_PREFIX = "realtime."
 
-# Renew our own lease, or take a free one; 0 when another owner holds it.
-ACQUIRE_SCRIPT = """
+
+def _lease_lua(when_held: str) -> str:
+    """Lua: renew our own lease ``KEYS[1]`` (``ARGV[1]`` the owner, ``ARGV[2]`` its ms), or take a
+    free one; ``when_held`` runs when another owner holds it (``holder`` is theirs)."""
+    return f"""
 local holder = redis.call('get', KEYS[1])
-if holder == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
-if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-return 0
+if holder == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2])
+elseif not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else {when_held} end
 """
-# Only the holder releases.
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+# Renew our own lease, or take a free one; 0 when another owner holds it.
+ACQUIRE_SCRIPT = _lease_lua("return 0") + "return 1"
+# Compare-and-delete: only the holder of ``ARGV[1]`` drops ``KEYS[1]`` (a lease, a cycle lock).
+COMPARE_AND_DELETE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+# Before a cycle, in one round trip: the lease as ACQUIRE_SCRIPT has it, then the cycle lock
+# ``KEYS[2]`` (token ``ARGV[3]``, ``ARGV[4]`` ms), then the values of ``KEYS[3:]``. Replies
+# {NOT_OURS, lease holder}, {LOCKED, lock holder} or {BEGUN, *values} ('' for no value).
+_BEGIN_CYCLE = (
+    _lease_lua("return {0, holder}")
+    + """
+if not redis.call('set', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
+  return {1, redis.call('get', KEYS[2]) or ''}
+end
+local values = {2}
+for i = 3, #KEYS do values[i - 1] = redis.call('get', KEYS[i]) or '' end
+return values
+"""
+)
+NOT_OURS, LOCKED, BEGUN = 0, 1, 2
 
 
 def owner_id() -> str:
@@ -138,7 +163,23 @@ def acquire(plant_id: int, client: redis.Redis | None = None) -> bool:
 
 def release(plant_id: int, client: redis.Redis | None = None) -> None:
     client = client or redisconn.sync_redis()
-    client.eval(_RELEASE, 1, lease_key(plant_id), owner_id())
+    client.eval(COMPARE_AND_DELETE, 1, lease_key(plant_id), owner_id())
+
+
+@functools.cache
+def script(source: str) -> Script:
+    """``source`` as a script run by its hash (EVALSHA); the client comes with each call."""
+    # Bytes: no client (for its encoder) is needed to hash it.
+    return Script(None, source.encode())  # type: ignore[arg-type]
+
+
+def begin_cycle(
+    plant_id: int, lock_key: str, token: str, lock_ttl_ms: int, read_keys: list[str], client: redis.Redis
+) -> list[Any]:
+    """Renew (or take) the plant's lease, take its cycle lock ``lock_key`` with ``token``, and
+    read ``read_keys``, in one round trip; the reply as described at ``_BEGIN_CYCLE``."""
+    keys = [lease_key(plant_id), lock_key, *read_keys]
+    return script(_BEGIN_CYCLE)(keys, [owner_id(), LEASE_TTL_MS, token, lock_ttl_ms], client=client)
 
 
 def holder(plant_id: int, client: redis.Redis | None = None) -> str | None:

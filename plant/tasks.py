@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -16,7 +15,6 @@ from celery import shared_task
 from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import DatabaseError
-from redis.commands.core import Script
 from redis.exceptions import LockError, RedisError
 
 import redisconn
@@ -31,9 +29,6 @@ log = logging.getLogger(__name__)
 LOCK_TTL_S = worker.CYCLE_TIMEOUT_S + 5.0
 _HOST = socket.gethostname()
 LOCK_TTL_MS = int(LOCK_TTL_S * 1000)
-# Compare-and-delete: drop the lock only if it still holds the given token (a dead holder's, or
-# this cycle's own at its end).
-_TAKE_OVER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 def _lock_token() -> str:
@@ -130,30 +125,6 @@ def _lost_lease(token: bytes | str | None) -> bool:
     return f"{host}:{rest.partition(':')[0]}" != fleet.owner_id()
 
 
-# One round trip before a cycle: renew (or take) the plant's lease, take its cycle lock, and read
-# what the cycle needs of Redis (both config generations, the stored Modbus wallbox command).
-# Replies {0, lease holder} (another worker's plant), {1, lock holder} (a cycle still running, or
-# left by a dead one), {2, generation of every plant, of this plant, command} ('' for no value).
-_BEGIN = """
-local holder = redis.call('get', KEYS[1])
-if holder == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2])
-elseif not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-else return {0, holder} end
-if not redis.call('set', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
-  return {1, redis.call('get', KEYS[2]) or ''}
-end
-local function value(key) return redis.call('get', key) or '' end
-return {2, value(KEYS[3]), value(KEYS[4]), value(KEYS[5])}
-"""
-_NOT_OURS, _LOCKED, _BEGUN = 0, 1, 2
-
-
-@functools.cache
-def _script(source: str) -> Script:
-    # Bytes: no client (for its encoder) is needed to hash it; the client comes with each call.
-    return Script(None, source.encode())  # type: ignore[arg-type]
-
-
 def _value(raw: bytes) -> bytes | None:
     return raw or None
 
@@ -170,27 +141,27 @@ def run_cycle(plant_id: int) -> bool:
     client = redisconn.sync_redis()
     key = live.lock_key(plant_id)
     token = _lock_token()
-    keys = [
-        fleet.lease_key(plant_id),
-        key,
+    # Lease, cycle lock, and what the cycle needs of Redis (both config generations, the stored
+    # Modbus wallbox command) in one round trip.
+    read = [
         live.config_generation_key(),
         live.config_generation_key(plant_id),
         modbus_services.wallbox_command_key(plant_id),
     ]
-    reply = _script(_BEGIN)(keys, [fleet.owner_id(), fleet.LEASE_TTL_MS, token, LOCK_TTL_MS], client=client)
+    reply = fleet.begin_cycle(plant_id, key, token, LOCK_TTL_MS, read, client)
     inputs: tuple[Any, Any] | None = None
-    if reply[0] == _NOT_OURS:
+    if reply[0] == fleet.NOT_OURS:
         log.info("plant %s: driven by another worker (lease %s), not here", plant_id, reply[1].decode(errors="replace"))
         worker.drop_runtime(plant_id)
         return False
-    if reply[0] == _LOCKED:
+    if reply[0] == fleet.LOCKED:
         holder = _value(reply[1])
         # A worker killed in the middle of a cycle leaves its lock behind: without this, its
         # replacement would skip every tick until the lock expires (LOCK_TTL_S).
         if not (
             holder is not None
             and (_holder_is_dead(holder) or _lost_lease(holder))
-            and client.eval(_TAKE_OVER, 1, key, holder)
+            and fleet.script(fleet.COMPARE_AND_DELETE)([key], [holder], client=client)
             and client.set(key, token, nx=True, px=LOCK_TTL_MS)
         ):
             log.info("plant %s: previous cycle still running, skipping this tick", plant_id)
@@ -206,7 +177,7 @@ def run_cycle(plant_id: int) -> bool:
             return False
         worker.run_plant_cycle(plant_id, inputs=inputs)
     finally:
-        if not _script(_TAKE_OVER)([key], [token], client=client):
+        if not fleet.script(fleet.COMPARE_AND_DELETE)([key], [token], client=client):
             log.warning("plant %s: cycle outlived its lock", plant_id)
     return True
 
