@@ -3,20 +3,39 @@ simulated ENECTORs on RTU-over-TCP ports that RS485 A and B point to."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from plant.models import Plant
 from plant.options import WALLBOX, set_option
 from portal.models import Membership
 from simulator.scenario import scenario_from_dict
 from simulator.testing import SimulatorHandle, run_simulator_in_thread
+from tariffs import services as tariffs
 
 CAR_3P = {"plug": "00:00:00", "phases": 3, "max_current_a": 16}
+
+
+def cheap_before(plant: Plant, departure_hour: int, hours: int) -> None:
+    """0.22 in the ``hours`` local hours before ``departure_hour``, 0.35 otherwise, every day."""
+    cheap = {(departure_hour - k) % 24 for k in range(1, hours + 1)}
+    day = [0 if hour in cheap else 1 for hour in range(24)]
+    tariffs.save_version(
+        plant,
+        "purchase",
+        valid_from=timezone.now() - dt.timedelta(days=1),
+        basic_charge=Decimal(0),
+        names=["night", "day"],
+        prices=[Decimal("0.22"), Decimal("0.35")],
+        grid=[day] * 7,
+    )
 
 
 @pytest.fixture

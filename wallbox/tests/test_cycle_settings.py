@@ -30,7 +30,7 @@ from tariffs import services as tariffs
 from tariffs.pricing import PricePoint
 from tests.stack import free_port
 from wallbox.models import ChargingPlan, Wallbox
-from wallbox.tests.conftest import CAR_3P
+from wallbox.tests.conftest import CAR_3P, cheap_before
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,23 +91,14 @@ def test_a_paused_box_pauses_at_the_next_cycle(plant: Plant, carport: Wallbox, o
     assert after.current_a == 0.0 and after.reason == "paused by user"
 
 
-def expensive_now_cheap_in(plant: Plant, hours: int) -> None:
-    """0.40 now and for the next ``hours`` local hours, 0.20 in the 8 hours after, every day."""
-    local = dt.datetime.now(zoneinfo.ZoneInfo(plant.time_zone))
-    cheap = {(local.hour + hours + k) % 24 for k in range(8)}
-    tariffs.save_version(
-        plant,
-        "purchase",
-        valid_from=timezone.now() - dt.timedelta(days=1),
-        basic_charge=Decimal(0),
-        names=["cheap", "dear"],
-        prices=[Decimal("0.20"), Decimal("0.40")],
-        grid=[[0 if hour in cheap else 1 for hour in range(24)]] * 7,
-    )
+def dear_now_cheap_from_3_hours_on(plant: Plant) -> None:
+    """0.35 now and for the next 3 local hours, 0.22 in the 8 hours after, every day."""
+    local_hour = dt.datetime.now(zoneinfo.ZoneInfo(plant.time_zone)).hour
+    cheap_before(plant, (local_hour + 11) % 24, 8)
 
 
 def test_a_saved_charging_plan_applies_at_the_next_cycle(plant: Plant, carport: Wallbox, operator: Client):
-    expensive_now_cheap_in(plant, 3)
+    dear_now_cheap_from_3_hours_on(plant)
     for _ in range(3):
         assert box_of(cycle(plant)).current_a == 16.0
     departure = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=11)).replace(microsecond=0)
@@ -124,7 +115,7 @@ def test_a_saved_charging_plan_applies_at_the_next_cycle(plant: Plant, carport: 
 
 
 def test_prices_stored_in_bulk_reach_the_next_cycle(plant: Plant, carport: Wallbox):
-    expensive_now_cheap_in(plant, 3)
+    dear_now_cheap_from_3_hours_on(plant)
     departure = timezone.now() + dt.timedelta(hours=11)
     ChargingPlan.objects.create(wallbox=carport, target_kwh=10, repeat="once", departure_at=departure)
     assert box_of(cycle(plant)).current_a == 0.0  # waits for the cheap hours

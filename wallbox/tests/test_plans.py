@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from decimal import Decimal
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
 from plant.models import Plant
-from tariffs import services as tariffs
 from wallbox.models import ChargingPlan, Wallbox
+from wallbox.tests.conftest import cheap_before
 
 pytestmark = pytest.mark.django_db
 
@@ -29,31 +28,7 @@ def box(plant: Plant) -> Wallbox:
 
 def night_tariff(plant: Plant) -> None:
     """0.35 by day, 0.22 from 22:00 to 06:00 (local), every day."""
-    day = [1 if 6 <= hour < 22 else 0 for hour in range(24)]
-    tariffs.save_version(
-        plant,
-        "purchase",
-        valid_from=timezone.now() - dt.timedelta(days=1),
-        basic_charge=Decimal(0),
-        names=["night", "day"],
-        prices=[Decimal("0.22"), Decimal("0.35")],
-        grid=[day] * 7,
-    )
-
-
-def cheap_before(plant: Plant, departure_hour: int, hours: int) -> None:
-    """0.22 in the ``hours`` local hours before ``departure_hour``, 0.35 otherwise, every day."""
-    cheap = {(departure_hour - k) % 24 for k in range(1, hours + 1)}
-    day = [0 if hour in cheap else 1 for hour in range(24)]
-    tariffs.save_version(
-        plant,
-        "purchase",
-        valid_from=timezone.now() - dt.timedelta(days=1),
-        basic_charge=Decimal(0),
-        names=["night", "day"],
-        prices=[Decimal("0.22"), Decimal("0.35")],
-        grid=[day] * 7,
-    )
+    cheap_before(plant, 6, 8)
 
 
 def test_operator_sets_a_weekly_plan_and_sees_its_timeline_in_the_cheap_hours(operator: Client, plant, box):
