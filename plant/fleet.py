@@ -31,6 +31,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -65,16 +66,19 @@ ACQUIRE_SCRIPT = _lease_lua("return 0") + "return 1"
 # Compare-and-delete: only the holder of ``ARGV[1]`` drops ``KEYS[1]`` (a lease, a cycle lock).
 COMPARE_AND_DELETE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 # Before a cycle, in one round trip: the lease as ACQUIRE_SCRIPT has it, then the cycle lock
-# ``KEYS[2]`` (token ``ARGV[3]``, ``ARGV[4]`` ms), then the values of ``KEYS[3:]``. Replies
-# {NOT_OURS, lease holder}, {LOCKED, lock holder} or {BEGUN, *values} ('' for no value).
+# ``KEYS[2]`` (token ``ARGV[3]``, ``ARGV[4]`` ms), then the cycle's start in the dispatch order
+# ``KEYS[3]`` (member ``ARGV[5]``, the plant id, score ``ARGV[6]``, the time), then the values of
+# ``KEYS[4:]``. Replies {NOT_OURS, lease holder}, {LOCKED, lock holder} or {BEGUN, *values} (''
+# for no value).
 _BEGIN_CYCLE = (
     _lease_lua("return {0, holder}")
     + """
 if not redis.call('set', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
   return {1, redis.call('get', KEYS[2]) or ''}
 end
+redis.call('zadd', KEYS[3], ARGV[6], ARGV[5])
 local values = {2}
-for i = 3, #KEYS do values[i - 1] = redis.call('get', KEYS[i]) or '' end
+for i = 4, #KEYS do values[i - 2] = redis.call('get', KEYS[i]) or '' end
 return values
 """
 )
@@ -178,8 +182,42 @@ def begin_cycle(
 ) -> list[Any]:
     """Renew (or take) the plant's lease, take its cycle lock ``lock_key`` with ``token``, and
     read ``read_keys``, in one round trip; the reply as described at ``_BEGIN_CYCLE``."""
-    keys = [lease_key(plant_id), lock_key, *read_keys]
-    return script(_BEGIN_CYCLE)(keys, [owner_id(), LEASE_TTL_MS, token, lock_ttl_ms], client=client)
+    keys = [lease_key(plant_id), lock_key, _started_key(), *read_keys]
+    args = [owner_id(), LEASE_TTL_MS, token, lock_ttl_ms, plant_id, repr(time.time())]
+    return script(_BEGIN_CYCLE)(keys, args, client=client)
+
+
+# --- the order of the fan-out --------------------------------------------------------------------------
+# Every cycle that begins notes when (a sorted set: plant id by start time). ``tick`` sends the
+# plants in the order their last cycles began, so a plant keeps its place within the second from
+# one tick to the next (its cycles stay 1 s apart, however long the fan-out takes), and a plant
+# whose cycle was dropped (its task expired on a worker that could not keep up) or that is new
+# goes first next time: the drops of an overloaded worker spread over its plants.
+
+
+def _started_key() -> str:
+    return redisconn.key("fleet", "cycle-started")
+
+
+def order_by_last_start(plant_ids: Iterable[int], started: dict[int, float]) -> list[int]:
+    """``plant_ids`` in fan-out order: those never started first (by id), then by the time their
+    last cycle began, earliest first (ties by id)."""
+    return sorted(plant_ids, key=lambda plant_id: (plant_id in started, started.get(plant_id, 0.0), plant_id))
+
+
+def dispatch_order(plant_ids: list[int], client: redis.Redis) -> list[int]:
+    """The fan-out order of ``plant_ids`` (:func:`order_by_last_start`) from Redis; plants no
+    longer active leave the record. On a Redis error the given order."""
+    try:
+        recorded = client.zrange(_started_key(), 0, -1, withscores=True)
+        started = {int(member): score for member, score in recorded}
+        gone = set(started) - set(plant_ids)
+        if gone:
+            client.zrem(_started_key(), *gone)
+    except (redis.RedisError, ValueError) as exc:
+        log.warning("fan-out order not read (Redis): %s", exc)
+        return list(plant_ids)
+    return order_by_last_start(plant_ids, started)
 
 
 def holder(plant_id: int, client: redis.Redis | None = None) -> str | None:

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import socket
-import time
 import uuid
 from typing import Any
 
@@ -106,10 +105,9 @@ def tick() -> int:
     plant_ids = _active_plant_ids()
     # Each plant to the queue of the live worker the rendezvous hash picks (plant.fleet).
     queues = fleet.route(plant_ids, fleet.live_workers())
-    # A different plant first each second: a worker that cannot keep up drops cycles (expires)
-    # spread over its plants, never always those at the end of the list.
-    start = int(time.time()) % len(plant_ids) if plant_ids else 0
-    for plant_id in plant_ids[start:] + plant_ids[:start]:
+    # In the order the plants' last cycles began (plant.fleet.dispatch_order): each plant keeps
+    # its place within the second, and one whose cycle was dropped goes first next time.
+    for plant_id in fleet.dispatch_order(plant_ids, redisconn.sync_redis()):
         # expires: a cycle that could not start within one interval is dropped, so a slow
         # worker skips cycles instead of piling them up.
         run_cycle.apply_async((plant_id,), expires=interval, queue=queues[plant_id])

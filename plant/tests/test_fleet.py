@@ -104,3 +104,32 @@ def test_a_cycle_lock_of_another_process_counts_as_abandoned_only_to_the_lease_h
     assert not _lost_lease(f"{fleet.owner_id()}:0123abcd"), "a cycle of this process still runs"
     assert _lost_lease("elsewhere:4242:0123abcd"), "another process (host) lost the plant"
     assert _lost_lease(f"{fleet.owner_id()}9:0123abcd".encode()), "another pid on this host"
+
+
+@given(plants, st.data())
+def test_the_fan_out_keeps_each_plants_place_and_puts_a_dropped_one_first(plant_ids: list[int], data: st.DataObject):
+    started_ids = data.draw(st.lists(st.sampled_from(plant_ids), unique=True))
+    times = data.draw(st.lists(st.floats(0, 1e9), min_size=len(started_ids), max_size=len(started_ids)))
+    started = dict(zip(started_ids, times, strict=True))
+
+    order = fleet.order_by_last_start(plant_ids, started)
+
+    assert sorted(order) == sorted(plant_ids), "every plant once"
+    never = [p for p in order if p not in started]
+    assert order[: len(never)] == never, "a plant whose cycle never began (new, or dropped since) goes first"
+    ran = order[len(never) :]
+    assert [started[p] for p in ran] == sorted(started[p] for p in ran), "the others in the order their cycles began"
+
+
+@pytest.mark.parametrize(
+    ("started", "expected"),
+    [
+        ({1: 10.0, 2: 10.1, 3: 10.2}, [1, 2, 3]),  # steady: the same order as last second
+        ({1: 11.0, 2: 10.1, 3: 10.2}, [2, 3, 1]),  # 1 ran late: the others keep their places
+        ({1: 11.0, 3: 11.2}, [2, 1, 3]),  # 2 never began (new): first
+        ({1: 10.0, 2: 10.0, 3: 9.0}, [3, 1, 2]),  # 3's last cycle was dropped: first; ties by id
+    ],
+)
+def test_fan_out_order_cases(started: dict[int, float], expected: list[int]):
+    assert fleet.order_by_last_start([1, 2, 3], started) == expected
+

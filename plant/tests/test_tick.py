@@ -60,6 +60,42 @@ def test_a_worker_just_started_cycles_the_plants_while_the_database_is_down(monk
     assert sorted(c["argsrepr"] for c in queued_cycles()) == sorted([f"({home.pk},)", f"({shop.pk},)"])
 
 
+def test_each_plant_keeps_its_place_in_the_fan_out_and_a_dropped_cycle_goes_first():
+    """Sent in the order the plants' last cycles began: a plant's cycles stay a second apart however
+    long the fan-out takes (no plant jumps from first to last), and a plant whose cycle did not
+    begin (its task expired) leads the next fan-out."""
+    from plant import fleet
+
+    client = redisconn.sync_redis()
+    first, second, third = (Plant.objects.create(name=name).pk for name in ("A", "B", "C"))
+
+    def begin(plant_id: int) -> None:
+        lock = live.lock_key(plant_id)
+        reply = fleet.begin_cycle(plant_id, lock, "token", 5000, [], client)
+        assert reply[0] == fleet.BEGUN
+        client.delete(lock, fleet.lease_key(plant_id))
+
+    def sent() -> list[str]:
+        order = [c["argsrepr"] for c in reversed(queued_cycles())]  # LPUSH: the first sent is last
+        client.delete(f"{settings.REDIS_KEY_PREFIX}:celery:realtime")
+        return order
+
+    for plant_id in (third, first, second):
+        begin(plant_id)
+    for _ in range(3):
+        assert tick.run() == 3
+        assert sent() == [f"({third},)", f"({first},)", f"({second},)"]
+
+    for plant_id in (first, second):  # third's cycle was dropped this time
+        begin(plant_id)
+    assert tick.run() == 3
+    assert sent() == [f"({third},)", f"({first},)", f"({second},)"]
+    begin(third)
+    begin(first)  # second's cycle was dropped
+    tick.run()
+    assert sent() == [f"({second},)", f"({third},)", f"({first},)"]
+
+
 def test_tick_without_plants_still_marks_beat_alive():
     assert tick.run() == 0
     assert queued_cycles() == []
