@@ -3,7 +3,8 @@
 See ``smartgrid.ship.node`` for the API the SPINE layer uses.
 """
 
-from .connection import ConnectionClosed, ShipConnection, ShipError, ShipRejected, ShipTimers
+from .connection import ShipConnection
+from .frames import ConnectionClosed, ShipError, ShipRejected, ShipTimers
 from .identity import ShipIdentity, load_or_create_identity, normalize_ski, ski_from_certificate
 from .node import DEFAULT_PORT, ShipNode
 from .trust import DiscoveredService, MemoryTrustStore, TrustStore

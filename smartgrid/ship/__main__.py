@@ -17,7 +17,8 @@ import json
 import logging
 import signal
 
-from .connection import ConnectionClosed, ShipConnection, ShipError
+from .connection import ShipConnection
+from .frames import ConnectionClosed, ShipError
 from .identity import load_or_create_identity, normalize_ski
 from .node import ShipNode
 from .trust import MemoryTrustStore

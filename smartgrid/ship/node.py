@@ -37,7 +37,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .connection import CLOSE_NORMAL, ShipConnection, ShipError, ShipTimers
+from .connection import ShipConnection
+from .frames import CLOSE_NORMAL, ShipError, ShipTimers
 from .identity import ShipIdentity, normalize_ski
 from .mdns import MdnsAgent, instance_name, txt_record
 from .transport import TransportError, WsClosed, WsConnection, open_tls

@@ -17,8 +17,10 @@ from typing import Any
 
 from smartgrid.spine import lists, measurements
 from smartgrid.spine.backend import ControllableBackend, Direction, GridMeasurements, PowerLimit, Rejected
-from smartgrid.spine.device import LocalDevice, LocalFeature, Peer
+from smartgrid.spine.device import LocalDevice
+from smartgrid.spine.local import LocalFeature
 from smartgrid.spine.model import Address, Cmd, ErrorNumber, SpineError, device_address, is_uint
+from smartgrid.spine.peer import Peer
 from smartgrid.spine.transport import Transport
 from smartgrid.spine.values import (
     BadValue,

@@ -16,8 +16,9 @@ from typing import Any
 
 from smartgrid.spine.backend import Direction
 from smartgrid.spine.cs import LPC, LPP, MGCP, MPC, Identity
-from smartgrid.spine.device import LocalDevice, Peer
+from smartgrid.spine.device import LocalDevice
 from smartgrid.spine.model import Address, ErrorNumber, SpineError, device_address
+from smartgrid.spine.peer import Peer
 from smartgrid.spine.transport import Transport
 from smartgrid.spine.values import BadValue, format_duration, parse_duration, parse_end_time, parse_scaled_number
 

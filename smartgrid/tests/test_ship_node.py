@@ -9,7 +9,7 @@ import ssl
 import pytest
 
 from smartgrid.ship import ShipError, ShipRejected
-from smartgrid.ship.connection import CLOSE_REJECTED
+from smartgrid.ship.frames import CLOSE_REJECTED
 from smartgrid.tests.ship_helpers import FAST, client_ssl, make_node
 
 DATAGRAM = {

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartgrid.ship.connection import ShipConnection, ShipError, ShipRejected, ShipTimers, parse_frame
+from smartgrid.ship.connection import ShipConnection
+from smartgrid.ship.frames import ShipError, ShipRejected, ShipTimers, parse_frame
 from smartgrid.ship.transport import WsClosed
 
 TIMERS = ShipTimers(

@@ -258,10 +258,10 @@ async def test_heartbeat_only_from_energy_guard_entities(entity_type: str, count
 
 
 async def test_a_peer_that_stops_reading_does_not_block_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
-    import smartgrid.spine.device as device_module
+    import smartgrid.spine.peer as peer_module
     from smartgrid.spine.transport import memory_pair
 
-    monkeypatch.setattr(device_module, "SEND_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(peer_module, "SEND_TIMEOUT_S", 0.3)
     backend = MemoryBackend(grid=GRID)
     cs = ControllableSystem(backend, IDENTITY, heartbeat_timeout_s=30)
     stuck = await start_pair(backend=backend, cs=cs)

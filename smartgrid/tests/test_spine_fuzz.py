@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from smartgrid.spine.backend import Direction, MemoryBackend
 from smartgrid.spine.cs import ControllableSystem
-from smartgrid.spine.device import Peer
 from smartgrid.spine.model import Address
+from smartgrid.spine.peer import Peer
 from smartgrid.spine.transport import memory_pair
 from smartgrid.tests.spine_helpers import IDENTITY
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from smartgrid.spine.backend import Direction, MemoryBackend, PowerLimit
+from smartgrid.spine.bindings import MAX_SUBSCRIPTIONS
 from smartgrid.spine.cs import ControllableSystem
-from smartgrid.spine.device import MAX_REMOTE_DATA, MAX_SUBSCRIPTIONS
+from smartgrid.spine.remote import MAX_REMOTE_DATA
 from smartgrid.spine.transport import memory_pair
 from smartgrid.tests.spine_helpers import GRID, IDENTITY, RawPeer, result_of
 
@@ -404,17 +405,17 @@ async def test_binding_data_and_delete() -> None:
 
 
 async def test_peer_that_never_answers_discovery_is_closed() -> None:
-    import smartgrid.spine.device as device_module
+    import smartgrid.spine.peer as peer_module
 
     backend = MemoryBackend()
     cs = ControllableSystem(backend, IDENTITY)
     cs_end, _silent_end = memory_pair("cs", "silent")
-    old = device_module.REQUEST_TIMEOUT_S
-    device_module.REQUEST_TIMEOUT_S = 0.2
+    old = peer_module.REQUEST_TIMEOUT_S
+    peer_module.REQUEST_TIMEOUT_S = 0.2
     try:
         await asyncio.wait_for(cs.serve(cs_end), 5)  # returns: the connection was closed
     finally:
-        device_module.REQUEST_TIMEOUT_S = old
+        peer_module.REQUEST_TIMEOUT_S = old
     assert cs_end.close_reason == "SPINE discovery failed"
     assert not cs.peers
 

@@ -9,6 +9,7 @@ from typing import Any
 from smartgrid.spine.backend import MemoryBackend
 from smartgrid.spine.cs import ControllableSystem
 from smartgrid.spine.model import parse_datagram
+from smartgrid.spine.remote import apply_discovery
 from smartgrid.spine.transport import memory_pair
 from smartgrid.tests.spine_helpers import GRID, IDENTITY, RawPeer
 
@@ -86,7 +87,7 @@ async def test_a_spine_go_wallbox_discovery_is_understood() -> None:
     (peer,) = cs.peers
     datagram = parse_datagram(message)
     assert datagram.cmd is not None
-    peer._discovery(datagram.cmd)
+    apply_discovery(peer, datagram.cmd)
     assert peer.remote_address == "Wallbox"
     assert peer.remote_device_type == "ChargingStation"
     assert peer.remote_entities == {(0,): "DeviceInformation", (1,): "EVSE"}
