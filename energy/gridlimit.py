@@ -27,6 +27,7 @@ States (per direction; both share the heartbeat and the failsafe duration):
 
 Values are magnitudes in W (>= 0) in both directions; :func:`magnitude_from_spine` turns a
 SPINE value (LPP is <= 0 there) into one, refusing the wrong sign.
+The history of the periods (SG-3) is :mod:`energy.gridlimit_history`.
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 CONSUME = "consume"
@@ -65,7 +64,6 @@ DEFAULT_FAILSAFE_W = 10_000.0
 DEFAULT_FAILSAFE_DURATION_S = 7200.0
 DEFAULT_CONSUMPTION_NOMINAL_MAX_W = 32_000.0
 DEFAULT_PRODUCTION_NOMINAL_MAX_W = 10_000.0
-HISTORY_SIZE = 10_000
 # A value beyond this is no power limit of a house (guards against absurd input).
 MAX_LIMIT_W = 1e9
 
@@ -417,91 +415,6 @@ def status(facts: Facts, now: dt.datetime) -> GridLimitStatus:
         failsafe_duration_s=facts.failsafe_duration_s,
         heartbeat_at=facts.last_heartbeat_at,
     )
-
-
-# --- history (SG-3) --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HistoryEntry:
-    """One period of one direction: unlimited, limited (with the limit) or limited with the
-    failsafe value, from ``valid_from`` to ``valid_to`` (``None``: still in force)."""
-
-    direction: str
-    kind: str
-    value_w: float | None
-    valid_from: dt.datetime
-    valid_to: dt.datetime | None = None
-
-
-def entry_of(facts: Facts, transition: Transition) -> HistoryEntry:
-    m = transition.machine
-    return HistoryEntry(
-        direction=transition.direction,
-        kind=kind_of(m.state),
-        value_w=limit_in_force(facts, transition.direction, m),
-        valid_from=m.since,
-    )
-
-
-def same_period(a: HistoryEntry, b: HistoryEntry) -> bool:
-    """A transition that changes neither the kind nor the limit opens no new history entry."""
-    return a.direction == b.direction and a.kind == b.kind and a.value_w == b.value_w
-
-
-class History:
-    """The history as a ring of at most ``size`` entries (oldest dropped), in memory."""
-
-    def __init__(self, size: int = HISTORY_SIZE) -> None:
-        self.entries: deque[HistoryEntry] = deque(maxlen=size)
-
-    def current(self, direction: str) -> HistoryEntry | None:
-        return next((e for e in reversed(self.entries) if e.direction == direction and e.valid_to is None), None)
-
-    def record(self, facts: Facts, transitions: Iterable[Transition]) -> None:
-        for transition in transitions:
-            entry = entry_of(facts, transition)
-            current = self.current(transition.direction)
-            if current is not None and same_period(current, entry):
-                continue
-            if current is not None:
-                index = self.entries.index(current)
-                self.entries[index] = dataclasses.replace(current, valid_to=entry.valid_from)
-            self.entries.append(entry)
-
-
-class LimitStore:
-    """The facts and the history in memory, for one plant (the replay; tests). The product's
-    persistent store (``smartgrid.services``) does the same with the database."""
-
-    def __init__(self, facts: Facts, history_size: int = HISTORY_SIZE) -> None:
-        self.facts = facts
-        self.history = History(history_size)
-        self.history.record(facts, (Transition(direction=d, machine=facts.machine(d)) for d in DIRECTIONS))
-
-    def _apply(self, result: tuple[Facts, tuple[Transition, ...]]) -> None:
-        self.facts, transitions = result
-        self.history.record(self.facts, transitions)
-
-    def settle(self, now: dt.datetime) -> None:
-        self._apply(advance(self.facts, now))
-
-    def heartbeat(self, at: dt.datetime) -> None:
-        self._apply(heartbeat(self.facts, at))
-
-    def write_limit(
-        self, direction: str, *, active: bool, value_w: float, duration_s: float | None, at: dt.datetime
-    ) -> None:
-        self._apply(write_limit(self.facts, direction, active=active, value_w=value_w, duration_s=duration_s, at=at))
-
-    def write_failsafe(self, direction: str | None, value_w: float | None, duration_s: float | None) -> None:
-        self.facts = write_failsafe(self.facts, direction, value_w, duration_s)
-
-    def restart(self, at: dt.datetime) -> None:
-        self._apply(restart(self.facts, at))
-
-    def status(self, now: dt.datetime) -> GridLimitStatus:
-        return status(self.facts, now)
 
 
 def _name(direction: str) -> str:

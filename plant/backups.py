@@ -1,6 +1,6 @@
 """Backup and restore as jobs in the worker (DEV-6), with progress the page polls.
 
-The file format and the table-by-table work are :mod:`portal.backup`; this module runs them as
+The file format and the table-by-table work are :mod:`portal.backup_format` and :mod:`portal.backup`; this module runs them as
 jobs of the generic machinery (:mod:`devicejobs`: a Celery task on the ``default`` queue, the
 record with state and progress in Redis), keeps the files in ``<var>/backups/`` and names them.
 A password travels in the job message sealed with a key from the device secret

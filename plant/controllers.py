@@ -11,7 +11,8 @@ lives beside the replay (:mod:`replay.policies`).
 from __future__ import annotations
 
 from energy.control import Controller
-from inverters.control import BatteryManagement, FeedInLimitation, GridOperatorLimits
+from inverters.battery_control import BatteryManagement
+from inverters.control import FeedInLimitation, GridOperatorLimits
 from wallbox.guards import WallboxGuards
 from wallbox.modes import WallboxModes
 

@@ -43,7 +43,7 @@ from energy.state import (
     WallboxState,
 )
 from energy.status import StatusTracker
-from inverters.control import BatteryManagement, PlanMemory
+from inverters.battery_control import BatteryManagement, PlanMemory
 from meter.drivers import meter_driver
 from meter.drivers.ksem_tcp import MeterSample
 from plant import guard

@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from energy import gridlimit as g
+from energy import gridlimit_history as gh
 from simulator.controlbox import ControlBox, FileTrustStore
 from smartgrid.ship import MemoryTrustStore, ShipNode
 from smartgrid.ship.identity import ephemeral_identity
@@ -36,7 +37,7 @@ PRODUCT_DEVICE = {"brand": "KOSTAL", "model": "KSEM G2", "type": "EnergyManageme
 class StoreBackend:
     """The controllable system's backend on the replay's limit store, at the replay's simulated time."""
 
-    def __init__(self, store: g.LimitStore, clock: Callable[[], dt.datetime], lock: threading.Lock) -> None:
+    def __init__(self, store: gh.LimitStore, clock: Callable[[], dt.datetime], lock: threading.Lock) -> None:
         self.store = store
         self.clock = clock
         self.lock = lock
@@ -92,7 +93,7 @@ class StoreBackend:
 
 
 class EebusLink:
-    def __init__(self, store: g.LimitStore, clock: Callable[[], dt.datetime], lock: threading.Lock) -> None:
+    def __init__(self, store: gh.LimitStore, clock: Callable[[], dt.datetime], lock: threading.Lock) -> None:
         self.backend = StoreBackend(store, clock, lock)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="replay-eebus", daemon=True)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from energy import forecast as fc
-from energy import gridlimit
+from energy import gridlimit, gridlimit_history
 from energy.config import (
     ACTIVE_POWER_LIMIT_PCT,
     CHARGING_CURRENT_A,
@@ -249,7 +249,7 @@ class Replay:
             wallbox_port_base=0,
             line_time_scale=LINE_TIME_SCALE,
         )
-        self.grid: gridlimit.LimitStore | None = None
+        self.grid: gridlimit_history.LimitStore | None = None
         self.link: EebusLink | None = None
         self._grid_lock = threading.Lock()
         self._sim_now = start
@@ -257,7 +257,7 @@ class Replay:
         if replay.product.smartgrid is not None or any(e.kind in ("lpc_w", "lpp_w", "eebus") for e in replay.events):
             values = replay.product.smartgrid or SmartGrid()
             # The controllable system starts with the replay: init, limited to the failsafe values.
-            self.grid = gridlimit.LimitStore(
+            self.grid = gridlimit_history.LimitStore(
                 gridlimit.initial(
                     start,
                     failsafe_consumption_w=values.failsafe_consumption_w,

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from energy import gridlimit as g
+from energy import gridlimit_history as gh
 from events import services as events
 from events.models import GRID_LIMIT_ENDED, GRID_LIMIT_RECEIVED, INFO, WARNING
 from smartgrid.models import GridLimitEntry, GridLimits
@@ -99,17 +100,17 @@ def _record(plant_id: int, facts: g.Facts, transitions: Iterable[g.Transition]) 
     then drop what lies beyond the ring's size."""
     added = False
     for transition in transitions:
-        entry = g.entry_of(facts, transition)
+        entry = gh.entry_of(facts, transition)
         current = (
             GridLimitEntry.objects.filter(plant_id=plant_id, direction=entry.direction, valid_to__isnull=True)
             .order_by("-id")
             .first()
         )
         if current is not None:
-            previous = g.HistoryEntry(
+            previous = gh.HistoryEntry(
                 direction=current.direction, kind=current.kind, value_w=current.value_w, valid_from=current.valid_from
             )
-            if g.same_period(previous, entry):
+            if gh.same_period(previous, entry):
                 continue
             GridLimitEntry.objects.filter(plant_id=plant_id, direction=entry.direction, valid_to__isnull=True).update(
                 valid_to=entry.valid_from
@@ -128,7 +129,7 @@ def _record(plant_id: int, facts: g.Facts, transitions: Iterable[g.Transition]) 
         cut = (
             GridLimitEntry.objects.filter(plant_id=plant_id)
             .order_by("-id")
-            .values_list("id", flat=True)[g.HISTORY_SIZE : g.HISTORY_SIZE + 1]
+            .values_list("id", flat=True)[gh.HISTORY_SIZE : gh.HISTORY_SIZE + 1]
         )
         oldest_kept = list(cut)
         if oldest_kept:
@@ -150,7 +151,7 @@ _WORDING = {
 }
 
 
-def _event(plant_id: int, entry: g.HistoryEntry) -> None:
+def _event(plant_id: int, entry: gh.HistoryEntry) -> None:
     """The event log's entry (DEV-3): a limit received (or its failsafe value), or its end."""
     ended, failsafe, received = _WORDING.get(entry.direction, _WORDING[g.CONSUME])
     params = {"value": f"{entry.value_w:.0f} W" if entry.value_w is not None else ""}

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from energy import gridlimit as g
+from energy import gridlimit_history as gh
 from pages.params import int_param
 from pages.presentation import format_power, live_page_context
 from portal.roles import SETTINGS, may_change
@@ -42,7 +43,7 @@ KIND_NAMES: dict[str, Any] = {
     GridLimitEntry.Kind.FAILSAFE: gettext_lazy("Limited with failsafe value"),
 }
 # Enough pages for the whole ring at 10 per page.
-HISTORY_PAGES = g.HISTORY_SIZE // services.HISTORY_PER_PAGE
+HISTORY_PAGES = gh.HISTORY_SIZE // services.HISTORY_PER_PAGE
 
 
 def _direction_row(direction: str, d: g.DirectionStatus, facts: g.Facts) -> dict[str, Any]:

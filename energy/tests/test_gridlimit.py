@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from energy import gridlimit as g
+from energy import gridlimit_history as gh
 
 T0 = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -19,9 +20,9 @@ def at(seconds: float) -> dt.datetime:
     return T0 + dt.timedelta(seconds=seconds)
 
 
-def run(script: list[tuple], facts: g.Facts | None = None) -> g.LimitStore:
+def run(script: list[tuple], facts: g.Facts | None = None) -> gh.LimitStore:
     """Events as (second, kind, args...): hb, lpc (active, value, duration), lpp (...), restart."""
-    store = g.LimitStore(facts or g.initial(T0))
+    store = gh.LimitStore(facts or g.initial(T0))
     for event in script:
         second, kind, *args = event
         if kind == "hb":
@@ -232,8 +233,8 @@ event = st.one_of(
 script_st = st.lists(st.tuples(st.integers(1, 400), event), max_size=40)
 
 
-def _play(script: list[tuple[int, tuple]]) -> tuple[g.LimitStore, list[float]]:
-    store = g.LimitStore(g.initial(T0))
+def _play(script: list[tuple[int, tuple]]) -> tuple[gh.LimitStore, list[float]]:
+    store = gh.LimitStore(g.initial(T0))
     second = 0.0
     times = []
     for gap, ev in script:
@@ -284,10 +285,10 @@ def test_limits_in_force_are_never_negative_and_history_is_contiguous(
         assert entries[-1].valid_to is None
         for a, b in itertools.pairwise(entries):
             assert a.valid_to == b.valid_from
-            assert not g.same_period(dataclasses_replace_to_none(a), b)
+            assert not gh.same_period(dataclasses_replace_to_none(a), b)
 
 
-def dataclasses_replace_to_none(entry: g.HistoryEntry) -> g.HistoryEntry:
+def dataclasses_replace_to_none(entry: gh.HistoryEntry) -> gh.HistoryEntry:
     import dataclasses
 
     return dataclasses.replace(entry, valid_to=None)
@@ -296,7 +297,7 @@ def dataclasses_replace_to_none(entry: g.HistoryEntry) -> g.HistoryEntry:
 @settings(max_examples=50, deadline=None)
 @given(st.integers(1, 60))
 def test_history_ring_never_grows_past_its_size(size: int) -> None:
-    store = g.LimitStore(g.initial(T0), history_size=size)
+    store = gh.LimitStore(g.initial(T0), history_size=size)
     store.heartbeat(at(1))
     for n in range(3 * size):
         store.heartbeat(at(2 + n))

@@ -23,9 +23,9 @@ from energy.control import Decision
 from energy.forecast import Forecast, Slot
 from energy.state import Setpoint
 from energy.testing import ControllerTest, Inverter
+from inverters.battery_control import BatteryManagement
 from inverters.control import (
     GROWTH_FRACTION,
-    BatteryManagement,
     FeedInLimitation,
     Share,
     common_fraction,

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from energy import wording
 from energy.config import BatteryManagementSettings, GridOperatorLimits
 from energy.testing import ControllerTest, Inverter
-from inverters.control import BatteryManagement, FeedInLimitation
+from inverters.battery_control import BatteryManagement
+from inverters.control import FeedInLimitation
 from inverters.control import GridOperatorLimits as GridOperatorController
 from inverters.tests.test_control import MP, SOUTH, plant
 

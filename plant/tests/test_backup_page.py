@@ -22,7 +22,7 @@ from events.models import BACKUP_RESULT, Event
 from meter.models import Meter
 from plant import backup_views, backups, live
 from plant.models import Plant
-from portal import backup
+from portal import backup_format
 from portal.models import Membership
 from portal.tests.test_backup import PASSWORD, dump
 from tests.pages import by_testid
@@ -84,7 +84,7 @@ def test_the_page_is_in_the_menu(user_client: Client, plant: Plant):
 def test_a_backup_from_the_page_restores_the_state_it_was_made_in(user_client: Client, plant: Plant):
     before, _ = dump_and_backup_events()
     data = make_backup(user_client)
-    assert data.startswith(backup.MAGIC)
+    assert data.startswith(backup_format.MAGIC)
     Plant.objects.filter(pk=plant.pk).update(name="Changed")
     Plant.objects.create(name="Another")
     answer = upload(user_client, data)

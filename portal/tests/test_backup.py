@@ -18,7 +18,7 @@ from inverters.models import Inverter, PowerSettings
 from meter.models import EnergyRecord, Meter, MeterLog
 from plant.models import Plant
 from plant.options import WALLBOX, set_option
-from portal import backup
+from portal import backup, backup_format
 from portal.models import Membership
 
 pytestmark = pytest.mark.django_db
@@ -81,7 +81,7 @@ def test_a_round_trip_brings_back_every_table_exactly():
     populate()
     before = dump()
     data = make_backup()
-    assert data.startswith(backup.MAGIC)
+    assert data.startswith(backup_format.MAGIC)
     assert b"Olga" not in data and b"192.0.2.10" not in data  # the contents are encrypted
     change_everything()
     assert dump() != before
@@ -118,8 +118,8 @@ def test_a_wrong_password_changes_nothing(saved: bytes):
 
 @pytest.mark.parametrize("where", [0.3, 0.6, 0.95])
 def test_a_flipped_byte_in_the_body_changes_nothing(saved: bytes, where: float):
-    header_end = len(backup.MAGIC) + 4 + struct.unpack(">I", saved[8:12])[0]
-    body_end = len(saved) - backup.TRAILER.size
+    header_end = len(backup_format.MAGIC) + 4 + struct.unpack(">I", saved[8:12])[0]
+    body_end = len(saved) - backup_format.TRAILER.size
     position = header_end + int((body_end - header_end) * where)
     damaged = bytearray(saved)
     damaged[position] ^= 0x01
@@ -143,12 +143,12 @@ def test_a_truncated_file_changes_nothing(saved: bytes, cut: float):
 
 
 def test_a_backup_cut_at_a_chunk_boundary_is_truncated(saved: bytes, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(backup, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(backup_format, "CHUNK_BYTES", 4096)
     data = make_backup()
-    header_end = len(backup.MAGIC) + 4 + struct.unpack(">I", data[8:12])[0]
+    header_end = len(backup_format.MAGIC) + 4 + struct.unpack(">I", data[8:12])[0]
     # keep the first two whole chunks and a trailer that agrees with them
     body = data[header_end : header_end + 2 * (4096 + 16)]
-    cut = data[:header_end] + body + backup.TRAILER.pack(len(body), backup.TRAILER_MAGIC)
+    cut = data[:header_end] + body + backup_format.TRAILER.pack(len(body), backup_format.TRAILER_MAGIC)
     assert restore_fails(cut).reason == "truncated"
 
 
@@ -157,7 +157,7 @@ def test_a_backup_from_a_newer_version_changes_nothing(saved: bytes):
     header = json.loads(saved[12 : 12 + length])
     header["schema"]["plant"] = "9999_from_the_future"
     text = json.dumps(header, separators=(",", ":")).encode()
-    newer = backup.MAGIC + struct.pack(">I", len(text)) + text + saved[12 + length :]
+    newer = backup_format.MAGIC + struct.pack(">I", len(text)) + text + saved[12 + length :]
     error = restore_fails(newer)
     assert error.reason == "schema_newer"
     assert "newer version" in str(error) and "plant.9999_from_the_future" in str(error)
@@ -170,7 +170,12 @@ def test_a_backup_of_a_newer_format_changes_nothing(saved: bytes):
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"hello, this is a text file\n" * 100, b"PK\x03\x04" + bytes(2000), backup.MAGIC + b"\x00\x00\x00\x05{oops"],
+    [
+        b"",
+        b"hello, this is a text file\n" * 100,
+        b"PK\x03\x04" + bytes(2000),
+        backup_format.MAGIC + b"\x00\x00\x00\x05{oops",
+    ],
 )
 def test_a_file_that_is_no_backup_changes_nothing(saved: bytes, data: bytes):
     assert restore_fails(data).reason in {"not_backup", "truncated"}
@@ -179,7 +184,7 @@ def test_a_file_that_is_no_backup_changes_nothing(saved: bytes, data: bytes):
 
 def test_plain_files_are_no_backup(saved: bytes):
     assert restore_fails(b"hello, this is a text file\n" * 100).reason == "not_backup"
-    assert restore_fails(backup.MAGIC + b"\x00\x00\x00\x05{oops" + bytes(40)).reason == "not_backup"
+    assert restore_fails(backup_format.MAGIC + b"\x00\x00\x00\x05{oops" + bytes(40)).reason == "not_backup"
 
 
 def test_a_backup_needs_a_password():

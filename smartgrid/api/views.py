@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from energy import gridlimit as g
+from energy import gridlimit_history as gh
 from pages.params import int_param
 from portal.roles import SETTINGS
 from smartgrid import services
@@ -82,7 +83,7 @@ class HistoryView(APIView):
     @extend_schema(responses=dict)
     def get(self, request: Request, plant_id: int) -> Response:
         plant = _plant(plant_id)
-        pages = g.HISTORY_SIZE // services.HISTORY_PER_PAGE
+        pages = gh.HISTORY_SIZE // services.HISTORY_PER_PAGE
         number = int_param(request.query_params, "page", low=1, high=pages, default=1) or 1
         page = services.history_page(plant.pk, number)
         return Response(

@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 
 from energy import gridlimit as g
+from energy import gridlimit_history as gh
 from plant.config import load_config
 from plant.cycle import with_grid_limits
 from plant.models import Plant
@@ -104,7 +105,7 @@ def test_restart_during_a_limit_comes_back_limited(plant: Plant) -> None:
 
 
 def test_history_ring_never_grows_past_its_size(plant: Plant, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(g, "HISTORY_SIZE", 12)
+    monkeypatch.setattr(gh, "HISTORY_SIZE", 12)
     controlled(plant)
     for n in range(30):
         services.heartbeat(plant.pk, now=at(5 + n))

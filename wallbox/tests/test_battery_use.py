@@ -44,7 +44,7 @@ from energy.state import (
     WallboxCommand,
     WallboxState,
 )
-from inverters.control import BatteryManagement
+from inverters.battery_control import BatteryManagement
 from wallbox.battery import KeptOut, discharge_bound, uses_battery
 from wallbox.common import mode_in_force
 from wallbox.memory import BoxMemory, ModesMemory
