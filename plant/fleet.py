@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.commands.core import Script
@@ -183,7 +183,7 @@ def begin_cycle(
     """Renew (or take) the plant's lease, take its cycle lock ``lock_key`` with ``token``, and
     read ``read_keys``, in one round trip; the reply as described at ``_BEGIN_CYCLE``."""
     keys = [lease_key(plant_id), lock_key, _started_key(), *read_keys]
-    args = [owner_id(), LEASE_TTL_MS, token, lock_ttl_ms, plant_id, repr(time.time())]
+    args: list[str | int] = [owner_id(), LEASE_TTL_MS, token, lock_ttl_ms, plant_id, repr(time.time())]
     return script(_BEGIN_CYCLE)(keys, args, client=client)
 
 
@@ -209,8 +209,8 @@ def dispatch_order(plant_ids: list[int], client: redis.Redis) -> list[int]:
     """The fan-out order of ``plant_ids`` (:func:`order_by_last_start`) from Redis; plants no
     longer active leave the record. On a Redis error the given order."""
     try:
-        recorded = client.zrange(_started_key(), 0, -1, withscores=True)
-        started = {int(member): score for member, score in recorded}
+        recorded = cast(list[tuple[bytes, float]], client.zrange(_started_key(), 0, -1, withscores=True))
+        started = {int(member): float(score) for member, score in recorded}
         gone = set(started) - set(plant_ids)
         if gone:
             client.zrem(_started_key(), *gone)
