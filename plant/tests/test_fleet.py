@@ -132,4 +132,3 @@ def test_the_fan_out_keeps_each_plants_place_and_puts_a_dropped_one_first(plant_
 )
 def test_fan_out_order_cases(started: dict[int, float], expected: list[int]):
     assert fleet.order_by_last_start([1, 2, 3], started) == expected
-
