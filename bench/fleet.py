@@ -220,7 +220,31 @@ def watch(plant_ids: list[int], window_s: float) -> tuple[list[float], int, int]
     skipped = 0
     for times in stamps.values():
         skipped += sum(round(b - a) - 1 for a, b in itertools.pairwise(times) if b - a > 1.5)
+    global LAST_GAPS
+    LAST_GAPS = gaps_by_second(stamps)
     return ages, skipped, sum(len(t) for t in stamps.values())
+
+
+LAST_GAPS: dict[str, Any] = {}
+
+
+def gaps_by_second(stamps: dict[int, list[float]]) -> dict[str, Any]:
+    """Where the gaps beyond 1.5 s fall: in how many distinct seconds (a stall of the whole worker
+    hits many plants in one second, a slow plant one plant in many), the most plants in one."""
+    seconds: dict[int, set[int]] = {}
+    for plant_id, times in stamps.items():
+        for a, b in itertools.pairwise(times):
+            if b - a > 1.5:
+                seconds.setdefault(int(b), set()).add(plant_id)
+    return {
+        "seconds_with_gaps": len(seconds),
+        "most_plants_in_one_second": max((len(p) for p in seconds.values()), default=0),
+        "plants_with_gaps": len(set().union(*seconds.values())) if seconds else 0,
+        "worst_seconds": [
+            {"at": dt.datetime.fromtimestamp(second, dt.UTC).strftime("%H:%M:%S"), "plants": len(plants)}
+            for second, plants in sorted(seconds.items(), key=lambda item: -len(item[1]))[:5]
+        ],
+    }
 
 
 def run_step(plants: int, workers: int, tmp: Path, warmup_s: float, window_s: float, guard: str) -> dict[str, Any]:
@@ -254,6 +278,7 @@ def run_step(plants: int, workers: int, tmp: Path, warmup_s: float, window_s: fl
             "passed": p99 <= MAX_AGE_P99_S and skipped == 0,
             "cycle_age_s": summary(finite) | {"p99_all": round(p99, 3)},
             "skipped_ticks": skipped,
+            "gaps": LAST_GAPS,
             "cycles_seen": cycles,
             "worker_cpu_cores": round(cpu_s / elapsed, 2),
             # Per cycle that happened (a failing step has fewer than one per plant and second); the

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 # announced (a queryset update somebody adds without announcing it, a save whose announcement
 # failed while this worker still reached Redis).
 CONFIG_REFRESH_S = 60.0
+# golden ratio: spreads the plants' first backstops evenly over the second half of the period
+_PHASE = (5**0.5 - 1) / 2
 RELOAD_RETRY_S = 5.0  # a reload the database refused is tried again this soon
 # A cycle that has not finished by then is abandoned. Longer than the slowest possible device
 # read (READ_DEADLINE_TIMEOUTS x MAX_TIMEOUT_S), so a slow meter ends as "no answer", not here.
@@ -97,7 +99,7 @@ def _entry_for(plant_id: int, generation: Any = _UNKNOWN, at: dt.datetime | None
         entry = _runtimes.get(plant_id)
         announced = generation is not _UNKNOWN and entry is not None and generation != entry.generation
         if entry is None:
-            entry = _Entry(_new_runtime(load_config(plant_id)), time.monotonic())
+            entry = _Entry(_new_runtime(load_config(plant_id)), time.monotonic() - _backstop_phase_s(plant_id))
             # The 5-minute interval the plant's previous worker was averaging (plant.fleet).
             entry.averager = fleet.take_interval(plant_id, timezone.now() if at is None else at)
             _runtimes[plant_id] = entry
@@ -118,6 +120,14 @@ def _entry_for(plant_id: int, generation: Any = _UNKNOWN, at: dt.datetime | None
         entry.generation = None if generation is _UNKNOWN else generation
         entry.last_used = now
         return entry
+
+
+def _backstop_phase_s(plant_id: int) -> float:
+    """How much earlier than the full period a plant's first backstop reload comes (0 to half of
+    ``CONFIG_REFRESH_S``, by plant id): the plants a worker took at once (its start, a fleet
+    rebalance) must not all reload in the same second every minute. With 120 plants on one worker
+    that second stalled every cycle behind 120 settings loads."""
+    return CONFIG_REFRESH_S / 2 * ((plant_id * _PHASE) % 1.0)
 
 
 def _take_command(entry: _Entry, raw: Any) -> None:

@@ -132,3 +132,19 @@ def test_the_fan_out_keeps_each_plants_place_and_puts_a_dropped_one_first(plant_
 )
 def test_fan_out_order_cases(started: dict[int, float], expected: list[int]):
     assert fleet.order_by_last_start([1, 2, 3], started) == expected
+
+
+@given(st.integers(min_value=1, max_value=10**6), st.integers(min_value=30, max_value=600))
+def test_plants_taken_at_once_spread_their_settings_backstop_over_half_a_minute(first_id: int, count: int):
+    """A worker that takes many plants at once (its start, a rebalance) reloads each one's settings
+    every CONFIG_REFRESH_S as a backstop; were they all due in the same second, every cycle of that
+    second would wait behind all the loads. At most one more than the even share falls in a second."""
+    from plant.worker import CONFIG_REFRESH_S, _backstop_phase_s
+
+    due: dict[int, int] = {}
+    for plant_id in range(first_id, first_id + count):
+        phase = _backstop_phase_s(plant_id)
+        assert 0 <= phase < CONFIG_REFRESH_S / 2
+        second = int(CONFIG_REFRESH_S - phase)
+        due[second] = due.get(second, 0) + 1
+    assert max(due.values()) <= -(-count // int(CONFIG_REFRESH_S / 2)) + 1
