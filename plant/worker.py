@@ -21,10 +21,10 @@ from django.utils import timezone
 import redisconn
 from energy import counters as energy_counters
 from energy import gridlimit
-from energy.averaging import IntervalAverager
+from energy.averaging import IntervalAverage, IntervalAverager
 from energy.config import PlantConfig
 from energy.counters import CounterState
-from energy.state import PlantState
+from energy.state import EnergyCounters, PlantState
 from events import services as event_services
 from events.watch import CycleWatch
 from meter import services as meter_services
@@ -56,6 +56,13 @@ CYCLE_TIMEOUT_S = 10.0
 # A plant without a cycle for this long was deleted, switched off or moved to another worker:
 # its runtime is closed, so no connection to its devices stays open here.
 IDLE_EVICT_S = 60.0
+# A finished 5-minute interval is written within this much per plant the worker cycles, spread by
+# plant id (at most WRITE_SPREAD_MAX_S): every plant's interval ends at the same moment, and 150
+# plants writing theirs in the same second (a handful of queries each, on the worker's one
+# interpreter) held up every cycle of that second. Below a second of spread (up to 4 plants) the
+# interval is written at once.
+WRITE_SPREAD_PER_PLANT_S = 0.2
+WRITE_SPREAD_MAX_S = 60.0
 
 
 @dataclass
@@ -69,6 +76,8 @@ class _Entry:
     generation: tuple[bytes | None, bytes | None] | None = None
     command_raw: bytes | None = None  # the stored Modbus wallbox command last taken
     watch: CycleWatch | None = None  # what of the snapshots is an event (events/)
+    # a finished 5-minute interval, the totals at its end, and the cycle time from which it is written
+    unwritten: tuple[IntervalAverage, EnergyCounters, dt.datetime] | None = None
 
 
 _runtimes: dict[int, _Entry] = {}
@@ -92,34 +101,49 @@ def _fresh_inputs(plant_id: int) -> tuple[Any, Any]:
 
 
 def _entry_for(plant_id: int, generation: Any = _UNKNOWN, at: dt.datetime | None = None) -> _Entry:
+    """The plant's runtime here, built on first use, its settings reloaded when announced or due.
+
+    The lock guards the table only: a reload and the closing of idle plants happen outside it (a
+    reload waits for the device loop, and while it held the lock every other plant's cycle
+    waited too: with 150 plants on one worker the backstop's reloads alone held up whole seconds).
+    One plant's cycles never run side by side (its cycle lock), so its reload needs no lock."""
     with _runtimes_lock:
         now = time.monotonic()
-        for idle_id in [pk for pk, e in _runtimes.items() if pk != plant_id and now - e.last_used > IDLE_EVICT_S]:
-            _close(idle_id, _runtimes.pop(idle_id))
+        idle = [pk for pk, e in _runtimes.items() if pk != plant_id and now - e.last_used > IDLE_EVICT_S]
+        evicted = [(idle_id, _runtimes.pop(idle_id)) for idle_id in idle]
         entry = _runtimes.get(plant_id)
         announced = generation is not _UNKNOWN and entry is not None and generation != entry.generation
+        reload = False
         if entry is None:
             entry = _Entry(_new_runtime(load_config(plant_id)), time.monotonic() - _backstop_phase_s(plant_id))
             # The 5-minute interval the plant's previous worker was averaging (plant.fleet).
             entry.averager = fleet.take_interval(plant_id, timezone.now() if at is None else at)
             _runtimes[plant_id] = entry
-        elif announced or time.monotonic() - entry.config_loaded_at > CONFIG_REFRESH_S:
-            try:
-                config = load_config(plant_id)
-                # In the device loop: a rebuilt driver's Modbus client belongs to that loop.
-                device_loop().run(_reconfigure(entry.runtime, config), timeout_s=CYCLE_TIMEOUT_S)
-            except DatabaseError as exc:  # the cycle goes on with the settings it has
-                log.warning("plant %s: settings not reloaded, the database does not answer: %s", plant_id, exc)
-                # Tried again within RELOAD_RETRY_S (the backstop's clock set back), not only at
-                # the next announcement: what was announced now must not wait for the backstop.
-                entry.config_loaded_at = time.monotonic() - CONFIG_REFRESH_S + RELOAD_RETRY_S
-            else:
-                entry.config_loaded_at = time.monotonic()
+        else:
+            reload = announced or now - entry.config_loaded_at > CONFIG_REFRESH_S
         # Redis down: whatever was saved meanwhile went unannounced, so the first generation
         # read after the outage differs from this one and reloads.
         entry.generation = None if generation is _UNKNOWN else generation
         entry.last_used = now
-        return entry
+    for idle_id, idle_entry in evicted:
+        _close(idle_id, idle_entry)
+    if reload:
+        _reload(plant_id, entry)
+    return entry
+
+
+def _reload(plant_id: int, entry: _Entry) -> None:
+    try:
+        config = load_config(plant_id)
+        # In the device loop: a rebuilt driver's Modbus client belongs to that loop.
+        device_loop().run(_reconfigure(entry.runtime, config), timeout_s=CYCLE_TIMEOUT_S)
+    except DatabaseError as exc:  # the cycle goes on with the settings it has
+        log.warning("plant %s: settings not reloaded, the database does not answer: %s", plant_id, exc)
+        # Tried again within RELOAD_RETRY_S (the backstop's clock set back), not only at
+        # the next announcement: what was announced now must not wait for the backstop.
+        entry.config_loaded_at = time.monotonic() - CONFIG_REFRESH_S + RELOAD_RETRY_S
+    else:
+        entry.config_loaded_at = time.monotonic()
 
 
 def _backstop_phase_s(plant_id: int) -> float:
@@ -180,8 +204,12 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None, inputs: tuple
     _settle_grid_limits(plant_id, entry.runtime.config, now)
     finished = entry.averager.add(result.state)
     if finished is not None:
-        meter_services.save_interval(plant_id, finished, result.state.totals)
-    if finished is not None or result.counters_rebased or (result.counters.last_raw and not had_counters):
+        _write_interval(plant_id, entry)  # one still unwritten (its cycles came late) first
+        entry.unwritten = (finished, result.state.totals, result.state.timestamp + _write_delay(plant_id))
+    written = entry.unwritten is not None and result.state.timestamp >= entry.unwritten[2]
+    if written:
+        _write_interval(plant_id, entry)
+    if written or result.counters_rebased or (result.counters.last_raw and not had_counters):
         meter_services.save_counters(plant_id, result.counters)
     if result.state.wallboxes:
         try:
@@ -191,6 +219,23 @@ def run_plant_cycle(plant_id: int, now: dt.datetime | None = None, inputs: tuple
             log.exception("recording the wallboxes of plant %s", plant_id)
     _record_events(plant_id, entry, result.state)
     return result.state
+
+
+def _write_delay(plant_id: int) -> dt.timedelta:
+    """How long after its end a plant's finished interval is written: spread by plant id over
+    ``WRITE_SPREAD_PER_PLANT_S`` per plant this worker cycles; none below a second of spread."""
+    spread_s = min(WRITE_SPREAD_MAX_S, WRITE_SPREAD_PER_PLANT_S * len(_runtimes))
+    if spread_s < 1.0:
+        return dt.timedelta(0)
+    return dt.timedelta(seconds=spread_s * ((plant_id * _PHASE) % 1.0))
+
+
+def _write_interval(plant_id: int, entry: _Entry) -> None:
+    """Write the plant's finished interval, if one waits."""
+    if entry.unwritten is not None:
+        interval, totals, _due = entry.unwritten
+        entry.unwritten = None
+        meter_services.save_interval(plant_id, interval, totals)
 
 
 def _record_events(plant_id: int, entry: _Entry, state: PlantState) -> None:
@@ -266,8 +311,13 @@ def _guard_loop(period_s: float) -> None:
 def _close(plant_id: int, entry: _Entry) -> None:
     """Persist the plant's counters, leave the 5-minute interval in progress to the plant's next
     owner, and close its device connections."""
-    if entry.runtime.counter_state.last_raw and Plant.objects.filter(pk=plant_id).exists():
-        meter_services.save_counters(plant_id, entry.runtime.counter_state)
+    if Plant.objects.filter(pk=plant_id).exists():
+        try:
+            _write_interval(plant_id, entry)
+        except Exception:
+            log.exception("writing the last 5-minute interval of plant %s", plant_id)
+        if entry.runtime.counter_state.last_raw:
+            meter_services.save_counters(plant_id, entry.runtime.counter_state)
     fleet.park_interval(plant_id, entry.averager)
     try:
         wallbox_history.forget_plant(plant_id)

@@ -96,6 +96,44 @@ def test_an_interval_ended_just_before_the_handover_is_written_not_marked_a_gap(
     assert log == {"12:00": (10, False), "12:05": (1, False)}
 
 
+def test_with_many_plants_a_finished_interval_is_written_within_the_spread_and_at_the_latest_on_handover(
+    simulated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every plant's interval ends at the same moment; a worker with many plants writes them spread
+    over the following seconds (not all in the one second after the boundary), never later than
+    the spread, and a plant handed over meanwhile has its interval written on the way out."""
+    plant, _sim = simulated
+    monkeypatch.setattr(worker, "WRITE_SPREAD_PER_PLANT_S", 60.0)  # one plant: a spread of 60 s
+    for second in range(0, 290, 30):  # 12:00:10 ... 12:04:40
+        worker.run_plant_cycle(plant.pk, now=_at(second))
+    delay = worker._write_delay(plant.pk)  # the plant's turn among the worker's plants
+    assert dt.timedelta(0) <= delay < dt.timedelta(seconds=60)
+    end = dt.datetime(2026, 6, 21, 12, 5, tzinfo=dt.UTC)
+    worker.run_plant_cycle(plant.pk, now=end)  # the interval ends
+    if delay > dt.timedelta(0):
+        assert not MeterLog.objects.filter(plant=plant).exists(), "not yet: the plant's turn comes later"
+    worker.run_plant_cycle(plant.pk, now=end + delay)
+    (row,) = MeterLog.objects.filter(plant=plant)
+    assert row.start == dt.datetime(2026, 6, 21, 12, 0, tzinfo=dt.UTC) and row.samples == 10
+
+    worker.run_plant_cycle(plant.pk, now=dt.datetime(2026, 6, 21, 12, 10, tzinfo=dt.UTC))  # ends 12:05
+    worker.drop_runtime(plant.pk)  # handed over before the plant's turn
+    log = {row.start.strftime("%H:%M"): (row.samples, row.gap) for row in MeterLog.objects.filter(plant=plant)}
+    assert log == {"12:00": (10, False), "12:05": (2, False)}
+
+
+def test_the_write_spread_grows_with_the_plants_a_worker_cycles(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "_runtimes", dict.fromkeys(range(4)))
+    assert {worker._write_delay(plant_id) for plant_id in range(1, 200)} == {dt.timedelta(0)}, "a home: at once"
+    monkeypatch.setattr(worker, "_runtimes", dict.fromkeys(range(150)))
+    due: dict[int, int] = {}
+    for plant_id in range(1000, 1150):
+        seconds = worker._write_delay(plant_id).total_seconds()
+        assert 0 <= seconds < 30
+        due[int(seconds)] = due.get(int(seconds), 0) + 1
+    assert max(due.values()) <= 6, "150 plants over 30 s: about five a second, never all at once"
+
+
 def test_an_outage_that_began_on_one_worker_and_ends_on_another_is_one_event_pair(simulated) -> None:
     plant, sim = simulated
     worker.run_plant_cycle(plant.pk, now=_at(0))
