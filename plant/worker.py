@@ -103,14 +103,15 @@ def _fresh_inputs(plant_id: int) -> tuple[Any, Any]:
 def _entry_for(plant_id: int, generation: Any = _UNKNOWN, at: dt.datetime | None = None) -> _Entry:
     """The plant's runtime here, built on first use, its settings reloaded when announced or due.
 
-    The lock guards the table only: a reload and the closing of idle plants happen outside it (a
-    reload waits for the device loop, and while it held the lock every other plant's cycle
-    waited too: with 150 plants on one worker the backstop's reloads alone held up whole seconds).
-    One plant's cycles never run side by side (its cycle lock), so its reload needs no lock."""
+    A reload happens outside the table's lock: it waits for the device loop, and while it held
+    the lock every other plant's cycle waited too (with 150 plants on one worker the backstop's
+    reloads alone held up whole seconds). One plant's cycles never run side by side (its cycle
+    lock), so its reload needs no lock. Idle plants are still closed under it (rare), so a plant
+    coming back at that moment waits for its old runtime to be gone."""
     with _runtimes_lock:
         now = time.monotonic()
-        idle = [pk for pk, e in _runtimes.items() if pk != plant_id and now - e.last_used > IDLE_EVICT_S]
-        evicted = [(idle_id, _runtimes.pop(idle_id)) for idle_id in idle]
+        for idle_id in [pk for pk, e in _runtimes.items() if pk != plant_id and now - e.last_used > IDLE_EVICT_S]:
+            _close(idle_id, _runtimes.pop(idle_id))
         entry = _runtimes.get(plant_id)
         announced = generation is not _UNKNOWN and entry is not None and generation != entry.generation
         reload = False
@@ -125,8 +126,6 @@ def _entry_for(plant_id: int, generation: Any = _UNKNOWN, at: dt.datetime | None
         # read after the outage differs from this one and reloads.
         entry.generation = None if generation is _UNKNOWN else generation
         entry.last_used = now
-    for idle_id, idle_entry in evicted:
-        _close(idle_id, idle_entry)
     if reload:
         _reload(plant_id, entry)
     return entry
