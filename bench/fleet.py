@@ -198,8 +198,8 @@ def redis_load() -> dict[str, float]:
     }
 
 
-def watch(plant_ids: list[int], window_s: float) -> tuple[list[float], int, int]:
-    """(cycle ages sampled, skipped ticks, cycles seen) over the window."""
+def watch(plant_ids: list[int], window_s: float) -> tuple[list[float], int, int, dict[str, Any]]:
+    """(cycle ages sampled, skipped ticks, cycles seen, where the gaps fell) over the window."""
     from redisconn import snapshots, sync_redis
 
     keys = [snapshots.state_key(plant_id) for plant_id in plant_ids]
@@ -220,12 +220,7 @@ def watch(plant_ids: list[int], window_s: float) -> tuple[list[float], int, int]
     skipped = 0
     for times in stamps.values():
         skipped += sum(round(b - a) - 1 for a, b in itertools.pairwise(times) if b - a > 1.5)
-    global LAST_GAPS
-    LAST_GAPS = gaps_by_second(stamps)
-    return ages, skipped, sum(len(t) for t in stamps.values())
-
-
-LAST_GAPS: dict[str, Any] = {}
+    return ages, skipped, sum(len(t) for t in stamps.values()), gaps_by_second(stamps)
 
 
 def gaps_by_second(stamps: dict[int, list[float]]) -> dict[str, Any]:
@@ -262,7 +257,7 @@ def run_step(plants: int, workers: int, tmp: Path, warmup_s: float, window_s: fl
         time.sleep(warmup_s)
         pids = step.worker_pids()
         cpu0, redis0, db0, t0 = sum(map(_cpu_s, pids)), redis_load(), database_load(), time.monotonic()
-        ages, skipped, cycles = watch(plant_ids, window_s)
+        ages, skipped, cycles, gaps = watch(plant_ids, window_s)
         elapsed = time.monotonic() - t0
         cpu_s = sum(map(_cpu_s, pids)) - cpu0
         redis1, db1 = redis_load(), database_load()
@@ -278,7 +273,7 @@ def run_step(plants: int, workers: int, tmp: Path, warmup_s: float, window_s: fl
             "passed": p99 <= MAX_AGE_P99_S and skipped == 0,
             "cycle_age_s": summary(finite) | {"p99_all": round(p99, 3)},
             "skipped_ticks": skipped,
-            "gaps": LAST_GAPS,
+            "gaps": gaps,
             "cycles_seen": cycles,
             "worker_cpu_cores": round(cpu_s / elapsed, 2),
             # Per cycle that happened (a failing step has fewer than one per plant and second); the

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 # announced (a queryset update somebody adds without announcing it, a save whose announcement
 # failed while this worker still reached Redis).
 CONFIG_REFRESH_S = 60.0
-# golden ratio: spreads the plants' first backstops evenly over the second half of the period
+# golden ratio: plant ids times it, modulo 1, spread evenly over [0, 1) (_plant_phase)
 _PHASE = (5**0.5 - 1) / 2
 RELOAD_RETRY_S = 5.0  # a reload the database refused is tried again this soon
 # A cycle that has not finished by then is abandoned. Longer than the slowest possible device
@@ -150,7 +150,13 @@ def _backstop_phase_s(plant_id: int) -> float:
     ``CONFIG_REFRESH_S``, by plant id): the plants a worker took at once (its start, a fleet
     rebalance) must not all reload in the same second every minute. With 120 plants on one worker
     that second stalled every cycle behind 120 settings loads."""
-    return CONFIG_REFRESH_S / 2 * ((plant_id * _PHASE) % 1.0)
+    return CONFIG_REFRESH_S / 2 * _plant_phase(plant_id)
+
+
+def _plant_phase(plant_id: int) -> float:
+    """A plant's place in [0, 1) for spreading a worker's periodic work over time: any run of
+    plant ids falls evenly (the golden ratio's multiples modulo 1)."""
+    return (plant_id * _PHASE) % 1.0
 
 
 def _take_command(entry: _Entry, raw: Any) -> None:
@@ -226,7 +232,7 @@ def _write_delay(plant_id: int) -> dt.timedelta:
     spread_s = min(WRITE_SPREAD_MAX_S, WRITE_SPREAD_PER_PLANT_S * len(_runtimes))
     if spread_s < 1.0:
         return dt.timedelta(0)
-    return dt.timedelta(seconds=spread_s * ((plant_id * _PHASE) % 1.0))
+    return dt.timedelta(seconds=spread_s * _plant_phase(plant_id))
 
 
 def _write_interval(plant_id: int, entry: _Entry) -> None:
