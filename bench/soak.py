@@ -1,7 +1,8 @@
 """Soak (issue 18 part 6): many plants for a simulated day, as in production; what grows.
 
 ``python -m bench.soak`` starts ``python -m simulator --plants N --speed S`` (every plant a grid
-meter and two inverters, as ``bench/fleet.py``), creates the N plants (feed-in limitation on, so
+meter, two inverters and an ENECTOR on an RS485 gateway with a car plugged in, as
+``bench/fleet.py``), creates the N plants (feed-in limitation on, so
 setpoints are written every cycle), and runs 2 Celery worker processes and one beat for
 ``--real-s`` seconds of wall-clock time. It measures:
 
@@ -23,7 +24,8 @@ machine one simulator process could not serve 50 plants at that speed (every dev
 the default is real time (docs/operations.md, "Soak"). The product's own clock is the wall clock (one cycle a second, a 5-minute log interval is
 5 real minutes): cycles, log rows and database growth are measured over ``--real-s`` of real time
 and extrapolated linearly to a day (``*_per_day`` figures say so). The inverters' watchdog is set
-to an hour of simulated time, so the simulator's faster clock does not make them fall back.
+to an hour of simulated time and the boxes keep their last values without a heartbeat, so the
+simulator's faster clock does not make them fall back.
 
 Not part of ``make test``; ``bench/run.py`` runs it with its defaults. Results in
 ``bench/results/soak.json``.
@@ -44,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import django_env, write_result
-from bench.fleet import CONCURRENCY, Step, _cpu_s, _rss_mb, create_plants
+from bench.fleet import CONCURRENCY, WALLBOX, Step, _cpu_s, _rss_mb, create_plants
 
 BIN = Path(sys.executable).parent
 SCENARIO = {
@@ -61,6 +63,11 @@ DAY_S = 86_400.0
 
 
 class SoakStep(Step):
+    # The inverters' watchdog and the box's fallback (0: it keeps the last values) are timed on
+    # the simulator's clock: at a faster clock they would fall back between two cycles.
+    scenario = SCENARIO
+    box = {**WALLBOX, "fallback_current_a": 0}
+
     def __init__(self, plants: int, workers: int, tmp: Path, guard: str, speed: float, start: str) -> None:
         super().__init__(plants, workers, tmp, guard)
         self.speed, self.start_at = speed, start

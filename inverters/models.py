@@ -8,30 +8,15 @@ nothing that needs the grid connection point in the home-consumption position) l
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import re
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from energy import config as energy
 
-_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 MAX_INVERTER_W = 1_000_000.0
-
-
-def validate_host(value: str) -> None:
-    """An IPv4/IPv6 address or a DNS host name (letters, digits, hyphens; dot-separated labels)."""
-    try:
-        ipaddress.ip_address(value)
-        return
-    except ValueError:
-        pass
-    if not value or len(value) > 253 or not all(_HOST_LABEL.match(label) for label in value.rstrip(".").split(".")):
-        raise ValidationError(_("%(value)s is neither an IP address nor a host name."), params={"value": value})
 
 
 class Inverter(models.Model):

@@ -23,8 +23,9 @@ from django.utils.translation import gettext as _
 from energy.config import HOME_POSITION, HouseBatteryConfig, InverterConfig, SerialConfig
 from energy.state import PlantState
 from inverters.batteries import battery_for
-from inverters.models import Battery, Inverter, PowerSettings, validate_host
+from inverters.models import Battery, Inverter, PowerSettings
 from inverters.types import INVERTER_TYPES
+from pages.validators import validate_host
 
 MAX_INVERTERS = 5
 # With a battery system and other inverters a limit below this share of the generator power is refused (INV-4).

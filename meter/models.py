@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import re
-
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -13,19 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from energy.config import MAX_TIMEOUT_S
 from meter.ct import MAX_PRIMARY_A as CT_MAX_PRIMARY_A
 from meter.ct import MIN_PRIMARY_A as CT_MIN_PRIMARY_A
-
-_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-
-
-def validate_host(value: str) -> None:
-    """An IPv4/IPv6 address or a DNS host name (letters, digits, hyphens; dot-separated labels)."""
-    try:
-        ipaddress.ip_address(value)
-        return
-    except ValueError:
-        pass
-    if not value or len(value) > 253 or not all(_HOST_LABEL.match(label) for label in value.rstrip(".").split(".")):
-        raise ValidationError(_("%(value)s is neither an IP address nor a host name."), params={"value": value})
+from pages.validators import validate_host
 
 
 class Meter(models.Model):

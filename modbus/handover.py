@@ -41,9 +41,10 @@ def sync_inverter_lines(**_kwargs: Any) -> None:
 
 
 def sync_wallbox_lines(**_kwargs: Any) -> None:
-    """The same for wallboxes (WB-2): a line holds the first box on it, is freed when none is left."""
+    """The same for wallboxes (WB-2): a line holds the first box on it, is freed when none is left.
+    A box on an RS485 gateway holds none of the installation's interfaces."""
     used: dict[str, str] = {}
-    for box in Wallbox.objects.order_by("position", "pk"):
+    for box in Wallbox.objects.exclude(interface=Wallbox.Interface.GATEWAY).order_by("position", "pk"):
         used.setdefault(box.interface, f"{WALLBOX_HOLDER_PREFIX}{box.name}")
     for line in serial_interfaces():
         holder = used.get(line.name, "")

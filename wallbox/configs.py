@@ -47,8 +47,11 @@ def rs485_ports() -> dict[str, str]:
     return {**ports, **getattr(settings, "KSEM_RS485_PORTS", {})}
 
 
-def serial_config(interface: str) -> SerialConfig:
-    return SerialConfig(port=rs485_ports().get(interface, ""), **ENECTOR_LINE)
+def serial_config(line: str) -> SerialConfig:
+    """The serial settings of a line (:attr:`Wallbox.line`): RS485 A or B as the installation has
+    them, a gateway's ``host:port`` as Modbus RTU over TCP to it."""
+    port = rs485_ports().get(line, "") if line in ("A", "B") else f"socket://{line}"
+    return SerialConfig(port=port, **ENECTOR_LINE)
 
 
 def time_mode_of(wallbox: Wallbox) -> list[list[str]]:
@@ -61,7 +64,7 @@ def wallbox_config(wallbox: Wallbox, days: list[list[str]] | None = None) -> Wal
     return WallboxConfig(
         name=wallbox.name,
         type=wallbox.type,
-        serial=serial_config(wallbox.interface),
+        serial=serial_config(wallbox.line),
         address=wallbox.bus_address,
         rotation=wallbox.rotation,
         phase_usage=wallbox.phase_usage,

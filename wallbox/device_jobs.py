@@ -95,9 +95,7 @@ def firmware_job(params: dict[str, Any], run: jobs.Runner, progress: jobs.Progre
             set_progress(wallbox_id, "running", 100.0 * float(fraction), _("Transferring"))
             progress(fraction, "transferring")
 
-        info = perform(
-            "update_firmware", {**device_params(wallbox.interface, wallbox.address), "data": data}, run, report
-        )
+        info = perform("update_firmware", {**device_params(wallbox.line, wallbox.address), "data": data}, run, report)
     except Exception as error:
         log.warning("firmware update of wallbox %s failed: %s", wallbox_id, error)
         set_progress(wallbox_id, "failed", 0.0, _("The update failed: %(error)s") % {"error": error or "timeout"})

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from energy.config import WALLBOX_LIMITS
 from wallbox import firmware, rules, setup
-from wallbox.models import BATTERY_USE_FIELDS, ChargingPlan, MainsSettings, Wallbox
+from wallbox.models import BATTERY_USE_FIELDS, GATEWAY_PORT, ChargingPlan, MainsSettings, Wallbox
 
 
 def _check_rules(form: forms.ModelForm[Wallbox]) -> None:
@@ -23,18 +23,32 @@ def _check_rules(form: forms.ModelForm[Wallbox]) -> None:
         form.add_error(None, error)
 
 
+def _gateway_port_optional(form: forms.ModelForm[Wallbox]) -> None:
+    """An empty gateway port is the usual one (the field is hidden unless the gateway is chosen)."""
+    form.fields["gateway_port"].required = False
+
+
+def _gateway_port(form: forms.ModelForm[Wallbox]) -> int:
+    value = form.cleaned_data.get("gateway_port")
+    return GATEWAY_PORT if value is None else int(value)
+
+
 class WallboxAddForm(forms.ModelForm[Wallbox]):
-    """Add a box: type, name, interface. Saving runs the setup on the line (WB-2)."""
+    """Add a box: type, name, interface (with a gateway's host and port). Saving runs the setup on the line (WB-2)."""
 
     class Meta:
         model = Wallbox
-        fields = ["type", "name", "interface"]
+        fields = ["type", "name", "interface", "gateway_host", "gateway_port"]
 
     def __init__(self, *args: Any, plant: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if plant is not None:
             self.instance.plant = plant
         self.setup_message = ""
+        _gateway_port_optional(self)
+
+    def clean_gateway_port(self) -> int:
+        return _gateway_port(self)
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # runs the model's validation first
@@ -55,12 +69,19 @@ class WallboxAddForm(forms.ModelForm[Wallbox]):
 
 
 class WallboxEditForm(forms.ModelForm[Wallbox]):
-    """Name, interface, phase rotation, phases used, minimum current (installer)."""
+    """Name, interface (with a gateway's host and port), phase rotation, phases used, minimum current (installer)."""
 
     class Meta:
         model = Wallbox
-        fields = ["name", "interface", "rotation", "phase_usage", "min_current_a"]
+        fields = ["name", "interface", "gateway_host", "gateway_port", "rotation", "phase_usage", "min_current_a"]
         widgets = {"rotation": forms.RadioSelect, "phase_usage": forms.RadioSelect}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _gateway_port_optional(self)
+
+    def clean_gateway_port(self) -> int:
+        return _gateway_port(self)
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]

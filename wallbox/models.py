@@ -15,8 +15,11 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from energy import config as energy
+from pages.validators import validate_host
 
 MIN_CURRENT_A = 6.0
+# The TCP port most RS485-to-Ethernet serial servers use for transparent Modbus RTU.
+GATEWAY_PORT = 502
 MAX_MIN_CURRENT_A = 16.0
 MAX_FUSE_A = 1000.0
 MAX_UNBALANCE_VA = 100_000.0
@@ -59,6 +62,9 @@ class Wallbox(models.Model):
     class Interface(models.TextChoices):
         A = "A", _("RS485 A")
         B = "B", _("RS485 B")
+        # An RS485-to-Ethernet serial server at the box (transparent Modbus RTU over TCP): the
+        # line of a home reached over the network, as when one installation runs many plants.
+        GATEWAY = "G", _("RS485 gateway (Modbus RTU over TCP)")
 
     class Rotation(models.TextChoices):
         L1L2L3 = "L1L2L3", "L1 / L2 / L3"
@@ -91,6 +97,22 @@ class Wallbox(models.Model):
     name = models.CharField(_("name"), max_length=100)
     type = models.CharField(_("type"), max_length=16, choices=Type.choices, default=Type.ENECTOR_11)
     interface = models.CharField(_("serial interface"), max_length=1, choices=Interface.choices)
+    gateway_host = models.CharField(
+        _("gateway host"),
+        max_length=253,
+        blank=True,
+        validators=[validate_host],
+        help_text=_(
+            "Only with the RS485 gateway: the IP address or host name of the serial server the box is wired to "
+            "(transparent Modbus RTU over TCP, 57600 baud 8N2 on its RS485 side)."
+        ),
+    )
+    gateway_port = models.PositiveIntegerField(
+        _("gateway port"),
+        default=GATEWAY_PORT,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        help_text=_("Only with the RS485 gateway: the TCP port of its serial server."),
+    )
     address = models.PositiveSmallIntegerField(
         _("slave address"),
         default=energy.WALLBOX_ADDRESS,
@@ -153,9 +175,9 @@ class Wallbox(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["plant", "name"], name="wallbox_name_unique_per_plant"),
             models.UniqueConstraint(
-                fields=["interface", "address"],
+                fields=["interface", "gateway_host", "gateway_port", "address"],
                 condition=models.Q(setup="done"),
-                name="wallbox_address_unique_per_interface",
+                name="wallbox_address_unique_per_line",
             ),
         ]
 
@@ -191,8 +213,21 @@ class Wallbox(models.Model):
         return self.info_read_at is None or bool(self.hardware_version)
 
     @property
+    def line(self) -> str:
+        """The RS485 line the box is on: ``A``, ``B``, or its gateway as ``host:port``."""
+        if self.interface != self.Interface.GATEWAY:
+            return self.interface
+        host = f"[{self.gateway_host}]" if ":" in self.gateway_host else self.gateway_host
+        return f"{host}:{self.gateway_port}"
+
+    @property
     def address_text(self) -> str:
-        return f"RS485 {self.interface} - {self.bus_address}"
+        return f"RS485 {line_name(self.line)} - {self.bus_address}"
+
+
+def line_name(line: str) -> str:
+    """A line as messages name it after "RS485": ``A``, ``B``, ``gateway host:port``."""
+    return line if line in ("A", "B") else f"gateway {line}"
 
 
 class TimeModeSchedule(models.Model):

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils.translation import gettext as _
 
 from energy import config as energy
-from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox, validate_time_mode
+from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox, line_name, validate_time_mode
 
 # Boxes on one line get 100, 101, ... (WB-2).
 MAX_BOXES_PER_LINE = 16
@@ -21,16 +21,27 @@ def _add(errors: dict[str, list[str]], name: str, message: str) -> None:
     errors.setdefault(name, []).append(message)
 
 
-def used_addresses(interface: str, exclude_pk: int | None = None) -> set[int]:
+def boxes_on(line: str) -> models.QuerySet[Wallbox]:
+    """The boxes on a line (:attr:`Wallbox.line`: ``A``, ``B`` or a gateway's ``host:port``), of
+    every plant: RS485 A and B belong to the installation, a gateway to whoever is wired to it."""
+    if line in (Wallbox.Interface.A, Wallbox.Interface.B):
+        return Wallbox.objects.filter(interface=line)
+    host, _sep, port = line.rpartition(":")
+    return Wallbox.objects.filter(
+        interface=Wallbox.Interface.GATEWAY, gateway_host=host.strip("[]"), gateway_port=int(port)
+    )
+
+
+def used_addresses(line: str, exclude_pk: int | None = None) -> set[int]:
     """Addresses on a line taken by set-up boxes and promised to pending ones."""
-    boxes = Wallbox.objects.filter(interface=interface)
+    boxes = boxes_on(line)
     if exclude_pk is not None:
         boxes = boxes.exclude(pk=exclude_pk)
     return set(boxes.values_list("address", flat=True))
 
 
-def next_address(interface: str, exclude_pk: int | None = None) -> int | None:
-    used = used_addresses(interface, exclude_pk)
+def next_address(line: str, exclude_pk: int | None = None) -> int | None:
+    used = used_addresses(line, exclude_pk)
     for address in range(energy.WALLBOX_ADDRESS, energy.WALLBOX_ADDRESS + MAX_BOXES_PER_LINE):
         if address not in used:
             return address
@@ -53,40 +64,51 @@ def check_wallbox(wallbox: Wallbox) -> None:
             % {"type": Wallbox.Type(wallbox.type).label},
         )
     if wallbox.interface not in Wallbox.Interface.values:
-        _add(errors, "interface", _("Choose RS485 A or RS485 B."))
+        _add(errors, "interface", _("Choose RS485 A, RS485 B or an RS485 gateway."))
+    elif wallbox.interface == Wallbox.Interface.GATEWAY and not wallbox.gateway_host:
+        _add(errors, "gateway_host", _("A box on an RS485 gateway needs the gateway's IP address or host name."))
+    elif wallbox.interface != Wallbox.Interface.GATEWAY and wallbox.gateway_host:
+        _add(
+            errors,
+            "gateway_host",
+            _("Only a box on an RS485 gateway has a gateway host: choose the RS485 gateway, or clear the host."),
+        )
     else:
-        line = Wallbox.objects.filter(interface=wallbox.interface).exclude(pk=wallbox.pk)
-        moved = wallbox.pk is not None and _stored(wallbox, "interface") != wallbox.interface
-        if moved and line.filter(address=wallbox.address).exists():
-            _add(
-                errors,
-                "interface",
-                _("Address %(address)d on RS485 %(interface)s is already used by another wallbox.")
-                % {"address": wallbox.address, "interface": wallbox.interface},
-            )
-        elif not wallbox.pk:
-            if line.filter(setup=Wallbox.Setup.PENDING).exists():
-                _add(
-                    errors,
-                    "interface",
-                    _("Another new wallbox on RS485 %(interface)s still waits for its setup at address 50; "
-                      "add this one once that is done, so only one box answers at 50.")
-                    % {"interface": wallbox.interface},
-                )  # fmt: skip
-            elif next_address(wallbox.interface, wallbox.pk) is None:
-                _add(
-                    errors,
-                    "interface",
-                    _("RS485 %(interface)s has no free wallbox address left.") % {"interface": wallbox.interface},
-                )
+        _check_line(wallbox, errors)
     if not energy.ROTATIONS.get(wallbox.rotation):
         _add(errors, "rotation", _("Choose one of the phase rotations L1/L2/L3, L2/L3/L1, L3/L1/L2."))
     if errors:
         raise ValidationError(errors)
 
 
-def _stored(wallbox: Wallbox, name: str) -> Any:
-    return Wallbox.objects.filter(pk=wallbox.pk).values_list(name, flat=True).first() if wallbox.pk else None
+def _check_line(wallbox: Wallbox, errors: dict[str, list[str]]) -> None:
+    """A free address on the box's line, one new box at 50 at a time."""
+    line = boxes_on(wallbox.line).exclude(pk=wallbox.pk)
+    name = line_name(wallbox.line)
+    moved = wallbox.pk is not None and _stored_line(wallbox) != wallbox.line
+    if moved and line.filter(address=wallbox.address).exists():
+        _add(
+            errors,
+            "interface",
+            _("Address %(address)d on RS485 %(interface)s is already used by another wallbox.")
+            % {"address": wallbox.address, "interface": name},
+        )
+    elif not wallbox.pk:
+        if line.filter(setup=Wallbox.Setup.PENDING).exists():
+            _add(
+                errors,
+                "interface",
+                _("Another new wallbox on RS485 %(interface)s still waits for its setup at address 50; "
+                  "add this one once that is done, so only one box answers at 50.")
+                % {"interface": name},
+            )  # fmt: skip
+        elif next_address(wallbox.line, wallbox.pk) is None:
+            _add(errors, "interface", _("RS485 %(interface)s has no free wallbox address left.") % {"interface": name})
+
+
+def _stored_line(wallbox: Wallbox) -> str | None:
+    stored = Wallbox.objects.filter(pk=wallbox.pk).first() if wallbox.pk else None
+    return stored.line if stored is not None else None
 
 
 def check_mains(mains: MainsSettings) -> None:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from energy import config as energy
 from wallbox import jobs
 from wallbox.configs import serial_config
-from wallbox.models import Wallbox
+from wallbox.models import Wallbox, line_name
 from wallbox.rules import next_address, used_addresses
 
 # A setup call to the box may take a few Modbus round trips.
@@ -40,12 +40,12 @@ def via_worker(op: str, params: dict[str, Any]) -> dict[str, Any]:
     return jobs.submit("wallbox.device", {"op": op, **params}, wait_s=SETUP_DEADLINE_S, target=op)
 
 
-def device_params(interface: str, address: int, **extra: Any) -> dict[str, Any]:
-    return {"serial": jobs.serial_params(serial_config(interface)), "address": address, **extra}
+def device_params(line: str, address: int, **extra: Any) -> dict[str, Any]:
+    return {"serial": jobs.serial_params(serial_config(line)), "address": address, **extra}
 
 
-def where(interface: str, address: int) -> str:
-    return f"RS485 {interface} address {address}"
+def where(line: str, address: int) -> str:
+    return f"RS485 {line_name(line)} address {address}"
 
 
 def store_info(wallbox: Wallbox, info: Any) -> None:
@@ -66,11 +66,11 @@ def read_info(wallbox: Wallbox, device: Device | None = None) -> None:
     """Ask the box for serial number, hardware and firmware (kept on the row; saved by the caller)."""
     device = device or via_worker
     try:
-        info = device("read_info", device_params(wallbox.interface, wallbox.bus_address))
+        info = device("read_info", device_params(wallbox.line, wallbox.bus_address))
     except jobs.DeviceJobError as error:
         raise SetupError(
             _("No answer from %(where)s: %(error)s")
-            % {"where": where(wallbox.interface, wallbox.bus_address), "error": error}
+            % {"where": where(wallbox.line, wallbox.bus_address), "error": error}
         ) from error
     store_info(wallbox, info)
 
@@ -87,13 +87,13 @@ def set_up(wallbox: Wallbox, device: Device | None = None) -> str:
     The move runs as a job in the worker (through the line's owner). Returns a message for people.
     """
     device = device or via_worker
-    target = next_address(wallbox.interface, wallbox.pk)
+    target = next_address(wallbox.line, wallbox.pk)
     if target is None:
-        raise SetupError({"interface": [_("RS485 %(i)s has no free wallbox address left.") % {"i": wallbox.interface}]})
-    try:
-        info = device(
-            "move_address", device_params(wallbox.interface, energy.WALLBOX_FACTORY_ADDRESS, to_address=target)
+        raise SetupError(
+            {"interface": [_("RS485 %(i)s has no free wallbox address left.") % {"i": line_name(wallbox.line)}]}
         )
+    try:
+        info = device("move_address", device_params(wallbox.line, energy.WALLBOX_FACTORY_ADDRESS, to_address=target))
     except jobs.DeviceJobError as error:
         if error.plugged:
             wallbox.address = target
@@ -112,7 +112,7 @@ def set_up(wallbox: Wallbox, device: Device | None = None) -> str:
     store_info(wallbox, info)
     return _("%(name)s has been set up at %(where)s.") % {
         "name": wallbox.name,
-        "where": where(wallbox.interface, target),
+        "where": where(wallbox.line, target),
     }
 
 
@@ -120,14 +120,14 @@ def _keep_at_factory_address(wallbox: Wallbox, device: Device) -> str:
     """A real box answers at 50 but has no published address register: it is used at 50, as the
     only such box on its line (part 8 of issue 13: the move works with the simulated box only)."""
     factory = energy.WALLBOX_FACTORY_ADDRESS
-    if factory in used_addresses(wallbox.interface, wallbox.pk):
+    if factory in used_addresses(wallbox.line, wallbox.pk):
         raise SetupError(
             _("The box on RS485 %(interface)s answers at address 50 but cannot be moved to another address over "
               "Modbus, and another box already uses 50 on this line. Connect it to the other RS485 interface, or "
               "have its address set with the vendor's service tools and add it at that address.")
-            % {"interface": wallbox.interface}
+            % {"interface": line_name(wallbox.line)}
         )  # fmt: skip
-    info = device("read_info", device_params(wallbox.interface, factory))
+    info = device("read_info", device_params(wallbox.line, factory))
     wallbox.address = factory
     wallbox.setup = Wallbox.Setup.DONE
     store_info(wallbox, info)
@@ -138,7 +138,7 @@ def _keep_at_factory_address(wallbox: Wallbox, device: Device) -> str:
     )
     return _("%(name)s has been set up at %(where)s. %(note)s") % {
         "name": wallbox.name,
-        "where": where(wallbox.interface, factory),
+        "where": where(wallbox.line, factory),
         "note": wallbox.setup_message,
     }
 
@@ -147,10 +147,10 @@ def _adopt(wallbox: Wallbox, target: int, move_error: Exception, device: Device)
     """No box at 50: after a factory reset of the manager the box still answers at its old address."""
     candidates = [target] + ([energy.WALLBOX_ADDRESS] if target != energy.WALLBOX_ADDRESS else [])
     for address in candidates:
-        if address != target and address in used_addresses(wallbox.interface, wallbox.pk):
+        if address != target and address in used_addresses(wallbox.line, wallbox.pk):
             continue
         try:
-            info = device("read_info", device_params(wallbox.interface, address))
+            info = device("read_info", device_params(wallbox.line, address))
         except jobs.DeviceJobError:
             continue
         wallbox.address = address
@@ -159,12 +159,12 @@ def _adopt(wallbox: Wallbox, target: int, move_error: Exception, device: Device)
         store_info(wallbox, info)
         return _("%(name)s already answered at %(where)s (set up before) and has been added.") % {
             "name": wallbox.name,
-            "where": where(wallbox.interface, address),
+            "where": where(wallbox.line, address),
         }
     raise SetupError(
         _("No ENECTOR answered on RS485 %(interface)s at address 50 (new box) or %(address)d (set up before): "
           "%(error)s. Check the cable, the interface and that the box is switched on.")
-        % {"interface": wallbox.interface, "address": target, "error": move_error or _("timed out")}
+        % {"interface": line_name(wallbox.line), "address": target, "error": move_error or _("timed out")}
     )  # fmt: skip
 
 
@@ -176,9 +176,7 @@ def retry_setup(wallbox: Wallbox, device: Device | None = None) -> str:
     wallbox.setup = Wallbox.Setup.DONE  # so the move picks the promised address again
     target = wallbox.address
     try:
-        info = device(
-            "move_address", device_params(wallbox.interface, energy.WALLBOX_FACTORY_ADDRESS, to_address=target)
-        )
+        info = device("move_address", device_params(wallbox.line, energy.WALLBOX_FACTORY_ADDRESS, to_address=target))
     except jobs.DeviceJobError as error:
         wallbox.setup = Wallbox.Setup.PENDING
         if error.plugged:
@@ -195,7 +193,7 @@ def retry_setup(wallbox: Wallbox, device: Device | None = None) -> str:
     wallbox.save()
     return _("%(name)s has been moved to %(where)s.") % {
         "name": wallbox.name,
-        "where": where(wallbox.interface, target),
+        "where": where(wallbox.line, target),
     }
 
 
@@ -206,7 +204,7 @@ def remove(wallbox: Wallbox, device: Device | None = None) -> str:
     message = _("%(name)s has been deleted; it answers at address 50 again.") % {"name": wallbox.name}
     if not wallbox.is_pending:
         try:
-            device("restore_factory_address", device_params(wallbox.interface, wallbox.address))
+            device("restore_factory_address", device_params(wallbox.line, wallbox.address))
         except jobs.DeviceJobError as error:
             message = _(
                 "%(name)s has been deleted, but it did not answer (%(error)s): it still has address %(address)d. "

@@ -124,9 +124,43 @@ def test_plants_option_creates_the_fleet_of_the_simulator_on_its_ports() -> None
     assert [(i.name, i.port) for i in Inverter.objects.filter(plant=third).order_by("position")] == [
         (inverter.name, 16060 + n) for n, inverter in enumerate(home.inverters, start=1)
     ]
-    assert not Wallbox.objects.filter(plant=third).exists(), "the RS485 lines stay the first plant's"
+    assert not Wallbox.objects.filter(plant=third).exists(), "no --wallboxes-from, no boxes"
     bootstrap("--meter-port", "16020", "--inverters-from", str(HOME), "--plants", "3")
     assert Plant.objects.count() == 3, "a second run changes nothing"
+
+
+def test_every_plant_of_the_fleet_gets_its_boxes_on_a_gateway_at_its_own_line(settings: Any) -> None:
+    from simulator.fleet import plant_ports, plant_scenario
+
+    base = free_port_block(3 * 20)
+    settings.RS485_B_DEVICE = f"socket://127.0.0.1:{base + 1}"
+    out = bootstrap("--meter-port", "16020", "--wallboxes-from", str(HOME), "--wallbox-port-base", str(base),
+                    "--plants", "3")  # fmt: skip
+    first = Wallbox.objects.get(plant__name="My plant")
+    assert (first.interface, first.gateway_host) == ("B", ""), "the first plant keeps the installation's RS485 B"
+    third = Wallbox.objects.get(plant__name="My plant 3")
+    _meter, _inverters, line_base = plant_ports(2, 0, 0, base)
+    assert (third.interface, third.gateway_host, third.gateway_port, third.address, third.setup) == (
+        "G",
+        "127.0.0.1",
+        line_base + 1,
+        100,
+        "done",
+    )
+    assert f"on RS485 gateway 127.0.0.1:{line_base + 1}, address 100" in out
+    assert is_option_active(third.plant, WALLBOX)
+    assert SerialInterface.objects.get(name="B").held_by == "wallbox Carport", "a gateway holds no interface"
+    # The simulator's plant 3 (``python -m simulator --plants 3``) answers the box where the row says.
+    from ksem_site.celery import app
+    from plant import jobs  # noqa: F401 - the device-job task, run here as the worker would
+
+    app.conf.task_always_eager = True
+    try:
+        with run_simulator_in_thread(scenario=plant_scenario(load_scenario(HOME), 0, 2), wallbox_port_base=line_base):
+            read_info(third)
+    finally:
+        app.conf.task_always_eager = False
+    assert third.serial_number, "the box answered through its gateway at address 100"
 
 
 def test_plants_out_of_range_are_refused_and_nothing_is_created() -> None:

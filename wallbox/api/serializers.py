@@ -58,8 +58,8 @@ class WallboxSerializer(serializers.ModelSerializer[Wallbox]):
     class Meta:
         model = Wallbox
         fields = [
-            "id", "name", "type", "type_label", "interface", "address", "bus_address", "setup", "setup_message",
-            "rotation", "phase_usage", "min_current_a", "mode", *BATTERY_USE_FIELDS, "solar_plus_start",
+            "id", "name", "type", "type_label", "interface", "gateway_host", "gateway_port", "address", "bus_address",
+            "setup", "setup_message", "rotation", "phase_usage", "min_current_a", "mode", *BATTERY_USE_FIELDS, "solar_plus_start",
             "solar_plus_min_share_pct", "manual_pause", "position", "info", "status", "error", "live",
             "modbus_command",
         ]  # fmt: skip

@@ -114,3 +114,14 @@ def test_phase_load_chart_draws_the_phases_against_the_fuse(web: Stack, box: Wal
     assert sets["Fuse (A)"] == [25.0, 25.0, 25.0]
     assert chart["width"] > 300 and chart["height"] > 100
     assert "is-over" in (page.get_by_test_id("phase-row-1").get_attribute("class") or "")
+
+
+def test_the_gateway_fields_show_only_for_a_box_on_an_rs485_gateway(web: Stack, box: Wallbox, page: Page):
+    page.goto(f"{web.base_url}/wallbox/{box.pk}/edit/")
+    gateway = page.get_by_test_id("gateway-fields")
+    assert gateway.is_hidden(), "a box on RS485 A has no gateway to enter"
+    page.select_option("[name=interface]", "G")
+    assert gateway.is_visible()
+    assert page.locator("[name=gateway_port]").input_value() == "502", "the usual port is offered"
+    page.select_option("[name=interface]", "B")
+    assert gateway.is_hidden()

@@ -41,7 +41,7 @@ from smartgrid.eebus import identities
 from smartgrid.eebus.models import EebusPeer
 from smartgrid.models import GridLimits
 from wallbox.configs import rs485_ports
-from wallbox.models import Wallbox
+from wallbox.models import Wallbox, line_name
 
 
 class Command(bootstrap.Command):
@@ -83,8 +83,9 @@ class Command(bootstrap.Command):
             default=1,
             metavar="N",
             help="also create plants 2 ... N (if missing) for `python -m simulator --plants N`: plant k's meter "
-            "(and --inverters-from inverters) on the ports of the first plus 20 (k - 1); wallboxes stay the "
-            "first plant's (the RS485 interfaces belong to the installation)",
+            "(and --inverters-from inverters) on the ports of the first plus 20 (k - 1); with --wallboxes-from "
+            "its boxes on an RS485 gateway (Modbus RTU over TCP) at the simulator's line of plant k (the "
+            "installation's RS485 A and B stay the first plant's)",
         )
         parser.add_argument("--controlbox-host", default="127.0.0.1", help="where serve_eebus reaches the box")
         parser.add_argument("--controlbox-port", type=int, default=controlbox.DEFAULT_PORT)
@@ -137,6 +138,13 @@ def add_fleet_plants(count: int, options: dict[str, Any]) -> list[str]:
         if options["inverters_from"]:
             add_simulated_inverters(plant, options["inverters_from"], options["meter_host"], inverter_port_base)
         lines.append(f"Created plant {name!r} with its meter at {options['meter_host']}:{meter_port}.")
+        if options["wallboxes_from"]:
+            base = options["wallbox_port_base"]
+            base = options["meter_port"] + 9 if base is None else base
+            _meter, _inverters, wallbox_base = fleet.plant_ports(index, 0, 0, base)
+            lines += add_simulated_wallboxes(
+                plant, options["wallboxes_from"], options["meter_host"], wallbox_base, gateway=True
+            )
     return lines
 
 
@@ -168,9 +176,12 @@ SETTINGS_OF_INTERFACE = {Wallbox.Interface.A: "KSEM_RS485_A", Wallbox.Interface.
 MAX_SIMULATED_BOXES = 16
 
 
-def add_simulated_wallboxes(plant: Plant, scenario_path: str, host: str, port_base: int) -> list[str]:
+def add_simulated_wallboxes(
+    plant: Plant, scenario_path: str, host: str, port_base: int, *, gateway: bool = False
+) -> list[str]:
     """Switch the wallbox option on and add the scenario's ENECTORs as boxes already set up, all
-    on RS485 B.
+    on RS485 B, or (``gateway``: the further plants of a fleet) on an RS485 gateway at the
+    simulator's line, ``host:port_base + 1``.
 
     No setup run (the simulator may not be up yet): the scenario must have each box at its
     final address already (``"address": 100``), as a box the manager moved before answers, and
@@ -207,10 +218,11 @@ def add_simulated_wallboxes(plant: Plant, scenario_path: str, host: str, port_ba
             )
     set_option(plant, WALLBOX, True)
     lines = []
-    interface = WALLBOX_INTERFACE
+    interface = Wallbox.Interface.GATEWAY if gateway else WALLBOX_INTERFACE
+    on_gateway = {"gateway_host": host, "gateway_port": port_base + 1} if gateway else {}
     line = f"socket://{host}:{port_base + 1}"
     for position, box in enumerate(boxes, start=1):
-        Wallbox.objects.create(
+        created = Wallbox.objects.create(
             plant=plant,
             name=box.name,
             type=box.type,
@@ -218,8 +230,13 @@ def add_simulated_wallboxes(plant: Plant, scenario_path: str, host: str, port_ba
             address=box.address,
             rotation=box.rotation,
             position=position,
+            **on_gateway,
         )
-        lines.append(f"Added the simulated wallbox {box.name!r} on RS485 {interface}, address {box.address}.")
+        lines.append(
+            f"Added the simulated wallbox {box.name!r} on RS485 {line_name(created.line)}, address {box.address}."
+        )
+    if gateway:
+        return [*lines, "Switched the wallbox option on."]
     found = rs485_ports().get(interface, "")
     where = (
         f"found there through {SETTINGS_OF_INTERFACE[interface]}"
