@@ -33,6 +33,14 @@ def _gateway_port(form: forms.ModelForm[Wallbox]) -> int:
     return GATEWAY_PORT if value is None else int(value)
 
 
+def _without_hidden_gateway(cleaned: dict[str, Any]) -> dict[str, Any]:
+    """On RS485 A or B the page hides the gateway's fields, which still hold what was typed
+    before: they are cleared, not refused (the API, where a client sends what it means, refuses)."""
+    if cleaned.get("interface") != Wallbox.Interface.GATEWAY:
+        cleaned["gateway_host"], cleaned["gateway_port"] = "", GATEWAY_PORT
+    return cleaned
+
+
 class WallboxAddForm(forms.ModelForm[Wallbox]):
     """Add a box: type, name, interface (with a gateway's host and port). Saving runs the setup on the line (WB-2)."""
 
@@ -49,6 +57,9 @@ class WallboxAddForm(forms.ModelForm[Wallbox]):
 
     def clean_gateway_port(self) -> int:
         return _gateway_port(self)
+
+    def clean(self) -> dict[str, Any]:
+        return _without_hidden_gateway(super().clean())
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # runs the model's validation first
@@ -82,6 +93,9 @@ class WallboxEditForm(forms.ModelForm[Wallbox]):
 
     def clean_gateway_port(self) -> int:
         return _gateway_port(self)
+
+    def clean(self) -> dict[str, Any]:
+        return _without_hidden_gateway(super().clean())
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]
