@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.common import django_env, summary, write_result
 
@@ -40,6 +42,7 @@ def main() -> None:
         "--guard-period-s", choices=("0", "0.2", "0.5"), default="0.2",
         help="the worker's sub-second guard (KSEM_GUARD_PERIOD_S); 0: the 1 s cycle alone",
     )  # fmt: skip
+    parser.add_argument("--keep-logs", metavar="DIR", help="copy the worker's and beat's logs there at the end")
     args = parser.parse_args()
     with django_env("curtailment") as var_dir:
         from inverters.models import Inverter, PowerSettings
@@ -92,7 +95,7 @@ def main() -> None:
                 for name, command in (
                     ("worker", [str(BIN / "celery"), "-A", "ksem_site", "worker", "-Q", "realtime,default",
                                 "-P", "threads", "-c", "4", "--without-gossip", "--without-mingle",
-                                "--without-heartbeat", "-l", "warning"]),
+                                "--without-heartbeat", "-l", "info"]),
                     ("beat", [str(BIN / "celery"), "-A", "ksem_site", "beat", "-l", "warning",
                               "-s", str(var_dir / "beat-schedule")]),
                 )
@@ -110,42 +113,60 @@ def main() -> None:
                 low_cloud = 1.0 - 0.2 * generator_w / clear_w
                 far = noon + dt.timedelta(days=1)
 
-                def watch() -> tuple[float, float]:
-                    """(time of the last sample above the limit, peak excess) in the 4 s after a step."""
+                def limits() -> float:
+                    return sum(t.limit_pct for t in sim.model.inverter_outputs().values())
+
+                def watch() -> tuple[float, float, float | None]:
+                    """(time of the last sample above the limit, peak excess, time until the product
+                    first lowered an inverter's limit: None if it did not) in the 4 s after a step."""
                     stepped = time.monotonic()
-                    last_above, peak = stepped, 0.0
+                    last_above, peak, lowered = stepped, 0.0, None
+                    before = limits()
                     while time.monotonic() - stepped < 4.0:
                         feed_in = -sim.model.reading().active_power_w
                         peak = max(peak, feed_in - limit_w)
                         if feed_in > limit_w + TOLERANCE_W:
                             last_above = time.monotonic()
+                        if lowered is None and limits() < before - 0.5:
+                            lowered = time.monotonic() - stepped
                         time.sleep(0.02)
-                    return last_above - stepped, max(peak, 0.0)
+                    return last_above - stepped, max(peak, 0.0), lowered
 
                 recover_s: list[float] = []
                 peaks_w: list[float] = []
                 drop_s: list[float] = []
                 drop_peaks_w: list[float] = []
                 at_limit_w: list[float] = []
+                drops: list[dict[str, Any]] = []
                 for _ in range(args.steps):
                     sim.model.set_cloud(low_cloud, until=far)
                     time.sleep(args.low_s)
                     sim.model.set_cloud(0.0, until=far)
-                    seconds, peak = watch()
+                    seconds, peak, _lowered = watch()
                     recover_s.append(seconds)
                     peaks_w.append(peak)
                     at_limit_w.append(-sim.model.reading().active_power_w)
                     sim.model.set_extra_house_load((2_000.0, 1_500.0, 1_500.0))
                     time.sleep(3.0)
+                    dropped_at = dt.datetime.now(dt.UTC)
                     sim.model.set_extra_house_load(None)
-                    seconds, peak = watch()
+                    seconds, peak, lowered = watch()
                     drop_s.append(seconds)
                     drop_peaks_w.append(peak)
+                    drops.append(
+                        {
+                            "at": dropped_at.strftime("%H:%M:%S.%f")[:-3],
+                            "s": round(seconds, 3),
+                            "limit_lowered_after_s": None if lowered is None else round(lowered, 3),
+                        }
+                    )
             finally:
                 for process in processes:
                     process.terminate()
                 for process in processes:
                     process.wait(15)
+                if args.keep_logs:
+                    shutil.copytree(logs, args.keep_logs, dirs_exist_ok=True)
     write_result(
         "curtailment",
         {
@@ -161,6 +182,9 @@ def main() -> None:
             "load_drop_p99_s": summary(drop_s)["p99"],
             "load_drop_s": summary(drop_s),
             "load_drops_over_1_s": sum(1 for s in drop_s if s > 1.0),
+            # The slowest drops, when (UTC) and how soon the product lowered a limit, to tell a late
+            # product from a slow inverter; with --keep-logs, the worker's log beside them.
+            "load_drop_slowest": sorted(drops, key=lambda d: -d["s"])[:3],
             "load_drop_peak_excess_w": summary(drop_peaks_w),
         },
         {"p99_s": 2.0, "load_drop_p99_s": 1.0},

@@ -64,6 +64,9 @@ WALLBOX: dict[str, Any] = {
     ],
 }  # fmt: skip
 MAX_AGE_P99_S = 1.5
+# What beat sends besides the tick (every 15 minutes, every hour): --batch-jobs sends them at the
+# start of the window, to see what they cost the cycles.
+BATCH_JOBS = ("forecast", "purge old meter logs", "purge old events")
 CONCURRENCY = [4]  # threads per worker process (-c), as the product starts it unless --concurrency
 
 
@@ -271,8 +274,27 @@ def gaps_by_second(stamps: dict[int, list[float]]) -> dict[str, Any]:
     }
 
 
+def send_batch_jobs() -> list[str]:
+    """Send the beat's periodic batch jobs (:data:`BATCH_JOBS`) now, as beat sends them."""
+    from django.conf import settings
+
+    from ksem_site.celery import app
+
+    for name in BATCH_JOBS:
+        entry: dict[str, Any] = settings.CELERY_BEAT_SCHEDULE[name]
+        app.send_task(str(entry["task"]), **dict(entry.get("options", {})))
+    return list(BATCH_JOBS)
+
+
 def run_step(
-    plants: int, workers: int, tmp: Path, warmup_s: float, window_s: float, guard: str, wallbox: bool = True
+    plants: int,
+    workers: int,
+    tmp: Path,
+    warmup_s: float,
+    window_s: float,
+    guard: str,
+    wallbox: bool = True,
+    batch_jobs: bool = False,
 ) -> dict[str, Any]:
     step = Step(plants, workers, tmp, guard, wallbox)
     try:
@@ -288,6 +310,7 @@ def run_step(
         time.sleep(warmup_s)
         pids = step.worker_pids()
         cpu0, redis0, db0, t0 = sum(map(_cpu_s, pids)), redis_load(), database_load(), time.monotonic()
+        sent = send_batch_jobs() if batch_jobs else []
         ages, skipped, cycles, gaps = watch(plant_ids, window_s)
         elapsed = time.monotonic() - t0
         cpu_s = sum(map(_cpu_s, pids)) - cpu0
@@ -298,6 +321,7 @@ def run_step(
         result: dict[str, Any] = {
             "plants": plants,
             "workers": workers,
+            "batch_jobs_sent_at_start": sent,
             "guard_period_s": guard,
             "threads_per_worker": CONCURRENCY[0],
             "load_average_1min": round(os.getloadavg()[0], 2),
@@ -368,6 +392,11 @@ def main() -> None:
     parser.add_argument(
         "--no-wallbox", dest="wallbox", action="store_false", help="plants without their ENECTOR (meter, inverters)"
     )
+    parser.add_argument(
+        "--batch-jobs",
+        action="store_true",
+        help="send the beat's batch jobs (every plant's forecast, retention) at the start of each window",
+    )
     args = parser.parse_args()
     steps = [int(n) for n in args.steps.split(",")]
     CONCURRENCY[0] = args.concurrency
@@ -382,7 +411,11 @@ def main() -> None:
         for guard, workers in [(g, int(w)) for g in args.guard_periods.split(",") for w in args.workers.split(",")]:
             results = []
             for plants in steps:
-                results.append(run_step(plants, workers, Path(tmp), args.warmup_s, args.window_s, guard, args.wallbox))
+                results.append(
+                    run_step(
+                        plants, workers, Path(tmp), args.warmup_s, args.window_s, guard, args.wallbox, args.batch_jobs
+                    )
+                )
                 if not results[-1]["passed"]:
                     break
             passing = [r for r in results if r["passed"]]
