@@ -255,6 +255,22 @@ def watch(plant_ids: list[int], window_s: float) -> tuple[list[float], int, int,
     return ages, skipped, sum(len(t) for t in stamps.values()), gaps_by_second(stamps)
 
 
+def devices_online(plant_ids: list[int]) -> dict[str, int]:
+    """How many of the plants' meters, inverters and wallboxes the last snapshots show online (a
+    step whose devices did not answer measured nothing)."""
+    from redisconn import snapshots, sync_redis
+
+    counts = {"meters": 0, "inverters": 0, "wallboxes": 0, "wallboxes_charging": 0}
+    for raw in sync_redis().mget([snapshots.state_key(plant_id) for plant_id in plant_ids]):
+        state = json.loads(raw) if raw else {}
+        counts["meters"] += bool((state.get("meter_status") or {}).get("online"))
+        counts["inverters"] += sum(bool(i.get("status", {}).get("online")) for i in state.get("inverters", []))
+        boxes = state.get("wallboxes", [])
+        counts["wallboxes"] += sum(bool(b.get("status", {}).get("online")) for b in boxes)
+        counts["wallboxes_charging"] += sum(b.get("state") == "charging" for b in boxes)
+    return counts
+
+
 def gaps_by_second(stamps: dict[int, list[float]]) -> dict[str, Any]:
     """Where the gaps beyond 1.5 s fall: in how many distinct seconds (a stall of the whole worker
     hits many plants in one second, a slow plant one plant in many), the most plants in one."""
@@ -307,11 +323,14 @@ def run_step(
         keys = [snapshots.state_key(p) for p in plant_ids]
         while time.monotonic() < deadline and not all(sync_redis().mget(keys)):
             time.sleep(0.5)
+        if batch_jobs:  # the Celery app's import (a second of this process's CPU) before the window
+            import ksem_site.celery  # noqa: F401
         time.sleep(warmup_s)
         pids = step.worker_pids()
         cpu0, redis0, db0, t0 = sum(map(_cpu_s, pids)), redis_load(), database_load(), time.monotonic()
         sent = send_batch_jobs() if batch_jobs else []
         ages, skipped, cycles, gaps = watch(plant_ids, window_s)
+        online = devices_online(plant_ids)
         elapsed = time.monotonic() - t0
         cpu_s = sum(map(_cpu_s, pids)) - cpu0
         redis1, db1 = redis_load(), database_load()
@@ -322,6 +341,7 @@ def run_step(
             "plants": plants,
             "workers": workers,
             "batch_jobs_sent_at_start": sent,
+            "devices_online_at_end": online,
             "guard_period_s": guard,
             "threads_per_worker": CONCURRENCY[0],
             "load_average_1min": round(os.getloadavg()[0], 2),
