@@ -33,9 +33,10 @@ def _gateway_port(form: forms.ModelForm[Wallbox]) -> int:
     return GATEWAY_PORT if value is None else int(value)
 
 
-def _without_hidden_gateway(cleaned: dict[str, Any]) -> dict[str, Any]:
+def _without_hidden_gateway(cleaned: dict[str, Any] | None) -> dict[str, Any]:
     """On RS485 A or B the page hides the gateway's fields, which still hold what was typed
     before: they are cleared, not refused (the API, where a client sends what it means, refuses)."""
+    cleaned = cleaned if cleaned is not None else {}
     if cleaned.get("interface") != Wallbox.Interface.GATEWAY:
         cleaned["gateway_host"], cleaned["gateway_port"] = "", GATEWAY_PORT
     return cleaned
