@@ -13,7 +13,7 @@ from django.utils import timezone
 from energy import chargeplan as cp
 from energy.config import MainsConfig, SerialConfig, SolarPlusSettings, WallboxConfig
 from wallbox import plans
-from wallbox.models import ChargingPlan, MainsSettings, TimeModeSchedule, Wallbox, default_time_mode
+from wallbox.models import ChargingPlan, MainsSettings, TimeModeSchedule, Wallbox, default_time_mode, on_interface
 
 OPTION = "wallbox"
 # The ENECTOR's RS485 line: 57600 baud, 8 data bits, no parity, 2 stop bits.
@@ -50,7 +50,7 @@ def rs485_ports() -> dict[str, str]:
 def serial_config(line: str) -> SerialConfig:
     """The serial settings of a line (:attr:`Wallbox.line`): RS485 A or B as the installation has
     them, a gateway's ``host:port`` as Modbus RTU over TCP to it."""
-    port = rs485_ports().get(line, "") if line in ("A", "B") else f"socket://{line}"
+    port = rs485_ports().get(line, "") if on_interface(line) else f"socket://{line}"
     return SerialConfig(port=port, **ENECTOR_LINE)
 
 

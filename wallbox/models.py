@@ -225,9 +225,14 @@ class Wallbox(models.Model):
         return f"RS485 {line_name(self.line)} - {self.bus_address}"
 
 
+def on_interface(line: str) -> bool:
+    """Whether a line (:attr:`Wallbox.line`) is one of the installation's RS485 interfaces, not a gateway."""
+    return line in (Wallbox.Interface.A, Wallbox.Interface.B)
+
+
 def line_name(line: str) -> str:
     """A line as messages name it after "RS485": ``A``, ``B``, ``gateway host:port``."""
-    return line if line in ("A", "B") else f"gateway {line}"
+    return line if on_interface(line) else f"gateway {line}"
 
 
 class TimeModeSchedule(models.Model):

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils.translation import gettext as _
 
 from energy import config as energy
-from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox, line_name, validate_time_mode
+from wallbox.models import MainsSettings, TimeModeSchedule, Wallbox, line_name, on_interface, validate_time_mode
 
 # Boxes on one line get 100, 101, ... (WB-2).
 MAX_BOXES_PER_LINE = 16
@@ -24,7 +24,7 @@ def _add(errors: dict[str, list[str]], name: str, message: str) -> None:
 def boxes_on(line: str) -> models.QuerySet[Wallbox]:
     """The boxes on a line (:attr:`Wallbox.line`: ``A``, ``B`` or a gateway's ``host:port``), of
     every plant: RS485 A and B belong to the installation, a gateway to whoever is wired to it."""
-    if line in (Wallbox.Interface.A, Wallbox.Interface.B):
+    if on_interface(line):
         return Wallbox.objects.filter(interface=line)
     host, _sep, port = line.rpartition(":")
     return Wallbox.objects.filter(
