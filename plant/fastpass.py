@@ -91,7 +91,7 @@ async def guard_pass(runtime: PlantRuntime, now: dt.datetime, hold_s: float) -> 
     """One guard pass; ``hold_s`` is how long until the next (the lead is sized for it)."""
     config = runtime.config
     controllers = [c for c in runtime.control.controllers if c.name in guard.GUARD_CONTROLLERS]
-    if not runtime.in_force or not controllers:
+    if runtime.sequence == 0 or not controllers:  # before the first cycle there is nothing to guard
         return PassResult(None, None, 0.0, {})
 
     # Read only what a guard can act on this pass: the meter always; a wallbox only while it is
@@ -162,11 +162,11 @@ async def guard_pass(runtime: PlantRuntime, now: dt.datetime, hold_s: float) -> 
             continue  # it saw the last cycle's inverters: its memory stays the cycle's
         if controller.name in outcome.memory:
             runtime.control.memory[controller.name] = outcome.memory[controller.name]
-    writes = guard.device_writes(runtime.in_force, changes, "guard")
+    sources = {(s.device, s.quantity): s.source for s in outcome.setpoints}
+    writes = guard.device_writes(runtime.in_force, changes, "guard", sources)
     targets: dict[str, Any] = {**runtime.inverters, **runtime.wallboxes}
     await asyncio.gather(*(runtime._write(targets[dev], sps, now) for dev, sps in writes.items() if dev in targets))
-    updated = {(s.device, s.quantity): s for sps in writes.values() for s in sps}
-    runtime.in_force = tuple(updated.get((s.device, s.quantity), s) for s in runtime.in_force)
+    runtime.in_force = guard.merged(runtime.in_force, writes)
     return PassResult(feed_in_w, aim_w, lead, {f"{dev}/{q}": v for (dev, q), v in sorted(changes.items())})
 
 

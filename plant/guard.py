@@ -39,6 +39,10 @@ LEAD_THRESHOLD_W = 200.0
 # The quantities a guard pass may lower, and by less than how much it leaves them (noise,
 # not worth a write).
 LOWER_DEADBAND = {ACTIVE_POWER_LIMIT_PCT: 0.5, CHARGING_CURRENT_A: 0.1}
+# What a guarded quantity is when nothing is in force for it. An inverter handed no power limit
+# runs free (its driver releases the limit): 100 %. A charging current nobody set is unknown (the
+# box keeps what it last had), so that one stays with the cycle.
+RELEASED = {ACTIVE_POWER_LIMIT_PCT: 100.0}
 EPSILON = 1e-6
 
 Key = tuple[str, str]
@@ -80,22 +84,34 @@ def in_force_values(setpoints: Sequence[Setpoint]) -> dict[Key, float]:
     return {(s.device, s.quantity): s.value for s in setpoints}
 
 
-def lowered(in_force: Sequence[Setpoint], proposed: Mapping[Key, float]) -> dict[Key, float]:
-    """The proposed values that lower a guarded quantity below what is in force.
+def held_value(current: Mapping[Key, float], key: Key) -> float | None:
+    """What ``key`` holds now: the value in force, an inverter's released limit as 100 %, or
+    ``None`` when that is unknown."""
+    return current.get(key, RELEASED.get(key[1]))
 
-    Only what was written before can be lowered: a quantity nobody set is left to the cycle.
+
+def lowered(in_force: Sequence[Setpoint], proposed: Mapping[Key, float]) -> dict[Key, float]:
+    """The proposed values that lower a guarded quantity below what it holds now.
+
+    An inverter running free (no limit in force) holds 100 %, so a feed-in guard can cap it the
+    moment a load drops; a charging current nobody set is left to the cycle.
     """
     current = in_force_values(in_force)
-    return {
-        key: value
-        for key, value in proposed.items()
-        if key[1] in LOWER_DEADBAND and key in current and value < current[key] - LOWER_DEADBAND[key[1]]
-    }
+    changes: dict[Key, float] = {}
+    for key, value in proposed.items():
+        deadband = LOWER_DEADBAND.get(key[1])
+        held = held_value(current, key)
+        if deadband is not None and held is not None and value < held - deadband:
+            changes[key] = value
+    return changes
 
 
-def device_writes(in_force: Sequence[Setpoint], changes: Mapping[Key, float], reason: str) -> dict[str, list[Setpoint]]:
+def device_writes(
+    in_force: Sequence[Setpoint], changes: Mapping[Key, float], reason: str, sources: Mapping[Key, str] | None = None
+) -> dict[str, list[Setpoint]]:
     """Per device the full list of its setpoints in force with ``changes`` applied (a driver
-    releases a quantity it is not handed, so the others must be handed again unchanged)."""
+    releases a quantity it is not handed, so the others must be handed again unchanged); a
+    change to a quantity not in force is added, with its source from ``sources``."""
     devices = {device for device, _ in changes}
     writes: dict[str, list[Setpoint]] = {}
     for device in sorted(devices):
@@ -105,8 +121,21 @@ def device_writes(in_force: Sequence[Setpoint], changes: Mapping[Key, float], re
                 continue
             value = changes.get((s.device, s.quantity))
             mine.append(s if value is None else dataclasses.replace(s, value=value, reason=reason))
+        held = {s.quantity for s in mine}
+        for (dev, quantity), value in sorted(changes.items()):
+            if dev == device and quantity not in held:
+                source = (sources or {}).get((dev, quantity), "")
+                mine.append(Setpoint(device=dev, quantity=quantity, value=value, reason=reason, source=source))
         writes[device] = mine
     return writes
+
+
+def merged(in_force: Sequence[Setpoint], writes: Mapping[str, Sequence[Setpoint]]) -> tuple[Setpoint, ...]:
+    """What is in force after ``writes``: each written value in place of the one before, the
+    quantities that were not in force before at the end."""
+    updated = {(s.device, s.quantity): s for sps in writes.values() for s in sps}
+    kept = tuple(updated.pop((s.device, s.quantity), s) for s in in_force)
+    return kept + tuple(updated.values())
 
 
 def with_lead(setpoints: Sequence[Setpoint], lead: Mapping[Key, float]) -> tuple[Setpoint, ...]:

@@ -85,17 +85,27 @@ IN_FORCE = (
         ({("box", AMPS): 15.95}, {}),
         ({("box", CHARGING_PHASES): 1.0}, {}),  # phases are not the guard's
         ({("hybrid", BATTERY_POWER_W): 0.0}, {}),
-        ({("other", PCT): 10.0}, {}),  # nothing in force: left to the cycle
+        # An inverter with no limit in force runs free, at 100 %: the guard may cap it ...
+        ({("other", PCT): 10.0}, {("other", PCT): 10.0}),
+        ({("other", PCT): 99.8}, {}),
+        # ... a charging current nobody set is unknown: left to the cycle.
+        ({("other box", AMPS): 6.0}, {}),
     ],
 )
-def test_a_guard_pass_only_lowers_what_is_in_force(proposed: dict, expected: dict) -> None:
+def test_a_guard_pass_only_lowers_what_is_held(proposed: dict, expected: dict) -> None:
     assert guard.lowered(IN_FORCE, proposed) == expected
 
 
-@given(st.dictionaries(st.sampled_from([("roof", PCT), ("box", AMPS), ("hybrid", PCT)]), st.floats(0, 200)))
+@given(
+    st.dictionaries(
+        st.sampled_from([("roof", PCT), ("box", AMPS), ("hybrid", PCT), ("free", PCT), ("free box", AMPS)]),
+        st.floats(0, 200),
+    )
+)
 def test_lowered_never_raises(proposed: dict) -> None:
     current = guard.in_force_values(IN_FORCE)
-    assert all(value < current[key] for key, value in guard.lowered(IN_FORCE, proposed).items())
+    held = {**current, ("free", PCT): 100.0}
+    assert all(value < held[key] for key, value in guard.lowered(IN_FORCE, proposed).items())
 
 
 def test_a_device_is_handed_all_its_setpoints_so_the_driver_releases_nothing() -> None:
@@ -103,6 +113,18 @@ def test_a_device_is_handed_all_its_setpoints_so_the_driver_releases_nothing() -
     assert list(writes) == ["hybrid"]
     assert [(s.quantity, s.value) for s in writes["hybrid"]] == [(BATTERY_POWER_W, 2_000.0), (PCT, 50.0)]
     assert writes["hybrid"][1].reason == "guard"
+
+
+def test_a_limit_the_guard_adds_is_handed_with_the_devices_other_setpoints() -> None:
+    in_force = (Setpoint(device="hybrid", quantity=BATTERY_POWER_W, value=2_000.0, source="battery"),)
+    changes = {("hybrid", PCT): 40.0, ("garage", PCT): 40.0}
+    writes = guard.device_writes(in_force, changes, "guard", {("hybrid", PCT): "feed_in_limitation"})
+    assert [(s.quantity, s.value) for s in writes["hybrid"]] == [(BATTERY_POWER_W, 2_000.0), (PCT, 40.0)]
+    assert writes["hybrid"][1].source == "feed_in_limitation" and writes["hybrid"][1].reason == "guard"
+    assert [(s.device, s.quantity, s.value) for s in writes["garage"]] == [("garage", PCT, 40.0)]
+    after = guard.merged(in_force, writes)
+    assert guard.in_force_values(after) == {("hybrid", BATTERY_POWER_W): 2_000.0, **changes}
+    assert after[0] is in_force[0]
 
 
 def test_the_cycle_keeps_a_lead_in_force_but_never_raises_by_it() -> None:

@@ -93,11 +93,34 @@ def test_the_guard_leads_once_and_relaxes_without_oscillating(load_drop) -> None
         assert all(limit_w - 300 < float(r["feed_in_w"]) <= limit_w + TOLERANCE_W for r in later), step
 
 
+def test_a_load_switched_off_while_the_inverters_run_free_is_capped_by_the_guard(tmp_path: Path) -> None:
+    # 9 kW of house load take more than the excess: feed-in stays under the limit with every
+    # inverter at full power, so no limit is in force when the load goes. The guard must cap
+    # inverters that run free, not only lower a limit a cycle wrote (that case waited for the
+    # next 1 s cycle: 0.95 s at this phase).
+    events = [
+        {"at": "12:31:00", "house_phase_w": [3000, 3000, 3000]},
+        {"at": "12:31:10.45", "house_phase_w": None},
+        {"at": "12:31:20", "house_phase_w": [3000, 3000, 3000]},
+        {"at": "12:31:30.65", "house_phase_w": None},
+    ]
+    _, guard, off, _ = run(scenario("guard-load-drop.json", events=events, hours=0.03), tmp_path)
+    assert len(off) == 2
+    for step in off:
+        before = window(guard, step - dt.timedelta(seconds=2), 2.0)
+        assert all(float(r["setpoint_w"]) == 0.0 for r in before), "a limit was in force before the drop"
+        assert all(float(r["feed_in_w"]) <= float(r["limit_w"]) for r in before)
+        assert max(float(r["feed_in_w"]) - float(r["limit_w"]) for r in window(guard, step, 0.2)) > 6_000
+        assert back_under_s(guard, step) <= 0.6, step
+        rows = window(guard, step, 8.0)
+        assert reversals([float(r["setpoint_w"]) for r in rows if float(r["setpoint_w"]) > 0], TOLERANCE_W) <= 1
+
+
 def test_the_trace_gains_the_guard_columns_and_stays_within_the_limit(load_drop) -> None:
     trace, _, off, _ = load_drop
     assert list(trace[0])[-3:] == list(GUARD_COLUMNS)
-    # After the start (the first cycle finds the inverters unlimited; the guard only lowers
-    # what a cycle has written) no second has more than 0.6 s over the limit.
+    # After the start (the first cycle finds the inverters unlimited and no guard pass runs
+    # before it) no second has more than 0.6 s over the limit.
     over = [float(r["over_limit_s"]) for r in trace[5:]]
     assert 0 < max(over) <= 0.6
     assert sum(int(r["guard_writes"]) for r in trace) >= len(off)
