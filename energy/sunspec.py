@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 SUNSPEC_BASE = 40000
 SUNS_MARKER = (0x5375, 0x6E53)  # "SunS"
@@ -31,10 +31,11 @@ class Point:
 class ModelLayout:
     model_id: int
     points: tuple[Point, ...]  # the body, after the ID and L registers
+    # Registers of the body (the model's L), counted once: every read and decode asks for it.
+    length: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def length(self) -> int:
-        return sum(point.size for point in self.points)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "length", sum(point.size for point in self.points))
 
     @property
     def size(self) -> int:
