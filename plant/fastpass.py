@@ -91,7 +91,9 @@ async def guard_pass(runtime: PlantRuntime, now: dt.datetime, hold_s: float) -> 
     """One guard pass; ``hold_s`` is how long until the next (the lead is sized for it)."""
     config = runtime.config
     controllers = [c for c in runtime.control.controllers if c.name in guard.GUARD_CONTROLLERS]
-    if runtime.sequence == 0 or not controllers:  # before the first cycle there is nothing to guard
+    # Nothing to guard before the first cycle, nor where a pass could lower nothing (no inverter,
+    # whose limit may be capped from 100 %, and no setpoint in force, e.g. a meter-only plant).
+    if runtime.sequence == 0 or not controllers or not (runtime.inverters or runtime.in_force):
         return PassResult(None, None, 0.0, {})
 
     # Read only what a guard can act on this pass: the meter always; a wallbox only while it is

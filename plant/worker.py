@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
@@ -56,6 +57,10 @@ CYCLE_TIMEOUT_S = 10.0
 # A plant without a cycle for this long was deleted, switched off or moved to another worker:
 # its runtime is closed, so no connection to its devices stays open here.
 IDLE_EVICT_S = 60.0
+# The guard passes only plants whose cycle ran here within this many cycle intervals: a plant
+# deleted, switched off or moved to another worker keeps its runtime until it is closed (above),
+# and the guard must not drive its devices meanwhile.
+GUARD_STALE_CYCLES = 3.0
 # A finished 5-minute interval is written within this much per plant the worker cycles, spread by
 # plant id (at most WRITE_SPREAD_MAX_S): every plant's interval ends at the same moment, and 150
 # plants writing theirs in the same second (a handful of queries each, on the worker's one
@@ -300,10 +305,12 @@ def _guard_loop(period_s: float) -> None:
     """A guard pass of every plant this process cycles, every ``period_s``; the 1 s cycle of a
     plant and its guard pass take turns on the plant's devices."""
     next_s = time.monotonic()
+    stale_s = GUARD_STALE_CYCLES * settings.CYCLE_INTERVAL_S
     while not _guard_stop.is_set():
         next_s += period_s
         with _runtimes_lock:
-            plant_ids = list(_runtimes)
+            now = time.monotonic()
+            plant_ids = [pk for pk, entry in _runtimes.items() if now - entry.last_used <= stale_s]
         for plant_id in plant_ids:
             try:
                 guard_pass(plant_id, period_s)
