@@ -49,8 +49,12 @@ browser:
 mosquitto:
 	@test -x /usr/sbin/mosquitto || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto >/dev/null; }
 
+# The suite on pytest-xdist workers, a file's tests on one worker (its module fixtures start once).
+# Three on 2 cores: much of the suite waits on sockets, subprocesses and browsers.
+TEST_WORKERS ?= 3
+
 test: install browser mosquitto lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check .

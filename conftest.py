@@ -1,10 +1,16 @@
-"""Suite-wide fixtures: a Redis for the run (the embedded one unless REDIS_URL is set)."""
+"""Suite-wide fixtures: a Redis for the run (the embedded one unless REDIS_URL is set).
+
+`make test` runs the suite on pytest-xdist workers (``--dist loadfile``: a file's tests stay on one
+worker, so a module's stack or simulator is started once). Each worker is a test session of its
+own: var/ dir, database, embedded Redis and key prefix (``ksem_site/test_settings.py``).
+"""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +26,31 @@ from tests.stack import Stack, free_port
 # Timing belongs in bench/: a busy CI machine must not fail a property test for being slow.
 hypothesis_settings.register_profile("ksem", deadline=None)
 hypothesis_settings.load_profile("ksem")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test gets a node id of its own, or the run stops.
+
+    xdist hands tests to workers by node id, and ``--dist loadfile`` runs only the first of equal
+    ids: a test with a twin is silently dropped. schemathesis 4 names its per-operation tests
+    ``test[GET /api/...]`` but, under pytest 9, their node ids lose the bracket (pytest builds
+    them from a callspec schemathesis does not pass); they get it back here.
+    """
+    for item in items:
+        original = getattr(item, "originalname", None) or ""
+        if isinstance(item, pytest.Function) and "[" not in item.nodeid and item.name.startswith(original + "["):
+            item._id = item.parent.id.child(original).with_params(item.name[len(original) + 1 : -1])  # type: ignore[union-attr]
+    counts = Counter(item.nodeid for item in items)
+    twins = sorted(nodeid for nodeid, count in counts.items() if count > 1)
+    if twins:
+        raise pytest.UsageError(f"tests share a node id (xdist would run only one of each): {twins[:5]}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The var/ dir these settings made goes with the session (the controller's and an idle xdist
+    worker's too: they run no test, so no fixture would remove theirs)."""
+    if getattr(settings, "TEST_VAR_DIR_CREATED", False):
+        shutil.rmtree(settings.VAR_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,8 +73,6 @@ def redis_server() -> Iterator[str]:
     if process is not None:
         process.terminate()
         process.wait(5)
-    if getattr(settings, "TEST_VAR_DIR_CREATED", False):
-        shutil.rmtree(settings.VAR_DIR, ignore_errors=True)
 
 
 def _delete_keys(client: redis.Redis) -> None:

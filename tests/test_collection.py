@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -42,3 +44,15 @@ def test_the_guard_sees_every_app() -> None:
 
 def test_every_testpath_exists() -> None:
     assert [str(p) for p in _testpaths() if not p.is_dir()] == []
+
+
+def test_the_schema_tests_have_a_node_id_each() -> None:
+    """xdist (`make test`) hands tests out by node id and runs only the first of equal ids: the
+    per-operation schemathesis tests would shrink to one if their ids were not told apart."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:xdist", "--collect-only", "-q", "access/tests/test_schemathesis.py"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    ids = [line for line in listed if line.startswith("access/tests/test_schemathesis.py::")]
+    assert len(ids) > 50 and len(set(ids)) == len(ids)
+    assert any(i.endswith("[GET /api/v1/health]") for i in ids), ids[:3]
