@@ -139,8 +139,11 @@ def _entry_for(plant_id: int, generation: Any = _UNKNOWN, at: dt.datetime | None
 def _reload(plant_id: int, entry: _Entry) -> None:
     try:
         config = load_config(plant_id)
-        # In the device loop: a rebuilt driver's Modbus client belongs to that loop.
-        device_loop().run(_reconfigure(entry.runtime, config), timeout_s=CYCLE_TIMEOUT_S)
+        # In the device loop: a rebuilt driver's Modbus client belongs to that loop. After a guard
+        # pass still on the devices (fastpass.exclusive), never under it: it would lose its meter.
+        device_loop().run(
+            fastpass.exclusive(entry.runtime, _reconfigure(entry.runtime, config)), timeout_s=CYCLE_TIMEOUT_S
+        )
     except DatabaseError as exc:  # the cycle goes on with the settings it has
         log.warning("plant %s: settings not reloaded, the database does not answer: %s", plant_id, exc)
         # Tried again within RELOAD_RETRY_S (the backstop's clock set back), not only at
